@@ -1,0 +1,1 @@
+"""The ``geoconflict`` command: a thin layer over the library API."""

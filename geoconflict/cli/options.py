@@ -1,0 +1,84 @@
+"""Shared click options: one meaning per flag across every command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+_DIST = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(m|km)?\s*$", re.IGNORECASE)
+
+
+def parse_distance_m(value: str | float | int) -> float:
+    """'6km' -> 6000.0, '500m' -> 500.0, '250' -> 250.0 (metres)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DIST.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a distance; write e.g. 5km or 500m")
+    number, unit = float(m.group(1)), (m.group(2) or "m").lower()
+    return number * (1000.0 if unit == "km" else 1.0)
+
+
+class Distance(click.ParamType):
+    """A distance with unit (``5km``, ``500m``); the value is in metres."""
+
+    name = "distance"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            metres = parse_distance_m(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if metres <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return metres
+
+
+DISTANCE = Distance()
+
+
+def input_path(name: str = "input", **kw: Any) -> Any:
+    return click.argument(name, type=click.Path(dir_okay=False, path_type=Path), **kw)
+
+
+output_opt = click.option(
+    "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file; its extension picks the format (.geojson, .gpkg, .parquet, .csv).",
+)
+outdir_opt = click.option(
+    "-o", "--output", "output", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder.",
+)
+overwrite_opt = click.option(
+    "--overwrite", is_flag=True, default=False, help="Replace existing outputs (never done silently)."
+)
+format_opt = click.option(
+    "--format", "fmt", type=click.Choice(["auto", "acled", "ucdp", "csv"]), default="auto",
+    show_default=True, help="Incident format; auto detects it from the columns.",
+)
+lon_opt = click.option("--lon", "lon", default=None, help="Longitude column of a generic CSV.")
+lat_opt = click.option("--lat", "lat", default=None, help="Latitude column of a generic CSV.")
+date_opt = click.option("--date", "date_col", default=None, help="Date column of a generic CSV.")
+layer_opt = click.option("--layer", default=None, help="Layer name in a multi-layer GeoPackage.")
+places_opt = click.option(
+    "--places", "places", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Gazetteer: a table of place names with coordinates (repeatable).",
+)
+admin_opt = click.option(
+    "--admin", "admin", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Admin boundary polygon layer (repeatable).",
+)
+control_opt = click.option(
+    "--control", "control", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    help="Dated control-zone layer (controller, valid_from/valid_to or date).",
+)
+
+
+def incident_options(f: Any) -> Any:
+    """The options every command that reads incidents accepts."""
+    for opt in reversed([format_opt, lon_opt, lat_opt, date_opt, layer_opt]):
+        f = opt(f)
+    return f

@@ -1,0 +1,269 @@
+"""Read and write layers and tables.
+
+Writers are atomic (a temporary file in the destination folder, then a rename) and refuse to
+replace an existing output unless ``overwrite=True``.  GeoJSON follows RFC 7946 (WGS84
+longitude/latitude, counter-clockwise exterior rings, no ``crs`` member, 6 decimals).
+GeoPackages are written with a fixed timestamp so two runs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from .errors import InputError, OutputExistsError
+
+#: extension -> (kind, pyogrio driver)
+VECTOR_EXTENSIONS: dict[str, str] = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".shp": "ESRI Shapefile",
+    ".zip": "ESRI Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".parquet": "Parquet",
+    ".geoparquet": "Parquet",
+}
+OUTPUT_EXTENSIONS = (".geojson", ".gpkg", ".parquet", ".csv")
+COORDINATE_PRECISION = 6
+#: a fixed timestamp for GeoPackage metadata, so outputs are byte-identical across runs
+FIXED_TIMESTAMP = "2000-01-01T00:00:00Z"
+
+
+def require_file(path: str | Path, what: str = "input") -> Path:
+    """Return ``path`` as a Path, or raise :class:`InputError` if it is missing or empty."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} file not found", path=p, fix="check the path and its spelling")
+    if p.is_dir() and p.suffix.lower() != ".gdb":
+        raise InputError(f"{what} is a folder, not a file", path=p, fix="name a file")
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(f"{what} file is empty (0 bytes)", path=p, fix="export the data again")
+    return p
+
+
+def output_format(path: str | Path, allowed: tuple[str, ...] = OUTPUT_EXTENSIONS) -> str:
+    """The output's extension (lower case), checked against ``allowed``."""
+    ext = Path(path).suffix.lower()
+    if ext not in allowed:
+        raise InputError(
+            f"unsupported output extension {ext or '(none)'!r}",
+            path=path,
+            fix=f"use one of {', '.join(allowed)}",
+        )
+    return ext
+
+
+def check_output(path: str | Path, *, overwrite: bool) -> Path:
+    """Refuse to replace an existing output without ``overwrite``; create the parent folder."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputExistsError(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    target = check_output(path, overwrite=overwrite)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.unlink()  # writers (GDAL) want to create the file themselves
+    try:
+        yield tmp_path
+        if target.exists() and not overwrite:  # raced by another writer
+            raise OutputExistsError(target)
+        os.replace(tmp_path, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+def read_layer(path: str | Path, *, layer: str | int | None = None, what: str = "layer") -> gpd.GeoDataFrame:
+    """Read a vector layer (GeoJSON, GeoPackage, Shapefile or zipped Shapefile, FlatGeobuf,
+    GeoParquet) with clear errors for the usual problems."""
+    p = require_file(path, what)
+    ext = p.suffix.lower()
+    if ext in (".parquet", ".geoparquet"):
+        try:
+            return gpd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises many types
+            raise InputError(
+                f"cannot read as GeoParquet: {exc}", path=p, fix="write it with GeoDataFrame.to_parquet"
+            ) from None
+    if ext == ".gpkg" and layer is None:
+        try:
+            layers = pyogrio.list_layers(p)
+        except Exception as exc:
+            raise InputError(f"cannot open as GeoPackage: {exc}", path=p) from None
+        if len(layers) > 1:
+            names = ", ".join(str(n) for n in layers[:, 0])
+            raise InputError(
+                f"the GeoPackage has {len(layers)} layers ({names})",
+                path=p,
+                fix="name one with --layer NAME",
+            )
+    try:
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+    except pyogrio.errors.DataLayerError as exc:
+        raise InputError(f"cannot read layer: {exc}", path=p) from None
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.FieldError, ValueError) as exc:
+        hint = "check the file is a valid GeoJSON/GeoPackage/Shapefile/FlatGeobuf"
+        if ext == ".zip":
+            hint = "the zip must contain a shapefile (.shp, .shx, .dbf and .prj)"
+        if ext in (".geojson", ".json"):
+            hint = "it must be a GeoJSON FeatureCollection (TopoJSON must be converted first)"
+        raise InputError(f"cannot read as a vector layer: {_short(exc)}", path=p, fix=hint) from None
+    return gdf
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _prepare_geojson(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = gdf
+    if out.crs is not None and out.crs.to_epsg() != 4326:
+        out = out.to_crs(4326)
+    elif out.crs is None:
+        out = out.set_crs(4326)
+    return _plain_columns(out)
+
+
+def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns GDAL can write: lists/dicts as JSON text, categories as text."""
+    out = gdf.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        s = out[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            out[col] = s.astype(object).where(s.notna(), None)
+        elif s.dtype == object and s.map(lambda v: isinstance(v, (list, dict, tuple))).any():
+            out[col] = s.map(lambda v: json.dumps(v) if isinstance(v, (list, dict, tuple)) else v)
+    return out
+
+
+def write_layer(
+    gdf: gpd.GeoDataFrame,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    layer: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a layer atomically; the extension picks the format (.geojson, .gpkg, .parquet, .csv).
+
+    ``metadata`` goes into GeoPackage layer metadata, GeoParquet schema metadata, or a
+    ``<name>.meta.json`` sidecar for GeoJSON and CSV (RFC 7946 has no place for it).
+    """
+    ext = output_format(path)
+    target = Path(path)
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        if ext == ".geojson":
+            _prepare_geojson(gdf).to_file(
+                tmp,
+                driver="GeoJSON",
+                engine="pyogrio",
+                RFC7946="YES",
+                COORDINATE_PRECISION=COORDINATE_PRECISION,
+                WRITE_BBOX="NO",
+            )
+        elif ext == ".gpkg":
+            with pyogrio_config():
+                _plain_columns(gdf).to_file(
+                    tmp, driver="GPKG", engine="pyogrio", layer=layer or target.stem,
+                    metadata=dict(metadata) if metadata else None,
+                )
+        elif ext == ".parquet":
+            gdf.to_parquet(tmp, index=False)
+        elif ext == ".csv":
+            table_for_csv(gdf).to_csv(tmp, index=False, lineterminator="\n")
+    if metadata and ext in (".geojson", ".csv"):
+        sidecar = target.with_suffix(".meta.json")
+        write_json(dict(metadata), sidecar, overwrite=True)
+    return target
+
+
+def write_layers(
+    layers: Mapping[str, gpd.GeoDataFrame], path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Write several layers into one GeoPackage atomically (layer order as given)."""
+    output_format(path, (".gpkg",))
+    with atomic_path(path, overwrite=overwrite) as tmp, pyogrio_config():
+        for name, gdf in layers.items():
+            _plain_columns(gdf).to_file(
+                tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists()
+            )
+    return Path(path)
+
+
+@contextlib.contextmanager
+def pyogrio_config() -> Iterator[None]:
+    """GDAL settings for reproducible GeoPackages."""
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIMESTAMP})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+def table_for_csv(df: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame for CSV: point geometry as ``longitude``/``latitude`` (WGS84), other
+    geometry as WKT in ``geometry``."""
+    if not isinstance(df, gpd.GeoDataFrame) or df.geometry.name not in df.columns:
+        return pd.DataFrame(df)
+    g = df.geometry
+    if df.crs is not None and df.crs.to_epsg() != 4326:
+        g = g.to_crs(4326)
+    out = pd.DataFrame(df.drop(columns=[df.geometry.name]))
+    types = set(g.geom_type.dropna().unique())
+    if types <= {"Point"}:
+        if "longitude" not in out.columns:
+            out["longitude"] = g.x.round(COORDINATE_PRECISION)
+        if "latitude" not in out.columns:
+            out["latitude"] = g.y.round(COORDINATE_PRECISION)
+    else:
+        out["geometry"] = g.to_wkt(rounding_precision=COORDINATE_PRECISION)
+    return out
+
+
+def write_table(df: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a CSV atomically (geometry as lon/lat or WKT)."""
+    output_format(path, (".csv",))
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        table_for_csv(df).to_csv(tmp, index=False, lineterminator="\n")
+    return Path(path)
+
+
+def write_text(text: str, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a text file (UTF-8) atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(obj: Any, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write JSON (sorted keys, 2-space indent) atomically."""
+    return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path, overwrite=overwrite)
+
+
+def sibling(path: str | Path, suffix: str) -> Path:
+    """``out/incidents.geojson`` + ``.quarantine.csv`` -> ``out/incidents.quarantine.csv``."""
+    p = Path(path)
+    return p.with_name(p.name[: -len(p.suffix)] + suffix if p.suffix else p.name + suffix)

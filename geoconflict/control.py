@@ -1,0 +1,516 @@
+"""Dated control layers: who held what, and when.
+
+A control layer is a set of polygons with a ``controller`` and a validity period.  Two ways of
+dating are accepted:
+
+* ``valid_from`` / ``valid_to`` per feature (inclusive days; either end may be empty = open);
+* a ``date`` per snapshot: the snapshot is in force from that date until the day before the next
+  snapshot's date (the last one stays open).
+
+Several snapshots may sit in one file, or one file per date (``read_control([p1, p2])``; a file
+without a date column takes the date in its name, e.g. ``control_2020-03-05.geojson``).
+
+:func:`read_control` normalises any of these to ``controller`` (str), ``valid_from``, ``valid_to``
+(datetime64[ns], NaT = open), ``snapshot`` (a label such as ``2020-03-06/2020-06-02``, ``..`` for an
+open end), ``source_feature`` (1-based feature number in its file) and ``source_path``, plus the
+source's other columns.  :func:`validate_control` checks every feature and every state in time
+(overlaps between different controllers in km², gaps, dates, missing controllers, invalid
+geometry) and reports all problems at once; layers with errors are refused with a
+:class:`~geoconflict.errors.LayerError` naming the features.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .crs import align, equal_area_crs_for, require_crs
+from .errors import LayerError
+from .io import read_layer
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ControlProblem",
+    "ControlReport",
+    "read_control",
+    "validate_control",
+    "snapshots",
+    "snapshot_at",
+    "front_lines",
+    "CONTROLLER_ALIASES",
+]
+
+#: column names recognised as the controller (case-insensitive, first match wins)
+CONTROLLER_ALIASES = (
+    "controller", "control", "controlled_by", "controlledby", "holder", "held_by", "party",
+    "faction", "actor", "force",
+)
+_FROM_ALIASES = ("valid_from", "validfrom", "from", "date_from", "start", "start_date", "begin")
+_TO_ALIASES = ("valid_to", "validto", "to", "date_to", "end", "end_date", "until")
+_DATE_ALIASES = ("date", "snapshot_date", "as_of", "asof")
+_OPEN = {"", "open", "..", "none", "null", "nan", "nat", "-"}
+_NAME_DATE = re.compile(r"(\d{4})[-_]?(\d{2})[-_]?(\d{2})")
+ONE_DAY = pd.Timedelta(days=1)
+
+Source = str | Path | gpd.GeoDataFrame
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def _find(columns: Iterable[str], aliases: Sequence[str]) -> str | None:
+    lower = {str(c).lower(): c for c in columns}
+    for a in aliases:
+        if a in lower:
+            return lower[a]
+    return None
+
+
+def _parse_dates(
+    values: pd.Series, *, path: str | None, column: str, features: np.ndarray
+) -> pd.Series:
+    """Parse a date column to datetime64[ns] days; empty / 'open' -> NaT; bad values raise."""
+    s = values
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        out = pd.to_datetime(s)
+    else:
+        text = s.astype(object).where(s.notna(), None)
+        text = text.map(lambda v: None if v is None or str(v).strip().lower() in _OPEN else v)
+        out = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+        bad = out.isna().to_numpy() & text.notna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise LayerError(
+                f"cannot read the date {text.iloc[i]!r} ({int(bad.sum())} bad value(s) in all)",
+                path=path, feature=int(features[i]), column=column,
+                fix="write dates as YYYY-MM-DD; leave the cell empty for an open end",
+            )
+    if isinstance(out.dtype, pd.DatetimeTZDtype):
+        out = out.dt.tz_localize(None)
+    return out.dt.floor("D").astype("datetime64[ns]")
+
+
+def _read_one(
+    source: Source, *, layer: str | int | None, controller_col: str | None
+) -> tuple[gpd.GeoDataFrame, str]:
+    """One source -> frame with controller, valid_from, valid_to, _date (one of the two models)."""
+    if isinstance(source, gpd.GeoDataFrame):
+        gdf, path = source.copy(), None
+    else:
+        gdf, path = read_layer(source, layer=layer, what="control layer"), str(source)
+    require_crs(gdf, f"control layer {path or ''}".strip())
+    features = np.arange(1, len(gdf) + 1)
+    col = controller_col if controller_col is not None else _find(gdf.columns, CONTROLLER_ALIASES)
+    if col is None or col not in gdf.columns:
+        raise LayerError(
+            f"no controller column (looked for {controller_col or ', '.join(CONTROLLER_ALIASES[:5])})",
+            path=path,
+            fix="name the column 'controller' or pass controller_col= / --control-field",
+        )
+    ctrl = gdf[col].astype(object).where(gdf[col].notna(), None)
+    ctrl = ctrl.map(lambda v: "" if v is None else str(v).strip())
+    frm, to, dt = (_find(gdf.columns, a) for a in (_FROM_ALIASES, _TO_ALIASES, _DATE_ALIASES))
+    out = gdf.drop(columns=[c for c in (col, frm, to) if c is not None and c != "controller"])
+    out["controller"] = ctrl.astype(str).to_numpy()
+    nat = pd.Series(pd.NaT, index=gdf.index, dtype="datetime64[ns]")
+    if frm is not None or to is not None:
+        out["valid_from"] = _parse_dates(gdf[frm], path=path, column=frm, features=features) if frm else nat
+        out["valid_to"] = _parse_dates(gdf[to], path=path, column=to, features=features) if to else nat
+        out["_date"] = nat
+    elif dt is not None:
+        out["_date"] = _parse_dates(gdf[dt], path=path, column=dt, features=features)
+        if out["_date"].isna().any():
+            i = int(np.flatnonzero(out["_date"].isna().to_numpy())[0])
+            raise LayerError("a snapshot has no date", path=path, feature=int(features[i]), column=dt,
+                             fix="give every feature the date its snapshot takes effect")
+        out = out.drop(columns=[dt])
+        out["valid_from"], out["valid_to"] = nat, nat
+    else:
+        m = _NAME_DATE.search(Path(path).stem) if path else None
+        when = pd.Timestamp(f"{m.group(1)}-{m.group(2)}-{m.group(3)}") if m else pd.NaT
+        out["_date"] = pd.Series(when, index=gdf.index, dtype="datetime64[ns]")
+        out["valid_from"], out["valid_to"] = nat, nat
+    out["source_feature"] = features
+    out["source_path"] = path or ""
+    return out, path or "(GeoDataFrame)"
+
+
+def read_control(
+    source: Source | Sequence[Source],
+    *,
+    layer: str | int | None = None,
+    controller_col: str | None = None,
+    validate: bool = True,
+) -> gpd.GeoDataFrame:
+    """Read one control layer, or several files (one per date), into the normalised form.
+
+    With ``validate=True`` (default) the layer goes through :func:`validate_control`: problems
+    are logged, invalid geometry is repaired, and a layer with errors raises
+    :class:`~geoconflict.errors.LayerError`.
+    """
+    sources: list[Source] = (
+        list(source) if isinstance(source, (list, tuple)) else [source]  # type: ignore[list-item]
+    )
+    if not sources:
+        raise LayerError("no control layer given", fix="pass at least one file")
+    frames: list[gpd.GeoDataFrame] = []
+    crs = None
+    for src in sources:
+        frame, name = _read_one(src, layer=layer, controller_col=controller_col)
+        if crs is None:
+            crs = frame.crs
+        else:
+            frame = align(frame, crs, f"control layer {name}")
+        frames.append(frame)
+    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry=frames[0].geometry.name, crs=crs)
+    dated = out["_date"].notna().to_numpy()
+    undated_model = out["valid_from"].isna().to_numpy() & out["valid_to"].isna().to_numpy() & ~dated
+    if len(sources) > 1 and undated_model.any():
+        i = int(np.flatnonzero(undated_model)[0])
+        raise LayerError(
+            "several control files but this one carries no date (no valid_from/valid_to or date "
+            "column, no YYYY-MM-DD in its name)",
+            path=out["source_path"].iloc[i] or None, feature=int(out["source_feature"].iloc[i]),
+            fix="add a 'date' column or put the date in the file name (control_2020-03-05.geojson)",
+        )
+    if dated.any():
+        dates = np.sort(out.loc[dated, "_date"].unique())
+        nxt = pd.Series(list(dates[1:]) + [pd.NaT], index=dates, dtype="datetime64[ns]")
+        d = out.loc[dated, "_date"]
+        out.loc[dated, "valid_from"] = d.to_numpy()
+        out.loc[dated, "valid_to"] = (nxt.reindex(d.to_numpy()).to_numpy() - ONE_DAY)
+    out = out.drop(columns=["_date"])
+    out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
+    out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
+    out["snapshot"] = _labels(out["valid_from"], out["valid_to"])
+    geom = out.geometry.name
+    first = ["controller", "valid_from", "valid_to", "snapshot"]
+    rest = [c for c in out.columns if c not in first and c != geom]
+    out = out[first + rest + [geom]]
+    if validate:
+        report = validate_control(out)
+        for p in report.warnings:
+            log.warning("control layer: %s", p.describe())
+        out = report.control
+    return out
+
+
+def _day(ts: Any) -> str:
+    return ".." if pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def _labels(frm: pd.Series, to: pd.Series) -> pd.Series:
+    f = frm.dt.strftime("%Y-%m-%d").fillna("..")
+    t = to.dt.strftime("%Y-%m-%d").fillna("..")
+    return (f + "/" + t).astype(str)
+
+
+# --------------------------------------------------------------------------------------------
+# time
+
+
+def snapshots(
+    control: gpd.GeoDataFrame,
+) -> list[tuple[pd.Timestamp, pd.Timestamp, gpd.GeoDataFrame]]:
+    """The successive states of the layer: ``(start, end, features in force)`` with inclusive
+    days, ``NaT`` for an open end, in time order; periods with no feature are left out.
+
+    With one date per snapshot these are exactly the snapshots; with per-feature validity the
+    periods are cut wherever any feature starts or ends.
+    """
+    frm = control["valid_from"].to_numpy("datetime64[ns]")
+    to = control["valid_to"].to_numpy("datetime64[ns]")
+    breaks = np.unique(np.concatenate([frm[~np.isnat(frm)], to[~np.isnat(to)] + np.timedelta64(1, "D")]))
+    starts = np.concatenate([[np.datetime64("NaT", "ns")], breaks])
+    ends = np.concatenate([breaks - np.timedelta64(1, "D"), [np.datetime64("NaT", "ns")]])
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        probe = s if not np.isnat(s) else (e if not np.isnat(e) else None)
+        if probe is None:  # a single open-ended state
+            mask = np.isnat(frm) & np.isnat(to)
+            mask = np.ones(len(control), bool) if len(breaks) == 0 else mask
+        else:
+            mask = (np.isnat(frm) | (frm <= probe)) & (np.isnat(to) | (to >= probe))
+        if mask.any():
+            out.append((pd.Timestamp(s), pd.Timestamp(e), control[mask]))
+    return out
+
+
+def snapshot_at(control: gpd.GeoDataFrame, when: Any) -> gpd.GeoDataFrame:
+    """The features in force on ``when``'s day (inclusive validity, NaT = open)."""
+    day = np.datetime64(pd.Timestamp(when).floor("D").to_datetime64(), "ns")
+    frm = control["valid_from"].to_numpy("datetime64[ns]")
+    to = control["valid_to"].to_numpy("datetime64[ns]")
+    mask = (np.isnat(frm) | (frm <= day)) & (np.isnat(to) | (to >= day))
+    return control[mask]
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+@dataclass(frozen=True)
+class ControlProblem:
+    """One problem with a feature (or a pair of features) of a control layer."""
+
+    kind: str  # missing_controller, dates_reversed, empty_geometry, not_polygon, invalid_geometry,
+    #            overlap, gap
+    severity: str  # "error" or "warning"
+    features: tuple[int, ...]  # 1-based feature numbers in the source
+    snapshot: str
+    detail: str
+    path: str = ""
+    area_km2: float | None = None
+
+    def describe(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        feats = ", ".join(str(f) for f in self.features)
+        noun = "feature" if len(self.features) == 1 else "features"
+        return f"{where}{noun} {feats} (snapshot {self.snapshot}): {self.detail}"
+
+
+@dataclass
+class ControlReport:
+    """Every problem found, the repaired layer, and the overlaps/gaps as tables."""
+
+    control: gpd.GeoDataFrame
+    problems: list[ControlProblem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ControlProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ControlProblem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def table(self) -> pd.DataFrame:
+        """The problems as a table (one row per problem)."""
+        return pd.DataFrame(
+            [
+                {"kind": p.kind, "severity": p.severity, "features": ";".join(map(str, p.features)),
+                 "snapshot": p.snapshot, "area_km2": p.area_km2, "detail": p.detail, "path": p.path}
+                for p in self.problems
+            ],
+            columns=["kind", "severity", "features", "snapshot", "area_km2", "detail", "path"],
+        )
+
+    def raise_if_invalid(self) -> None:
+        errs = self.errors
+        if not errs:
+            return
+        first = errs[0]
+        more = f" (and {len(errs) - 1} more problem(s): " + "; ".join(
+            e.describe() for e in errs[1:4]
+        ) + (" …" if len(errs) > 4 else "") + ")" if len(errs) > 1 else ""
+        raise LayerError(
+            f"invalid control layer: {first.detail}{more}",
+            path=first.path or None,
+            feature=", ".join(map(str, first.features)),
+            fix=_FIXES.get(first.kind, "correct the feature and try again"),
+        )
+
+
+_FIXES = {
+    "missing_controller": "fill in the controller of every feature",
+    "dates_reversed": "valid_to must be on or after valid_from (inclusive days)",
+    "empty_geometry": "remove the feature or draw its polygon",
+    "not_polygon": "control zones must be polygons",
+    "overlap": "make the zones of different controllers meet without overlapping, or raise "
+               "max_overlap_km2",
+}
+
+
+def validate_control(
+    control: gpd.GeoDataFrame,
+    *,
+    max_overlap_km2: float = 0.5,
+    min_gap_km2: float = 0.01,
+    strict: bool = True,
+) -> ControlReport:
+    """Check a normalised control layer and report every problem at once.
+
+    Errors: missing controller, ``valid_to`` before ``valid_from``, empty or non-polygon
+    geometry, overlaps between different controllers in force at the same time larger than
+    ``max_overlap_km2``.  Warnings: smaller overlaps, gaps (holes enclosed by the zones of one
+    state) larger than ``min_gap_km2``, invalid geometry (repaired with ``make_valid``).
+    With ``strict`` (default) a layer with errors raises :class:`LayerError` naming the feature.
+    """
+    for col in ("controller", "valid_from", "valid_to"):
+        if col not in control.columns:
+            raise LayerError(f"not a normalised control layer: no '{col}' column",
+                             fix="read it with geoconflict.control.read_control")
+    require_crs(control, "control layer")
+    ctl = control.copy()
+    if "snapshot" not in ctl.columns:
+        ctl["snapshot"] = _labels(ctl["valid_from"], ctl["valid_to"])
+    feats = (ctl["source_feature"].to_numpy() if "source_feature" in ctl.columns
+             else np.arange(1, len(ctl) + 1))
+    paths = (ctl["source_path"].astype(str).to_numpy() if "source_path" in ctl.columns
+             else np.array([""] * len(ctl), dtype=object))
+    snaps = ctl["snapshot"].astype(str).to_numpy()
+    problems: list[ControlProblem] = []
+
+    def add(kind: str, sev: str, idx: Sequence[int], detail: str, area: float | None = None,
+            snapshot: str | None = None) -> None:
+        problems.append(ControlProblem(
+            kind, sev, tuple(int(feats[i]) for i in idx), snapshot or str(snaps[idx[0]]), detail,
+            str(paths[idx[0]]), area))
+
+    ctrl = ctl["controller"].astype(object)
+    missing = ctrl.isna().to_numpy() | (ctrl.astype(str).str.strip() == "").to_numpy()
+    for i in np.flatnonzero(missing):
+        add("missing_controller", "error", [i], "no controller")
+    frm = ctl["valid_from"].to_numpy("datetime64[ns]")
+    to = ctl["valid_to"].to_numpy("datetime64[ns]")
+    rev = ~np.isnat(frm) & ~np.isnat(to) & (to < frm)
+    for i in np.flatnonzero(rev):
+        add("dates_reversed", "error", [i],
+            f"valid_to {_day(to[i])} is before valid_from {_day(frm[i])}")
+    geoms = ctl.geometry.to_numpy()
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(empty):
+        add("empty_geometry", "error", [i], "empty or missing geometry")
+    types = shapely.get_type_id(geoms)
+    notpoly = ~empty & ~np.isin(types, [3, 6])  # Polygon, MultiPolygon
+    for i in np.flatnonzero(notpoly):
+        add("not_polygon", "error", [i], f"geometry is a {shapely.get_type_id(geoms[i])!s} type, "
+            "not a polygon")
+    ok = ~empty & ~notpoly
+    invalid = ok & ~shapely.is_valid(geoms)
+    if invalid.any():
+        reasons = shapely.is_valid_reason(geoms[invalid])
+        repaired = shapely.make_valid(geoms[invalid])
+        # keep only the polygonal part of a repair (make_valid may add lines where a ring touched)
+        repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
+        geoms = geoms.copy()
+        geoms[invalid] = repaired
+        for i, why in zip(np.flatnonzero(invalid), reasons, strict=True):
+            add("invalid_geometry", "warning", [i], f"invalid geometry ({why}); repaired with make_valid")
+        ctl = ctl.set_geometry(gpd.GeoSeries(geoms, index=ctl.index, crs=ctl.crs))
+    # overlaps and gaps per state in time, measured in an equal-area CRS
+    usable = ok & ~missing & ~rev
+    if usable.any():
+        ea = equal_area_crs_for(ctl[usable])
+        area_geoms = ctl.geometry.to_crs(ea).to_numpy()
+        pos = {ix: k for k, ix in enumerate(ctl.index)}
+        seen_pairs: set[tuple[int, int]] = set()
+        seen_gaps: set[tuple[int, ...]] = set()
+        for start, end, state in snapshots(ctl[usable]):
+            label = f"{_day(start)}/{_day(end)}"
+            idx = np.array([pos[i] for i in state.index])
+            g = area_geoms[idx]
+            tree = shapely.STRtree(g)
+            a, b = tree.query(g, predicate="intersects")
+            keep = (a < b)
+            a, b = a[keep], b[keep]
+            names = ctl["controller"].to_numpy()[idx]
+            diff = names[a] != names[b]
+            a, b = a[diff], b[diff]
+            if len(a):
+                inter = shapely.area(shapely.intersection(g[a], g[b])) / 1e6
+                for i, j, km2 in zip(a, b, inter, strict=True):
+                    key = (int(idx[i]), int(idx[j]))
+                    if km2 <= 0 or key in seen_pairs:
+                        continue
+                    seen_pairs.add(key)
+                    sev = "error" if km2 > max_overlap_km2 else "warning"
+                    add("overlap", sev, [idx[i], idx[j]],
+                        f"zones of {names[i]!r} and {names[j]!r} overlap by {km2:.3f} km²",
+                        float(km2), snapshot=label)
+            union = shapely.union_all(g)
+            holes = [shapely.Polygon(r) for p in shapely.get_parts(union)
+                     for r in getattr(p, "interiors", [])]
+            for h in holes:
+                km2 = h.area / 1e6
+                if km2 < min_gap_km2:
+                    continue
+                near = tuple(int(idx[k]) for k in tree.query(h, predicate="intersects"))
+                if near in seen_gaps:
+                    continue
+                seen_gaps.add(near)
+                add("gap", "warning", list(near) or [idx[0]],
+                    f"a gap of {km2:.3f} km² covered by no controller", float(km2), snapshot=label)
+    report = ControlReport(control=ctl, problems=problems)
+    if strict:
+        report.raise_if_invalid()
+    return report
+
+
+def _polygonal(g: Any) -> Any:
+    if g is None or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+# --------------------------------------------------------------------------------------------
+# front lines
+
+
+def front_lines(snapshot: gpd.GeoDataFrame, *, tolerance: float = 0.0) -> gpd.GeoDataFrame:
+    """Shared boundaries between zones of different controllers, one line per pair.
+
+    Columns: ``controller_left``, ``controller_right`` (the pair in alphabetical order),
+    ``pair`` (``"A | B"``), ``valid_from``, ``valid_to`` (the state's validity when the input
+    carries it), ``length_m`` (in the data's UTM zone), geometry (in the input's CRS).
+    ``tolerance`` (in CRS units) snaps zones that nearly meet before the boundaries are compared.
+    """
+    from .crs import metric_crs_for
+
+    crs = require_crs(snapshot, "control snapshot")
+    cols = ["controller_left", "controller_right", "pair", "valid_from", "valid_to", "length_m"]
+    if len(snapshot) == 0:
+        return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=crs)
+    g = snapshot.geometry.to_numpy()
+    names = snapshot["controller"].astype(str).to_numpy()
+    tree = shapely.STRtree(g)
+    probe = shapely.buffer(g, tolerance) if tolerance > 0 else g
+    a, b = tree.query(probe, predicate="intersects")
+    keep = (a != b) & (names[a] != names[b]) & ((a < b) | (tolerance > 0))
+    a, b = a[keep], b[keep]
+    rows: dict[tuple[str, str], list[Any]] = {}
+    if len(a):
+        bound_b = shapely.boundary(g[b])
+        other = shapely.buffer(bound_b, tolerance) if tolerance > 0 else bound_b
+        shared = shapely.intersection(shapely.boundary(g[a]), other)
+        for i, j, s in zip(a, b, shared, strict=True):
+            lines = [p for p in shapely.get_parts(s) if p.geom_type in ("LineString", "MultiLineString")]
+            if not lines:
+                continue
+            key = tuple(sorted((names[i], names[j])))
+            rows.setdefault(key, []).extend(lines)  # type: ignore[arg-type]
+    # the state's validity: the intersection of its features' validity periods
+    vf = snapshot["valid_from"].max() if "valid_from" in snapshot.columns else pd.NaT
+    vt = snapshot["valid_to"].min() if "valid_to" in snapshot.columns else pd.NaT
+    recs = []
+    for (left, right), lines in sorted(rows.items()):
+        merged = shapely.line_merge(shapely.union_all(lines))
+        recs.append({"controller_left": left, "controller_right": right,
+                     "pair": f"{left} | {right}", "valid_from": vf, "valid_to": vt,
+                     "geometry": merged})
+    out = gpd.GeoDataFrame(recs, columns=[*cols[:5], "geometry"], geometry="geometry", crs=crs)
+    out["valid_from"] = pd.to_datetime(out["valid_from"]).astype("datetime64[ns]")
+    out["valid_to"] = pd.to_datetime(out["valid_to"]).astype("datetime64[ns]")
+    if len(out):
+        out["length_m"] = out.geometry.to_crs(metric_crs_for(snapshot)).length.to_numpy()
+    else:
+        out["length_m"] = pd.Series(dtype=float)
+    return out[[*cols, "geometry"]]

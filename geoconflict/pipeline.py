@@ -1,0 +1,279 @@
+"""Run a scenario file end to end: read → validate → join → analyse → write, with a manifest.
+
+A scenario is a TOML file (parsed, never evaluated) naming its inputs and parameters; relative
+paths resolve against the file's folder and ``@boundaries/`` names the project's ``boundaries/``
+folder.  Every output is written into a staging folder first and moved into the output folder
+only when the whole run succeeded, so a failed run leaves no half-written outputs; existing
+outputs are not replaced without ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, OutputExistsError
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUILTIN_SCENARIO = PACKAGE_DIR / "scenarios" / "idlib-2020" / "scenario.toml"
+
+#: the keys a scenario may carry, per table (anything else is refused: a typo must not pass silently)
+SCHEMA: dict[str, set[str]] = {
+    "scenario": {"name", "title", "data_as_of", "sources", "description"},
+    "inputs": {"incidents", "format", "lon", "lat", "date", "admin", "control", "front_line", "areas",
+               "corridor_line", "places", "displacement"},
+    "join": {"snap_distance", "admin_fields"},
+    "zones": {"date", "admin", "change_from", "change_to"},
+    "corridor": {"name", "width"},
+    "ceasefire": {"start", "end", "types", "lull_days", "window_days"},
+    "grid": {"hex", "kde_bandwidth", "kde_resolution", "kde_kernel", "include_imprecise"},
+    "flows": {"min_individuals", "top"},
+    "map": {"tiles", "dpi"},
+}
+PATH_KEYS = {"incidents", "admin", "control", "front_line", "areas", "corridor_line", "places",
+             "displacement"}
+MAX_INPUT_BYTES = 5 * 1024**3
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def boundaries_dir() -> Path:
+    """The project's boundary layers: shipped inside the wheel, or the source tree's boundaries/."""
+    for candidate in (PACKAGE_DIR / "_boundaries", PACKAGE_DIR.parent / "boundaries"):
+        if candidate.is_dir():
+            return candidate
+    raise InputError(
+        "the built-in boundary layers are not installed",
+        fix="install geoconflict from its source tree (pip install -e .) or a wheel built from it",
+    )
+
+
+@dataclass
+class Scenario:
+    """A parsed, validated scenario file."""
+
+    path: Path
+    name: str
+    config: dict[str, dict[str, Any]]
+
+    def get(self, table: str, key: str, default: Any = None) -> Any:
+        return self.config.get(table, {}).get(key, default)
+
+    def input(self, key: str) -> Any:
+        return self.config.get("inputs", {}).get(key)
+
+
+def safe_name(name: str) -> str:
+    """A scenario or layer name reduced to a safe file name (no separators, no '..')."""
+    cleaned = _SAFE_NAME.sub("-", str(name)).strip(".-") or "scenario"
+    return cleaned[:80]
+
+
+def _resolve(value: str, base: Path, where: str, scenario_path: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{where} must be a file path (text)", path=scenario_path,
+                         fix=f"write e.g. {where.split('.')[-1]} = \"file.geojson\"")
+    if value.startswith("@boundaries/"):
+        p = boundaries_dir() / value[len("@boundaries/"):]
+    else:
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            p = base / p
+    p = p.resolve()
+    if not p.exists():
+        raise InputError(f"{where} names a file that does not exist: {p}", path=scenario_path,
+                         fix="correct the path (relative paths resolve against the scenario's folder)")
+    if p.is_file() and p.stat().st_size > MAX_INPUT_BYTES:
+        raise InputError(f"{where}: {p} is larger than {MAX_INPUT_BYTES // 1024**3} GB", path=scenario_path,
+                         fix="split the input, or use the dask engine")
+    return p
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Parse and validate a scenario TOML (the built-in Idlib 2020 scenario when ``path`` is None)."""
+    p = Path(path) if path is not None else BUILTIN_SCENARIO
+    if not p.exists():
+        raise InputError("scenario file not found", path=p, fix="check the path")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("scenario file is not UTF-8 text", path=p, fix="save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path=p, fix="fix the TOML syntax at that line") from None
+    problems: list[str] = []
+    for table, value in raw.items():
+        if table not in SCHEMA:
+            problems.append(f"unknown table [{table}] (known: {', '.join(sorted(SCHEMA))})")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"[{table}] must be a table")
+            continue
+        for key in value:
+            if key not in SCHEMA[table]:
+                problems.append(f"unknown key {table}.{key} (known: {', '.join(sorted(SCHEMA[table]))})")
+    if "incidents" not in raw.get("inputs", {}):
+        problems.append("[inputs] needs incidents = \"FILE\"")
+    if problems:
+        raise InputError("invalid scenario:\n  - " + "\n  - ".join(problems), path=p,
+                         fix="see the built-in scenario (geoconflict/scenarios/idlib-2020/scenario.toml)")
+    config: dict[str, dict[str, Any]] = {t: dict(v) for t, v in raw.items()}
+    base = p.resolve().parent
+    inputs = config.setdefault("inputs", {})
+    for key in list(inputs):
+        if key not in PATH_KEYS:
+            continue
+        value = inputs[key]
+        if isinstance(value, list):
+            inputs[key] = [_resolve(v, base, f"inputs.{key}[{i}]", p) for i, v in enumerate(value)]
+        else:
+            inputs[key] = _resolve(value, base, f"inputs.{key}", p)
+    for table, key in (("zones", "admin"),):
+        if key in config.get(table, {}):
+            config[table][key] = _resolve(config[table][key], base, f"{table}.{key}", p)
+    name = safe_name(config.get("scenario", {}).get("name") or p.stem)
+    return Scenario(path=p.resolve(), name=name, config=config)
+
+
+def default_outdir(scenario: Scenario) -> Path:
+    return Path("outputs") / scenario.name
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class RunResult:
+    outdir: Path
+    outputs: list[str]
+    manifest: dict[str, Any]
+    summary: list[str] = field(default_factory=list)
+
+
+class _Run:
+    """State of one run: the staging folder, stage timings, counts, summary lines."""
+
+    def __init__(self, scenario: Scenario, staging: Path, progress: Callable[[str], None] | None) -> None:
+        self.scenario = scenario
+        self.staging = staging
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.summary: list[str] = []
+        self.progress = progress or (lambda _msg: None)
+        self.state: dict[str, Any] = {}
+
+    def out(self, name: str) -> Path:
+        """A path inside the staging folder (names are fixed by the pipeline, never by input)."""
+        assert "/" not in name and ".." not in name
+        return self.staging / name
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, Any]]:
+        self.progress(name)
+        record: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        yield record
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        self.stages[name] = record
+
+
+def run_scenario(
+    path: str | Path | None = None,
+    *,
+    outdir: str | Path | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run a scenario end to end into ``outdir`` (default ``outputs/<name>``)."""
+    scenario = load_scenario(path)
+    target = Path(outdir) if outdir is not None else default_outdir(scenario)
+    target.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    try:
+        run = _Run(scenario, staging, progress)
+        from . import _stages
+
+        for stage_fn in _stages.STAGES:
+            stage_fn(run)
+        outputs = sorted(p.name for p in staging.iterdir())
+        clashes = [n for n in outputs if (target / n).exists()]
+        if clashes and not overwrite:
+            raise OutputExistsError(target / clashes[0]) from None
+        manifest = _manifest(run, outputs, time.perf_counter() - t_start)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        outputs.append("manifest.json")
+        for name in outputs:
+            os.replace(staging / name, target / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RunResult(outdir=target, outputs=sorted(outputs), manifest=manifest, summary=run.summary)
+
+
+def _versions() -> dict[str, str]:
+    names = ["geoconflict", "geopandas", "shapely", "pyproj", "pyogrio", "rasterio", "folium", "pandas",
+             "numpy", "pyarrow", "h3", "matplotlib", "mapclassify", "rapidfuzz", "scipy"]
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed"
+    try:
+        import pyogrio
+
+        out["GDAL"] = pyogrio.__gdal_version_string__
+    except Exception:  # pragma: no cover
+        pass
+    return out
+
+
+def _manifest(run: _Run, outputs: list[str], seconds: float) -> dict[str, Any]:
+    sc = run.scenario
+    inputs: dict[str, Any] = {}
+    for key, value in sc.config.get("inputs", {}).items():
+        paths = value if isinstance(value, list) else [value]
+        for p in paths:
+            if isinstance(p, Path) and p.is_file():
+                inputs[str(_display(p))] = {"role": key, "sha256": sha256(p), "bytes": p.stat().st_size}
+    params = {t: {k: (str(_display(v)) if isinstance(v, Path) else v) for k, v in kv.items()}
+              for t, kv in sc.config.items() if t != "inputs"}
+    return {
+        "scenario": {"name": sc.name, "file": str(_display(sc.path))},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": inputs,
+        "parameters": params,
+        "stages": run.stages,
+        "outputs": outputs,
+        "seconds_total": round(seconds, 3),
+        "versions": _versions(),
+        "python": platform.python_version(),
+    }
+
+
+def _display(p: Path) -> Path:
+    for base in (PACKAGE_DIR.parent, Path.cwd()):
+        try:
+            return p.resolve().relative_to(base.resolve())
+        except ValueError:
+            continue
+    return p

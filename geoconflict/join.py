@@ -1,0 +1,742 @@
+"""Incidents to admin units, control zones in force on the event date, front lines and areas.
+
+Every function keeps every incident, in order, and adds columns:
+
+* :func:`join_admin`: the admin layer's attributes, ``admin_join`` (``within`` | ``nearest`` |
+  ``none``) and ``admin_distance_m``.  A point on a shared border gets one answer: the
+  lowest-index polygon it *intersects* (the answer of QGIS "join attributes by location", first
+  match).  Outside every polygon but within ``snap_distance_m``: the nearest polygon (ties: lowest
+  index), distance in metres in the data's UTM zone.  Where the source's own admin names (ACLED
+  ``admin1..3``, UCDP ``adm_1``/``adm_2``) disagree with the spatial answer, ``flags`` gets
+  ``admin_name_mismatch:<column>`` (transliteration-tolerant comparison, :mod:`geoconflict.names`).
+* :func:`join_control`: ``controller``, ``control_valid_from``, ``control_snapshot`` and
+  ``control_status`` (``in_force`` | ``uncertain`` | ``none``).
+* :func:`join_front_line`: ``front_line_distance_m`` and ``front_line_side``.
+* :func:`join_areas`: ``area``.
+
+Point-in-polygon is exact and fast: polygons are rasterised once on a fine grid; a point in a cell
+no boundary touches takes the cell's answer, a point near a boundary is tested exactly against the
+prepared polygon (see :class:`PointLocator`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import control as _control
+from .crs import align, metric_crs_for, require_crs
+from .errors import InputError, LayerError
+from .io import read_layer
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "JoinReport",
+    "PointLocator",
+    "join_admin",
+    "join_control",
+    "join_front_line",
+    "join_areas",
+    "join_all",
+    "read_front_line",
+]
+
+ADMIN_STATUS = ("within", "nearest", "none")
+CONTROL_STATUS = ("in_force", "uncertain", "none")
+#: incident column -> admin level it names
+SOURCE_ADMIN_COLUMNS = {"admin1": 1, "admin2": 2, "admin3": 3, "adm_1": 1, "adm_2": 2}
+
+Layer = str | Path | gpd.GeoDataFrame
+
+
+# --------------------------------------------------------------------------------------------
+# point location
+
+
+class PointLocator:
+    """Which polygon (lowest index) each point intersects; ``-1`` for none.
+
+    A raster pre-classification answers points far from every boundary in O(1); points in cells
+    touched by a boundary (dilated by one cell) are tested exactly with prepared polygons, so
+    the answer is identical to ``shapely.intersects`` / ``geopandas.sjoin(predicate="intersects")``.
+    """
+
+    def __init__(self, geoms: Any, *, max_cells: int = 4_000_000) -> None:
+        self.geoms = np.asarray(geoms, dtype=object)
+        self.n = len(self.geoms)
+        valid = ~(shapely.is_missing(self.geoms) | shapely.is_empty(self.geoms))
+        self._valid = valid
+        self._tree = shapely.STRtree(np.where(valid, self.geoms, None))
+        self._grid: np.ndarray | None = None
+        self._max_cells = max_cells
+        self._prepared = False
+
+    # raster pre-classification, built on first use with many points
+    def _build_grid(self) -> None:
+        from rasterio import features
+        from rasterio.transform import Affine
+        from scipy import ndimage
+
+        g = self.geoms[self._valid]
+        x0, y0, x1, y1 = shapely.total_bounds(g)
+        w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
+        cell = float(np.sqrt(w * h / self._max_cells))
+        cell = max(cell, max(w, h) / 8192)
+        ncol, nrow = int(np.ceil(w / cell)) + 2, int(np.ceil(h / cell)) + 2
+        self._x0, self._y1, self._cell = x0 - cell, y1 + cell, cell
+        transform = Affine(cell, 0, self._x0, 0, -cell, self._y1)
+        idx = np.flatnonzero(self._valid)
+        # later shapes overwrite earlier ones: draw in reverse so the lowest index wins
+        labels = features.rasterize(
+            ((self.geoms[i], int(i) + 1) for i in idx[::-1]),
+            out_shape=(nrow, ncol), transform=transform, fill=0, dtype="int32",
+        )
+        edges = features.rasterize(
+            ((b, 1) for b in shapely.boundary(g) if not b.is_empty),
+            out_shape=(nrow, ncol), transform=transform, fill=0, dtype="uint8", all_touched=True,
+        ).astype(bool)
+        edges = ndimage.binary_dilation(edges, structure=np.ones((3, 3), bool))
+        grid = labels - 1
+        grid[edges] = -2  # needs an exact test
+        self._grid = grid
+
+    def _exact(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Exact lowest-index intersecting polygon for each point."""
+        out = np.full(len(x), -1, dtype=np.int64)
+        if len(x) == 0:
+            return out
+        if not self._prepared:
+            shapely.prepare(self.geoms[self._valid])
+            self._prepared = True
+        pts = shapely.points(x, y)
+        pi, gi = self._tree.query(pts)  # bounding boxes only
+        if len(pi) == 0:
+            return out
+        order = np.lexsort((pi, gi))
+        pi, gi = pi[order], gi[order]
+        hit = np.zeros(len(pi), bool)
+        starts = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]])
+        ends = np.r_[starts[1:], len(gi)]
+        for s, e in zip(starts, ends, strict=True):  # a loop over polygons, not incidents
+            sel = pi[s:e]
+            hit[s:e] = shapely.intersects_xy(self.geoms[gi[s]], x[sel], y[sel])
+        pi, gi = pi[hit], gi[hit]
+        best = np.full(len(x), np.iinfo(np.int64).max)
+        np.minimum.at(best, pi, gi)
+        found = best != np.iinfo(np.int64).max
+        out[found] = best[found]
+        return out
+
+    def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        out = np.full(len(x), -1, dtype=np.int64)
+        if self.n == 0 or not self._valid.any() or len(x) == 0:
+            return out
+        ok = np.isfinite(x) & np.isfinite(y)
+        if len(x) < 20_000 and self._grid is None:
+            out[ok] = self._exact(x[ok], y[ok])
+            return out
+        if self._grid is None:
+            self._build_grid()
+        grid = self._grid
+        assert grid is not None
+        col = np.floor((np.where(ok, x, self._x0) - self._x0) / self._cell).astype(np.int64)
+        row = np.floor((self._y1 - np.where(ok, y, self._y1)) / self._cell).astype(np.int64)
+        inside = ok & (col >= 0) & (row >= 0) & (col < grid.shape[1]) & (row < grid.shape[0])
+        val = np.full(len(x), -1, dtype=np.int64)
+        val[inside] = grid[row[inside], col[inside]]
+        out[:] = np.where(val >= 0, val, -1)
+        need = val == -2
+        out[need] = self._exact(x[need], y[need])
+        return out
+
+
+def _xy(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    g = gdf.geometry.to_numpy()
+    pts = np.where(shapely.get_type_id(g) == 0, g, None)  # points only; others get NaN
+    return shapely.get_x(pts), shapely.get_y(pts)
+
+
+def _incident_points(incidents: gpd.GeoDataFrame) -> None:
+    if not isinstance(incidents, gpd.GeoDataFrame):
+        raise InputError("incidents must be a GeoDataFrame (read them with read_incidents)")
+    require_crs(incidents, "incidents")
+
+
+def _load(layer: Layer, what: str) -> gpd.GeoDataFrame:
+    if isinstance(layer, gpd.GeoDataFrame):
+        return layer
+    return read_layer(layer, what=what)
+
+
+def _aligned(layer: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, what: str,
+             notes: list[str] | None = None) -> gpd.GeoDataFrame:
+    """The layer in the incidents' CRS; a mismatch is reprojected explicitly and noted."""
+    require_crs(layer, what)
+    if not layer.crs.equals(incidents.crs):
+        msg = f"{what} reprojected from {layer.crs.to_string()} to the incidents' {incidents.crs.to_string()}"
+        log.info(msg)
+        if notes is not None:
+            notes.append(msg)
+        return align(layer, incidents, what)
+    return layer
+
+
+# --------------------------------------------------------------------------------------------
+# admin
+
+
+def _date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    try:
+        from .incidents import date_window
+    except ImportError:  # pragma: no cover - incidents.py not yet in this build
+        date_window = _fallback_date_window
+    start, end = date_window(df)
+    return (pd.to_datetime(start).astype("datetime64[ns]"), pd.to_datetime(end).astype("datetime64[ns]"))
+
+
+def _fallback_date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The DESIGN.md contract of incidents.date_window (used only while incidents.py is absent)."""
+    d = pd.to_datetime(df["date"]).dt.floor("D")
+    prec = (df["date_precision"] if "date_precision" in df.columns
+            else pd.Series(1, index=df.index)).fillna(1).astype(int)
+    start, end = d.copy(), d.copy()
+    wk = prec == 2
+    start[wk], end[wk] = d[wk] - pd.Timedelta(days=3), d[wk] + pd.Timedelta(days=3)
+    mo = prec == 3
+    start[mo] = d[mo].dt.to_period("M").dt.start_time
+    end[mo] = d[mo].dt.to_period("M").dt.end_time.dt.floor("D")
+    yr = prec >= 4
+    start[yr] = d[yr].dt.to_period("Y").dt.start_time
+    end[yr] = d[yr].dt.to_period("Y").dt.end_time.dt.floor("D")
+    if "date_end" in df.columns:
+        de = pd.to_datetime(df["date_end"]).dt.floor("D")
+        end = end.where(de.isna(), de)
+    return start, end
+
+
+def _admin_level(col: str) -> int | None:
+    import re
+
+    m = re.match(r"^adm(?:in)?_?(\d)_?(?:en|name|name_en)?$", col.lower())
+    if m and not col.lower().endswith("pcode"):
+        return int(m.group(1))
+    return None
+
+
+def _name_columns(admin_cols: Sequence[str]) -> dict[int, str]:
+    """Admin level -> the layer's English-name column (``ADM3_EN``, ``adm3_name``...)."""
+    out: dict[int, str] = {}
+    for c in admin_cols:
+        lvl = _admin_level(c)
+        low = c.lower()
+        if lvl is not None and ("en" in low.split("_")[-1] or "name" in low):
+            out.setdefault(lvl, c)
+    return out
+
+
+def _check_names(result: pd.DataFrame, name_cols: dict[int, str], matched: np.ndarray) -> pd.Series:
+    """Flags for source admin names that disagree with the spatial answer."""
+    from .names import same_place
+
+    tokens = pd.Series("", index=result.index, dtype=object)
+    for src, level in SOURCE_ADMIN_COLUMNS.items():
+        if src not in result.columns or level not in name_cols:
+            continue
+        a = result[src].astype(object).where(result[src].notna(), "").astype(str).str.strip()
+        b = result[name_cols[level]].astype(object).where(result[name_cols[level]].notna(), "").astype(str)
+        test = matched & (a != "").to_numpy() & (b != "").to_numpy()
+        if not test.any():
+            continue
+        pairs = pd.MultiIndex.from_arrays([a[test], b[test]])
+        codes, uniq = pd.factorize(pairs)
+        same = np.array([same_place(x, y) for x, y in uniq])  # a loop over distinct name pairs
+        bad = np.zeros(len(result), bool)
+        bad[np.flatnonzero(test)] = ~same[codes]
+        tokens[bad] = tokens[bad] + ";" + f"admin_name_mismatch:{src}"
+    return tokens
+
+
+def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:
+    base = (flags.astype(object).where(flags.notna(), "").astype(str) if flags is not None
+            else pd.Series("", index=tokens.index, dtype=object))
+    add = tokens.astype(str).str.lstrip(";")
+    out = np.where(add == "", base, np.where(base == "", add, base + ";" + add))
+    return pd.Series(out, index=tokens.index, dtype=object).astype(str)
+
+
+def join_admin(
+    incidents: gpd.GeoDataFrame,
+    admin: Layer,
+    *,
+    fields: Sequence[str] | None = None,
+    snap_distance_m: float = 2000.0,
+    prefix: str | None = None,
+    status_suffix: str = "",
+    check_names: bool = True,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Carry an admin polygon layer's attributes onto each incident.
+
+    ``fields`` picks attributes (case-insensitive; default all).  An attribute whose name is
+    already a column of ``incidents`` is written as ``prefix + name`` (``prefix`` defaults to
+    ``"admin_"``).  Adds ``admin_join{status_suffix}`` and ``admin_distance_m{status_suffix}``
+    (0 within, metres to the polygon when snapped, NaN for none).
+    """
+    _incident_points(incidents)
+    layer = _aligned(_load(admin, "admin layer"), incidents, "admin layer", notes)
+    geom_col = layer.geometry.name
+    attrs = [c for c in layer.columns if c != geom_col]
+    if fields:
+        lower = {c.lower(): c for c in attrs}
+        missing = [f for f in fields if f.lower() not in lower]
+        if missing:
+            raise InputError(f"admin layer has no field(s) {', '.join(missing)}",
+                             column=missing[0], fix=f"choose among: {', '.join(attrs)}")
+        attrs = [lower[f.lower()] for f in fields]
+    n = len(incidents)
+    x, y = _xy(incidents)
+    locator = PointLocator(layer.geometry.to_numpy())
+    idx = locator.locate(x, y)
+    status = np.where(idx >= 0, "within", "none").astype(object)
+    dist = np.where(idx >= 0, 0.0, np.nan)
+    out_pts = np.flatnonzero((idx < 0) & np.isfinite(x) & np.isfinite(y))
+    if len(out_pts) and snap_distance_m and snap_distance_m > 0 and len(layer):
+        metric = metric_crs_for(incidents.iloc[out_pts], layer)
+        polys_m = layer.geometry.to_crs(metric).to_numpy()
+        pts_m = gpd.GeoSeries(incidents.geometry.to_numpy()[out_pts], crs=incidents.crs).to_crs(metric).to_numpy()
+        tree = shapely.STRtree(polys_m)
+        (pi, gi), d = tree.query_nearest(pts_m, max_distance=snap_distance_m, return_distance=True,
+                                         all_matches=True)
+        if len(pi):
+            best = pd.DataFrame({"p": pi, "g": gi, "d": d}).sort_values(["p", "g"]).drop_duplicates("p")
+            rows = out_pts[best["p"].to_numpy()]
+            idx[rows] = best["g"].to_numpy()
+            status[rows] = "nearest"
+            dist[rows] = best["d"].to_numpy()
+    # attributes: taken by position, empty where none
+    taken = pd.DataFrame(layer[attrs]).reset_index(drop=True)
+    if len(taken):
+        vals = taken.iloc[np.maximum(idx, 0)].reset_index(drop=True)
+        vals = vals.where(np.repeat((idx >= 0)[:, None], len(attrs), axis=1))
+    else:
+        vals = pd.DataFrame(index=range(n), columns=attrs, dtype=object)
+    pre = prefix if prefix is not None else "admin_"
+    rename = {c: (pre + c if c in incidents.columns else c) for c in attrs}
+    vals = vals.rename(columns=rename)
+    vals.index = incidents.index
+    result = incidents.copy()
+    for c in vals.columns:
+        col = vals[c]
+        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+            col = col.astype(object).where(col.notna(), None)
+        result[c] = col
+    result[f"admin_join{status_suffix}"] = pd.Series(status, index=incidents.index).astype(str)
+    result[f"admin_distance_m{status_suffix}"] = dist
+    if check_names:
+        name_cols = {lvl: rename[c] for lvl, c in _name_columns(attrs).items()}
+        tokens = _check_names(result, name_cols, idx >= 0)
+        if (tokens != "").any() or "flags" in result.columns:
+            result["flags"] = _append_flags(result.get("flags"), tokens)
+    assert len(result) == n, "join_admin changed the number of rows"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# control
+
+
+def _as_control(control: Layer | Sequence[Layer] | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if isinstance(control, gpd.GeoDataFrame) and {"controller", "valid_from", "valid_to"} <= set(
+        control.columns
+    ) and pd.api.types.is_datetime64_any_dtype(control["valid_from"].dtype):
+        return control
+    return _control.read_control(control)  # type: ignore[arg-type]
+
+
+def _state_index(states: list[tuple[pd.Timestamp, pd.Timestamp, Any]],
+                 day: np.ndarray) -> np.ndarray:
+    """For each day, the index of the state in force (``-1`` when none)."""
+    lo = np.array([np.datetime64("NaT", "ns") if pd.isna(s) else np.datetime64(s, "ns")
+                   for s, _, _ in states], dtype="datetime64[ns]")
+    hi = np.array([np.datetime64("NaT", "ns") if pd.isna(e) else np.datetime64(e, "ns")
+                   for _, e, _ in states], dtype="datetime64[ns]")
+    lo_i = np.where(np.isnat(lo), np.iinfo(np.int64).min, lo.astype(np.int64))
+    hi_i = np.where(np.isnat(hi), np.iinfo(np.int64).max, hi.astype(np.int64))
+    d = day.astype("datetime64[ns]").astype(np.int64)
+    k = np.searchsorted(lo_i, d, side="right") - 1
+    ok = (k >= 0) & ~np.isnat(day)
+    kk = np.where(ok, k, 0)
+    ok &= d <= hi_i[kk]
+    return np.where(ok, k, -1)
+
+
+def _states_overlapping(states: list[tuple[pd.Timestamp, pd.Timestamp, Any]], start: np.ndarray,
+                        end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last state index overlapping each [start, end] (``kf > kl`` when none)."""
+    lo = np.array([np.iinfo(np.int64).min if pd.isna(s) else pd.Timestamp(s).value for s, _, _ in states])
+    hi = np.array([np.iinfo(np.int64).max if pd.isna(e) else pd.Timestamp(e).value for _, e, _ in states])
+    s = start.astype("datetime64[ns]").astype(np.int64)
+    e = end.astype("datetime64[ns]").astype(np.int64)
+    kf = np.searchsorted(hi, s, side="left")  # first state ending on/after start
+    kl = np.searchsorted(lo, e, side="right") - 1  # last state starting on/before end
+    return kf, kl
+
+
+class _StateLocator:
+    """Per state of a control layer: a PointLocator and the features' global positions."""
+
+    def __init__(self, control: gpd.GeoDataFrame) -> None:
+        self.control = control
+        self.states = _control.snapshots(control)
+        pos = pd.Series(np.arange(len(control)), index=control.index)
+        self.members = [pos.loc[st.index].to_numpy() for _, _, st in self.states]
+        self._loc: dict[int, PointLocator] = {}
+
+    def locate(self, k: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Global feature position covering each point in state ``k`` (``-1`` none)."""
+        if k not in self._loc:
+            self._loc[k] = PointLocator(self.control.geometry.to_numpy()[self.members[k]])
+        local = self._loc[k].locate(x, y)
+        return np.where(local >= 0, self.members[k][np.maximum(local, 0)], -1)
+
+
+def join_control(
+    incidents: gpd.GeoDataFrame,
+    control: Layer | Sequence[Layer],
+    *,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """The controller in force at each incident's place on its date.
+
+    Adds ``controller`` ("" when none), ``control_valid_from``, ``control_snapshot`` and
+    ``control_status``: ``in_force``; ``uncertain`` when the event's date window
+    (:func:`geoconflict.incidents.date_window`: week, month or year precision) spans a change of
+    controller at its place; ``none`` when no zone covers it on that date.
+    """
+    _incident_points(incidents)
+    ctl = _aligned(_as_control(control), incidents, "control layer", notes)
+    n = len(incidents)
+    x, y = _xy(incidents)
+    day = pd.to_datetime(incidents["date"]).dt.floor("D").to_numpy("datetime64[ns]")
+    start, end = _date_window(incidents)
+    start_a = start.to_numpy("datetime64[ns]")
+    end_a = end.to_numpy("datetime64[ns]")
+    start_a = np.where(np.isnat(start_a), day, start_a)
+    end_a = np.where(np.isnat(end_a), day, end_a)
+    sl = _StateLocator(ctl)
+    at = np.full(n, -1, dtype=np.int64)
+    result = incidents.copy()
+    if sl.states:
+        k_day = _state_index(sl.states, day)
+        kf, kl = _states_overlapping(sl.states, start_a, end_a)
+        kf = np.minimum(kf, np.where(k_day >= 0, k_day, kf))
+        kl = np.maximum(kl, k_day)
+        span = np.maximum(kl - kf + 1, 0)
+        # (incident, state) pairs to evaluate; most incidents have exactly one
+        inc = np.repeat(np.arange(n), span)
+        offs = np.arange(len(inc)) - np.repeat(np.cumsum(span) - span, span)
+        st = np.repeat(kf, span) + offs
+        feat = np.full(len(inc), -1, dtype=np.int64)
+        order = np.argsort(st, kind="stable")
+        st_sorted = st[order]
+        bounds = np.flatnonzero(np.r_[True, st_sorted[1:] != st_sorted[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # a loop over states
+            sel = order[a:b]
+            pts = inc[sel]
+            feat[sel] = sl.locate(int(st_sorted[a]), x[pts], y[pts])
+        names = ctl["controller"].astype(str).to_numpy()
+        codes = np.where(feat >= 0, pd.factorize(names)[0][np.maximum(feat, 0)], -1)
+        is_day = st == k_day[inc]
+        at[inc[is_day]] = feat[is_day]
+        at_code = np.full(n, -2, dtype=np.int64)
+        at_code[inc[is_day]] = codes[is_day]
+        at_code[k_day < 0] = -1
+        diff = codes != at_code[inc]
+        changes = np.bincount(inc[diff], minlength=n) > 0
+    else:
+        changes = np.zeros(n, bool)
+    found = at >= 0
+    pos = np.maximum(at, 0)
+    ctrl = np.where(found, ctl["controller"].astype(str).to_numpy()[pos] if len(ctl) else "", "")
+    vf = ctl["valid_from"].to_numpy("datetime64[ns]")[pos] if len(ctl) else np.full(n, np.datetime64("NaT"))
+    snap = ctl["snapshot"].astype(str).to_numpy()[pos] if len(ctl) else np.full(n, "")
+    status = np.where(changes, "uncertain", np.where(found, "in_force", "none"))
+    result["controller"] = pd.Series(ctrl, index=incidents.index).astype(str)
+    result["control_valid_from"] = pd.Series(np.where(found, vf, np.datetime64("NaT", "ns")),
+                                             index=incidents.index).astype("datetime64[ns]")
+    result["control_snapshot"] = pd.Series(np.where(found, snap, ""), index=incidents.index).astype(str)
+    result["control_status"] = pd.Series(status, index=incidents.index).astype(str)
+    assert len(result) == n, "join_control changed the number of rows"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# front lines
+
+
+def read_front_line(source: Layer) -> gpd.GeoDataFrame:
+    """Front lines, dated like control layers (``valid_from``/``valid_to`` or ``date``; none =
+    always in force), normalised to ``valid_from``, ``valid_to`` (datetime64[ns]), geometry."""
+    gdf = _load(source, "front-line layer").copy()
+    path = None if isinstance(source, gpd.GeoDataFrame) else str(source)
+    require_crs(gdf, "front-line layer")
+    types = set(gdf.geometry.geom_type.dropna().unique())
+    if not types <= {"LineString", "MultiLineString"}:
+        raise LayerError(f"front lines must be lines, found {', '.join(sorted(types))}", path=path,
+                         fix="give a LineString layer (or leave --front-line out to derive it "
+                             "from --control)")
+    feats = np.arange(1, len(gdf) + 1)
+    frm = _control._find(gdf.columns, _control._FROM_ALIASES)
+    to = _control._find(gdf.columns, _control._TO_ALIASES)
+    dt = _control._find(gdf.columns, _control._DATE_ALIASES)
+    nat = pd.Series(pd.NaT, index=gdf.index, dtype="datetime64[ns]")
+    if frm or to:
+        gdf["valid_from"] = _control._parse_dates(gdf[frm], path=path, column=frm, features=feats) if frm else nat
+        gdf["valid_to"] = _control._parse_dates(gdf[to], path=path, column=to, features=feats) if to else nat
+    elif dt:
+        d = _control._parse_dates(gdf[dt], path=path, column=dt, features=feats)
+        dates = np.sort(d.dropna().unique())
+        nxt = pd.Series(list(dates[1:]) + [pd.NaT], index=dates, dtype="datetime64[ns]")
+        gdf["valid_from"] = d.to_numpy()
+        gdf["valid_to"] = nxt.reindex(d.to_numpy()).to_numpy() - _control.ONE_DAY
+    else:
+        gdf["valid_from"], gdf["valid_to"] = nat, nat
+    gdf["valid_from"] = gdf["valid_from"].astype("datetime64[ns]")
+    gdf["valid_to"] = gdf["valid_to"].astype("datetime64[ns]")
+    bad = (gdf["valid_to"] < gdf["valid_from"]).to_numpy()
+    if bad.any():
+        raise LayerError("valid_to is before valid_from", path=path,
+                         feature=int(feats[np.flatnonzero(bad)[0]]), fix="swap or correct the dates")
+    return gdf
+
+
+def _segments(lines: np.ndarray) -> np.ndarray:
+    """Every segment of the lines as a 2-point LineString."""
+    parts = shapely.get_parts(shapely.get_parts(lines))
+    coords, ix = shapely.get_coordinates(parts, return_index=True)
+    same = ix[1:] == ix[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    return shapely.linestrings(np.stack([a, b], axis=1))
+
+
+def _side_of(seg: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """+1 left of the segment's direction, -1 right, 0 on it."""
+    c = shapely.get_coordinates(seg).reshape(-1, 2, 2)
+    (ax, ay), (bx, by) = c[:, 0].T, c[:, 1].T
+    return np.sign((bx - ax) * (py - ay) - (by - ay) * (px - ax))
+
+
+def join_front_line(
+    incidents: gpd.GeoDataFrame,
+    *,
+    front_line: Layer | None = None,
+    control: Layer | Sequence[Layer] | None = None,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Distance (metres, UTM) to the front line in force on each incident's date, and its side.
+
+    With ``front_line`` the given (dated) lines; otherwise the line derived from the control
+    snapshot in force (shared boundaries between different controllers).  ``front_line_side``
+    is the controller in force at the incident's place (``control`` needed; reused from a
+    ``controller`` column when :func:`join_control` ran first); without control, lines carrying
+    ``controller_left``/``controller_right`` give the side of the line's digitised direction.
+    """
+    _incident_points(incidents)
+    if front_line is None and control is None:
+        raise InputError("a front line needs --front-line or --control to derive it from",
+                         fix="pass front_line= or control=")
+    n = len(incidents)
+    ctl = _aligned(_as_control(control), incidents, "control layer", notes) if control is not None else None
+    if front_line is not None:
+        lines = _aligned(read_front_line(front_line), incidents, "front-line layer", notes)
+        states = _control.snapshots(lines)
+    else:
+        assert ctl is not None
+        states = []
+        for s, e, st in _control.snapshots(ctl):
+            fl = _control.front_lines(st)
+            if len(fl):
+                states.append((s, e, fl))
+    metric = metric_crs_for(incidents) if n else None
+    day = pd.to_datetime(incidents["date"]).dt.floor("D").to_numpy("datetime64[ns]")
+    dist = np.full(n, np.nan)
+    side = np.full(n, "", dtype=object)
+    if states and n:
+        k = _state_index(states, day)
+        pts_m = gpd.GeoSeries(incidents.geometry.to_numpy(), crs=incidents.crs).to_crs(metric)
+        px, py = _xy(gpd.GeoDataFrame(geometry=pts_m))
+        has_lr = {"controller_left", "controller_right"} <= set(states[0][2].columns)
+        for j, (_, _, st) in enumerate(states):  # a loop over line states
+            sel = np.flatnonzero((k == j) & np.isfinite(px))
+            if not len(sel):
+                continue
+            geoms = st.geometry.to_crs(metric).to_numpy()
+            segs = _segments(geoms)
+            tree = shapely.STRtree(segs)
+            pts = shapely.points(px[sel], py[sel])
+            (pi, si), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+            dist[sel[pi]] = d
+            if ctl is None and front_line is not None and has_lr:
+                seg_owner = _segment_owner(geoms)
+                sgn = _side_of(segs[si], px[sel[pi]], py[sel[pi]])
+                left = st["controller_left"].astype(str).to_numpy()[seg_owner[si]]
+                right = st["controller_right"].astype(str).to_numpy()[seg_owner[si]]
+                side[sel[pi]] = np.where(sgn > 0, left, np.where(sgn < 0, right, ""))
+    if ctl is not None:
+        if "controller" in incidents.columns and "control_status" in incidents.columns:
+            side = incidents["controller"].astype(str).to_numpy()
+        else:
+            side = join_control(incidents, ctl)["controller"].astype(str).to_numpy()
+    result = incidents.copy()
+    result["front_line_distance_m"] = dist
+    result["front_line_side"] = pd.Series(side, index=incidents.index).astype(str)
+    assert len(result) == n, "join_front_line changed the number of rows"
+    return result
+
+
+def _segment_owner(geoms: np.ndarray) -> np.ndarray:
+    """For each segment of :func:`_segments`, the position of the line it came from."""
+    owner = []
+    for i, g in enumerate(geoms):
+        for p in shapely.get_parts(g):
+            owner.append(np.full(max(len(shapely.get_coordinates(p)) - 1, 0), i))
+    return np.concatenate(owner) if owner else np.zeros(0, int)
+
+
+# --------------------------------------------------------------------------------------------
+# areas
+
+
+def join_areas(
+    incidents: gpd.GeoDataFrame,
+    areas: Layer,
+    *,
+    name_col: str | None = None,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """``area``: the name of the (lowest-index) named area containing each incident, "" if none."""
+    _incident_points(incidents)
+    layer = _aligned(_load(areas, "areas layer"), incidents, "areas layer", notes)
+    col = name_col or _control._find(layer.columns, ("name", "area", "name_en", "label", "title"))
+    if col is None or col not in layer.columns:
+        raise LayerError("the areas layer has no 'name' column",
+                         fix="name the column 'name' (e.g. Jabal al-Zawiya, al-Ghab plain)")
+    x, y = _xy(incidents)
+    idx = PointLocator(layer.geometry.to_numpy()).locate(x, y)
+    names = layer[col].astype(object).where(layer[col].notna(), "").astype(str).to_numpy()
+    result = incidents.copy()
+    vals = np.where(idx >= 0, names[np.maximum(idx, 0)] if len(names) else "", "")
+    result["area"] = pd.Series(vals, index=incidents.index).astype(str)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# everything at once
+
+
+@dataclass
+class JoinReport:
+    """What a join did: counts that add up to the rows read, and notes."""
+
+    rows_in: int
+    rows_out: int = 0
+    admin: list[dict[str, Any]] = field(default_factory=list)
+    control_status: dict[str, int] = field(default_factory=dict)
+    control_problems: list[str] = field(default_factory=list)
+    front_line: dict[str, Any] = field(default_factory=dict)
+    areas: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in, "rows_out": self.rows_out, "admin": self.admin,
+            "control_status": self.control_status, "control_problems": self.control_problems,
+            "front_line": self.front_line, "areas": self.areas, "notes": self.notes,
+        }
+
+    def summary(self) -> str:
+        parts = [f"{self.rows_out} incidents"]
+        for a in self.admin:
+            parts.append(f"{a['layer']}: {a['within']} within, {a['nearest']} nearest, {a['none']} none"
+                         + (f", {a['name_mismatch']} name mismatches" if a.get("name_mismatch") else ""))
+        if self.control_status:
+            parts.append("control: " + ", ".join(f"{v} {k}" for k, v in self.control_status.items()))
+        if self.front_line:
+            parts.append(f"front line: {self.front_line.get('measured', 0)} measured")
+        if self.areas:
+            parts.append(f"areas: {sum(v for k, v in self.areas.items() if k)} in a named area")
+        return "; ".join(parts)
+
+
+def _layer_name(layer: Layer, i: int) -> str:
+    if isinstance(layer, gpd.GeoDataFrame):
+        return f"admin{i + 1}"
+    return Path(layer).stem
+
+
+def join_all(
+    incidents: gpd.GeoDataFrame,
+    *,
+    admin: Sequence[Layer] = (),
+    admin_fields: Sequence[str] | None = None,
+    snap_distance_m: float = 2000.0,
+    control: Layer | Sequence[Layer] | None = None,
+    front_line: Layer | None = None,
+    areas: Layer | None = None,
+    derive_front_line: bool = True,
+) -> tuple[gpd.GeoDataFrame, JoinReport]:
+    """Every join at once.  Admin layers are joined in the order given: the first writes
+    ``admin_join``/``admin_distance_m``, the i-th (i >= 2) ``admin_join_<i>``/``admin_distance_m_<i>``;
+    an attribute that clashes with an earlier column gets the layer's name as a prefix
+    (``syr_adm2_ADM1_EN``).  With ``control`` and no ``front_line``, the front line is derived
+    from the control snapshots (``derive_front_line``)."""
+    _incident_points(incidents)
+    n = len(incidents)
+    report = JoinReport(rows_in=n)
+    out = incidents
+    for i, layer in enumerate(admin):
+        name = _layer_name(layer, i)
+        gdf = _load(layer, f"admin layer {name}")
+        fields = None
+        if admin_fields:
+            wanted = {f.lower() for f in admin_fields}
+            fields = [c for c in gdf.columns if c.lower() in wanted]
+        suffix = "" if i == 0 else f"_{i + 1}"
+        out = join_admin(out, gdf, fields=fields if admin_fields else None, snap_distance_m=snap_distance_m,
+                         prefix=f"{name}_", status_suffix=suffix, notes=report.notes)
+        counts = out[f"admin_join{suffix}"].value_counts()
+        mism = 0
+        if "flags" in out.columns:
+            mism = int(out["flags"].astype(str).str.contains("admin_name_mismatch", regex=False).sum())
+        report.admin.append({"layer": name, **{s: int(counts.get(s, 0)) for s in ADMIN_STATUS},
+                             "name_mismatch": mism})
+    if control is not None:
+        ctl = _as_control(control)
+        report.control_problems = [p.describe() for p in _control.validate_control(ctl, strict=False).problems]
+        out = join_control(out, ctl, notes=report.notes)
+        counts = out["control_status"].value_counts()
+        report.control_status = {s: int(counts.get(s, 0)) for s in CONTROL_STATUS}
+        control = ctl
+    if front_line is not None or (control is not None and derive_front_line):
+        out = join_front_line(out, front_line=front_line, control=control, notes=report.notes)
+        d = out["front_line_distance_m"]
+        report.front_line = {"measured": int(d.notna().sum()),
+                             "median_m": float(d.median()) if d.notna().any() else None,
+                             "source": "file" if front_line is not None else "derived from control"}
+    if areas is not None:
+        out = join_areas(out, areas, notes=report.notes)
+        report.areas = {str(k): int(v) for k, v in out["area"].value_counts().items()}
+    report.rows_out = len(out)
+    assert report.rows_out == n, "join_all changed the number of rows"
+    return out, report

@@ -1,0 +1,841 @@
+"""Strike density grids: square, hex, H3 and PRIO-GRID cell counts.
+
+Cell systems
+------------
+``square:<size>``  squares of ``size`` × ``size`` metres in a UTM zone chosen for the data
+    (:func:`geoconflict.crs.metric_crs_for`, or ``crs=`` to force one).  Cell ``(i, j)`` covers
+    ``[i·size, (i+1)·size) × [j·size, (j+1)·size)`` in that zone's false-origin grid, so two runs or
+    two data sets *in the same CRS* share cells.  Data sets in different UTM zones cannot share
+    cells: pass the same ``crs=`` to both.
+``hex:<size>``  pointy-top regular hexagons in the same UTM zone; ``size`` is the distance between
+    opposite **edges** (flat-to-flat width ``w``), so a cell's area is ``√3/2 · w²``
+    (21.65 km² for ``hex:5km``) and its circumradius ``w/√3``.  The hexagon with axial coordinates
+    ``(0, 0)`` is centred on the zone's false origin (0, 0).
+``h3:<res>``  Uber H3 cells of resolution ``res``; ``cell_id`` is the h3 library's string.
+``priogrid``  PRIO-GRID 0.5° cells; ``cell_id`` is the gid ``(row-1)·720 + col`` with
+    ``row = ⌊(lat+90)·2⌋+1``, ``col = ⌊(lon+180)·2⌋+1``.
+
+Points are binned with numpy (floor division, hex cube rounding) or h3's own indexing, never with
+a spatial join; polygons are built only for the cells returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+
+from .crs import WGS84, metric_crs_for, require_crs, to_crs
+from .errors import InputError, SchemaError, SizeLimitError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CellSpec",
+    "GridReport",
+    "GridResult",
+    "parse_cells",
+    "count_by_cell",
+    "priogrid_gid",
+    "priogrid_cell",
+    "priogrid_row_col",
+    "month_id",
+    "cell_polygons",
+    "kde_raster",
+    "hot_spots",
+]
+
+CellKind = Literal["square", "hex", "h3", "priogrid"]
+Period = Literal["day", "week", "month"]
+
+#: largest number of cells a grid may have (all-cells mode or wide columns)
+MAX_CELLS = 20_000_000
+#: most per-group / per-period columns in the wide table (use long=True beyond)
+MAX_WIDE_COLUMNS = 2_000
+#: geo_precision at or above which a location is imprecise (both ACLED and UCDP, harmonised)
+IMPRECISE_FROM = 3
+SQRT3 = math.sqrt(3.0)
+NONE_LABEL = "(none)"
+
+
+# --------------------------------------------------------------------------------------------
+# cell specification
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A cell system: ``kind`` and its size (metres) or H3 resolution."""
+
+    kind: CellKind
+    size_m: float | None = None
+    resolution: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind in ("square", "hex"):
+            if self.size_m is None or not (self.size_m > 0) or not math.isfinite(self.size_m):
+                raise InputError(f"{self.kind} cells need a positive size", fix="write e.g. hex:5km")
+        elif self.kind == "h3":
+            if self.resolution is None or not 0 <= self.resolution <= 15:
+                raise InputError("H3 resolution must be 0..15", fix="write e.g. h3:7")
+        elif self.kind != "priogrid":
+            raise InputError(
+                f"unknown cell kind {self.kind!r}", fix="use square:SIZE, hex:SIZE, h3:RES or priogrid"
+            )
+
+    @property
+    def label(self) -> str:
+        if self.kind in ("square", "hex"):
+            assert self.size_m is not None
+            size = f"{self.size_m / 1000:g}km" if self.size_m >= 1000 else f"{self.size_m:g}m"
+            return f"{self.kind}:{size}"
+        if self.kind == "h3":
+            return f"h3:{self.resolution}"
+        return "priogrid"
+
+    @property
+    def metric(self) -> bool:
+        return self.kind in ("square", "hex")
+
+
+_SPEC = re.compile(r"^\s*(square|hex|h3|priogrid)\s*(?::\s*(.+?))?\s*$", re.IGNORECASE)
+
+
+def parse_cells(value: str | CellSpec) -> CellSpec:
+    """``"hex:5km"``, ``"square:1000m"``, ``"h3:7"``, ``"priogrid"`` -> :class:`CellSpec`."""
+    if isinstance(value, CellSpec):
+        return value
+    m = _SPEC.match(str(value))
+    fix = "use square:SIZE, hex:SIZE (e.g. hex:5km), h3:RES (e.g. h3:7) or priogrid"
+    if not m:
+        raise InputError(f"cannot read cell system {value!r}", fix=fix)
+    kind, arg = m.group(1).lower(), m.group(2)
+    if kind == "priogrid":
+        if arg:
+            raise InputError(f"priogrid takes no size ({value!r})", fix="write priogrid")
+        return CellSpec("priogrid")
+    if arg is None:
+        raise InputError(f"{kind} cells need a {'resolution' if kind == 'h3' else 'size'}", fix=fix)
+    if kind == "h3":
+        try:
+            res = int(arg)
+        except ValueError:
+            raise InputError(f"H3 resolution {arg!r} is not an integer", fix=fix) from None
+        return CellSpec("h3", resolution=res)
+    from .cli.options import parse_distance_m
+
+    try:
+        size = parse_distance_m(arg)
+    except ValueError as exc:
+        raise InputError(str(exc), fix=fix) from None
+    return CellSpec(kind, size_m=size)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# PRIO-GRID and ViEWS month ids
+
+
+def priogrid_row_col(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """PRIO-GRID (row, col), both 1-based; lat 90 / lon 180 fall in the last row / column."""
+    lon = np.asarray(lon, dtype="float64")
+    lat = np.asarray(lat, dtype="float64")
+    bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+    if np.any(bad):
+        raise InputError("coordinates out of range for PRIO-GRID (need -180..180, -90..90)")
+    row = np.minimum(np.floor((lat + 90.0) * 2.0).astype("int64") + 1, 360)
+    col = np.minimum(np.floor((lon + 180.0) * 2.0).astype("int64") + 1, 720)
+    return row, col
+
+
+def priogrid_gid(lon: Any, lat: Any) -> Any:
+    """PRIO-GRID gid of (lon, lat): ``(row-1)*720 + col``; scalars in, int out; arrays in, arrays out.
+
+    >>> int(priogrid_gid(0.0, 0.0)), int(priogrid_gid(36.6339, 35.9306))
+    (129961, 181154)
+    """
+    row, col = priogrid_row_col(lon, lat)
+    gid = (row - 1) * 720 + col
+    return int(gid) if gid.ndim == 0 else gid
+
+
+def priogrid_cell(gid: Any) -> Any:
+    """The 0.5° cell of a gid: a shapely Polygon for a scalar, an array of polygons for an array."""
+    g = np.asarray(gid, dtype="int64")
+    if np.any((g < 1) | (g > 259_200)):
+        raise InputError("PRIO-GRID gid must be 1..259200")
+    row = (g - 1) // 720 + 1
+    col = (g - 1) % 720 + 1
+    west = (col - 1) * 0.5 - 180.0
+    south = (row - 1) * 0.5 - 90.0
+    boxes = shapely.box(west, south, west + 0.5, south + 0.5)
+    return boxes if g.ndim else boxes.item() if hasattr(boxes, "item") else boxes
+
+
+def month_id(dates: Any) -> Any:
+    """ViEWS month id: 1 = January 1980 (``(year-1980)*12 + month``); NaT -> -1 in arrays."""
+    scalar = not isinstance(dates, (pd.Series, pd.Index, np.ndarray, list, tuple))
+    d = pd.DatetimeIndex(pd.to_datetime([dates] if scalar else dates))
+    ids = np.where(d.isna(), -1, (d.year - 1980) * 12 + d.month).astype("int64")
+    return int(ids[0]) if scalar else ids
+
+
+# --------------------------------------------------------------------------------------------
+# binning: points -> integer cell keys (vectorised)
+
+
+def _square_keys(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.floor(x / size).astype("int64"), np.floor(y / size).astype("int64")
+
+
+def _hex_axial(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Axial (q, r) of the pointy-top hexagon (flat-to-flat ``width``) containing each point."""
+    radius = width / SQRT3
+    qf = (SQRT3 / 3.0 * x - y / 3.0) / radius
+    rf = (2.0 / 3.0 * y) / radius
+    sf = -qf - rf
+    q, r, s = np.round(qf), np.round(rf), np.round(sf)
+    dq, dr, ds = np.abs(q - qf), np.abs(r - rf), np.abs(s - sf)
+    fix_q = (dq > dr) & (dq > ds)
+    fix_r = ~fix_q & (dr > ds)
+    q = np.where(fix_q, -r - s, q)
+    r = np.where(fix_r, -q - s, r)
+    return q.astype("int64"), r.astype("int64")
+
+
+def _hex_centres(q: np.ndarray, r: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    radius = width / SQRT3
+    return radius * SQRT3 * (q + r / 2.0), radius * 1.5 * r
+
+
+def _pack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two int64 arrays (|v| < 2**31) -> one int64 key."""
+    return (a.astype("int64") << 32) + (b.astype("int64") + (1 << 31))
+
+
+def _unpack(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    b = (key & 0xFFFFFFFF) - (1 << 31)
+    a = (key - (b + (1 << 31))) >> 32
+    return a, b
+
+
+def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
+    """h3 cell (uint64 as int64) per point.  h3 4 has no array API, so this runs its C function
+    once per *distinct* coordinate pair (events repeat at the same village)."""
+    try:  # the compiled function, without the per-call argument wrapping of the public API
+        from h3._cy import latlng_to_cell as _to_cell
+    except ImportError:  # pragma: no cover - other h3 builds
+        from h3.api.basic_int import latlng_to_cell as _to_cell
+    n = len(lat)
+    sample = np.linspace(0, n - 1, min(n, 20_000)).astype("int64") if n else np.zeros(0, "int64")
+    dedupe = n > 0 and len(np.unique(lon[sample] + 1j * lat[sample])) < 0.8 * len(sample)
+    if dedupe:  # repeated coordinates: index each distinct pair once
+        codes, uniq = pd.factorize(lon + 1j * lat)
+        ulat, ulon = np.asarray(uniq).imag, np.asarray(uniq).real
+    else:
+        codes, ulat, ulon = None, lat, lon
+    cells = np.fromiter(
+        (_to_cell(a, b, res) for a, b in zip(ulat.tolist(), ulon.tolist())),
+        dtype="uint64",
+        count=len(ulat),
+    )
+    if codes is None:
+        return cells.view("int64")
+    return cells.view("int64")[codes]
+
+
+# --------------------------------------------------------------------------------------------
+# polygons for cells
+
+
+def _square_polygons(ix: np.ndarray, iy: np.ndarray, size: float) -> np.ndarray:
+    x0, y0 = ix * size, iy * size
+    return shapely.box(x0, y0, x0 + size, y0 + size, ccw=True)
+
+
+def _hex_polygons(q: np.ndarray, r: np.ndarray, width: float) -> np.ndarray:
+    cx, cy = _hex_centres(q, r, width)
+    radius = width / SQRT3
+    ang = np.deg2rad(30.0 + 60.0 * np.arange(7))  # closed ring, counter-clockwise
+    xs = cx[:, None] + radius * np.cos(ang)[None, :]
+    ys = cy[:, None] + radius * np.sin(ang)[None, :]
+    return shapely.polygons(np.stack([xs, ys], axis=-1))
+
+
+def _h3_polygons(cells: np.ndarray) -> np.ndarray:
+    import h3
+
+    rings = [
+        [(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(int(c)))]
+        for c in cells.view("uint64")
+    ]
+    return np.array([shapely.Polygon(r) for r in rings], dtype=object)
+
+
+def cell_polygons(spec: str | CellSpec, cell_keys: Sequence[Any], *, crs: Any = None) -> np.ndarray:
+    """Polygons of cells given by id strings (``cell_id`` values) — a helper for checks."""
+    spec = parse_cells(spec)
+    if spec.kind == "priogrid":
+        return priogrid_cell(np.asarray([int(k) for k in cell_keys]))
+    if spec.kind == "h3":
+        import h3
+
+        return _h3_polygons(np.array([h3.str_to_int(str(k)) for k in cell_keys], dtype="uint64").view("int64"))
+    parts = np.array([[int(p) for p in str(k).rsplit("_", 2)[1:]] for k in cell_keys], dtype="int64")
+    a, b = parts[:, 0], parts[:, 1]
+    assert spec.size_m is not None
+    return _square_polygons(a, b, spec.size_m) if spec.kind == "square" else _hex_polygons(a, b, spec.size_m)
+
+
+def _ellipsoid_band_area_km2(south: np.ndarray, north: np.ndarray, dlon_deg: float) -> np.ndarray:
+    """Area (km²) on the WGS84 ellipsoid of lat-lon rectangles (authalic formula)."""
+    a, f = 6378137.0, 1 / 298.257223563
+    e2 = f * (2 - f)
+    e = math.sqrt(e2)
+
+    def q(phi: np.ndarray) -> np.ndarray:
+        s = np.sin(np.deg2rad(phi))
+        return s / (1 - e2 * s * s) + (1 / (2 * e)) * np.log((1 + e * s) / (1 - e * s))
+
+    b2 = a * a * (1 - e2)
+    return b2 * np.deg2rad(dlon_deg) * (q(north) - q(south)) / 2 / 1e6
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class GridReport:
+    """What happened to every input row."""
+
+    rows_in: int = 0
+    counted: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    cells: int = 0
+    nonempty_cells: int = 0
+    cells_label: str = ""
+    crs: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        total = self.counted + sum(self.excluded.values())
+        if total != self.rows_in:  # pragma: no cover - an internal bug
+            raise AssertionError(f"grid counts not conserved: {total} != {self.rows_in}")
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.cells_label}: {self.counted:,} of {self.rows_in:,} incidents counted in "
+            f"{self.nonempty_cells:,} cells ({self.cells:,} cells written; CRS {self.crs})"
+        ]
+        for reason, n in sorted(self.excluded.items()):
+            if n:
+                out.append(f"  excluded {n:,}: {reason.replace('_', ' ')}")
+        out.extend(f"  {note}" for note in self.notes)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "counted": self.counted,
+            "excluded": dict(self.excluded),
+            "cells": self.cells,
+            "nonempty_cells": self.nonempty_cells,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class GridResult:
+    """Cells with counts (``cells``), the row accounting (``report``) and metadata incl. the CRS."""
+
+    cells: gpd.GeoDataFrame
+    report: GridReport
+    metadata: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# input preparation
+
+
+@dataclass
+class _Prepared:
+    frame: gpd.GeoDataFrame  # kept rows, EPSG:4326
+    lon: np.ndarray
+    lat: np.ndarray
+    report: GridReport
+
+
+def _prepare(
+    incidents: gpd.GeoDataFrame,
+    *,
+    include_imprecise: bool,
+    need_date: bool,
+    what: str = "incidents",
+) -> _Prepared:
+    if not isinstance(incidents, gpd.GeoDataFrame):
+        raise SchemaError(f"{what} must be a GeoDataFrame (read it with geoconflict.incidents.read_incidents)")
+    require_crs(incidents, what)
+    gdf = incidents if incidents.crs.equals(WGS84) else incidents.to_crs(WGS84)
+    report = GridReport(rows_in=len(gdf))
+    geom = gdf.geometry.values
+    keep = np.ones(len(gdf), dtype=bool)
+
+    def drop(mask: np.ndarray, reason: str) -> None:
+        mask = mask & keep
+        n = int(mask.sum())
+        if n:
+            report.excluded[reason] = report.excluded.get(reason, 0) + n
+            keep[mask] = False
+
+    missing = shapely.is_missing(geom) | shapely.is_empty(geom)
+    drop(missing, "no_geometry")
+    types = shapely.get_type_id(geom)
+    drop(types != 0, "not_a_point")
+    x = shapely.get_x(np.where(keep, geom, None))
+    y = shapely.get_y(np.where(keep, geom, None))
+    drop(~(np.isfinite(x) & np.isfinite(y)), "no_geometry")
+    drop((np.abs(x) > 180) | (np.abs(y) > 90), "coordinate_out_of_range")
+    if "geo_precision" in gdf.columns:
+        prec = pd.to_numeric(gdf["geo_precision"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        imprecise = prec >= IMPRECISE_FROM
+        if include_imprecise:
+            n = int((imprecise & keep).sum())
+            if n:
+                report.notes.append(f"{n:,} imprecise locations (geo_precision ≥ 3) kept (--include-imprecise)")
+        else:
+            drop(imprecise, "imprecise_location")
+    else:
+        report.notes.append("no geo_precision column: every location taken as precise")
+    if need_date:
+        if "date" not in gdf.columns:
+            raise SchemaError(f"{what} have no 'date' column; a --period needs one", column="date")
+        dates = pd.to_datetime(gdf["date"], errors="coerce")
+        drop(dates.isna().to_numpy(), "missing_date")
+    kept = gdf.iloc[np.flatnonzero(keep)] if not keep.all() else gdf
+    report.counted = int(keep.sum())
+    return _Prepared(frame=kept, lon=x[keep], lat=y[keep], report=report)
+
+
+def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes per row, labels, ViEWS month ids or -1) for the period of each date; sorted."""
+    d = pd.to_datetime(dates)
+    if d.dt.tz is not None:
+        d = d.dt.tz_localize(None)
+    day = d.dt.floor("D")
+    if period == "day":
+        start = day
+    elif period == "week":  # ISO week (Monday start)
+        start = day - pd.to_timedelta(day.dt.weekday, unit="D")
+    elif period == "month":
+        start = day - pd.to_timedelta(day.dt.day - 1, unit="D")
+    else:
+        raise InputError(f"unknown period {period!r}", fix="use day, week or month")
+    codes, uniq = pd.factorize(start, sort=True)
+    uniq = pd.DatetimeIndex(uniq)
+    if period == "day":
+        labels = uniq.strftime("%Y-%m-%d")
+    elif period == "week":
+        iso = uniq.isocalendar()
+        labels = pd.Index([f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])])
+    else:
+        labels = uniq.strftime("%Y-%m")
+    mids = month_id(uniq) if period == "month" else np.full(len(uniq), -1, dtype="int64")
+    return np.asarray(codes), np.asarray(labels, dtype=object), np.asarray(mids)
+
+
+def _numeric(frame: pd.DataFrame, col: str, report: GridReport) -> np.ndarray:
+    v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    bad = int(np.isnan(v).sum())
+    if bad:
+        report.notes.append(f"{bad:,} rows without a number in '{col}' add 0 to its sums")
+    return np.nan_to_num(v, nan=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# the main entry point
+
+
+def count_by_cell(
+    incidents: gpd.GeoDataFrame,
+    *,
+    cells: str | CellSpec = "hex:5km",
+    by: str | None = None,
+    period: Period | None = None,
+    all_cells: bool = False,
+    extent: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    include_imprecise: bool = False,
+    long: bool = False,
+    crs: Any = None,
+) -> GridResult:
+    """Count incidents (and sum fatalities) per cell.
+
+    One row per non-empty cell (every cell over ``extent`` — or over the counted incidents'
+    bounding box — with ``all_cells=True``), with ``cell_id``, ``count``, ``fatalities``
+    (UCDP: ``best``), ``fatalities_low`` / ``fatalities_high`` when the input has UCDP ``low`` /
+    ``high``, ``area_km2``, and ``count_<group>`` / ``count_<period>`` /
+    ``count_<group>_<period>`` columns for ``by`` / ``period``.  With ``long=True`` there is one
+    row per cell × group × period instead (columns ``<by>``, ``period``, and ``month_id`` for
+    PRIO-GRID months).
+
+    Imprecise locations (``geo_precision`` ≥ 3) are excluded and counted in the report unless
+    ``include_imprecise``.  ``crs`` forces the projected CRS of square / hex cells (default: the
+    UTM zone of the data).  The cells come back in the CRS they are exact in (UTM for square and
+    hex, EPSG:4326 for H3 and PRIO-GRID); ``metadata["crs"]`` names it.
+    """
+    spec = parse_cells(cells)
+    prep = _prepare(incidents, include_imprecise=include_imprecise, need_date=period is not None)
+    report = prep.report
+    frame = prep.frame
+    if by is not None and by not in frame.columns:
+        raise SchemaError(
+            f"incidents have no column {by!r} to group by",
+            column=by,
+            fix="name one of: " + ", ".join(str(c) for c in frame.columns if c != frame.geometry.name)[:300],
+        )
+    n = len(frame)
+
+    # --- cell key per incident -------------------------------------------------------------
+    cell_crs: CRS
+    if spec.metric:
+        if crs is not None:
+            cell_crs = to_crs(crs)
+            if not cell_crs.is_projected:
+                raise InputError(f"CRS {cell_crs.to_string()} is not projected", fix="give a metric CRS, e.g. EPSG:32637")
+        elif n:
+            cell_crs = metric_crs_for(frame)
+        elif extent is not None:
+            cell_crs = metric_crs_for(gpd.GeoDataFrame(geometry=_extent_geoseries(extent)))
+        else:
+            cell_crs = CRS.from_epsg(32637)
+        tr = Transformer.from_crs(WGS84, cell_crs, always_xy=True)
+        x, y = tr.transform(prep.lon, prep.lat)
+        x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+        assert spec.size_m is not None
+        a, b = _square_keys(x, y, spec.size_m) if spec.kind == "square" else _hex_axial(x, y, spec.size_m)
+        if n and (np.abs(a).max() >= 2**31 or np.abs(b).max() >= 2**31):
+            raise SizeLimitError(f"cell size {spec.size_m:g} m is too small for this extent")
+        keys = _pack(a, b)
+    else:
+        cell_crs = WGS84
+        if spec.kind == "h3":
+            assert spec.resolution is not None
+            keys = _h3_keys(prep.lat, prep.lon, spec.resolution)
+        else:
+            keys = priogrid_gid(prep.lon, prep.lat) if n else np.zeros(0, dtype="int64")
+            keys = np.asarray(keys, dtype="int64")
+
+    cell_code, cell_keys = pd.factorize(keys, sort=True)
+    cell_keys = np.asarray(cell_keys, dtype="int64")
+    n_cells = len(cell_keys)
+
+    # --- all cells over the extent -------------------------------------------------------
+    if all_cells:
+        extra = _extent_keys(spec, cell_crs, extent, prep)
+        all_keys = np.union1d(cell_keys, extra)
+        if len(all_keys) > MAX_CELLS:
+            raise SizeLimitError(f"{len(all_keys):,} cells over the extent (limit {MAX_CELLS:,})",
+                                 fix="use larger cells or a smaller --extent")
+        # remap codes from cell_keys into all_keys positions
+        pos = np.searchsorted(all_keys, cell_keys)
+        cell_code = pos[cell_code] if n else cell_code
+        cell_keys = all_keys
+        n_cells = len(all_keys)
+
+    # --- sums ------------------------------------------------------------------------------
+    fat = _numeric(frame, "fatalities", report) if "fatalities" in frame.columns else np.zeros(n)
+    ucdp_bounds = "low" in frame.columns and "high" in frame.columns
+    low = _numeric(frame, "low", report) if ucdp_bounds else None
+    high = _numeric(frame, "high", report) if ucdp_bounds else None
+
+    group_codes = group_labels = None
+    if by is not None:
+        vals = frame[by]
+        vals = vals.astype(object).where(vals.notna(), NONE_LABEL)
+        vals = vals.map(lambda v: NONE_LABEL if isinstance(v, str) and not v.strip() else str(v))
+        group_codes, group_labels = pd.factorize(vals, sort=True)
+        group_codes, group_labels = np.asarray(group_codes), np.asarray(group_labels, dtype=object)
+    period_codes = period_labels = period_mids = None
+    if period is not None:
+        period_codes, period_labels, period_mids = _period_labels(frame["date"], period)
+        if "date_precision" in frame.columns:
+            dp = pd.to_numeric(frame["date_precision"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            limit = {"day": 1, "week": 2, "month": 3}[period]
+            coarse = int((dp > limit).sum())
+            if coarse:
+                report.notes.append(
+                    f"{coarse:,} incidents have a date coarser than a {period}; counted at their stated date"
+                )
+
+    base: dict[str, np.ndarray] = {
+        "count": np.bincount(cell_code, minlength=n_cells).astype("int64"),
+        "fatalities": np.bincount(cell_code, weights=fat, minlength=n_cells),
+    }
+    if ucdp_bounds:
+        base["fatalities_low"] = np.bincount(cell_code, weights=low, minlength=n_cells)
+        base["fatalities_high"] = np.bincount(cell_code, weights=high, minlength=n_cells)
+    report.nonempty_cells = int((base["count"] > 0).sum())
+
+    geoms, cell_ids, area = _cell_geometry(spec, cell_keys, cell_crs)
+    meta = _metadata(spec, cell_crs, by=by, period=period, all_cells=all_cells,
+                     include_imprecise=include_imprecise, long=long)
+
+    if long and (by is not None or period is not None):
+        out = _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by,
+                          group_codes, group_labels, period, period_codes, period_labels,
+                          period_mids, spec, base["count"], cell_crs)
+    else:
+        data: dict[str, Any] = {"cell_id": cell_ids}
+        if spec.kind == "priogrid":
+            g = cell_keys
+            data["row"], data["col"] = (g - 1) // 720 + 1, (g - 1) % 720 + 1
+        data.update(base)
+        data["area_km2"] = area
+        wide_codes, wide_labels = _wide_keys(group_codes, group_labels, period_codes, period_labels)
+        if wide_codes is not None:
+            if len(wide_labels) > MAX_WIDE_COLUMNS:
+                raise SizeLimitError(
+                    f"{len(wide_labels):,} group/period columns (limit {MAX_WIDE_COLUMNS:,})",
+                    fix="write a long table with --long (long=True), or use a coarser --period",
+                )
+            k = len(wide_labels)
+            mat = np.bincount(cell_code * k + wide_codes, minlength=n_cells * k).reshape(n_cells, k)
+            for j, lab in enumerate(wide_labels):
+                data[f"count_{lab}"] = mat[:, j].astype("int64")
+            if period == "month" and spec.kind == "priogrid":
+                meta["month_ids"] = {str(lab): int(m) for lab, m in zip(period_labels, period_mids)}
+        out = gpd.GeoDataFrame(pd.DataFrame(data), geometry=geoms, crs=cell_crs)
+
+    report.cells = len(cell_keys)
+    report.cells_label = spec.label
+    report.crs = cell_crs.to_string()
+    report.check()
+    if int(base["count"].sum()) != report.counted:  # pragma: no cover - internal bug
+        raise AssertionError("cell counts do not add up to the incidents counted")
+    meta["report"] = report.as_dict()
+    return GridResult(cells=out, report=report, metadata=meta)
+
+
+def _wide_keys(gc, gl, pc, pl):  # type: ignore[no-untyped-def]
+    if gc is None and pc is None:
+        return None, None
+    if pc is None:
+        return gc, list(gl)
+    if gc is None:
+        return pc, list(pl)
+    k = len(pl)
+    codes = gc * k + pc
+    labels = [f"{g}_{p}" for g in gl for p in pl]
+    # keep only combinations that occur
+    used, inv = np.unique(codes, return_inverse=True)
+    return inv.reshape(-1), [labels[u] for u in used]
+
+
+def _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by, gc, gl,
+                period, pc, pl, pmids, spec, counts, cell_crs):  # type: ignore[no-untyped-def]
+    n = len(cell_code)
+    ng = len(gl) if gc is not None else 1
+    npd = len(pl) if pc is not None else 1
+    combo = cell_code.astype("int64") * (ng * npd)
+    if gc is not None:
+        combo = combo + gc.astype("int64") * npd
+    if pc is not None:
+        combo = combo + pc.astype("int64")
+    used, inv = np.unique(combo, return_inverse=True) if n else (np.zeros(0, "int64"), np.zeros(0, "int64"))
+    inv = inv.reshape(-1)
+    cells_i = used // (ng * npd)
+    data: dict[str, Any] = {"cell_id": np.asarray(cell_ids)[cells_i]}
+    if by is not None:
+        data[by] = np.asarray(gl, dtype=object)[(used // npd) % ng]
+    if period is not None:
+        data["period"] = np.asarray(pl, dtype=object)[used % npd]
+        if period == "month" and spec.kind == "priogrid":
+            data["month_id"] = np.asarray(pmids)[used % npd]
+    data["count"] = np.bincount(inv, minlength=len(used)).astype("int64")
+    data["fatalities"] = np.bincount(inv, weights=fat, minlength=len(used))
+    if low is not None:
+        data["fatalities_low"] = np.bincount(inv, weights=low, minlength=len(used))
+        data["fatalities_high"] = np.bincount(inv, weights=high, minlength=len(used))
+    data["area_km2"] = np.asarray(area)[cells_i]
+    df = pd.DataFrame(data)
+    g = np.asarray(geoms, dtype=object)[cells_i]
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):  # all-cells: one row of zeros per empty cell
+        z: dict[str, Any] = {"cell_id": np.asarray(cell_ids)[empty]}
+        for col in df.columns[1:]:
+            if col in ("count", "fatalities", "fatalities_low", "fatalities_high"):
+                z[col] = np.zeros(len(empty), dtype=df[col].dtype)
+            elif col == "area_km2":
+                z[col] = np.asarray(area)[empty]
+            elif col == "month_id":
+                z[col] = np.full(len(empty), -1, dtype="int64")
+            else:
+                z[col] = np.full(len(empty), None, dtype=object)
+        df = pd.concat([df, pd.DataFrame(z)], ignore_index=True)
+        g = np.concatenate([g, np.asarray(geoms, dtype=object)[empty]])
+    return gpd.GeoDataFrame(df, geometry=g, crs=cell_crs)
+
+
+def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(polygons, cell_id strings, area_km2) for integer cell keys."""
+    if spec.metric:
+        assert spec.size_m is not None
+        a, b = _unpack(keys)
+        size = spec.size_m
+        tag = f"{'sq' if spec.kind == 'square' else 'hex'}{size:g}m_{cell_crs.to_epsg() or 'crs'}"
+        ids = np.array([f"{tag}_{i}_{j}" for i, j in zip(a.tolist(), b.tolist())], dtype=object)
+        if spec.kind == "square":
+            polys = _square_polygons(a, b, size)
+            area = np.full(len(keys), size * size / 1e6)
+        else:
+            polys = _hex_polygons(a, b, size) if len(keys) else np.zeros(0, dtype=object)
+            area = np.full(len(keys), SQRT3 / 2 * size * size / 1e6)
+        return polys, ids, area
+    if spec.kind == "h3":
+        import h3
+
+        ids = np.array([h3.int_to_str(int(c)) for c in keys.view("uint64")], dtype=object)
+        polys = _h3_polygons(keys) if len(keys) else np.zeros(0, dtype=object)
+        area = np.array([h3.cell_area(c, unit="km^2") for c in ids], dtype="float64")
+        return polys, ids, area
+    polys = priogrid_cell(keys) if len(keys) else np.zeros(0, dtype=object)
+    row = (keys - 1) // 720 + 1
+    south = (row - 1) * 0.5 - 90.0
+    area = _ellipsoid_band_area_km2(south, south + 0.5, 0.5)
+    return polys, keys.astype("int64"), area
+
+
+def _metadata(spec: CellSpec, cell_crs: CRS, **options: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "cells": spec.label,
+        "cell_kind": spec.kind,
+        "crs": cell_crs.to_string(),
+        "crs_name": cell_crs.name,
+        "written_crs_note": "GeoJSON output is reprojected to EPSG:4326 (RFC 7946); cells are exact in 'crs'",
+        "fatalities": "sum of fatalities (UCDP: best); fatalities_low/high sum UCDP low/high",
+        "imprecise_rule": "geo_precision >= 3 (ACLED geo_precision 3, UCDP where_prec >= 3)",
+    }
+    if spec.kind == "square":
+        meta.update(size_m=spec.size_m, origin=[0.0, 0.0],
+                    cell_area_km2=spec.size_m**2 / 1e6,  # type: ignore[operator]
+                    alignment="cell (i, j) = [i*size, (i+1)*size) x [j*size, (j+1)*size) in 'crs'")
+    elif spec.kind == "hex":
+        meta.update(size_m=spec.size_m, origin=[0.0, 0.0], orientation="pointy-top",
+                    size_meaning="distance between opposite edges (flat-to-flat width)",
+                    cell_area_km2=SQRT3 / 2 * spec.size_m**2 / 1e6,  # type: ignore[operator]
+                    alignment="hexagon (q=0, r=0) centred on (0, 0) of 'crs'; centre x = w*(q + r/2), y = w*sqrt(3)/2*r")
+    elif spec.kind == "h3":
+        meta.update(h3_resolution=spec.resolution)
+    else:
+        meta.update(cell_degrees=0.5, gid="(row-1)*720 + col; row = floor((lat+90)*2)+1, col = floor((lon+180)*2)+1",
+                    month_id="ViEWS: 1 = January 1980")
+    meta.update({k: v for k, v in options.items()})
+    return meta
+
+
+# --------------------------------------------------------------------------------------------
+# all cells over an extent
+
+
+def _extent_geoseries(extent: Any) -> gpd.GeoSeries:
+    if isinstance(extent, gpd.GeoDataFrame):
+        require_crs(extent, "extent")
+        return extent.geometry
+    if isinstance(extent, gpd.GeoSeries):
+        if extent.crs is None:
+            from .errors import CRSError
+
+            raise CRSError("extent has no CRS.\n  fix: set one with GeoSeries.set_crs(...)")
+        return extent
+    raise InputError("extent must be a GeoDataFrame or GeoSeries (a polygon layer)")
+
+
+def _extent_keys(spec: CellSpec, cell_crs: CRS, extent: Any, prep: _Prepared) -> np.ndarray:
+    """Integer keys of every cell over the extent (or over the counted incidents' bbox)."""
+    if extent is not None:
+        gs = _extent_geoseries(extent)
+        gs = gs[~(gs.is_empty | gs.isna())]
+        if len(gs) == 0:
+            raise InputError("the extent layer has no geometry")
+        area = shapely.union_all(gs.to_crs(cell_crs).values)
+    else:
+        if len(prep.lon) == 0:
+            return np.zeros(0, dtype="int64")
+        if spec.metric:
+            tr = Transformer.from_crs(WGS84, cell_crs, always_xy=True)
+            x, y = tr.transform(prep.lon, prep.lat)
+            area = shapely.box(np.min(x), np.min(y), np.max(x), np.max(y))
+        else:
+            area = shapely.box(prep.lon.min(), prep.lat.min(), prep.lon.max(), prep.lat.max())
+    xmin, ymin, xmax, ymax = shapely.bounds(area)
+    if spec.kind == "h3":
+        import h3
+
+        gj = shapely.geometry.mapping(area if area.area > 0 else area.buffer(1e-9))
+        cells = h3.geo_to_cells(gj, spec.resolution)
+        # plus the cells of the extent's corners and edges' vertices (thin extents)
+        return np.array(sorted(h3.str_to_int(c) for c in cells), dtype="uint64").view("int64")
+    if spec.kind == "priogrid":
+        r0, c0 = priogrid_row_col(np.array([xmin]), np.array([ymin]))
+        r1, c1 = priogrid_row_col(np.array([xmax]), np.array([ymax]))
+        rows, cols = np.meshgrid(np.arange(r0[0], r1[0] + 1), np.arange(c0[0], c1[0] + 1), indexing="ij")
+        gids = ((rows - 1) * 720 + cols).ravel()
+        _check_cell_count(len(gids))
+        keep = shapely.intersects(priogrid_cell(gids), area) if extent is not None else np.ones(len(gids), bool)
+        return np.sort(gids[keep])
+    size = spec.size_m
+    assert size is not None
+    if spec.kind == "square":
+        i0, j0 = math.floor(xmin / size), math.floor(ymin / size)
+        i1, j1 = math.floor(xmax / size), math.floor(ymax / size)
+        _check_cell_count((i1 - i0 + 1) * (j1 - j0 + 1))
+        ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
+        a, b = ii.ravel(), jj.ravel()
+        polys = _square_polygons(a, b, size)
+    else:
+        radius = size / SQRT3
+        r0 = math.floor(ymin / (1.5 * radius)) - 1
+        r1 = math.ceil(ymax / (1.5 * radius)) + 1
+        rr = np.arange(r0, r1 + 1)
+        q0 = math.floor(xmin / size - rr.max() / 2) - 1
+        q1 = math.ceil(xmax / size - rr.min() / 2) + 1
+        _check_cell_count((q1 - q0 + 1) * len(rr))
+        qq, rr2 = np.meshgrid(np.arange(q0, q1 + 1), rr, indexing="ij")
+        a, b = qq.ravel(), rr2.ravel()
+        polys = _hex_polygons(a, b, size)
+    shapely.prepare(area)
+    keep = shapely.intersects(polys, area)
+    if extent is None:  # bbox: drop cells touching it only along an edge
+        keep &= ~shapely.touches(polys, area)
+    return np.sort(_pack(a[keep], b[keep]))
+
+
+def _check_cell_count(n: int) -> None:
+    if n > MAX_CELLS:
+        raise SizeLimitError(f"{n:,} cells over the extent (limit {MAX_CELLS:,})",
+                             fix="use larger cells or a smaller --extent")
+
+
+# --------------------------------------------------------------------------------------------
+# re-exports (kept in their own modules)
+
+
+def kde_raster(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`geoconflict.kde.kde_raster`."""
+    from .kde import kde_raster as _kde
+
+    return _kde(*args, **kwargs)
+
+
+def hot_spots(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`geoconflict.hotspots.hot_spots`."""
+    from .hotspots import hot_spots as _hs
+
+    return _hs(*args, **kwargs)

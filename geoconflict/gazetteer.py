@@ -1,0 +1,744 @@
+"""An offline gazetteer: place names (transliterated Arabic) matched to coordinates.
+
+A gazetteer is any table with a name column and coordinates: a CSV with lon/lat (OCHA populated
+places), an Excel sheet, or a point layer.  Several tables can be combined (OCHA places plus a
+project's own list of neighbourhoods).  Every name is indexed by its folded form
+(:func:`geoconflict.names.fold_name`) together with its alternative spellings (``*ALT*`` and
+``*REF_NAM*`` columns) and its base form without a bracketed qualifier (``Dana (Dana)`` ->
+``Dana``) or a ``/``-separated second part (``Ashrafia/Madlousah`` -> ``Ashrafia``).
+
+Statuses of :meth:`Gazetteer.match` (scores from :func:`geoconflict.names.name_score`, 0-100):
+
+``exact`` (score 100)
+    The folded name equals the folded name or an alternative of exactly one place among the
+    candidates (after the context restriction).  When a context restricted the candidates and
+    several of them still share the folded form (OCHA lists ``Kalta`` and ``Kaltah`` in one
+    sub-district), the one whose name or alternative (as given, not a base form) is spelled the
+    same letter for letter (case and diacritics aside) is taken; without context such a name is
+    ``ambiguous``.
+``fuzzy`` (``FUZZY_MIN`` <= score < 100)
+    No folded form is equal, the best place scores at least ``FUZZY_MIN`` (88) and every other
+    place scores at least ``MARGIN`` (4) less.  A fuzzy answer is never reported as ``exact``.
+``ambiguous``
+    Several places share the folded name (score 100), or two or more places score at least
+    ``FUZZY_MIN`` within ``MARGIN`` of each other.  No coordinates; all the contenders are listed.
+``none``
+    Nothing scores ``FUZZY_MIN`` or more (or the name is blank).  The nearest places scoring at
+    least ``CANDIDATE_MIN`` (50) are listed.
+
+A wrong answer given with confidence is worse than ``none`` with candidates, so the thresholds
+err towards ``ambiguous``/``none``.
+
+Context (governorate, district, sub-district) restricts the candidates: each context value is
+matched, transliteration-tolerant, against the gazetteer's context columns (``ADM1_EN``,
+``ADM1_PCODE``, ``ADM2_*``, ``ADM3_*``, ``admin1`` ...), as a name (``Idlib``, ``Idleb``,
+``Hamah``) or, when it contains a digit, as a code compared letter for letter (``SY07``).  A value
+that matches nothing in the gazetteer (or is blank) does not restrict.  Candidates must satisfy
+every recognised context value of their row.
+
+Fuzzy matching works on distinct (folded name, context) pairs only, blocked by the first letter of
+the folded name (vowels, ``w`` and ``y`` form one block) unless the context leaves few places:
+a spelling whose first consonant differs from the gazetteer's is not found without context.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from .errors import InputError, LayerError, SchemaError
+from .names import (
+    LOOSE_WEIGHT,
+    SAME_PLACE_THRESHOLD,
+    anagram,
+    anagram_weight,
+    fold_name,
+    loose_form,
+    name_score,
+    skeleton,
+    skeleton_weight,
+)
+
+__all__ = [
+    "Gazetteer",
+    "geocode",
+    "read_table",
+    "fold_name",
+    "STATUSES",
+    "FUZZY_MIN",
+    "MARGIN",
+    "CANDIDATE_MIN",
+    "GEO_PRECISION",
+]
+
+log = logging.getLogger(__name__)
+
+#: the values of ``geocode_status``
+STATUSES = ("exact", "fuzzy", "ambiguous", "none")
+#: the lowest score a fuzzy match may have
+FUZZY_MIN = 88.0
+#: how far ahead of every other place a fuzzy match must be
+MARGIN = 4.0
+#: the lowest score listed among the candidates
+CANDIDATE_MIN = 50.0
+#: ACLED-style ``geo_precision`` for a geocoded row (ingest uses it): the community's point is
+#: exact for an exact name match, "near" for a fuzzy one; other statuses give no point
+GEO_PRECISION: dict[str, int] = {"exact": 1, "fuzzy": 2}
+
+_NAME_COLUMNS = (
+    "PP_NAME_EN", "name", "NAME", "Name", "name_en", "NAME_EN", "place", "place_name",
+    "PLACE", "location", "Location", "toponym",
+)
+_COORD_PAIRS = (
+    ("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("long", "lat"), ("x", "y"),
+)
+_ALT = re.compile(r"ALT|REF_?NAM|ALIAS|VARIANT|OTHER_?NAME", re.IGNORECASE)
+_CONTEXT = re.compile(
+    r"^(ADM|ADMIN)_?[0-3]|GOVERNORATE|PROVINCE|DISTRICT|NAHIYA|REGION", re.IGNORECASE
+)
+_CODE = re.compile(r"PCODE|P_CODE", re.IGNORECASE)
+_BRACKET = re.compile(r"\s*[(\[].*?[)\]]\s*")
+_SECOND_PART = re.compile(r"\s*(?:/|\\|\s-\s).*$")
+_VECTOR_EXT = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".parquet", ".geoparquet")
+#: cells of one score matrix chunk (float32), to bound memory
+_CHUNK_CELLS = 4_000_000
+#: at most this many entries are compared without blocking by first letter
+_UNBLOCKED_MAX = 2_500
+
+
+def read_table(path: str | Path, *, what: str = "input", layer: str | None = None) -> pd.DataFrame:
+    """Read any table: CSV (text cells kept as written), Excel, or a vector layer
+    (via :func:`geoconflict.io.read_layer`)."""
+    from .io import read_layer, require_file
+
+    p = require_file(path, what)
+    ext = p.suffix.lower()
+    if ext in (".csv", ".txt", ".tsv"):
+        try:
+            return pd.read_csv(
+                p, sep="\t" if ext == ".tsv" else ",", encoding="utf-8-sig",
+                keep_default_na=False, na_values=[""], low_memory=False,
+            )
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(
+                f"cannot read as CSV: {str(exc).splitlines()[0]}", path=p,
+                fix="save it as UTF-8 CSV with one header row",
+            ) from None
+    if ext in (".xlsx", ".xlsm", ".xls"):
+        try:
+            return pd.read_excel(p)
+        except Exception as exc:  # openpyxl raises many types
+            raise InputError(f"cannot read as Excel: {exc}", path=p) from None
+    if ext in _VECTOR_EXT:
+        return read_layer(p, layer=layer, what=what)
+    raise InputError(
+        f"unsupported {what} extension {ext or '(none)'!r}", path=p,
+        fix="use CSV, Excel (.xlsx) or a vector layer (.geojson, .gpkg, .shp, .parquet)",
+    )
+
+
+def _literal(s: str) -> str:
+    text = unicodedata.normalize("NFKD", s)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().split())
+
+
+def _block(folded: str) -> str:
+    c = folded[:1]
+    return "V" if c in "aeiouwy" else c
+
+
+def _text(values: Any) -> np.ndarray:
+    """An object array of str (blank for missing)."""
+    s = pd.Series(values, dtype=object)
+    return np.array([v.strip() if isinstance(v, str) else ("" if _missing(v) else str(v))
+                     for v in s], dtype=object)
+
+
+def _missing(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _find_column(columns: Sequence[str], wanted: str | None, options: Sequence[str],
+                 what: str, path: str | None) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise SchemaError(
+                f"no column {wanted!r} for the {what}", path=path,
+                fix=f"choose one of: {', '.join(map(str, columns))}",
+            )
+        return wanted
+    for option in options:
+        if option in columns:
+            return option
+    lower = {str(c).lower(): c for c in columns}
+    for option in options:
+        if option.lower() in lower:
+            return lower[option.lower()]
+    raise SchemaError(
+        f"cannot find the {what} column (looked for {', '.join(options[:6])} ...)", path=path,
+        fix=f"name it explicitly; columns are: {', '.join(map(str, columns))}",
+    )
+
+
+@dataclass
+class _Part:
+    """One gazetteer table, normalised."""
+
+    attrs: pd.DataFrame
+    name_col: str
+    lon: np.ndarray
+    lat: np.ndarray
+    names: np.ndarray
+    alts: list[np.ndarray]
+    code_col: str | None
+    context_cols: list[str]
+
+
+def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] | None,
+             lon: str | None, lat: str | None, path: str | None) -> tuple[_Part, int]:
+    columns = [str(c) for c in df.columns]
+    geom_name = df.geometry.name if isinstance(df, gpd.GeoDataFrame) and df._geometry_column_name in df.columns else None
+    plain = [c for c in columns if c != geom_name]
+    name = _find_column(plain, name_col, _NAME_COLUMNS, "place-name", path)
+    if alt_cols is None:
+        alts = [c for c in plain if c != name and _ALT.search(c)]
+    else:
+        alts = [_find_column(plain, a, (), "alternative-name", path) for a in alt_cols]
+    coord_cols: list[str] = []
+    if lon is not None or lat is not None:
+        if lon is None or lat is None:
+            raise SchemaError("give both lon and lat columns", path=path, fix="name both columns")
+        xcol = _find_column(plain, lon, (), "longitude", path)
+        ycol = _find_column(plain, lat, (), "latitude", path)
+        coord_cols = [xcol, ycol]
+    else:
+        lower = {c.lower(): c for c in plain}
+        for xc, yc in _COORD_PAIRS:
+            if xc in lower and yc in lower:
+                coord_cols = [lower[xc], lower[yc]]
+                break
+    if coord_cols:
+        x = pd.to_numeric(df[coord_cols[0]], errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(df[coord_cols[1]], errors="coerce").to_numpy(dtype=float)
+    elif geom_name is not None:
+        gdf = df
+        if gdf.crs is None:
+            from .errors import CRSError
+
+            raise CRSError(f"{path or 'the gazetteer layer'} has no CRS.\n  fix: add a CRS to the file")
+        if gdf.crs.to_epsg() != 4326:
+            gdf = gdf.to_crs(4326)
+        geoms = gdf.geometry
+        bad = ~(geoms.isna() | geoms.is_empty | (geoms.geom_type == "Point"))
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise LayerError(
+                f"the gazetteer must be points; feature {first} is a {geoms.iloc[first].geom_type}",
+                path=path, feature=first, fix="convert the layer to points (e.g. representative points)",
+            )
+        x = geoms.x.to_numpy(dtype=float)
+        y = geoms.y.to_numpy(dtype=float)
+    else:
+        raise SchemaError(
+            "the gazetteer has no coordinates (lon/lat, longitude/latitude, x/y or point geometry)",
+            path=path, fix="add lon and lat columns (WGS84), or pass lon=/lat= column names",
+        )
+    names = _text(df[name])
+    ok = (np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90)
+          & (names != ""))
+    skipped = int((~ok).sum())
+    if skipped:
+        log.warning("%s: %d gazetteer rows without a name or valid coordinates were skipped",
+                    path or "gazetteer", skipped)
+    attrs = pd.DataFrame(df.drop(columns=[c for c in [geom_name, *coord_cols] if c]))
+    attrs = attrs.loc[ok].reset_index(drop=True)
+    code_col = next((c for c in attrs.columns if _CODE.search(str(c)) and not _CONTEXT.search(str(c))), None)
+    if code_col is None:
+        code_col = next((c for c in attrs.columns if str(c).lower() in ("pcode", "code", "id")), None)
+    context_cols = [c for c in attrs.columns
+                    if c not in (name, code_col, *alts) and _CONTEXT.search(str(c))]
+    part = _Part(
+        attrs=attrs, name_col=name, lon=x[ok], lat=y[ok], names=names[ok],
+        alts=[_text(df[a])[ok] for a in alts], code_col=code_col, context_cols=context_cols,
+    )
+    return part, skipped
+
+
+@dataclass
+class Gazetteer:
+    """Places with coordinates and an index of their folded names.
+
+    Build with :meth:`from_files` or :meth:`from_frame`; match with :meth:`match`.
+    ``places`` holds one row per place: the gazetteer's own attributes plus ``lon``, ``lat``
+    (WGS84).
+    """
+
+    places: pd.DataFrame
+    name_cols: tuple[str, ...]
+    context_cols: tuple[str, ...]
+    skipped: int = 0
+    _place_group: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _label: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _entry_place: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    _entry_text: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _entry_folded: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _entry_loose: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _entry_skel: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _entry_anagram: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _entry_block: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
+    _by_folded: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    _by_literal: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    _ctx_values: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_files(
+        cls,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        name_col: str | None = None,
+        alt_cols: Sequence[str] | None = None,
+        lon: str | None = None,
+        lat: str | None = None,
+    ) -> Gazetteer:
+        """Read one or several gazetteer tables (CSV, Excel or point layers) into one gazetteer.
+
+        Columns are detected per file (name: ``PP_NAME_EN``/``name``/...; alternatives:
+        ``*ALT*``, ``*REF_NAM*``; coordinates: lon/lat, longitude/latitude, x/y or point
+        geometry; code: ``*PCODE*``; context: ``ADM1_*``, ``ADM2_*``, ``ADM3_*``, ``admin1``...).
+        The explicit options apply to every file.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        if not paths:
+            raise InputError("no gazetteer given", fix="pass --places FILE (repeatable)")
+        parts: list[_Part] = []
+        skipped = 0
+        for p in paths:
+            df = read_table(p, what="gazetteer")
+            part, n = _prepare(df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=str(p))
+            parts.append(part)
+            skipped += n
+        return cls._build(parts, skipped)
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        name_col: str | None = None,
+        alt_cols: Sequence[str] | None = None,
+        lon: str | None = None,
+        lat: str | None = None,
+    ) -> Gazetteer:
+        """A gazetteer from a DataFrame (lon/lat columns) or a point GeoDataFrame."""
+        part, skipped = _prepare(df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=None)
+        return cls._build([part], skipped)
+
+    @classmethod
+    def _build(cls, parts: list[_Part], skipped: int) -> Gazetteer:
+        attrs = pd.concat([p.attrs for p in parts], ignore_index=True, sort=False)
+        for reserved in ("lon", "lat"):
+            if reserved in attrs.columns:  # a coordinate-like attribute that is not the coordinates
+                attrs = attrs.rename(columns={reserved: f"gazetteer_{reserved}"})
+        attrs["lon"] = np.concatenate([p.lon for p in parts])
+        attrs["lat"] = np.concatenate([p.lat for p in parts])
+        n = len(attrs)
+        offsets = np.cumsum([0] + [len(p.attrs) for p in parts])
+        # identity: a code shared by rows (even across files) is one place
+        keys = np.empty(n, dtype=object)
+        names = np.empty(n, dtype=object)
+        region = np.full(n, "", dtype=object)
+        codes = np.full(n, "", dtype=object)
+        context_cols: list[str] = []
+        for i, p in enumerate(parts):
+            sl = slice(offsets[i], offsets[i + 1])
+            names[sl] = p.names
+            if p.code_col is not None:
+                c = _text(p.attrs[p.code_col])
+                codes[sl] = c
+                keys[sl] = np.where(c != "", np.char.add("code:", c.astype(str)),
+                                    np.char.add(f"row{i}:", np.arange(len(c)).astype(str)))
+            else:
+                keys[sl] = np.char.add(f"row{i}:", np.arange(len(p.attrs)).astype(str))
+            named = [c for c in p.context_cols if not _CODE.search(str(c))
+                     and 1 < p.attrs[c].nunique() ]
+            if named:
+                top = min(named, key=lambda c: p.attrs[c].nunique())
+                region[sl] = _text(p.attrs[top])
+            context_cols += [c for c in p.context_cols if c not in context_cols]
+        group = pd.factorize(pd.Series(keys, dtype=object))[0]
+        label = np.array([
+            f"{nm} ({', '.join(x for x in (cd, rg) if x)})" if (cd or rg) else nm
+            for nm, cd, rg in zip(names, codes, region, strict=True)
+        ], dtype=object)
+
+        # entries: name, alternatives, and base forms
+        e_place: list[np.ndarray] = []
+        e_text: list[np.ndarray] = []
+        e_given: list[np.ndarray] = []
+        for i, p in enumerate(parts):
+            idx = np.arange(offsets[i], offsets[i + 1])
+            for values in [p.names, *p.alts]:
+                base = np.array([_SECOND_PART.sub("", _BRACKET.sub(" ", v)).strip() for v in values],
+                                dtype=object)
+                for arr, given in ((values, True), (base, False)):
+                    keep = arr != ""
+                    e_place.append(idx[keep])
+                    e_text.append(arr[keep])
+                    e_given.append(np.full(int(keep.sum()), given))
+        place = np.concatenate(e_place)
+        text = np.concatenate(e_text)
+        folded = np.array([fold_name(t) for t in text], dtype=object)
+        literal = np.array([_literal(t) for t in text], dtype=object)
+        ent = pd.DataFrame({"place": place, "text": text, "folded": folded, "literal": literal,
+                            "given": np.concatenate(e_given)})
+        # a spelling given in the table wins over the same spelling derived from it
+        ent = ent[ent["folded"] != ""].sort_values("given", ascending=False, kind="stable")
+        ent = ent.drop_duplicates(["place", "folded", "literal"]).sort_index().reset_index(drop=True)
+        ent_place = ent["place"].to_numpy(dtype=np.int64)
+        by_folded = {k: np.unique(ent_place[v]) for k, v in ent.groupby("folded").indices.items()}
+        given = ent[ent["given"]]
+        given_place = given["place"].to_numpy(dtype=np.int64)
+        by_literal = {k: np.unique(given_place[v])
+                      for k, v in given.groupby("literal").indices.items()}
+        fuzz_ent = ent.drop_duplicates(["place", "folded"]).reset_index(drop=True)
+        f = fuzz_ent["folded"].to_numpy(dtype=object)
+
+        # context values -> places
+        ctx: dict[str, np.ndarray] = {}
+        for c in context_cols:
+            if c not in attrs.columns:
+                continue
+            for v, rows in pd.Series(_text(attrs[c])).groupby(_text(attrs[c])).indices.items():
+                if v:
+                    ctx[v] = np.union1d(ctx[v], rows) if v in ctx else np.asarray(rows)
+        gaz = cls(
+            places=attrs,
+            name_cols=tuple(dict.fromkeys(p.name_col for p in parts)),
+            context_cols=tuple(context_cols),
+            skipped=skipped,
+        )
+        gaz._place_group = group
+        gaz._label = label
+        gaz._entry_place = fuzz_ent["place"].to_numpy(dtype=np.int64)
+        gaz._entry_text = fuzz_ent["text"].to_numpy(dtype=object)
+        gaz._entry_folded = f
+        gaz._entry_loose = np.array([loose_form(x) for x in f], dtype=object)
+        gaz._entry_skel = np.array([skeleton(x) for x in f], dtype=object)
+        gaz._entry_anagram = np.array([anagram(x) for x in f], dtype=object)
+        gaz._entry_block = np.array([_block(x) for x in f], dtype=object)
+        gaz._by_folded = by_folded
+        gaz._by_literal = by_literal
+        gaz._ctx_values = ctx
+        return gaz
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    # ------------------------------------------------------------------ context
+    def context_mask(self, value: Any) -> np.ndarray | None:
+        """The places a context value (a name or a code) designates, or None if it matches no
+        context value of the gazetteer (then it does not restrict)."""
+        if _missing(value) or not str(value).strip():
+            return None
+        v = str(value).strip()
+        if any(ch.isdigit() for ch in v):
+            hits = [k for k in self._ctx_values if k.casefold() == v.casefold()]
+        else:
+            fv = fold_name(v)
+            hits = [k for k in self._ctx_values if fold_name(k) == fv and fv]
+            if not hits:
+                scored = [(name_score(v, k), k) for k in self._ctx_values
+                          if not any(ch.isdigit() for ch in k)]
+                best = max((s for s, _ in scored), default=0.0)
+                if best >= SAME_PLACE_THRESHOLD:
+                    hits = [k for s, k in scored if s >= best - MARGIN and s >= SAME_PLACE_THRESHOLD]
+        if not hits:
+            return None
+        mask = np.zeros(len(self.places), dtype=bool)
+        for k in hits:
+            mask[self._ctx_values[k]] = True
+        return mask
+
+    # ------------------------------------------------------------------ matching
+    def match(
+        self,
+        names: Sequence[str] | pd.Series,
+        *,
+        context: Mapping[str, Sequence[Any]] | None = None,
+        candidates: int = 3,
+    ) -> pd.DataFrame:
+        """Match place names; one output row per input name, in the same order.
+
+        Columns: ``geocode_status`` (``exact``/``fuzzy``/``ambiguous``/``none``, see the module
+        docstring for the thresholds), ``geocode_score`` (0-100), ``matched_name`` (the
+        gazetteer's spelling that matched; exact and fuzzy only), the gazetteer's attributes
+        (e.g. ``PP_PCODE``, ``PP_NAME_EN``, ``ADM1_EN``; exact and fuzzy only), ``lon``, ``lat``
+        (WGS84; exact and fuzzy only) and ``geocode_candidates`` for anything not exact: the best
+        places as ``"Name (CODE, Region) score"`` joined by ``"; "``, best first (for a fuzzy
+        match the chosen place comes first).  An ambiguous row lists every contender even beyond
+        ``candidates``.
+
+        ``context`` maps a label (e.g. ``"admin1"``) to values aligned with ``names``.
+        """
+        name_arr = _text(names)
+        n = len(name_arr)
+        ctx_arrays: list[np.ndarray] = []
+        for label, values in (context or {}).items():
+            arr = _text(values)
+            if len(arr) != n:
+                raise InputError(
+                    f"context {label!r} has {len(arr)} values for {n} names",
+                    fix="give one context value per name",
+                )
+            ctx_arrays.append(arr)
+        frame = pd.DataFrame({"name": name_arr, **{f"c{i}": a for i, a in enumerate(ctx_arrays)}})
+        group = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+        distinct = frame.drop_duplicates().reset_index(drop=True)
+        m = len(distinct)
+
+        # context tuple -> mask id
+        mask_ids = np.full(m, -1, dtype=np.int64)
+        masks: list[np.ndarray] = []
+        if ctx_arrays:
+            ccols = [f"c{i}" for i in range(len(ctx_arrays))]
+            ctx_groups = distinct.groupby(ccols, sort=False, dropna=False).ngroup().to_numpy()
+            ctx_distinct = distinct[ccols].drop_duplicates().reset_index(drop=True)
+            value_cache: dict[str, np.ndarray | None] = {}
+            mask_cache: dict[bytes, int] = {}
+            local = np.full(len(ctx_distinct), -1, dtype=np.int64)
+            for j, row in enumerate(ctx_distinct.itertuples(index=False)):
+                combined: np.ndarray | None = None
+                for v in row:
+                    if v not in value_cache:
+                        value_cache[v] = self.context_mask(v)
+                    mv = value_cache[v]
+                    if mv is not None:
+                        combined = mv if combined is None else combined & mv
+                if combined is None:
+                    continue
+                key = np.packbits(combined).tobytes()
+                if key not in mask_cache:
+                    mask_cache[key] = len(masks)
+                    masks.append(combined)
+                local[j] = mask_cache[key]
+            mask_ids = local[ctx_groups]
+            unknown = [v for v, mk in value_cache.items() if mk is None and v]
+            if unknown:
+                log.warning("context values not found in the gazetteer (not used): %s",
+                            ", ".join(sorted(unknown)[:10]))
+
+        folded = np.array([fold_name(x) for x in distinct["name"]], dtype=object)
+        status = np.full(m, "none", dtype=object)
+        score = np.zeros(m, dtype=float)
+        chosen = np.full(m, -1, dtype=np.int64)
+        matched = np.full(m, None, dtype=object)
+        cands = np.full(m, "", dtype=object)
+        pending: list[int] = []
+        groups = self._place_group
+        for i in range(m):
+            f = folded[i]
+            if not f:
+                continue
+            hit = self._by_folded.get(f)
+            if hit is not None and mask_ids[i] >= 0:
+                hit = hit[masks[mask_ids[i]][hit]]
+            if hit is None or len(hit) == 0:
+                pending.append(i)
+                continue
+            _, first = np.unique(groups[hit], return_index=True)
+            hit = hit[np.sort(first)]
+            if len(hit) > 1 and mask_ids[i] >= 0:
+                lit = self._by_literal.get(_literal(distinct["name"].iat[i]))
+                if lit is not None:
+                    same = hit[np.isin(hit, lit)]
+                    if len(same) == 1:
+                        hit = same
+            score[i] = 100.0
+            if len(hit) == 1:
+                status[i], chosen[i] = "exact", hit[0]
+                matched[i] = self._entry_text_for(hit[0], f)
+            else:
+                status[i] = "ambiguous"
+                cands[i] = "; ".join(f"{self._label[p]} 100" for p in hit)
+        if pending:
+            self._fuzzy(np.asarray(pending), folded, mask_ids, masks, candidates,
+                        status, score, chosen, matched, cands)
+
+        # expand to the input rows
+        out = pd.DataFrame({
+            "geocode_status": status[group],
+            "geocode_score": np.round(score[group], 1),
+            "matched_name": matched[group],
+        })
+        pick = chosen[group]
+        attrs = self.places.reindex(pick).reset_index(drop=True)
+        out = pd.concat([out, attrs], axis=1)
+        out["geocode_candidates"] = cands[group]
+        return out
+
+    def _entry_text_for(self, place: int, folded: str) -> str:
+        rows = np.flatnonzero(self._entry_place == place)
+        for r in rows:
+            if self._entry_folded[r] == folded:
+                return str(self._entry_text[r])
+        return str(self._entry_text[rows[0]]) if len(rows) else ""
+
+    def _fuzzy(self, pending: np.ndarray, folded: np.ndarray, mask_ids: np.ndarray,
+               masks: list[np.ndarray], candidates: int, status: np.ndarray, score: np.ndarray,
+               chosen: np.ndarray, matched: np.ndarray, cands: np.ndarray) -> None:
+        """Score pending distinct names against the (context-restricted, blocked) entries."""
+        q = pd.DataFrame({"i": pending, "f": folded[pending], "mask": mask_ids[pending]})
+        q["block"] = [_block(x) for x in q["f"]]
+        # one computation per distinct (folded, mask)
+        keyed = q.groupby(["f", "mask"], sort=False)["i"].apply(np.asarray)
+        uq = keyed.index.to_frame(index=False)
+        uq["block"] = [_block(x) for x in uq["f"]]
+        entry_mask_cache: dict[int, np.ndarray] = {}
+        for mid, sub in uq.groupby("mask", sort=False):
+            if mid >= 0:
+                allowed = masks[int(mid)][self._entry_place]
+            else:
+                allowed = np.ones(len(self._entry_place), dtype=bool)
+            entry_mask_cache[int(mid)] = allowed
+            blocked = allowed.sum() > _UNBLOCKED_MAX
+            parts = sub.groupby("block", sort=False) if blocked else [(None, sub)]
+            for blk, qs in parts:
+                sel = allowed & (self._entry_block == blk) if blocked else allowed
+                ent = np.flatnonzero(sel)
+                results = self._score_block(qs["f"].to_numpy(dtype=object), ent, candidates)
+                for (f, mk), res in zip(zip(qs["f"], qs["mask"], strict=True), results, strict=True):
+                    for i in keyed[(f, mk)]:
+                        status[i], score[i], chosen[i], matched[i], cands[i] = res
+
+    def _score_block(self, queries: np.ndarray, ent: np.ndarray,
+                     candidates: int) -> list[tuple[str, float, int, str | None, str]]:
+        out: list[tuple[str, float, int, str | None, str]] = []
+        if len(ent) == 0:
+            return [("none", 0.0, -1, None, "")] * len(queries)
+        e_f = list(self._entry_folded[ent])
+        e_l = list(self._entry_loose[ent])
+        e_s = list(self._entry_skel[ent])
+        e_a = list(self._entry_anagram[ent])
+        e_slen = np.fromiter((len(s) for s in e_s), dtype=np.int64, count=len(e_s))
+        e_place = self._entry_place[ent]
+        e_group = self._place_group[e_place]
+        chunk = max(1, _CHUNK_CELLS // len(ent))
+        top = min(len(ent), 4 * candidates + 16)
+        for start in range(0, len(queries), chunk):
+            qf = list(queries[start:start + chunk])
+            ql = [loose_form(x) for x in qf]
+            qs = [skeleton(x) for x in qf]
+            qlen = np.fromiter((len(s) for s in qs), dtype=np.int64, count=len(qs))
+            s = process.cdist(qf, e_f, scorer=fuzz.ratio, dtype=np.float32, workers=1)
+            s2 = process.cdist(ql, e_l, scorer=fuzz.ratio, dtype=np.float32, workers=1)
+            np.maximum(s, s2 * np.float32(LOOSE_WEIGHT), out=s)
+            s3 = process.cdist(qs, e_s, scorer=fuzz.ratio, dtype=np.float32, workers=1)
+            minlen = np.minimum.outer(qlen, e_slen)
+            weight = np.where(minlen >= 4, skeleton_weight(4),
+                              np.where(minlen == 3, skeleton_weight(3), skeleton_weight(2)))
+            np.maximum(s, s3 * weight.astype(np.float32), out=s)
+            s4 = process.cdist([anagram(x) for x in qf], e_a, scorer=fuzz.ratio,
+                               dtype=np.float32, workers=1)
+            weight = np.where(minlen >= 4, anagram_weight(4),
+                              np.where(minlen == 3, anagram_weight(3), anagram_weight(2)))
+            np.maximum(s, s4 * weight.astype(np.float32), out=s)
+            if top < len(ent):
+                idx = np.argpartition(-s, top - 1, axis=1)[:, :top]
+            else:
+                idx = np.broadcast_to(np.arange(len(ent)), s.shape)
+            rows = np.arange(len(qf))[:, None]
+            sc = s[rows, idx]
+            order = np.argsort(-sc, axis=1, kind="stable")
+            idx = np.take_along_axis(idx, order, axis=1)
+            sc = np.take_along_axis(sc, order, axis=1)
+            for r in range(len(qf)):
+                out.append(self._decide(idx[r], sc[r], e_place, e_group, ent, candidates))
+        return out
+
+    def _decide(self, idx: np.ndarray, sc: np.ndarray, e_place: np.ndarray, e_group: np.ndarray,
+                ent: np.ndarray, candidates: int) -> tuple[str, float, int, str | None, str]:
+        seen: set[int] = set()
+        places: list[tuple[int, float, int]] = []
+        for j, s in zip(idx, sc, strict=True):
+            g = int(e_group[j])
+            if g in seen:
+                continue
+            seen.add(g)
+            places.append((int(e_place[j]), float(s), int(ent[j])))
+        if not places:
+            return ("none", 0.0, -1, None, "")
+        best_place, best, best_entry = places[0]
+        second = places[1][1] if len(places) > 1 else 0.0
+        if best >= FUZZY_MIN and best - second >= MARGIN:
+            st = "fuzzy"
+            listed = places[:candidates]
+        elif best >= FUZZY_MIN:
+            st = "ambiguous"
+            tied = [p for p in places if p[1] > best - MARGIN]
+            listed = tied + [p for p in places[len(tied):candidates]]
+        else:
+            st = "none"
+            listed = places[:candidates]
+        text = "; ".join(f"{self._label[p]} {s:.0f}" for p, s, _ in listed if s >= CANDIDATE_MIN)
+        if st == "fuzzy":
+            return (st, best, best_place, str(self._entry_text[best_entry]), text)
+        return (st, best, -1, None, text)
+
+
+def geocode(
+    df: pd.DataFrame,
+    gazetteer: Gazetteer,
+    *,
+    name_col: str = "location",
+    context_cols: Sequence[str] = (),
+    candidates: int = 3,
+) -> gpd.GeoDataFrame:
+    """Geocode every row of ``df`` by its place name; every row is kept, in order.
+
+    The result has the input's columns, then the columns of :meth:`Gazetteer.match`
+    (``geocode_status``, ``geocode_score``, ``matched_name``, the gazetteer's attributes,
+    ``lon``, ``lat``, ``geocode_candidates``); a gazetteer attribute whose name the input already
+    uses is prefixed ``gazetteer_``.  The geometry is the place's point (EPSG:4326) for
+    ``exact`` and ``fuzzy`` rows and missing otherwise; an input geometry is replaced.
+    ``context_cols`` (e.g. ``admin1``, ``admin2``) restrict the candidates and break ties.
+    """
+    columns = [str(c) for c in df.columns]
+    for col, what in [(name_col, "place-name"), *[(c, "context") for c in context_cols]]:
+        if col not in columns:
+            raise SchemaError(
+                f"no {what} column {col!r} in the input", column=col,
+                fix=f"choose one of: {', '.join(columns)}",
+            )
+    result = gazetteer.match(
+        df[name_col], context={c: df[c] for c in context_cols}, candidates=candidates
+    )
+    base = pd.DataFrame(df)
+    if isinstance(df, gpd.GeoDataFrame) and df._geometry_column_name in df.columns:
+        base = base.drop(columns=[df._geometry_column_name])
+    own = ("geocode_status", "geocode_score", "matched_name", "geocode_candidates")
+    base = base.drop(columns=[c for c in own if c in base.columns]).reset_index(drop=True)
+    rename = {c: f"gazetteer_{c}" for c in result.columns if c not in own and c in base.columns}
+    result = result.rename(columns=rename)
+    lon_col, lat_col = rename.get("lon", "lon"), rename.get("lat", "lat")
+    placed = result["geocode_status"].isin(["exact", "fuzzy"]).to_numpy()
+    geometry = gpd.points_from_xy(result[lon_col], result[lat_col], crs=4326)
+    geometry = np.where(placed, geometry, None)
+    out = pd.concat([base, result], axis=1)
+    out.index = df.index
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, index=df.index, crs=4326), crs=4326)

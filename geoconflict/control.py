@@ -408,15 +408,19 @@ def validate_control(
     # overlaps and gaps per state in time, measured in an equal-area CRS
     usable = ok & ~missing & ~rev
     if usable.any():
+        # topology in the layer's own CRS (where it was drawn); areas in an equal-area CRS
         ea = equal_area_crs_for(ctl[usable])
-        area_geoms = ctl.geometry.to_crs(ea).to_numpy()
+        src_geoms = ctl.geometry.to_numpy()
+
+        def km2(parts: Any) -> np.ndarray:
+            return np.asarray(gpd.GeoSeries(parts, crs=ctl.crs).to_crs(ea).area) / 1e6
         pos = {ix: k for k, ix in enumerate(ctl.index)}
         seen_pairs: set[tuple[int, int]] = set()
         seen_gaps: set[tuple[int, ...]] = set()
         for start, end, state in snapshots(ctl[usable]):
             label = f"{_day(start)}/{_day(end)}"
             idx = np.array([pos[i] for i in state.index])
-            g = area_geoms[idx]
+            g = src_geoms[idx]
             tree = shapely.STRtree(g)
             a, b = tree.query(g, predicate="intersects")
             keep = (a < b)
@@ -425,29 +429,29 @@ def validate_control(
             diff = names[a] != names[b]
             a, b = a[diff], b[diff]
             if len(a):
-                inter = shapely.area(shapely.intersection(g[a], g[b])) / 1e6
-                for i, j, km2 in zip(a, b, inter, strict=True):
+                inter = km2(shapely.intersection(g[a], g[b]))
+                for i, j, area in zip(a, b, inter, strict=True):
                     key = (int(idx[i]), int(idx[j]))
-                    if km2 <= 0 or key in seen_pairs:
+                    if area <= 0 or key in seen_pairs:
                         continue
                     seen_pairs.add(key)
-                    sev = "error" if km2 > max_overlap_km2 else "warning"
+                    sev = "error" if area > max_overlap_km2 else "warning"
                     add("overlap", sev, [idx[i], idx[j]],
-                        f"zones of {names[i]!r} and {names[j]!r} overlap by {km2:.3f} km²",
-                        float(km2), snapshot=label)
+                        f"zones of {names[i]!r} and {names[j]!r} overlap by {area:.3f} km²",
+                        float(area), snapshot=label)
             union = shapely.union_all(g)
             holes = [shapely.Polygon(r) for p in shapely.get_parts(union)
                      for r in getattr(p, "interiors", [])]
-            for h in holes:
-                km2 = h.area / 1e6
-                if km2 < min_gap_km2:
+            hole_km2 = km2(holes) if holes else []
+            for h, area in zip(holes, hole_km2, strict=True):
+                if area < min_gap_km2:
                     continue
                 near = tuple(int(idx[k]) for k in tree.query(h, predicate="intersects"))
                 if near in seen_gaps:
                     continue
                 seen_gaps.add(near)
                 add("gap", "warning", list(near) or [idx[0]],
-                    f"a gap of {km2:.3f} km² covered by no controller", float(km2), snapshot=label)
+                    f"a gap of {area:.3f} km² covered by no controller", float(area), snapshot=label)
     report = ControlReport(control=ctl, problems=problems)
     if strict:
         report.raise_if_invalid()

@@ -1,0 +1,77 @@
+"""``geoconflict join``: incidents to admin units, control zones in force, front lines, areas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._helpers import say
+from .options import (
+    DISTANCE,
+    admin_opt,
+    control_opt,
+    incident_options,
+    input_path,
+    output_opt,
+    overwrite_opt,
+)
+
+
+@click.command("join")
+@input_path("incidents")
+@incident_options
+@admin_opt
+@click.option("--admin-fields", default=None, metavar="A,B,...",
+              help="Admin attributes to carry (comma-separated; default all).")
+@click.option("--snap-distance", "snap_distance", type=DISTANCE, default="2km", show_default=True,
+              help="Incidents outside every admin polygon but this close take the nearest one.")
+@control_opt
+@click.option("--front-line", "front_line", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Dated front-line layer (default: derived from --control).")
+@click.option("--areas", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Named areas (a 'name' column), e.g. Jabal al-Zawiya, the al-Ghab plain.")
+@output_opt
+@overwrite_opt
+@click.pass_context
+def join(
+    ctx: click.Context,
+    incidents: Path,
+    fmt: str,
+    lon: str | None,
+    lat: str | None,
+    date_col: str | None,
+    layer: str | None,
+    admin: tuple[Path, ...],
+    admin_fields: str | None,
+    snap_distance: float,
+    control: Path | None,
+    front_line: Path | None,
+    areas: Path | None,
+    output: Path,
+    overwrite: bool,
+) -> None:
+    """Join INCIDENTS (anything `ingest` reads) to admin units (--admin, repeatable), the
+    controller in force on each event's date (--control), the front line and named areas.
+
+    Every incident is kept, in order: admin_join says within / nearest / none, control_status
+    says in_force / uncertain / none.
+    """
+    from ..incidents import read_incidents
+    from ..io import check_output, output_format, write_layer
+    from ..join import join_all
+
+    output_format(output)
+    check_output(output, overwrite=overwrite)
+    if not (admin or control or front_line or areas):
+        raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
+    result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
+    fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+    out, report = join_all(
+        result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,
+        control=control, front_line=front_line, areas=areas,
+    )
+    write_layer(out, output, overwrite=overwrite, metadata={"join": report.summary()})
+    say(ctx, f"joined {report.summary()} -> {output}")
+    for problem in report.control_problems:
+        say(ctx, f"control layer: {problem}")

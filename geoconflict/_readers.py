@@ -1,0 +1,323 @@
+"""File-level reading for :mod:`geoconflict.incidents`: sniff and read CSV text, read vector layers.
+
+CSV files are read with pyarrow's multi-threaded reader, every column as text (nothing is lost or
+guessed at this stage); typed parsing happens in :mod:`geoconflict._validate`, vectorised.
+File-level problems (missing, empty, binary, wrong encoding, unknown extension) raise
+:class:`~geoconflict.errors.InputError` with a fix; rows with the wrong number of fields are not
+fatal: they are collected as *malformed* rows and later quarantined.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .errors import InputError
+from .io import VECTOR_EXTENSIONS, read_layer, require_file
+
+log = logging.getLogger(__name__)
+
+#: extensions read as delimited text
+TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".tab", "")
+SPREADSHEET_EXTENSIONS = (".xlsx", ".xls", ".xlsm", ".ods")
+#: delimiters the sniffer considers, in order of preference on ties
+DELIMITERS = (",", ";", "\t", "|")
+_DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+SAMPLE_BYTES = 1 << 16
+
+#: The published UCDP GED column order (49 columns), used for files without a header row.
+GED_COLUMNS: tuple[str, ...] = (
+    "id", "relid", "year", "active_year", "code_status", "type_of_violence", "conflict_dset_id",
+    "conflict_new_id", "conflict_name", "dyad_dset_id", "dyad_new_id", "dyad_name",
+    "side_a_dset_id", "side_a_new_id", "side_a", "side_b_dset_id", "side_b_new_id", "side_b",
+    "number_of_sources", "source_article", "source_office", "source_date", "source_headline",
+    "source_original", "where_prec", "where_coordinates", "where_description", "adm_1", "adm_2",
+    "latitude", "longitude", "geom_wkt", "priogrid_gid", "country", "country_id", "region",
+    "event_clarity", "date_prec", "date_start", "date_end", "deaths_a", "deaths_b",
+    "deaths_civilians", "deaths_unknown", "best", "high", "low", "gwnoa", "gwnob",
+)
+
+_NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+_DATE_START = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+
+
+@dataclass
+class RawTable:
+    """What a reader found: the rows (text for CSV), and facts about the file."""
+
+    frame: pd.DataFrame
+    kind: str  # "csv" or "vector"
+    path: Path | None
+    headerless: bool = False
+    encoding: str | None = None
+    delimiter: str | None = None
+    malformed: list[str] = field(default_factory=list)  # raw text of rows with a wrong field count
+
+
+def read_raw(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    ucdp_ok: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RawTable:
+    """Read ``path`` as delimited text or a vector layer (by extension)."""
+    p = require_file(path, "input")
+    name = p.name.lower()
+    ext = p.suffix.lower()
+    if name.endswith(".shp.zip"):
+        ext = ".zip"
+    if ext in SPREADSHEET_EXTENSIONS:
+        raise InputError(
+            f"a spreadsheet ({ext}) cannot be read directly",
+            path=p,
+            fix="save the sheet as CSV (UTF-8) and ingest the CSV",
+        )
+    if ext in VECTOR_EXTENSIONS or p.suffix.lower() == ".gdb":
+        gdf = read_layer(p, layer=layer, what="input")
+        if on_progress:
+            on_progress(1, 1)
+        return RawTable(frame=gdf, kind="vector", path=p)
+    if ext in TEXT_EXTENSIONS or ext not in VECTOR_EXTENSIONS:
+        if ext not in TEXT_EXTENSIONS and not _looks_like_text(p):
+            raise InputError(
+                f"unknown input format {ext!r}",
+                path=p,
+                fix="give a CSV (.csv/.tsv/.txt) or a point layer (.geojson, .gpkg, .shp, .zip, "
+                ".fgb, .parquet)",
+            )
+        return read_csv_text(p, encoding=encoding, ucdp_ok=ucdp_ok, on_progress=on_progress)
+    raise InputError(f"unknown input format {ext!r}", path=p)  # pragma: no cover
+
+
+def _looks_like_text(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    return b"\x00" not in head
+
+
+# --------------------------------------------------------------------------------------------
+# CSV sniffing
+
+
+def _detect_encoding(sample: bytes, p: Path, encoding: str | None) -> str:
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(
+                f"unknown encoding {encoding!r}", path=p, fix="use e.g. --encoding utf-8 or latin-1"
+            ) from None
+        return encoding
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample:
+        raise InputError(
+            "not a text file (it contains NUL bytes)",
+            path=p,
+            fix="give a CSV export; if it is UTF-16 text without a BOM, pass --encoding utf-16-le",
+        )
+    try:
+        # the sample may end inside a multi-byte character: decode incrementally
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(p, exc.start, sample[exc.start : exc.start + 1]) from None
+    return "utf-8"
+
+
+def _encoding_error(p: Path, offset: int | None, byte: bytes | None) -> InputError:
+    where = f" (byte {byte!r} at offset {offset})" if byte is not None else ""
+    return InputError(
+        f"the file is not UTF-8{where}",
+        path=p,
+        fix="pass its encoding, e.g. --encoding latin-1 (or cp1252, cp1256 for Arabic Windows "
+        "exports), or re-save it as UTF-8",
+    )
+
+
+def _split_lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def _detect_delimiter(header: str) -> str:
+    counts = {d: _count_outside_quotes(header, d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+    return best if counts[best] > 0 else ","
+
+
+def _count_outside_quotes(line: str, delim: str) -> int:
+    n, quoted = 0, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == delim and not quoted:
+            n += 1
+    return n
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, raw in enumerate(names):
+        name = raw.strip().lstrip("\ufeff").strip() or f"column_{i + 1}"
+        key = name
+        if key in seen:
+            seen[key] += 1
+            key = f"{name}_{seen[name]}"
+            while key in seen:
+                seen[name] += 1
+                key = f"{name}_{seen[name]}"
+        seen.setdefault(key, 1)
+        out.append(key)
+    return out
+
+
+def looks_like_headerless_ucdp(fields: list[str]) -> bool:
+    """A first row of 49 values shaped like GED data (numeric id, coordinates, ISO dates)."""
+    if len(fields) != len(GED_COLUMNS):
+        return False
+    lat, lon = fields[GED_COLUMNS.index("latitude")], fields[GED_COLUMNS.index("longitude")]
+    start = fields[GED_COLUMNS.index("date_start")]
+    return bool(
+        _NUMBER.match(fields[0]) and _NUMBER.match(lat) and _NUMBER.match(lon) and _DATE_START.match(start)
+    )
+
+
+def read_csv_text(
+    p: Path,
+    *,
+    encoding: str | None = None,
+    ucdp_ok: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RawTable:
+    """Read delimited text, every column as a string (empty cells as ``""``)."""
+    with open(p, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    enc = _detect_encoding(sample, p, encoding)
+    text = sample.decode(enc, errors="replace").lstrip("\ufeff")
+    lines = _split_lines(text)
+    skip = 0
+    while skip < len(lines) and not lines[skip].strip():
+        skip += 1
+    if skip >= len(lines):
+        raise InputError("the file has no header and no rows (only blank lines)", path=p,
+                         fix="export the data again")
+    header_line = lines[skip]
+    delimiter: str | None = None
+    if header_line.lower().startswith("sep=") and len(header_line.strip()) == 5:  # Excel hint
+        delimiter = header_line.strip()[4]
+        skip += 1
+        header_line = lines[skip] if skip < len(lines) else ""
+    if delimiter is None:
+        delimiter = _detect_delimiter(header_line)
+    fields = next(csv.reader([header_line], delimiter=delimiter))
+    headerless = ucdp_ok and looks_like_headerless_ucdp(fields)
+    if headerless:
+        names = list(GED_COLUMNS)
+        skip_rows = skip
+    else:
+        names = _dedupe(fields)
+        skip_rows = skip + 1
+
+    malformed: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        malformed.append(row.text)
+        return "skip"
+
+    read_opts = pacsv.ReadOptions(
+        column_names=names, skip_rows=skip_rows, encoding=enc, block_size=1 << 24
+    )
+    parse_opts = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+    )
+    conv_opts = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names}, strings_can_be_null=False
+    )
+    total = p.stat().st_size
+    try:
+        if on_progress is None:
+            table = pacsv.read_csv(p, read_options=read_opts, parse_options=parse_opts,
+                                   convert_options=conv_opts)
+        else:
+            table = _read_streaming(p, total, read_opts, parse_opts, conv_opts, on_progress)
+    except pa.ArrowInvalid as exc:
+        msg = str(exc)
+        if "UTF8" in msg or "utf8" in msg.lower() or "decode" in msg.lower():
+            raise _encoding_error(p, None, None) from None
+        raise InputError(
+            f"cannot parse as {_DELIM_NAMES.get(delimiter, repr(delimiter))}-delimited text: "
+            f"{msg.splitlines()[0][:200]}",
+            path=p,
+            fix="check the export (quotes must be balanced); re-export as CSV",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(p, exc.start, None) from None
+    frame = table.to_pandas()
+    del table
+    if len(frame) == 0 and not malformed:
+        raise InputError(
+            "the file has a header but no data rows",
+            path=p,
+            fix="check the export's filters; there is nothing to ingest",
+        )
+    log.info("read %s: %d rows, %d columns, %s-delimited, %s%s", p, len(frame), len(names),
+             _DELIM_NAMES.get(delimiter, delimiter), enc, ", no header row" if headerless else "")
+    return RawTable(frame=frame, kind="csv", path=p, headerless=headerless, encoding=enc,
+                    delimiter=delimiter, malformed=malformed)
+
+
+class _CountingFile(io.RawIOBase):
+    """A binary file that counts the bytes read (for a progress bar)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        n = self._fh.readinto(b)
+        self.pos += n or 0
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _read_streaming(
+    p: Path,
+    total: int,
+    read_opts: pacsv.ReadOptions,
+    parse_opts: pacsv.ParseOptions,
+    conv_opts: pacsv.ConvertOptions,
+    on_progress: Callable[[int, int], None],
+) -> pa.Table:
+    src = _CountingFile(p)
+    try:
+        reader = pacsv.open_csv(pa.PythonFile(src, mode="r"), read_options=read_opts,
+                                parse_options=parse_opts, convert_options=conv_opts)
+        batches = []
+        for batch in reader:
+            batches.append(batch)
+            on_progress(min(src.pos, total), total)
+        on_progress(total, total)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+    finally:
+        src.close()

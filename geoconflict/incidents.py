@@ -1,0 +1,697 @@
+"""Incident exports (ACLED, UCDP GED, any CSV with coordinates, point layers) into one canonical
+incident table, with validation that loses nothing.
+
+Every input row ends either **accepted** (in :attr:`IngestResult.incidents`, possibly with
+``flags``) or **quarantined** (in :attr:`IngestResult.quarantine`, with its original columns, a
+machine-readable ``reason`` and its 1-based ``source_row``); ``accepted + quarantined == rows read``
+is checked in code.  See DESIGN.md for the canonical columns.
+
+Decisions worth knowing:
+
+- A row gets one quarantine reason, the first that applies in :data:`QUARANTINE_REASONS` order.
+- ``duplicate_id``: among rows that pass every other check, the first occurrence of an id stays.
+- A generic CSV without a date column (none given with ``date=`` and none named ``date`` or
+  ``event_date``) is allowed: ``date`` is NaT and that is not a quarantine reason.  When a date
+  column is in use, a missing or unparseable date quarantines the row.
+- Rows whose field count differs from the header's are quarantined as ``malformed_row`` (their raw
+  text in ``raw_line``, ``source_row`` unknown); blank lines are not rows.
+- ``has_time`` is True when the date cell carries a time of day other than 00:00 (exports that
+  write ``2020-06-08 00:00:00.000`` for a plain day, as UCDP does, are days).
+- ``date_end`` is the source's (UCDP ``date_end``) or else the end of :func:`date_window`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import _validate as V
+from ._readers import RawTable, read_raw
+from .errors import CRSError, InputError, OutputExistsError, SchemaError
+from .io import output_format, sibling, write_layer, write_table
+
+log = logging.getLogger(__name__)
+
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "incident_id", "date", "date_end", "has_time", "date_precision", "event_type",
+    "sub_event_type", "actor1", "actor2", "fatalities", "location", "geo_precision", "source",
+    "notes", "source_format", "flags", "geometry",
+)
+#: quarantine reasons, in the order they are checked (a row gets the first that applies)
+QUARANTINE_REASONS: tuple[str, ...] = (
+    "empty_geometry", "non_point_geometry", "missing_coordinate", "non_numeric_coordinate",
+    "coordinate_out_of_range", "null_island", "missing_date", "unparseable_date",
+    "non_numeric_fatalities", "negative_fatalities", "duplicate_id", "malformed_row",
+)
+FLAGS: tuple[str, ...] = ("imprecise_location", "outside_country", "future_date", "geocoded:<status>")
+FORMATS: tuple[str, ...] = ("auto", "acled", "ucdp", "csv")
+QUARANTINE_SUFFIX = ".quarantine.csv"
+#: files smaller than this are read without a progress bar
+PROGRESS_MIN_BYTES = 8 << 20
+
+UCDP_VIOLENCE: dict[str, str] = {
+    "1": "State-based armed conflict",
+    "2": "Non-state conflict",
+    "3": "One-sided violence",
+}
+_REASON_CODE = {r: i + 1 for i, r in enumerate(QUARANTINE_REASONS)}
+_REASON_NAME = np.array([""] + list(QUARANTINE_REASONS), dtype=object)
+
+# canonical field -> source column names, first found wins (compared case-insensitively)
+_ACLED: dict[str, tuple[str, ...]] = {
+    "incident_id": ("event_id_cnty", "data_id", "event_id_no_cnty"),
+    "date": ("event_date",),
+    "date_precision": ("time_precision",),
+    "event_type": ("event_type",),
+    "sub_event_type": ("sub_event_type",),
+    "actor1": ("actor1",),
+    "actor2": ("actor2",),
+    "fatalities": ("fatalities",),
+    "location": ("location",),
+    "geo_precision": ("geo_precision",),
+    "source": ("source",),
+    "notes": ("notes",),
+    "lon": ("longitude",),
+    "lat": ("latitude",),
+    "country": ("country",),
+}
+_UCDP: dict[str, tuple[str, ...]] = {
+    "incident_id": ("id",),
+    "date": ("date_start",),
+    "date_end": ("date_end",),
+    "date_precision": ("date_prec",),
+    "event_type": ("type_of_violence",),
+    "actor1": ("side_a",),
+    "actor2": ("side_b",),
+    "fatalities": ("best",),
+    "location": ("where_coordinates",),
+    "geo_precision": ("where_prec",),
+    "source": ("source_office", "source_article"),
+    "notes": ("source_headline",),
+    "lon": ("longitude",),
+    "lat": ("latitude",),
+    "country": ("country",),
+}
+_GENERIC: dict[str, tuple[str, ...]] = {
+    "incident_id": ("incident_id", "event_id", "event_id_cnty", "id"),
+    "date": ("date", "event_date"),
+    "date_end": ("date_end",),
+    "date_precision": ("date_precision", "time_precision"),
+    "event_type": ("event_type",),
+    "sub_event_type": ("sub_event_type",),
+    "actor1": ("actor1", "actor_1"),
+    "actor2": ("actor2", "actor_2"),
+    "fatalities": ("fatalities",),
+    "location": ("location",),
+    "geo_precision": ("geo_precision",),
+    "source": ("source",),
+    "notes": ("notes",),
+    "lon": ("lon", "longitude", "lng", "long", "x"),
+    "lat": ("lat", "latitude", "y"),
+    "country": ("country",),
+}
+_SCHEMAS = {"acled": _ACLED, "ucdp": _UCDP, "csv": _GENERIC}
+_REQUIRED = {"acled": ("date", "lon", "lat"), "ucdp": ("date", "lon", "lat"), "csv": ("lon", "lat")}
+#: mapped source columns that stay in the output as well (they are not canonical)
+_KEEP_MAPPED = {"country", "type_of_violence"}
+_TEXT_FIELDS = ("event_type", "sub_event_type", "actor1", "actor2", "location", "source", "notes")
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class IngestReport:
+    """What happened to every row."""
+
+    path: str | None
+    source_format: str
+    rows_read: int
+    accepted: int
+    flagged: int
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    flags_by_name: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.quarantined_by_reason.values())
+
+    def summary(self) -> str:
+        """One line: ``1,000 rows read, 990 accepted (12 flagged), 10 quarantined (...)``."""
+        text = (f"{self.rows_read:,} rows read, {self.accepted:,} accepted "
+                f"({self.flagged:,} flagged), {self.quarantined:,} quarantined")
+        if self.quarantined_by_reason:
+            parts = ", ".join(f"{k} {v:,}" for k, v in self.quarantined_by_reason.items())
+            text += f" ({parts})"
+        return text
+
+
+@dataclass
+class IngestResult:
+    """The canonical incident table, the quarantined rows and the report."""
+
+    incidents: gpd.GeoDataFrame
+    quarantine: pd.DataFrame
+    report: IngestReport
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def read_incidents(
+    path: str | Path,
+    *,
+    format: str = "auto",  # noqa: A002 - the option's name in the CLI and the issue
+    lon: str | None = None,
+    lat: str | None = None,
+    date: str | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+    places: Sequence[str | Path] | None = None,
+    progress: bool = False,
+) -> IngestResult:
+    """Read an incident file into the canonical table (EPSG:4326 points), validated.
+
+    ``format``: ``auto`` (detected from the columns), ``acled``, ``ucdp`` or ``csv``.
+    ``lon``/``lat``/``date``: column names for a generic CSV (they override any format's).
+    ``layer``: the layer of a multi-layer GeoPackage.  ``encoding``: the text encoding when the
+    file is not UTF-8 (e.g. ``latin-1``).  ``places``: gazetteer files; rows without coordinates
+    but with a ``location`` are placed by name instead of quarantined.  ``progress``: show a
+    progress bar on stderr for large files.
+    """
+    _check_format(format)
+    p = Path(path)
+    show = progress and p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES
+    with _progress(show, f"reading {p.name}") as bar:
+        raw = read_raw(p, layer=layer, encoding=encoding, ucdp_ok=format in ("auto", "ucdp"),
+                       on_progress=bar.read if bar else None)
+        if bar:
+            bar.stage(f"validating {p.name}")
+        return _ingest(raw, fmt=format, lon=lon, lat=lat, date=date, places=places)
+
+
+def incidents_from_frame(
+    df: pd.DataFrame,
+    *,
+    format: str = "auto",  # noqa: A002
+    lon: str | None = None,
+    lat: str | None = None,
+    date: str | None = None,
+    places: Sequence[str | Path] | None = None,
+    source: str = "<frame>",
+) -> IngestResult:
+    """Like :func:`read_incidents` for an in-memory table (text or typed columns).
+
+    A GeoDataFrame with an active geometry column is read as a point layer unless ``lon``/``lat``
+    are given; ``source`` names the table in messages and the report.
+    """
+    _check_format(format)
+    is_vector = isinstance(df, gpd.GeoDataFrame) and lon is None and lat is None
+    try:
+        is_vector = is_vector and df.geometry.name in df.columns
+    except AttributeError:
+        is_vector = False
+    frame = df if is_vector else pd.DataFrame(df)
+    raw = RawTable(frame=frame, kind="vector" if is_vector else "csv", path=None)
+    return _ingest(raw, fmt=format, lon=lon, lat=lat, date=date, places=places, name=source)
+
+
+def write_ingest(result: IngestResult, output: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the incidents to ``output`` (format from its extension) and the quarantine to
+    ``<output stem>.quarantine.csv`` beside it (always, possibly header only); both atomic.
+
+    Both paths are checked before anything is written.
+    """
+    out = Path(output)
+    output_format(out)
+    qpath = quarantine_path(out)
+    if not overwrite:
+        for target in (out, qpath):
+            if target.exists():
+                raise OutputExistsError(target)
+    write_layer(result.incidents, out, overwrite=overwrite)
+    write_table(result.quarantine, qpath, overwrite=overwrite)
+    return out, qpath
+
+
+def quarantine_path(output: str | Path) -> Path:
+    """``out/incidents.geojson`` -> ``out/incidents.quarantine.csv``."""
+    return sibling(output, QUARANTINE_SUFFIX)
+
+
+def date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(first, last) possible moment of each incident.
+
+    day -> [date, date]; week -> [date - 3 days, date + 3 days]; month -> the calendar month;
+    year -> the calendar year (missing precision = day).  A ``date_end`` from the source wins: when
+    ``date_end`` is set and differs from the precision's end, the window is [date, date_end].
+    """
+    date = pd.Series(df["date"], copy=False).astype("datetime64[ns]")
+    if "date_precision" in df.columns:
+        prec = pd.to_numeric(df["date_precision"], errors="coerce").fillna(1).to_numpy(dtype=np.int64)
+    else:
+        prec = np.ones(len(df), dtype=np.int64)
+    d = date.to_numpy()
+    day = np.timedelta64(1, "D")
+    month0 = d.astype("datetime64[M]")
+    year0 = d.astype("datetime64[Y]")
+    start = np.where(prec == 2, d - 3 * day, d)
+    end = np.where(prec == 2, d + 3 * day, d)
+    start = np.where(prec == 3, month0.astype("datetime64[ns]"), start)
+    end = np.where(prec == 3, ((month0 + 1).astype("datetime64[D]") - day).astype("datetime64[ns]"), end)
+    start = np.where(prec >= 4, year0.astype("datetime64[ns]"), start)
+    end = np.where(prec >= 4, ((year0 + 1).astype("datetime64[D]") - day).astype("datetime64[ns]"), end)
+    if "date_end" in df.columns:
+        given = pd.Series(df["date_end"], copy=False).astype("datetime64[ns]").to_numpy()
+        explicit = ~np.isnat(given) & (given != end)
+        start = np.where(explicit, d, start)
+        end = np.where(explicit, given, end)
+    index = df.index
+    return (pd.Series(start, index=index, name="date_start").astype("datetime64[ns]"),
+            pd.Series(end, index=index, name="date_end").astype("datetime64[ns]"))
+
+
+def detect_format(columns: Iterable[str]) -> str:
+    """``acled``, ``ucdp`` or ``csv`` from a table's column names."""
+    cols = {str(c).strip().lower() for c in columns}
+    if "event_date" in cols and ({"event_id_cnty", "sub_event_type", "time_precision"} & cols):
+        return "acled"
+    if "date_start" in cols and ({"where_prec", "best", "date_prec", "type_of_violence"} & cols):
+        return "ucdp"
+    return "csv"
+
+
+# --------------------------------------------------------------------------------------------
+# the core
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
+
+
+def _ingest(
+    raw: RawTable,
+    *,
+    fmt: str,
+    lon: str | None,
+    lat: str | None,
+    date: str | None,
+    places: Sequence[str | Path] | None,
+    name: str | None = None,
+) -> IngestResult:
+    where = str(raw.path) if raw.path is not None else (name or "<frame>")
+    frame = raw.frame.reset_index(drop=True)
+    is_vector = raw.kind == "vector"
+    geom_name = frame.geometry.name if is_vector else None
+    attr_cols = [c for c in frame.columns if c != geom_name]
+    detected = detect_format(attr_cols) if fmt == "auto" else fmt
+    if raw.headerless:
+        detected = "ucdp"
+    cols = _resolve_columns(detected, attr_cols, lon=lon, lat=lat, date=date,
+                            is_vector=is_vector, where=where)
+    n = len(frame)
+    code = np.zeros(n, dtype=np.int8)
+
+    def mark(mask: np.ndarray, reason: str) -> None:
+        code[(code == 0) & mask] = _REASON_CODE[reason]
+
+    # --- coordinates
+    geo_status: pd.Series | None = None
+    candidates: pd.Series | None = None
+    if is_vector and cols["lon"] is None:
+        x, y = _vector_xy(frame, mark, where)
+    else:
+        x, xmiss, xbad = V.parse_number(frame[cols["lon"]], decimal_comma=True)
+        y, ymiss, ybad = V.parse_number(frame[cols["lat"]], decimal_comma=True)
+        if places:
+            x, y, xmiss, ymiss, geo_status, candidates = _geocode(
+                frame, cols, x, y, xmiss | ymiss, places)
+        mark(xmiss | ymiss, "missing_coordinate")
+        mark(xbad | ybad, "non_numeric_coordinate")
+    with np.errstate(invalid="ignore"):
+        mark(~((np.abs(x) <= 180) & (np.abs(y) <= 90)), "coordinate_out_of_range")
+        mark((x == 0) & (y == 0), "null_island")
+
+    # --- dates
+    if cols["date"] is not None:
+        dates, dmiss, dbad, hint = V.parse_dates(frame[cols["date"]])
+        mark(dmiss, "missing_date")
+        mark(dbad, "unparseable_date")
+    else:
+        dates = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        hint = pd.Series(pd.array([pd.NA] * n, dtype="Int8"))
+
+    # --- fatalities
+    if cols["fatalities"] is not None:
+        fat, _fmiss, fbad = V.parse_number(frame[cols["fatalities"]])
+        mark(fbad, "non_numeric_fatalities")
+        with np.errstate(invalid="ignore"):
+            mark(fat < 0, "negative_fatalities")
+    else:
+        fat = np.full(n, np.nan)
+
+    # --- ids (duplicates among otherwise valid rows; the first stays)
+    ids = (V.clean_text(frame[cols["incident_id"]]) if cols["incident_id"] is not None
+           else pd.Series(pd.NA, index=frame.index, dtype="str"))
+    noid = ids.isna().to_numpy()
+    if noid.any():
+        ids = ids.copy()
+        ids[noid] = pd.Series(np.arange(1, n + 1)[noid].astype(str), index=ids.index[noid]).radd("row-")
+    ok = code == 0
+    dup = np.zeros(n, dtype=bool)
+    dup[ok] = ids[ok].duplicated(keep="first").to_numpy()
+    mark(dup, "duplicate_id")
+
+    acc = np.flatnonzero(code == 0)
+    rej = np.flatnonzero(code != 0)
+    everything = len(acc) == n
+
+    def take(values: Any) -> Any:
+        if isinstance(values, (pd.Series, pd.DataFrame)):
+            return values.reset_index(drop=True) if everything else values.take(acc).reset_index(drop=True)
+        return values if everything else values[acc]
+
+    source_format = "vector" if is_vector and detected == "csv" else detected
+    out: dict[str, Any] = {}
+    out["incident_id"] = take(ids).astype("str")
+    d_acc = take(dates).astype("datetime64[ns]")
+    out["date"] = d_acc
+    prec = _date_precision(detected, frame, cols, hint)
+    prec_acc = take(prec)
+    tmp = pd.DataFrame({"date": d_acc, "date_precision": prec_acc})
+    if cols["date_end"] is not None:
+        dend = V.parse_dates(frame[cols["date_end"]])[0]
+        tmp["date_end"] = take(dend)
+    out["date_end"] = date_window(tmp)[1]
+    out["has_time"] = (d_acc.notna() & (d_acc != d_acc.dt.normalize())).astype(bool)
+    out["date_precision"] = prec_acc
+    for fld in _TEXT_FIELDS:
+        col = cols[fld]
+        if col is None:
+            out[fld] = pd.Series(pd.NA, index=range(len(acc)), dtype="str")
+        else:
+            out[fld] = take(V.clean_text(frame[col]))
+    if detected == "ucdp" and cols["event_type"] is not None:
+        et = out["event_type"]
+        out["event_type"] = et.map(UCDP_VIOLENCE).fillna(et).astype("str")
+    out["fatalities"] = pd.Series(take(fat), dtype="float64")
+    out["geo_precision"] = take(_geo_precision(detected, frame, cols))
+    out["source_format"] = pd.Series([source_format] * len(acc), dtype="str")
+
+    # --- flags on kept rows
+    xa, ya = take(x), take(y)
+    masks: list[tuple[str, np.ndarray]] = [
+        ("imprecise_location", (out["geo_precision"] == 3).fillna(False).to_numpy(dtype=bool)),
+    ]
+    if cols["country"] is not None:
+        masks.append(("outside_country",
+                      V.outside_country(xa, ya, take(V.clean_text(frame[cols["country"]])))))
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    masks.append(("future_date", (d_acc.dt.normalize() > today).fillna(False).to_numpy(dtype=bool)))
+    flags = np.full(len(acc), "", dtype=object)
+    flag_counts: dict[str, int] = {}
+    for fname, mask in masks:
+        if mask.any():
+            flags[mask] = np.where(flags[mask] == "", fname, flags[mask] + ";" + fname)
+            flag_counts[fname] = int(mask.sum())
+    if geo_status is not None:
+        st = take(geo_status)
+        gmask = st.notna().to_numpy()
+        if gmask.any():
+            label = ("geocoded:" + st[gmask]).to_numpy(dtype=object)
+            flags[gmask] = np.where(flags[gmask] == "", label, flags[gmask] + ";" + label)
+            for k, v in st[gmask].value_counts().items():
+                flag_counts[f"geocoded:{k}"] = int(v)
+            gp = out["geo_precision"].copy()
+            gp[gmask & (st == "exact").to_numpy()] = 2
+            gp[gmask & (st == "fuzzy").to_numpy()] = 3
+            out["geo_precision"] = gp
+    out["flags"] = pd.Series(flags, dtype="str")
+
+    # --- the source's other columns
+    used = {c for k, c in cols.items() if c is not None and k != "country"}
+    others = [c for c in attr_cols if c not in used or c in _KEEP_MAPPED]
+    other = take(frame[others]) if others else pd.DataFrame(index=range(len(acc)))
+    other = other.rename(columns={c: f"{c}_source" for c in others if c in CANONICAL_COLUMNS})
+    if detected == "ucdp":
+        for c in ("low", "high"):
+            if c in other.columns:
+                other[c] = V.parse_number(other[c])[0]
+    table = pd.DataFrame(out)
+    table = pd.concat([table, other], axis=1) if len(other.columns) else table
+    incidents = gpd.GeoDataFrame(table, geometry=shapely.points(xa, ya), crs="EPSG:4326")
+    incidents = incidents[list(CANONICAL_COLUMNS) + [c for c in table.columns if c not in CANONICAL_COLUMNS]]
+
+    # --- quarantine
+    quarantine = _quarantine(frame, rej, code, geom_name, raw.malformed)
+    if candidates is not None:
+        quarantine["geocode_candidates"] = pd.Series(
+            candidates.take(rej).to_numpy() if len(rej) else [], dtype="str"
+        ).reindex(range(len(quarantine)))
+
+    reasons = quarantine["reason"].value_counts()
+    by_reason = {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index}
+    report = IngestReport(
+        path=where, source_format=source_format, rows_read=n + len(raw.malformed),
+        accepted=len(incidents), flagged=int((flags != "").sum()),
+        quarantined_by_reason=by_reason, flags_by_name=flag_counts,
+        columns={k: v for k, v in cols.items()},
+    )
+    if report.accepted + report.quarantined != report.rows_read or len(quarantine) != report.quarantined:
+        raise AssertionError(
+            f"row accounting broken for {where}: {report.accepted} accepted + "
+            f"{report.quarantined} quarantined != {report.rows_read} read"
+        )
+    log.info("%s: %s (%s)", where, report.summary(), source_format)
+    return IngestResult(incidents=incidents, quarantine=quarantine, report=report)
+
+
+def _resolve_columns(
+    fmt: str,
+    attr_cols: list[str],
+    *,
+    lon: str | None,
+    lat: str | None,
+    date: str | None,
+    is_vector: bool,
+    where: str,
+) -> dict[str, str | None]:
+    lower: dict[str, str] = {}
+    for c in attr_cols:
+        lower.setdefault(str(c).strip().lower(), c)
+    schema = _SCHEMAS[fmt]
+    cols: dict[str, str | None] = {}
+    for fld in ("incident_id", "date", "date_end", "date_precision", *_TEXT_FIELDS, "fatalities",
+                "geo_precision", "lon", "lat", "country"):
+        cols[fld] = next((lower[c] for c in schema.get(fld, ()) if c in lower), None)
+    for fld, given in (("lon", lon), ("lat", lat), ("date", date)):
+        if given is None:
+            continue
+        actual = given if given in attr_cols else lower.get(given.strip().lower())
+        if actual is None:
+            close = get_close_matches(given, [str(c) for c in attr_cols], n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise SchemaError(
+                f"no column named {given!r} (given with --{fld}); found: {_list_cols(attr_cols)}",
+                path=where, fix=f"{hint}name a column of the file with --{fld}",
+            )
+        cols[fld] = actual
+    if is_vector and lon is None and lat is None:
+        cols["lon"] = cols["lat"] = None
+        required: tuple[str, ...] = ("date",) if fmt in ("acled", "ucdp") else ()
+    else:
+        required = _REQUIRED[fmt]
+    missing = [f for f in required if cols[f] is None]
+    if missing:
+        raise _schema_error(fmt, missing, attr_cols, where)
+    return cols
+
+
+def _schema_error(fmt: str, missing: list[str], attr_cols: list[str], where: str) -> SchemaError:
+    schema = _SCHEMAS[fmt]
+    expected = ", ".join(schema[f][0] for f in missing)
+    found = _list_cols(attr_cols)
+    if fmt == "csv":
+        fix = "name the coordinate columns with --lon COL --lat COL (and the date with --date COL)"
+        if len(attr_cols) == 1 and any(d in str(attr_cols[0]) for d in ";\t|,"):
+            fix = "the delimiter was not recognised; save the file as comma-separated CSV"
+        return SchemaError(
+            f"no longitude/latitude columns found (columns: {found})", path=where, fix=fix
+        )
+    return SchemaError(
+        f"required {fmt.upper()} column(s) absent: {expected}; found: {found}",
+        path=where,
+        fix=f"check this is a {fmt.upper()} export, or use --format csv --lon COL --lat COL "
+        "[--date COL]",
+    )
+
+
+def _list_cols(cols: Sequence[Any], limit: int = 15) -> str:
+    names = [str(c) for c in cols]
+    text = ", ".join(names[:limit])
+    return text + (f", … ({len(names)} columns)" if len(names) > limit else "")
+
+
+def _vector_xy(frame: gpd.GeoDataFrame, mark: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    gdf = frame
+    if gdf.crs is None:
+        bounds = gdf.geometry.total_bounds
+        if np.all(np.isfinite(bounds)) and (np.abs(bounds[[0, 2]]) > 180).any() | (np.abs(bounds[[1, 3]]) > 90).any():
+            raise CRSError(f"{where}: the layer has no CRS and its coordinates are not longitude/latitude."
+                           "\n  fix: add a .prj / CRS to the file")
+        log.warning("%s has no CRS; assuming EPSG:4326 (longitude/latitude)", where)
+    elif gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs(4326)
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    missing = shapely.is_missing(geoms)
+    empty = missing | shapely.is_empty(geoms)
+    tid = shapely.get_type_id(geoms)
+    single_multi = (tid == 4) & (shapely.get_num_geometries(geoms) == 1)
+    pts = geoms.copy()
+    pts[single_multi] = shapely.get_geometry(geoms[single_multi], 0)
+    is_point = ((tid == 0) | single_multi) & ~empty
+    mark(empty, "empty_geometry")
+    mark(~is_point, "non_point_geometry")
+    x = np.full(len(geoms), np.nan)
+    y = np.full(len(geoms), np.nan)
+    x[is_point] = shapely.get_x(pts[is_point])
+    y[is_point] = shapely.get_y(pts[is_point])
+    return x, y
+
+
+def _date_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None], hint: pd.Series) -> pd.Series:
+    n = len(frame)
+    col = cols["date_precision"]
+    if col is not None:
+        v = V.parse_number(frame[col])[0]
+        v = np.where(np.isfinite(v), np.round(v), np.nan)
+        if fmt == "ucdp":
+            v = np.where(v >= 4, 4, v)  # date_prec 4, 5 -> year
+        v = np.where((v >= 1) & (v <= 4), v, np.nan)
+        prec = pd.Series(v).astype("Float64").astype("Int8")
+    else:
+        prec = pd.Series(pd.array([pd.NA] * n, dtype="Int8"))
+    prec = prec.fillna(pd.Series(hint.to_numpy(), dtype="Int8")).fillna(1).astype("Int8")
+    return prec
+
+
+def _geo_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None]) -> pd.Series:
+    col = cols["geo_precision"]
+    if col is None:
+        return pd.Series(pd.array([pd.NA] * len(frame), dtype="Int8"))
+    v = V.parse_number(frame[col])[0]
+    v = np.where(np.isfinite(v), np.round(v), np.nan)
+    if fmt == "ucdp":
+        v = np.where(v >= 3, 3, v)  # where_prec 3..7: region or coarser
+    v = np.where((v >= 1) & (v <= 9), v, np.nan)
+    return pd.Series(v).astype("Float64").astype("Int8")
+
+
+def _quarantine(
+    frame: pd.DataFrame, rej: np.ndarray, code: np.ndarray, geom_name: str | None, malformed: list[str]
+) -> pd.DataFrame:
+    q = pd.DataFrame(frame.take(rej)).reset_index(drop=True)
+    if geom_name is not None and geom_name in q.columns:
+        q[geom_name] = pd.Series(shapely.to_wkt(np.asarray(q[geom_name].values, dtype=object)),
+                                 dtype="str")
+    for extra in ("reason", "source_row"):
+        if extra in q.columns:
+            q = q.rename(columns={extra: f"{extra}_source"})
+    q["reason"] = pd.Series(_REASON_NAME[code[rej]], dtype="str")
+    q["source_row"] = pd.Series(rej + 1, dtype="Int64")
+    if malformed:
+        m = pd.DataFrame({
+            "raw_line": pd.Series(malformed, dtype="str"),
+            "reason": pd.Series(["malformed_row"] * len(malformed), dtype="str"),
+            "source_row": pd.Series([pd.NA] * len(malformed), dtype="Int64"),
+        })
+        q = pd.concat([q, m], ignore_index=True) if len(q) else m.reindex(
+            columns=[*q.columns, "raw_line"])
+    return q
+
+
+def _geocode(
+    frame: pd.DataFrame,
+    cols: dict[str, str | None],
+    x: np.ndarray,
+    y: np.ndarray,
+    missing: np.ndarray,
+    places: Sequence[str | Path],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.Series, pd.Series]:
+    """Place rows without coordinates by their ``location`` against a gazetteer (exact/fuzzy)."""
+    n = len(frame)
+    status = pd.Series(pd.NA, index=range(n), dtype="str")
+    candidates = pd.Series(pd.NA, index=range(n), dtype="str")
+    xmiss, ymiss = np.isnan(x) & missing, np.isnan(y) & missing
+    if cols["location"] is None or not missing.any():
+        return x, y, xmiss, ymiss, status, candidates
+    try:
+        from .gazetteer import Gazetteer
+    except ImportError as exc:  # pragma: no cover - until gazetteer.py lands
+        raise InputError("--places needs geoconflict.gazetteer, which is not available in this build",
+                         fix="ingest without --places") from exc
+    names = V.clean_text(frame[cols["location"]])
+    todo = missing & names.notna().to_numpy()
+    if not todo.any():
+        return x, y, xmiss, ymiss, status, candidates
+    gaz = Gazetteer.from_files([Path(p) for p in places])
+    context = None
+    if cols["country"] is not None:
+        context = V.clean_text(frame[cols["country"]])[todo].reset_index(drop=True)
+    match = gaz.match(names[todo].reset_index(drop=True), context=context)
+    idx = np.flatnonzero(todo)
+    st = match["geocode_status"].astype("str").to_numpy(dtype=object)
+    placed = np.isin(st, ["exact", "fuzzy"])
+    x = x.copy()
+    y = y.copy()
+    x[idx[placed]] = match["lon"].to_numpy(dtype=float)[placed]
+    y[idx[placed]] = match["lat"].to_numpy(dtype=float)[placed]
+    status.iloc[idx[placed]] = st[placed]
+    if "candidates" in match.columns:
+        cand = match["candidates"].map(lambda v: v if isinstance(v, str) or v is None else str(v))
+        candidates.iloc[idx[~placed]] = cand.to_numpy(dtype=object)[~placed]
+    xmiss = xmiss.copy()
+    ymiss = ymiss.copy()
+    xmiss[idx[placed]] = False
+    ymiss[idx[placed]] = False
+    return x, y, xmiss, ymiss, status, candidates
+
+
+class _Bar:
+    def __init__(self, progress: Any, task: Any) -> None:
+        self._p = progress
+        self._task = task
+
+    def read(self, done: int, total: int) -> None:
+        self._p.update(self._task, completed=done, total=total)
+
+    def stage(self, description: str) -> None:
+        self._p.update(self._task, description=description, completed=None, total=None)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, description: str) -> Iterator[_Bar | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    with prog:
+        yield _Bar(prog, prog.add_task(description, total=None))

@@ -433,7 +433,7 @@ def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.nda
     if period == "day":
         start = day
     elif period == "week":  # ISO week (Monday start)
-        start = day - pd.to_timedelta(day.dt.weekday, unit="D")
+        start = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     elif period == "month":
         start = day - pd.to_timedelta(day.dt.day - 1, unit="D")
     else:

@@ -1,0 +1,900 @@
+"""Offline, escaped HTML maps (folium / Leaflet) of any geoconflict layers.
+
+The page carries its JavaScript and CSS inline (Leaflet and Leaflet.markercluster, vendored in
+``geoconflict/_vendor``), so it opens with no network; ``tiles=`` adds an online base map.
+
+Untrusted text (notes, actors, places, layer names) never reaches the page as HTML: feature
+properties are embedded as JSON with ``<``, ``>``, ``&`` escaped (nothing can close the
+``<script>``), popups and tooltips are built with ``textContent``, and every string that is
+HTML (titles, legends, layer names in the layer control) goes through :func:`html.escape`.
+
+Large layers are simplified (shared edges kept when the layer is a coverage) or aggregated and
+coordinates are rounded to 6 decimals; :class:`MapReport` says what was done.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as _stdio
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import styles
+from .crs import equal_area_crs_for, metric_crs_for
+from .errors import InputError
+from .io import COORDINATE_PRECISION, read_layer, require_file, write_text
+
+log = logging.getLogger(__name__)
+
+VENDOR = Path(__file__).resolve().parent / "_vendor"
+COUNTRIES = Path(__file__).resolve().parent / "data" / "countries_ne110m.geojson"
+
+#: tile base maps offered with ``tiles=`` (any other folium/xyzservices name also works)
+TILES: dict[str, str] = {
+    "OpenStreetMap": "OpenStreetMap",
+    "CartoDB": "CartoDB positron",
+    "CartoDB positron": "CartoDB positron",
+    "CartoDB voyager": "CartoDB voyager",
+}
+
+#: popup fields of the incident layer: (column, label)
+INCIDENT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("date", "Date"), ("sub_event_type", "Type"), ("event_type", "Event type"),
+    ("actor1", "Actor 1"), ("actor2", "Actor 2"), ("fatalities", "Fatalities"),
+    ("location", "Location"), ("notes", "Notes"), ("source", "Source"), ("incident_id", "ID"),
+    ("flags", "Flags"),
+)
+NOTES_MAX_CHARS = 1000
+
+
+@dataclass
+class Layer:
+    """A layer to publish: a display name, a kind (see :data:`geoconflict.styles.KINDS`) and
+    its data (a GeoDataFrame, or a GeoTIFF path for ``kde``)."""
+
+    name: str
+    kind: str
+    data: gpd.GeoDataFrame | Path
+
+    def __post_init__(self) -> None:
+        if self.kind not in styles.KINDS:
+            raise InputError(
+                f"unknown layer kind {self.kind!r} for layer {self.name!r}",
+                fix=f"use one of {', '.join(styles.KINDS)}",
+            )
+
+
+@dataclass
+class MapReport:
+    """What :func:`write_map` wrote and what it did to fit the page."""
+
+    path: Path
+    size_bytes: int
+    layers: list[str]
+    features: dict[str, int]
+    messages: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = (f"wrote {self.path} ({self.size_bytes / 1e6:.2f} MB, {len(self.layers)} layers: "
+                f"{', '.join(self.layers)})")
+        return [head, *self.messages]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _incidents_frame(path: Path) -> gpd.GeoDataFrame:
+    try:
+        from .incidents import read_incidents
+    except ImportError:  # pragma: no cover - module of another stage missing in this build
+        raise InputError("incident CSVs need geoconflict.incidents, absent in this build", path=path) from None
+    result = read_incidents(path)
+    for attr in ("incidents", "accepted", "table", "gdf"):
+        gdf = getattr(result, attr, None)
+        if isinstance(gdf, gpd.GeoDataFrame):
+            return gdf
+    if isinstance(result, gpd.GeoDataFrame):
+        return result
+    if isinstance(result, tuple) and result and isinstance(result[0], gpd.GeoDataFrame):
+        return result[0]
+    raise InputError("read_incidents gave no incident table", path=path)  # pragma: no cover
+
+
+def _kind_of(gdf: gpd.GeoDataFrame, name: str, path: Path | None = None) -> str:
+    geom_types = gdf.geometry.geom_type.dropna().unique() if gdf.geometry.name in gdf else ()
+    try:
+        return styles.detect_kind(gdf.columns, geom_types=geom_types, name=name)
+    except ValueError:
+        raise InputError(
+            "cannot tell what kind of layer this is from its columns "
+            f"({', '.join(map(str, gdf.columns[:12]))})",
+            path=path, fix="name its kind, e.g. --kind NAME=admin (or Layer(name, kind, data))",
+        ) from None
+
+
+def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None = None) -> list[Layer]:
+    """Read files into :class:`Layer` objects, detecting each one's kind from its columns.
+
+    Incident CSVs go through :func:`geoconflict.incidents.read_incidents`, GeoTIFFs become ``kde``
+    layers, every layer of a GeoPackage is read. ``kinds`` maps a layer name (file stem or
+    GeoPackage layer name) to a kind, overriding detection.
+    """
+    kinds = dict(kinds or {})
+    out: list[Layer] = []
+    for raw in paths:
+        path = require_file(raw, "layer")
+        ext = path.suffix.lower()
+        stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+        if ext in (".tif", ".tiff"):
+            out.append(Layer(stem, kinds.get(stem, "kde"), path))
+            continue
+        if ext == ".csv":
+            gdf = _incidents_frame(path)
+            out.append(Layer(stem, kinds.get(stem, "incidents"), gdf))
+            continue
+        names: list[str | None] = [None]
+        if ext == ".gpkg":
+            import pyogrio
+
+            names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        for lname in names:
+            gdf = read_layer(path, layer=lname, what="layer")
+            name = lname or stem
+            if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+                kind = kinds.get(name) or ("zones_summary" if "area_km2" in gdf.columns else None)
+                if kind is None:
+                    continue  # attribute tables (e.g. layer_styles) have nothing to draw
+            kind = kinds.get(name) or _kind_of(gdf, name, path)
+            out.append(Layer(name, kind, gdf))
+    for name in kinds:
+        if not any(layer.name == name for layer in out):
+            raise InputError(f"--kind names a layer {name!r} that was not read",
+                             fix=f"layers read: {', '.join(layer.name for layer in out)}")
+    return out
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def safe_json(obj: Any) -> str:
+    """JSON that is safe inside a ``<script>``: ``<``, ``>``, ``&``, U+2028/9 escaped."""
+    return escape_json_text(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+
+
+def escape_json_text(text: str) -> str:
+    """Escape serialised JSON for a ``<script>`` (``<`` ``>`` ``&`` only occur inside strings)."""
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def round_coordinates(geoms: Any, decimals: int = COORDINATE_PRECISION) -> np.ndarray:
+    """Geometries with coordinates rounded to ``decimals`` (vectorised)."""
+    arr = np.asarray(geoms, dtype=object)
+    return shapely.transform(arr, lambda c: np.round(c, decimals))
+
+
+def _wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        raise InputError(f"layer {what!r} has no CRS", fix="set one (e.g. GeoDataFrame.set_crs(4326))")
+    return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(4326)
+
+
+def simplify_layer(gdf: gpd.GeoDataFrame, *, max_vertices: int) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Simplify polygons/lines until the layer has at most ``max_vertices`` coordinates.
+
+    Tolerances are metres in the layer's UTM zone. A polygon coverage (admin units, control
+    zones) is simplified as one coverage, so neighbours keep their shared edges; anything else
+    is simplified feature by feature with topology preserved.
+    """
+    geoms = gdf.geometry.values
+    before = int(shapely.get_num_coordinates(np.asarray(geoms, dtype=object)).sum())
+    if before <= max_vertices or len(gdf) == 0:
+        return gdf, None
+    metric = metric_crs_for(gdf)
+    projected = np.asarray(gdf.geometry.to_crs(metric).values, dtype=object)
+    polys = bool(np.all(np.isin(shapely.get_type_id(projected), [3, 6])))
+    coverage = polys and bool(shapely.coverage_is_valid(projected))
+    result, tol = projected, 0.0
+    for tol in (10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800):
+        if coverage:
+            result = shapely.coverage_simplify(projected, tol)
+        else:
+            result = shapely.simplify(projected, tol, preserve_topology=True)
+        if int(shapely.get_num_coordinates(result).sum()) <= max_vertices:
+            break
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(result, index=gdf.index, crs=metric).to_crs(gdf.crs).values
+    after = int(shapely.get_num_coordinates(np.asarray(out.geometry.values, dtype=object)).sum())
+    how = "as a coverage (shared edges kept)" if coverage else "topology preserved"
+    return out, f"simplified {before:,} → {after:,} vertices (tolerance {tol:g} m, {how})"
+
+
+def _json_column(s: pd.Series) -> pd.Series:
+    """A column as JSON-ready values (dates ISO, numbers rounded, missing None)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        has_time = bool((s.dropna().dt.normalize() != s.dropna()).any())
+        out = s.dt.strftime("%Y-%m-%d %H:%M" if has_time else "%Y-%m-%d")
+        return out.astype(object).where(s.notna(), None)
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(object).where(s.notna(), None)
+    if pd.api.types.is_numeric_dtype(s):
+        v = pd.to_numeric(s, errors="coerce").astype("float64")
+        r = v.round(4)
+        is_int = r.notna() & (r == r.round(0)) & (r.abs() < 2**53)
+        obj = r.astype(object)
+        obj[is_int] = r[is_int].astype("int64").astype(object) if is_int.any() else obj[is_int]
+        return obj.where(v.notna(), None)
+    return s.astype(object).map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
+                                                                             and np.isnan(v)) else str(v))
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> str:
+    geoms = round_coordinates(gdf.geometry.values)
+    geo = shapely.to_geojson(geoms)
+    records = props.to_dict(orient="records")
+    feats = [
+        '{"type":"Feature","properties":' + json.dumps(p, ensure_ascii=False, allow_nan=False)
+        + ',"geometry":' + (g if g is not None else "null") + "}"
+        for p, g in zip(records, geo)
+    ]
+    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
+
+
+def _label_columns(gdf: pd.DataFrame, kind: str) -> tuple[str | None, list[tuple[str, str]]]:
+    """(tooltip column, popup fields) for a layer."""
+    cols = [c for c in gdf.columns if c != getattr(gdf, "_geometry_column_name", "geometry")
+            and not str(c).startswith("_")]
+    tip = None
+    prefer = {
+        "admin": [c for c in cols if str(c).upper().endswith("_EN")] + ["name", "NAME"],
+        "control": ["controller"], "change": ["to_controller"], "areas": ["name"],
+        "corridor": ["name", "side"], "grid": ["count"], "hotspots": ["hotspot"],
+        "flows": ["individuals"], "arrows": ["individuals"], "front_line": ["pair", "front", "name"],
+    }.get(kind, [])
+    for c in prefer:
+        if c in cols:
+            tip = c
+            break
+    return tip, [(c, str(c)) for c in cols[:16]]
+
+
+@dataclass
+class _Prepared:
+    name: str
+    kind: str
+    data_js: str
+    options: dict[str, Any]
+    legend: str
+    show: bool = True
+    count: int = 0
+    days: list[str] | None = None
+    bounds: tuple[float, float, float, float] | None = None
+    image: tuple[str, list[list[float]]] | None = None
+
+
+def _swatch(sym: styles.Symbol, geom: str) -> str:
+    if geom == "line":
+        return (f'<span class="gc-sw gc-sw-line" style="border-top:{max(2.0, min(sym.width, 6)):.0f}px '
+                f'{"dashed" if sym.dash else "solid"} {sym.stroke or "#000"}"></span>')
+    if geom == "point":
+        return (f'<span class="gc-sw gc-sw-pt" style="background:{sym.fill or "#fff"};'
+                f'border-color:{sym.stroke or "#000"}"></span>')
+    fill = sym.fill or "transparent"
+    op = sym.fill_opacity if sym.fill else 0
+    return (f'<span class="gc-sw" style="background:{_rgba_css(fill, op)};'
+            f'border:1px {"dashed" if sym.dash else "solid"} {sym.stroke or "transparent"}"></span>')
+
+
+def _rgba_css(colour: str, alpha: float) -> str:
+    if colour == "transparent":
+        return "transparent"
+    c = colour.lstrip("#")
+    return f"rgba({int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},{alpha:.2f})"
+
+
+def _legend(title: str, sym: styles.Symbology, geom: str, extra: Mapping[str, str] | None = None,
+            note: str | None = None) -> str:
+    rows = []
+    for key, s in sym.symbols.items():
+        label = sym.labels.get(key, key)
+        suffix = (extra or {}).get(key)
+        text = html.escape(label) + (f' <span class="gc-muted">{html.escape(suffix)}</span>' if suffix else "")
+        rows.append(f'<div class="gc-item">{_swatch(s, geom)}<span>{text}</span></div>')
+    foot = f'<div class="gc-muted">{html.escape(note)}</div>' if note else ""
+    return f'<div class="gc-legend-title">{html.escape(title)}</div>{"".join(rows)}{foot}'
+
+
+def _areas_by(gdf: gpd.GeoDataFrame, column: str) -> dict[str, str]:
+    """'1,234 km², 45%' per class, measured in an equal-area CRS."""
+    if len(gdf) == 0:
+        return {}
+    ea = gdf.geometry.to_crs(equal_area_crs_for(gdf))
+    km2 = pd.Series(ea.area.to_numpy() / 1e6, index=gdf.index)
+    keys = pd.Series(styles._text(gdf[column]), index=gdf.index)
+    total = km2.groupby(keys).sum()
+    share = total / total.sum() * 100 if total.sum() > 0 else total * 0
+    return {k: f"{total[k]:,.0f} km², {share[k]:.0f}%" for k in total.index}
+
+
+def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features: int,
+                    max_vertices: int, messages: list[str], time_slider: bool,
+                    summary: pd.DataFrame | None = None, show: bool = True) -> _Prepared | None:
+    gdf = _wgs84(gdf, name)
+    gname = gdf.geometry.name
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.any():
+        messages.append(f"{name}: {int(empty.sum())} features without geometry not drawn")
+        gdf = gdf[~empty]
+    if len(gdf) == 0:
+        messages.append(f"{name}: no features to draw")
+        return None
+    geom = styles.geometry_family(gdf.geometry.geom_type.unique())
+    if geom != "point":
+        gdf, msg = simplify_layer(gdf, max_vertices=max_vertices)
+        if msg:
+            messages.append(f"{name}: {msg}")
+    days: list[str] | None = None
+    if kind == "incidents" and len(gdf) > max_features:
+        gdf = _aggregate_incidents(gdf)
+        messages.append(f"{name}: {int(gdf['incidents'].sum()):,} incidents > {max_features:,}: "
+                        f"aggregated to {len(gdf):,} places (0.01° cells); time slider off")
+    sym = styles.symbology_for(kind, gdf)
+    props = pd.DataFrame(index=gdf.index)
+    opts: dict[str, Any] = {"styles": {k: s.leaflet() for k, s in sym.symbols.items()}}
+    if kind == "incidents" and "incidents" not in gdf:
+        fields = [(c, lab) for c, lab in INCIDENT_FIELDS if c in gdf]
+        for c, _ in fields:
+            props[c] = _json_column(gdf[c])
+        if "notes" in props:
+            long = props["notes"].map(lambda v: isinstance(v, str) and len(v) > NOTES_MAX_CHARS)
+            if long.any():
+                props.loc[long, "notes"] = props.loc[long, "notes"].str.slice(0, NOTES_MAX_CHARS) + "…"
+                messages.append(f"{name}: notes of {int(long.sum())} incidents cut to {NOTES_MAX_CHARS} characters")
+        title_col = "sub_event_type" if "sub_event_type" in props else None
+        opts["popup"] = {"title": title_col, "fields": [[c, lab] for c, lab in fields if c != title_col]}
+        opts["tooltip"] = "location" if "location" in props else None
+        opts["cluster"] = True
+        if time_slider and "date" in gdf and gdf["date"].notna().any():
+            d = pd.to_datetime(gdf["date"]).dt.normalize()
+            start, end = d.min(), d.max()
+            idx = ((d - start).dt.days).fillna(-1).astype("int64")
+            props["_d"] = idx.to_numpy()
+            days = [x.strftime("%Y-%m-%d") for x in pd.date_range(start, end, freq="D")]
+    else:
+        tip, fields = _label_columns(gdf.drop(columns=[gname]), kind)
+        for c, _ in fields:
+            props[c] = _json_column(gdf[c])
+        opts["popup"] = {"title": tip, "fields": [[c, lab] for c, lab in fields if c != tip]}
+        opts["tooltip"] = tip
+        opts["cluster"] = kind == "incidents"
+    if kind == "flows" and "individuals" in gdf:
+        props["_w"] = np.round(styles.flow_widths(pd.to_numeric(gdf["individuals"], errors="coerce")), 1)
+    props["_k"] = sym.keys
+    extra: dict[str, str] | None = None
+    note = None
+    if kind in ("control", "change") and sym.attr:
+        extra = _areas_by(gdf, sym.attr)
+        if summary is not None and kind == "control":
+            extra = {str(r["controller"]): f"{float(r['area_km2']):,.0f} km²"
+                     + (f", {float(r['share']) * (100 if float(r['share']) <= 1 else 1):.0f}%"
+                        if "share" in summary else "")
+                     for _, r in summary.iterrows()} | {k: v for k, v in extra.items() if k not in
+                                                        set(map(str, summary["controller"]))}
+    if kind == "flows" and "individuals" in gdf:
+        tot = pd.to_numeric(gdf["individuals"], errors="coerce").sum()
+        note = f"line width ∝ √people; {tot:,.0f} people in {len(gdf)} flows"
+    if kind == "incidents" and "incidents" in gdf:
+        note = "aggregated: one point per 0.01° cell"
+    if kind == "incidents" and "fatalities" in gdf and "incidents" not in gdf:
+        note = f"{len(gdf):,} incidents, {pd.to_numeric(gdf['fatalities'], errors='coerce').sum():,.0f} fatalities"
+    legend = _legend(name, sym, geom, extra, note)
+    data_js = escape_json_text(_feature_collection(gdf, props))
+    b = gdf.total_bounds
+    return _Prepared(name=name, kind=kind, data_js=data_js, options=opts, legend=legend, show=show,
+                     count=len(gdf), days=days, bounds=(float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+
+
+def _aggregate_incidents(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One point per 0.01° cell with the count, fatalities and the commonest sub-event type."""
+    x = np.round(gdf.geometry.x.to_numpy() / 0.01).astype("int64")
+    y = np.round(gdf.geometry.y.to_numpy() / 0.01).astype("int64")
+    df = pd.DataFrame({"x": x, "y": y,
+                       "fatalities": pd.to_numeric(gdf.get("fatalities", pd.Series(0.0, index=gdf.index)),
+                                                   errors="coerce").to_numpy(),
+                       "sub_event_type": (gdf["sub_event_type"].astype(str).to_numpy()
+                                          if "sub_event_type" in gdf else "incident")})
+    g = df.groupby(["x", "y"], sort=True)
+    agg = g.agg(incidents=("fatalities", "size"), fatalities=("fatalities", "sum")).reset_index()
+    top = (df.groupby(["x", "y", "sub_event_type"]).size().reset_index(name="n")
+           .sort_values(["x", "y", "n", "sub_event_type"], ascending=[True, True, False, True])
+           .drop_duplicates(["x", "y"]))
+    agg = agg.merge(top[["x", "y", "sub_event_type"]], on=["x", "y"], how="left")
+    pts = gpd.points_from_xy(agg["x"] * 0.01, agg["y"] * 0.01, crs=4326)
+    return gpd.GeoDataFrame(agg[["sub_event_type", "incidents", "fatalities"]], geometry=pts, crs=4326)
+
+
+def _prepare_kde(name: str, path: Path, messages: list[str]) -> _Prepared:
+    """The raster warped to Web Mercator, coloured with the shared ramp, as an inline PNG."""
+    import matplotlib
+    import rasterio
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    path = require_file(path, "raster")
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read as a GeoTIFF: {exc}", path=path) from None
+    with src:
+        if src.crs is None:
+            raise InputError("raster has no CRS", path=path, fix="write the GeoTIFF with a CRS")
+        band = src.read(1, masked=True).astype("float64").filled(np.nan)
+        dst_crs = "EPSG:3857"
+        w, h = src.width, src.height
+        scale = max(1.0, max(w, h) / 1200)
+        transform, dw, dh = calculate_default_transform(
+            src.crs, dst_crs, w, h, *src.bounds, dst_width=int(w / scale), dst_height=int(h / scale))
+        out = np.full((dh, dw), np.nan)
+        reproject(band, out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
+                  dst_crs=dst_crs, resampling=Resampling.bilinear, src_nodata=np.nan, dst_nodata=np.nan)
+        units = src.tags().get("units") or src.tags(1).get("units") or ""
+    from pyproj import Transformer
+
+    west, north = transform * (0, 0)
+    east, south = transform * (dw, dh)
+    tr = Transformer.from_crs(dst_crs, 4326, always_xy=True)
+    (lon0, lon1), (lat0, lat1) = tr.transform([west, east], [south, north])
+    vmax = float(np.nanmax(out)) if np.isfinite(out).any() else 0.0
+    norm = np.clip(np.nan_to_num(out, nan=0.0) / vmax, 0, 1) if vmax > 0 else np.zeros_like(out)
+    rgba = matplotlib.colormaps[styles.KDE_CMAP](norm)
+    rgba[..., 3] = np.where(norm > 0.02, 0.25 + 0.6 * norm, 0.0)
+    buf = _stdio.BytesIO()
+    _imsave(buf, rgba)
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    if scale > 1:
+        messages.append(f"{name}: raster {w}×{h} resampled to {dw}×{dh} for the page")
+    colours = styles.ramp(styles.KDE_CMAP, 5)
+    bar = "".join(f'<span style="background:{c}"></span>' for c in colours)
+    legend = (f'<div class="gc-legend-title">{html.escape(name)}</div><div class="gc-ramp">{bar}</div>'
+              f'<div class="gc-ramp-labels"><span>low</span><span>{vmax:.3g} {html.escape(units)}</span></div>')
+    return _Prepared(name=name, kind="kde", data_js="", options={}, legend=legend, count=1,
+                     bounds=(float(lon0), float(lat0), float(lon1), float(lat1)),
+                     image=(url, [[float(lat0), float(lon0)], [float(lat1), float(lon1)]]))
+
+
+def _imsave(buf: Any, rgba: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray((rgba * 255).round().astype("uint8"), mode="RGBA").save(buf, format="PNG", optimize=True)
+
+
+# --------------------------------------------------------------------------- page pieces
+
+_CSS = """
+.leaflet-container { background: #dce6ee; font: 13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
+.leaflet-container .leaflet-control-layers, .gc-title, .gc-legend, .gc-slider { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; font-size: 12px; }
+.marker-cluster-small, .marker-cluster-medium, .marker-cluster-large { background-color: rgba(40,40,40,0.25); }
+.marker-cluster-small div, .marker-cluster-medium div, .marker-cluster-large div { background-color: rgba(40,40,40,0.78); color: #fff; font-weight: 600; }
+.gc-panel { background: rgba(255,255,255,0.94); padding: 6px 9px; border-radius: 5px; box-shadow: 0 1px 4px rgba(0,0,0,0.35); }
+.gc-title { position: absolute; top: 10px; left: 54px; z-index: 1000; max-width: min(46%, 520px); }
+.gc-title h1 { font-size: 16px; margin: 0 0 2px 0; }
+.gc-title .gc-sub { font-size: 13px; margin: 0 0 3px 0; }
+.gc-title .gc-meta { font-size: 11px; color: #444; }
+.gc-legend { max-height: 55vh; overflow-y: auto; min-width: 170px; max-width: 300px; font-size: 12px; }
+.gc-legend-section { margin-bottom: 6px; }
+.gc-legend-title { font-weight: 600; margin: 2px 0; }
+.gc-item { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
+.gc-sw { display: inline-block; width: 16px; height: 11px; flex: none; box-sizing: border-box; }
+.gc-sw-line { height: 0; width: 20px; }
+.gc-sw-pt { width: 11px; height: 11px; border-radius: 50%; border: 1px solid #fff; box-shadow: 0 0 0 1px #888; }
+.gc-muted { color: #555; font-size: 11px; }
+.gc-ramp { display: flex; height: 10px; width: 160px; } .gc-ramp span { flex: 1; }
+.gc-ramp-labels { display: flex; justify-content: space-between; width: 160px; font-size: 11px; color: #555; }
+.gc-slider { width: 260px; font-size: 12px; } .gc-slider input[type=range] { width: 100%; }
+.gc-popup-title { font-weight: 600; margin-bottom: 3px; }
+.gc-popup table { border-collapse: collapse; } .gc-popup th { text-align: left; padding: 1px 6px 1px 0; vertical-align: top; color: #555; font-weight: 500; white-space: nowrap; }
+.gc-popup td { padding: 1px 0; white-space: pre-wrap; word-break: break-word; max-width: 260px; }
+"""
+
+_RUNTIME = r"""
+var GC = (function () {
+  var layers = {};
+  function txt(v) { return (v === null || v === undefined) ? '' : String(v); }
+  function popup(p, spec) {
+    var d = document.createElement('div'); d.className = 'gc-popup';
+    if (spec.title) { var h = document.createElement('div'); h.className = 'gc-popup-title'; h.textContent = txt(p[spec.title]); d.appendChild(h); }
+    var t = document.createElement('table');
+    spec.fields.forEach(function (f) {
+      var v = p[f[0]]; if (v === null || v === undefined || v === '') return;
+      var r = t.insertRow(); var th = document.createElement('th'); th.textContent = f[1]; r.appendChild(th);
+      var td = r.insertCell(); td.textContent = txt(v);
+    });
+    d.appendChild(t); return d;
+  }
+  function styleOf(o, p) {
+    var s = o.styles[p._k] || o.styles[Object.keys(o.styles)[0]] || {};
+    var out = {}; for (var k in s) out[k] = s[k];
+    if (p._w) out.weight = p._w;
+    return out;
+  }
+  function layer(map, data, o) {
+    var g = L.geoJSON(data, {
+      style: function (f) { return styleOf(o, f.properties); },
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, styleOf(o, f.properties)); },
+      onEachFeature: function (f, l) {
+        if (o.popup) l.bindPopup(function () { return popup(f.properties, o.popup); }, {maxWidth: 380});
+        if (o.tooltip) l.bindTooltip(function () { var e = document.createElement('span'); e.textContent = txt(f.properties[o.tooltip]); return e; }, {sticky: true});
+      },
+      interactive: o.interactive !== false
+    });
+    if (!o.cluster) return g;
+    if (map.options.maxZoom === undefined) map.options.maxZoom = 18;
+    var c = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 40, disableClusteringAtZoom: 13});
+    c.gcAll = g.getLayers(); c.addLayers(c.gcAll);
+    return c;
+  }
+  function register(name, id, lyr) { lyr.gcId = id; layers[name] = lyr; return lyr; }
+  function slider(map, c, days) {
+    var ctl = L.control({position: 'bottomleft'});
+    ctl.onAdd = function () {
+      var d = L.DomUtil.create('div', 'gc-panel gc-slider');
+      var lab = document.createElement('div');
+      var r = document.createElement('input'); r.type = 'range'; r.min = 0; r.max = days.length - 1; r.step = 1; r.value = 0;
+      r.setAttribute('aria-label', 'incident day');
+      var all = document.createElement('label'); var cb = document.createElement('input'); cb.type = 'checkbox'; cb.checked = true;
+      all.appendChild(cb); all.appendChild(document.createTextNode(' all days'));
+      function apply() {
+        var day = +r.value;
+        var keep = cb.checked ? c.gcAll : c.gcAll.filter(function (m) { return m.feature.properties._d === day; });
+        c.clearLayers(); c.addLayers(keep);
+        lab.textContent = (cb.checked ? 'Incidents, all days (' + days[0] + ' to ' + days[days.length - 1] + ')'
+                                      : 'Incidents on ' + days[day]) + ': ' + keep.length;
+      }
+      r.addEventListener('input', function () { cb.checked = false; apply(); });
+      cb.addEventListener('change', apply);
+      d.appendChild(lab); d.appendChild(r); d.appendChild(all);
+      L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d);
+      apply(); return d;
+    };
+    ctl.addTo(map); c.gcSlider = ctl; return ctl;
+  }
+  function legend(map, html) {
+    var ctl = L.control({position: 'bottomright'});
+    ctl.onAdd = function () {
+      var d = L.DomUtil.create('div', 'gc-panel gc-legend'); d.innerHTML = html;
+      L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d;
+    };
+    ctl.addTo(map);
+    function toggle(e, on) {
+      if (!e.layer || !e.layer.gcId) return;
+      var s = ctl.getContainer().querySelector('[data-gc-layer="' + e.layer.gcId + '"]');
+      if (s) s.style.display = on ? '' : 'none';
+    }
+    map.on('overlayadd', function (e) { toggle(e, true); });
+    map.on('overlayremove', function (e) { toggle(e, false); });
+    Object.keys(layers).forEach(function (k) { var l = layers[k]; if (!map.hasLayer(l)) toggle({layer: l}, false); });
+    return ctl;
+  }
+  return {popup: popup, layer: layer, register: register, slider: slider, legend: legend, layers: layers};
+})();
+window.gcLayers = GC.layers;
+"""
+
+
+def _vendor_text(name: str) -> str:
+    return (VENDOR / name).read_text(encoding="utf-8")
+
+
+def _vendor_css(cluster: bool) -> str:
+    css = _vendor_text("leaflet.css")
+    for img in ("layers-2x.png", "layers.png", "marker-icon.png"):
+        data = base64.b64encode((VENDOR / img).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{img})", f"url(data:image/png;base64,{data})")
+    if cluster:
+        css += "\n" + _vendor_text("MarkerCluster.css") + "\n" + _vendor_text("MarkerCluster.Default.css")
+    return css
+
+
+def _inline_script(code: str) -> str:
+    return "<script>" + code.replace("</script", "<\\/script").replace("<!--", "<\\!--") + "</script>"
+
+
+def _offline_map_class() -> type:
+    import folium
+    from branca.element import Element
+
+    class OfflineMap(folium.Map):
+        """A folium Map whose JavaScript and CSS are inline (no CDN)."""
+
+        default_js: list[tuple[str, str]] = []
+        default_css: list[tuple[str, str]] = []
+
+        def __init__(self, *args: Any, cluster: bool = False, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._gc_cluster = cluster
+
+        def render(self, **kwargs: Any) -> None:
+            header = self.get_root().header
+            header.add_child(Element("<style>" + _vendor_css(self._gc_cluster) + _CSS + "</style>"),
+                             name="gc_css", index=0)
+            scripts = _inline_script(_vendor_text("leaflet.js"))
+            if self._gc_cluster:
+                scripts += _inline_script(_vendor_text("leaflet.markercluster.js"))
+            scripts += _inline_script(_RUNTIME)
+            header.add_child(Element(scripts), name="gc_js", index=1)
+            super().render(**kwargs)
+
+    return OfflineMap
+
+
+def _overlay_class() -> type:
+    import folium
+    from folium.template import Template
+
+    class GeoconflictLayer(folium.map.Layer):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = GC.register({{ this.key_js }}, {{ this.id_js }},
+                GC.layer({{ this._parent.get_name() }}, {{ this.data_js }}, {{ this.options_js }}));
+            {%- if this.days_js %}
+            GC.slider({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.days_js }});
+            {%- endif %}
+            {% endmacro %}
+        """)
+
+        def __init__(self, prepared: _Prepared, label: str, gc_id: str, days: Sequence[str] | None) -> None:
+            super().__init__(name=label, overlay=True, control=True, show=prepared.show)
+            self._name = "GeoconflictLayer"
+            self.key_js = safe_json(prepared.name)
+            self.id_js = safe_json(gc_id)
+            self.data_js = prepared.data_js
+            self.options_js = safe_json(prepared.options)
+            self.days_js = safe_json(list(days)) if days else ""
+
+    return GeoconflictLayer
+
+
+def _legend_element(html_text: str) -> Any:
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class Legend(MacroElement):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            GC.legend({{ this._parent.get_name() }}, {{ this.html_js }});
+            {% endmacro %}
+        """)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._name = "GeoconflictLegend"
+            self.html_js = safe_json(html_text)
+
+    return Legend()
+
+
+def _countries_background(bounds: tuple[float, float, float, float]) -> str | None:
+    """Natural Earth country outlines around the data, for an offline base map."""
+    if not COUNTRIES.exists():  # pragma: no cover
+        return None
+    w, s, e, n = bounds
+    pad = max(e - w, n - s, 1.0) * 3
+    world = gpd.read_file(COUNTRIES, engine="pyogrio", bbox=(w - pad, s - pad, e + pad, n + pad))
+    if len(world) == 0:
+        return None
+    props = pd.DataFrame({"name": world["name"].astype(str), "_k": "land"}, index=world.index)
+    return escape_json_text(_feature_collection(world, props))
+
+
+def _focus_bounds(prepared: Sequence[_Prepared]) -> tuple[float, float, float, float] | None:
+    focus = [p.bounds for p in prepared if p.bounds and p.kind not in ("admin", "kde")] or \
+            [p.bounds for p in prepared if p.bounds]
+    if not focus:
+        return None
+    arr = np.array(focus, dtype=float)
+    return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())
+
+
+def _date_range(layers: Sequence[Layer]) -> str | None:
+    dates = [pd.to_datetime(layer.data["date"]) for layer in layers
+             if layer.kind == "incidents" and isinstance(layer.data, pd.DataFrame) and "date" in layer.data]
+    dates = [d.dropna() for d in dates if d.notna().any()]
+    if not dates:
+        return None
+    start = min(d.min() for d in dates)
+    end = max(d.max() for d in dates)
+    return f"{start:%d %b %Y}" + ("" if start.normalize() == end.normalize() else f" – {end:%d %b %Y}")
+
+
+def _ordered(layers: Sequence[Layer]) -> list[Layer]:
+    rank = {k: i for i, k in enumerate(styles.DRAW_ORDER)}
+    return sorted(layers, key=lambda layer: rank.get(layer.kind, len(rank)))
+
+
+def _split_snapshots(layer: Layer) -> list[tuple[str, gpd.GeoDataFrame, bool]]:
+    """A dated control layer becomes one map layer per snapshot; only the latest is shown."""
+    gdf = layer.data
+    assert isinstance(gdf, gpd.GeoDataFrame)
+    if layer.kind != "control" or "valid_from" not in gdf or gdf["valid_from"].nunique(dropna=False) <= 1:
+        return [(layer.name, gdf, True)]
+    starts = pd.to_datetime(gdf["valid_from"])
+    order = sorted(starts.dropna().unique())
+    out = []
+    for i, start in enumerate(order):
+        part = gdf[starts == start]
+        out.append((f"{layer.name} from {pd.Timestamp(start):%Y-%m-%d}", part, i == len(order) - 1))
+    if starts.isna().any():
+        out.insert(0, (f"{layer.name} (undated)", gdf[starts.isna()], False))
+    return out
+
+
+def make_map(
+    layers: Sequence[Layer],
+    *,
+    title: str,
+    subtitle: str | None = None,
+    sources: Sequence[str] | str | None = None,
+    data_as_of: str | None = None,
+    tiles: str | None = None,
+    max_features: int = 20_000,
+    max_vertices: int = 40_000,
+    time_slider: bool = True,
+    messages: list[str] | None = None,
+) -> Any:
+    """One folium map of ``layers`` with a layer control, legends, title block and (for
+    incidents) a clustered, day-filterable point layer. Offline unless ``tiles`` is given.
+
+    ``messages`` (if given) receives one line per thing done to fit the page (simplified,
+    aggregated, resampled). The map's ``geoconflict_messages`` attribute holds them too.
+    """
+    import folium
+    from folium.raster_layers import ImageOverlay
+
+    msgs: list[str] = [] if messages is None else messages
+    if not layers:
+        raise InputError("no layers to map", fix="give at least one layer file")
+    summaries = [layer.data for layer in layers if layer.kind == "zones_summary"
+                 and isinstance(layer.data, pd.DataFrame) and "controller" in layer.data]
+    summary = summaries[0] if summaries else None
+    prepared: list[_Prepared] = []
+    for layer in _ordered(layers):
+        if layer.kind == "kde":
+            if not isinstance(layer.data, (str, Path)):
+                raise InputError(f"kde layer {layer.name!r} must be a GeoTIFF path")
+            prepared.append(_prepare_kde(layer.name, Path(layer.data), msgs))
+            continue
+        if not isinstance(layer.data, gpd.GeoDataFrame) or layer.data.geometry.name not in layer.data:
+            if layer.kind == "zones_summary":
+                continue  # a table: its areas label the control legend
+            raise InputError(f"layer {layer.name!r} has no geometry")
+        if layer.kind == "zones_summary" and layer.data.geometry.isna().all():
+            continue
+        for name, part, show in _split_snapshots(layer):
+            p = _prepare_vector(name, layer.kind, part, max_features=max_features,
+                                max_vertices=max_vertices, messages=msgs, time_slider=time_slider,
+                                summary=summary, show=show)
+            if p is not None:
+                prepared.append(p)
+    bounds = _focus_bounds(prepared)
+    has_cluster = any(p.options.get("cluster") for p in prepared)
+    Map = _offline_map_class()
+    m = Map(location=None if bounds else [0, 0], tiles=None, zoom_start=2, control_scale=True,
+            cluster=has_cluster, prefer_canvas=False, zoom_snap=0.25, zoom_delta=0.5)
+    if tiles:
+        provider = TILES.get(tiles, tiles)
+        try:
+            folium.TileLayer(provider, name=html.escape(tiles), control=True, overlay=False).add_to(m)
+        except Exception as exc:  # folium/xyzservices raise several types for unknown names
+            raise InputError(f"unknown tile base map {tiles!r}: {exc}",
+                             fix=f"use one of {', '.join(TILES)}") from None
+    if bounds:
+        bg = _countries_background(bounds)
+        if bg:
+            land = {"styles": {"land": styles.Symbol(stroke="#b7bec4", width=0.7, fill="#f4f1ea",
+                                                     fill_opacity=1.0).leaflet()},
+                    "interactive": False}
+            bg_layer = _Prepared(name="Countries", kind="background", data_js=bg, options=land, legend="")
+            _overlay_class()(bg_layer, "Countries (Natural Earth)", "gc-bg", None).add_to(m)
+    Overlay = _overlay_class()
+    legend_parts: list[str] = []
+    for i, p in enumerate(prepared):
+        gc_id = f"gc-{i}"
+        label = html.escape(p.name)
+        if p.image:
+            url, img_bounds = p.image
+            ov = ImageOverlay(image=url, bounds=img_bounds, name=label, opacity=0.85, interactive=False,
+                              show=p.show)
+            ov.add_to(m)
+            m.add_child(_register_overlay(ov, p.name, gc_id))
+        else:
+            Overlay(p, label, gc_id, p.days).add_to(m)
+        legend_parts.append(f'<div class="gc-legend-section" data-gc-layer="{gc_id}">{p.legend}</div>')
+    folium.LayerControl(collapsed=len(prepared) > 12, position="topright").add_to(m)
+    if legend_parts:
+        m.add_child(_legend_element("".join(reversed(legend_parts))))
+    _add_title(m, title=title, subtitle=subtitle, sources=sources, data_as_of=data_as_of,
+               date_range=_date_range(layers), tiles=tiles)
+    if bounds:
+        w, s, e, n = bounds
+        m.fit_bounds([[s, w], [n, e]], padding=(20, 20))
+    m.geoconflict_messages = msgs
+    m.geoconflict_layers = {p.name: p.count for p in prepared}
+    return m
+
+
+def _register_overlay(overlay: Any, name: str, gc_id: str) -> Any:
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class Register(MacroElement):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            GC.register({{ this.key_js }}, {{ this.id_js }}, {{ this.target }});
+            {% endmacro %}
+        """)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.key_js, self.id_js, self.target = safe_json(name), safe_json(gc_id), overlay.get_name()
+
+    return Register()
+
+
+def _add_title(m: Any, *, title: str, subtitle: str | None, sources: Sequence[str] | str | None,
+               data_as_of: str | None, date_range: str | None, tiles: str | None) -> None:
+    from branca.element import Element
+
+    if isinstance(sources, str):
+        sources = [sources]
+    meta = []
+    if date_range:
+        meta.append(f"Incidents: {html.escape(date_range)}")
+    if data_as_of:
+        meta.append(f"Data as of {html.escape(str(data_as_of))}")
+    if sources:
+        meta.append("Sources: " + html.escape("; ".join(str(s) for s in sources)))
+    if not tiles:
+        meta.append("Background: Natural Earth (offline)")
+    block = (
+        '<div class="gc-panel gc-title" id="gc-title">'
+        f"<h1>{html.escape(title)}</h1>"
+        + (f'<div class="gc-sub">{html.escape(subtitle)}</div>' if subtitle else "")
+        + (f'<div class="gc-meta">{"<br>".join(meta)}</div>' if meta else "")
+        + "</div>"
+    )
+    m.get_root().html.add_child(Element(block), name="gc_title")
+
+
+def render_html(m: Any) -> str:
+    """The page's HTML text."""
+    return m.get_root().render()
+
+
+def write_map(
+    layers: Sequence[Layer],
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    title: str = "geoconflict map",
+    **kw: Any,
+) -> MapReport:
+    """Write an offline HTML map of ``layers`` atomically (see :func:`make_map` for options)."""
+    target = Path(path)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise InputError("the map output must be an .html file", path=target, fix="name it e.g. map.html")
+    messages: list[str] = []
+    m = make_map(layers, title=title, messages=messages, **kw)
+    text = render_html(m)
+    write_text(text, target, overwrite=overwrite)
+    size = len(text.encode("utf-8"))
+    return MapReport(path=target, size_bytes=size, layers=list(m.geoconflict_layers),
+                     features=dict(m.geoconflict_layers), messages=messages)

@@ -196,33 +196,12 @@ def _aligned(layer: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, what: str,
 # admin
 
 
-def _date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    try:
-        from .incidents import date_window
-    except ImportError:  # pragma: no cover - incidents.py not yet in this build
-        date_window = _fallback_date_window
+def _date_window(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """First and last possible day of each incident (``incidents.date_window``, floored to days)."""
+    from .incidents import date_window
+
     start, end = date_window(df)
-    return (pd.to_datetime(start).astype("datetime64[ns]"), pd.to_datetime(end).astype("datetime64[ns]"))
-
-
-def _fallback_date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The DESIGN.md contract of incidents.date_window (used only while incidents.py is absent)."""
-    d = pd.to_datetime(df["date"]).dt.floor("D")
-    prec = (df["date_precision"] if "date_precision" in df.columns
-            else pd.Series(1, index=df.index)).fillna(1).astype(int)
-    start, end = d.copy(), d.copy()
-    wk = prec == 2
-    start[wk], end[wk] = d[wk] - pd.Timedelta(days=3), d[wk] + pd.Timedelta(days=3)
-    mo = prec == 3
-    start[mo] = d[mo].dt.to_period("M").dt.start_time
-    end[mo] = d[mo].dt.to_period("M").dt.end_time.dt.floor("D")
-    yr = prec >= 4
-    start[yr] = d[yr].dt.to_period("Y").dt.start_time
-    end[yr] = d[yr].dt.to_period("Y").dt.end_time.dt.floor("D")
-    if "date_end" in df.columns:
-        de = pd.to_datetime(df["date_end"]).dt.floor("D")
-        end = end.where(de.isna(), de)
-    return start, end
+    return (start.dt.floor("D").to_numpy("datetime64[ns]"), end.dt.floor("D").to_numpy("datetime64[ns]"))
 
 
 def _admin_level(col: str) -> int | None:
@@ -429,9 +408,7 @@ def join_control(
     n = len(incidents)
     x, y = _xy(incidents)
     day = pd.to_datetime(incidents["date"]).dt.floor("D").to_numpy("datetime64[ns]")
-    start, end = _date_window(incidents)
-    start_a = start.to_numpy("datetime64[ns]")
-    end_a = end.to_numpy("datetime64[ns]")
+    start_a, end_a = _date_window(incidents)
     start_a = np.where(np.isnat(start_a), day, start_a)
     end_a = np.where(np.isnat(end_a), day, end_a)
     sl = _StateLocator(ctl)

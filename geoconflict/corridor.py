@@ -8,9 +8,8 @@ The result is a polygon layer usable as a zone layer in joins and maps: one feat
 side, with ``name`` (unique per feature, e.g. ``M4 corridor north``), ``line``, ``side``,
 ``width_m`` and ``area_km2`` (equal-area).
 
-The built-in M4 line (:func:`m4_line`) is the project's own approximation of the Latakia–Aleppo
-highway from Jisr-Ash-Shugur to Saraqab: approximate, reconstructed from public reporting; not for
-operational use.
+The built-in scenario's approximate M4 line (Jisr-Ash-Shugur to Saraqab) is
+``boundaries/idlib2020_m4.geojson``; the scenario builds its 6 km corridor with this module.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import shapely
-from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from .crs import WGS84, equal_area_crs_for, metric_crs_for, require_crs
@@ -29,31 +27,6 @@ from .errors import InputError, LayerError
 
 SideLabels = Literal["auto", "north-south", "east-west", "left-right"]
 SIDE_CHOICES: tuple[str, ...] = ("auto", "north-south", "east-west", "left-right")
-
-#: The project's own approximate line of the M4 (Latakia–Aleppo highway) between Jisr-Ash-Shugur
-#: and Saraqab, WGS84 (lon, lat), west to east.  Approximate, reconstructed from public reporting
-#: (end points: OCHA populated places C4199 and C3916); not for operational use.
-M4_COORDS: tuple[tuple[float, float], ...] = (
-    (36.3149, 35.8143),  # Jisr-Ash-Shugur (C4199)
-    (36.3700, 35.8000),
-    (36.4300, 35.8050),
-    (36.5000, 35.7850),
-    (36.5600, 35.7950),
-    (36.6103, 35.8060),  # south of Ariha (C4278)
-    (36.6700, 35.8250),
-    (36.7300, 35.8420),
-    (36.7850, 35.8560),  # Trumba, ~2 km west of Saraqab
-    (36.8061, 35.8611),  # Saraqab (C3916)
-)
-M4_NOTE = "approximate, reconstructed from public reporting; not for operational use"
-
-
-def m4_line() -> gpd.GeoDataFrame:
-    """The built-in approximate M4 line (Jisr-Ash-Shugur to Saraqab) as a one-feature layer."""
-    return gpd.GeoDataFrame(
-        {"name": ["M4"], "note": [M4_NOTE]}, geometry=[LineString(M4_COORDS)], crs=WGS84
-    )
-
 
 def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoDataFrame:
     if isinstance(line, gpd.GeoDataFrame):

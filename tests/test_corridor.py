@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import LineString, MultiLineString, Point
 
-from geoconflict.corridor import M4_COORDS, corridor, m4_line
+from geoconflict.corridor import corridor
 from geoconflict.errors import CRSError, InputError, LayerError
 
 GEOD = Geod(ellps="WGS84")
@@ -38,9 +40,12 @@ def _geodesic_distances_to_line(points_lonlat: np.ndarray, line_lonlat: LineStri
     return out
 
 
+M4 = Path(__file__).resolve().parents[1] / "boundaries" / "idlib2020_m4.geojson"
+
+
 def test_m4_corridor_width_is_6km_on_each_side_measured_geodesically():
-    line = m4_line()
-    zones = corridor(line, width_m=6000)
+    line = gpd.read_file(M4)
+    zones = corridor(line, width_m=6000, name="M4")
     assert list(zones["side"]) == ["north", "south"]
     assert list(zones["name"]) == ["M4 corridor north", "M4 corridor south"]
     assert (zones["width_m"] == 6000).all()
@@ -54,14 +59,6 @@ def test_m4_corridor_width_is_6km_on_each_side_measured_geodesically():
     # the two sides touch along the line and do not overlap
     m = zones.to_crs(32637)
     assert m.geometry.iloc[0].intersection(m.geometry.iloc[1]).area < 1.0
-
-
-def test_m4_line_is_the_documented_approximation():
-    line = m4_line()
-    assert line.geometry.iloc[0].coords[0] == pytest.approx((36.3149, 35.8143))  # Jisr-Ash-Shugur
-    assert line.geometry.iloc[0].coords[-1] == pytest.approx((36.8061, 35.8611))  # Saraqab
-    assert "not for operational use" in line["note"].iloc[0]
-    assert len(M4_COORDS) >= 2
 
 
 def test_north_side_lies_north_whichever_way_the_line_runs():

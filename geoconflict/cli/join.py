@@ -58,7 +58,7 @@ def join(
     says in_force / uncertain / none.
     """
     from ..incidents import read_incidents
-    from ..io import check_output, output_format, write_layer
+    from ..io import check_output, output_format, sibling, write_layer, write_table
     from ..join import join_all
 
     output_format(output)
@@ -73,5 +73,8 @@ def join(
     )
     write_layer(out, output, overwrite=overwrite, metadata={"join": report.summary()})
     say(ctx, f"joined {report.summary()} -> {output}")
+    if len(result.quarantine):
+        qpath = write_table(result.quarantine, sibling(output, ".quarantine.csv"), overwrite=overwrite)
+        say(ctx, f"{len(result.quarantine)} row(s) quarantined at reading -> {qpath}")
     for problem in report.control_problems:
         say(ctx, f"control layer: {problem}")

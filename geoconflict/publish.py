@@ -1,0 +1,128 @@
+"""``layers.gpkg``: every vector layer of a run in one GeoPackage, each styled for QGIS.
+
+Each layer gets a QML style (:func:`geoconflict.styles.qml_for`, the same colours as the HTML map
+and the PNG) in the GeoPackage's ``layer_styles`` table, marked default (``useAsDefault = 1``),
+so QGIS opens the layers styled. Rasters (``kde``) are not stored in the GeoPackage: the stage
+that made them writes them beside it as a Cloud-Optimised GeoTIFF; :func:`write_raster_style`
+puts a ``.qml`` next to such a raster (QGIS loads it as the default style).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from . import styles
+from .errors import InputError
+from .io import FIXED_TIMESTAMP, atomic_path, output_format, write_layers, write_text
+from .maps import Layer
+
+_LAYER_STYLES_SQL = """
+CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  f_table_catalog TEXT(256),
+  f_table_schema TEXT(256),
+  f_table_name TEXT(256),
+  f_geometry_column TEXT(256),
+  styleName TEXT(30),
+  styleQML TEXT,
+  styleSLD TEXT,
+  useAsDefault BOOLEAN,
+  description TEXT,
+  owner TEXT(30),
+  ui TEXT(30),
+  update_time DATETIME DEFAULT CURRENT_TIMESTAMP
+)
+"""
+
+
+def table_name(name: str, taken: set[str]) -> str:
+    """A GeoPackage table name from a display name (letters, digits, ``_``; unique)."""
+    base = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_").lower() or "layer"
+    if base[0].isdigit() or base.startswith("gpkg"):
+        base = "l_" + base
+    out, i = base, 2
+    while out in taken:
+        out, i = f"{base}_{i}", i + 1
+    taken.add(out)
+    return out
+
+
+def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write every vector layer into one GeoPackage with a default QGIS style per layer.
+
+    Table names are the layer names made safe (``Control zones`` → ``control_zones``); the
+    original name is the style's description. ``kde`` rasters are skipped (see the module doc).
+    """
+    output_format(path, (".gpkg",))
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    qmls: dict[str, tuple[str, str, str]] = {}
+    taken: set[str] = set()
+    for layer in layers:
+        if layer.kind == "kde":
+            continue
+        gdf = layer.data
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+            if isinstance(gdf, pd.DataFrame):  # an attribute table (e.g. area by controller)
+                gdf = gpd.GeoDataFrame(gdf, geometry=gpd.GeoSeries([None] * len(gdf), index=gdf.index), crs=4326)
+            else:
+                raise InputError(f"layer {layer.name!r} is not a table or vector layer")
+        if gdf.crs is None:
+            raise InputError(f"layer {layer.name!r} has no CRS", fix="set one before publishing")
+        name = table_name(layer.name, taken)
+        out = gdf.copy()
+        if out.geometry.name != "geometry":
+            out = out.rename_geometry("geometry")
+        # flows/arrows/change carry their own columns; the symbology reads the frame as written
+        sym = styles.symbology_for(layer.kind, out)
+        geom = styles.geometry_family(out.geometry.geom_type.dropna().unique())
+        frames[name] = out
+        qmls[name] = (styles.qml_for(sym, geom), layer.name, layer.kind)
+    if not frames:
+        raise InputError("no vector layers to write", path=path)
+    target = Path(path)
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        write_layers(frames, tmp, overwrite=True)
+        _add_styles(tmp, qmls)
+    return target
+
+
+def _add_styles(path: Path, qmls: dict[str, tuple[str, str, str]]) -> None:
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.execute(_LAYER_STYLES_SQL)
+            geom_cols = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+            for table, (qml, display, kind) in qmls.items():
+                con.execute(
+                    "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
+                    "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, "
+                    "owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, ?)",
+                    (table, geom_cols.get(table, "geometry"), table, qml,
+                     f"{display} ({kind}); geoconflict symbology", FIXED_TIMESTAMP),
+                )
+            con.execute(
+                "INSERT OR REPLACE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
+                "'QGIS styles (geoconflict)', ?)", (FIXED_TIMESTAMP,),
+            )
+    finally:
+        con.close()
+
+
+def write_raster_style(raster: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``<raster>.qml`` beside a density GeoTIFF: the HTML map's colour ramp, 0 transparent."""
+    import numpy as np
+    import rasterio
+
+    src_path = Path(raster)
+    with rasterio.open(src_path) as src:
+        band = src.read(1, masked=True)
+    vmax = float(np.ma.max(band)) if band.count() else 1.0
+    qml = styles.raster_qml(0.0, vmax if vmax > 0 else 1.0)
+    return write_text(qml, src_path.with_suffix(".qml"), overwrite=overwrite)

@@ -1,0 +1,592 @@
+"""The malformed-input corpus (tests/data/bad/, made by scripts/make_bad_corpus.py) through every
+command: each case ends in exit status 2 with a short message naming the file, the place and the
+fix, or in a quarantine with the reason and the good rows kept.  Never a traceback, never a
+partial output file.
+
+The large and binary cases (a 50 MB one-line file, random bytes) are generated at test time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from geoconflict.cli.main import cli
+
+HERE = Path(__file__).resolve().parent
+BAD = HERE / "data" / "bad"
+ROOT = HERE.parent
+
+
+def _corpus_module():
+    spec = importlib.util.spec_from_file_location("make_bad_corpus", ROOT / "scripts" / "make_bad_corpus.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules.setdefault("make_bad_corpus", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+corpus = _corpus_module()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The large and binary cases, made once per module in a temporary folder."""
+    d = tmp_path_factory.mktemp("big")
+    corpus.make_big(d)
+    return d
+
+
+def invoke(runner: CliRunner, *args: object) -> Result:
+    return runner.invoke(cli, [str(a) for a in args])
+
+
+def files_in(folder: Path) -> list[str]:
+    """Every file under ``folder`` (hidden temporary files included)."""
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def assert_clean_exit(result: Result) -> None:
+    """No traceback, whatever the exit status."""
+    text = result.output
+    assert "Traceback" not in text, text
+    if result.exception is not None:
+        assert isinstance(result.exception, SystemExit), (
+            f"uncaught {type(result.exception).__name__}: {result.exception}\n{text}"
+        )
+
+
+def assert_refused(result: Result, out_dir: Path | None, *words: str, any_of: tuple[str, ...] = ()) -> str:
+    """Exit 2, a short message with ``words`` (case-insensitive) and one of ``any_of``, no output."""
+    assert_clean_exit(result)
+    text = result.output
+    assert result.exit_code == 2, f"exit {result.exit_code}, expected 2:\n{text}"
+    low = text.lower()
+    for w in words:
+        assert w.lower() in low, f"{w!r} not in the message:\n{text}"
+    if any_of:
+        assert any(w.lower() in low for w in any_of), f"none of {any_of} in the message:\n{text}"
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    assert 1 <= len(lines) <= 12, f"message of {len(lines)} lines:\n{text}"
+    if out_dir is not None:
+        assert files_in(out_dir) == [], f"output left behind: {files_in(out_dir)}"
+    return text
+
+
+def assert_ok(result: Result) -> str:
+    assert_clean_exit(result)
+    assert result.exit_code == 0, f"exit {result.exit_code}:\n{result.output}"
+    return result.output
+
+
+def read_out(path: Path) -> gpd.GeoDataFrame:
+    return gpd.read_file(path, engine="pyogrio")
+
+
+def quarantine_of(output: Path) -> pd.DataFrame:
+    q = output.with_name(output.name[: -len(output.suffix)] + ".quarantine.csv")
+    assert q.exists(), f"no quarantine file beside {output.name}: {files_in(output.parent)}"
+    return pd.read_csv(q, dtype=str, keep_default_na=False)
+
+
+def test_corpus_is_large_enough_and_reproducible(tmp_path: Path) -> None:
+    """At least 30 committed cases (the generated ones come on top), and the generator's
+    text cases are what is committed."""
+    cases = [p for p in BAD.rglob("*") if p.is_file() and p.name != "README.md"]
+    assert len(cases) >= 30
+    before = {p: p.read_bytes() for p in BAD.glob("*.csv")}
+    corpus.make_incident_cases()
+    corpus.make_flow_cases()
+    for p, data in before.items():
+        assert p.read_bytes() == data, p.name
+
+
+# ----------------------------------------------------------------------------- ingest: file level
+
+@pytest.mark.parametrize(
+    ("name", "any_of"),
+    [
+        ("empty.csv", ("empty", "0 bytes")),
+        ("header_only.csv", ("no rows", "no data", "header only", "only a header", "0 rows")),
+        ("blank_lines.csv", ("no rows", "no data", "blank", "empty", "no header")),
+        ("generic_no_coordinates.csv", ("--lon", "longitude")),
+        ("not_json.geojson", ("geojson", "json")),
+        ("json_array.geojson", ("geojson", "featurecollection")),
+        ("not_featurecollection.geojson", ("featurecollection",)),
+        ("topojson.json", ("topojson",)),
+        ("empty_collection.geojson", ("no features", "no rows", "empty", "0 features")),
+        ("unknown_extension.docx", (".docx", "format", "extension")),
+        ("not_a_shapefile.zip", ("shapefile", ".shp")),
+    ],
+)
+def test_ingest_refuses_unreadable_file(runner: CliRunner, out: Path, name: str, any_of: tuple[str, ...]) -> None:
+    result = invoke(runner, "ingest", BAD / name, "-o", out / "incidents.geojson")
+    assert_refused(result, out, Path(name).name, any_of=any_of)
+
+
+def test_ingest_no_coordinates_lists_columns_found(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "generic_no_coordinates.csv", "-o", out / "i.geojson")
+    text = assert_refused(result, out, "generic_no_coordinates.csv", "when", "where", any_of=("fix",))
+    assert "--lon" in text or "longitude" in text.lower()
+
+
+def test_ingest_missing_file(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "no_such_file.csv", "-o", out / "i.geojson")
+    assert_refused(result, out, "no_such_file.csv", any_of=("not found", "does not exist"))
+
+
+def test_ingest_shapefile_without_dbf(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "shp_no_dbf" / "points.shp", "-o", out / "i.geojson")
+    assert_refused(result, out, "points.shp", ".dbf")
+
+
+def test_ingest_shapefile_without_prj(runner: CliRunner, out: Path) -> None:
+    """No .prj: the coordinates' CRS is unknown; say so rather than guess."""
+    result = invoke(runner, "ingest", BAD / "shp_no_prj" / "points.shp", "-o", out / "i.geojson")
+    assert_refused(result, out, "points.shp", any_of=(".prj", "crs"))
+
+
+def test_ingest_geopackage_with_two_layers_needs_layer(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "two_layers.gpkg", "-o", out / "i.geojson")
+    assert_refused(result, out, "two_layers.gpkg", "--layer", "incidents_june", "incidents_july")
+    result = invoke(runner, "ingest", BAD / "two_layers.gpkg", "--layer", "incidents_july",
+                    "-o", out / "i.geojson")
+    assert_ok(result)
+    assert len(read_out(out / "i.geojson")) == 1
+
+
+def test_ingest_binary_garbage(runner: CliRunner, out: Path, big: Path) -> None:
+    result = invoke(runner, "ingest", big / "garbage.csv", "-o", out / "i.geojson")
+    assert_refused(result, out, "garbage.csv", any_of=("binary", "not text", "encoding", "utf-8"))
+
+
+def test_ingest_garbage_geopackage(runner: CliRunner, out: Path, big: Path) -> None:
+    result = invoke(runner, "ingest", big / "garbage.gpkg", "-o", out / "i.geojson")
+    assert_refused(result, out, "garbage.gpkg", any_of=("geopackage", "cannot", "not"))
+
+
+def test_ingest_one_line_of_50_mb(runner: CliRunner, out: Path, big: Path) -> None:
+    """A header running into one endless field and no line break: no rows, a clear message."""
+    result = invoke(runner, "ingest", big / "one_line_50mb.csv", "-o", out / "i.geojson")
+    assert_refused(result, out, "one_line_50mb.csv",
+                   any_of=("no rows", "no data", "line", "header", "too long", "size"))
+
+
+def test_ingest_unsupported_output_extension(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "incidents_good.csv", "-o", out / "i.txt")
+    assert_refused(result, out, ".txt", any_of=(".geojson",))
+
+
+def test_ingest_refuses_to_replace_output(runner: CliRunner, out: Path) -> None:
+    target = out / "i.geojson"
+    target.write_text("precious")
+    result = invoke(runner, "ingest", BAD / "incidents_good.csv", "-o", target)
+    assert_clean_exit(result)
+    assert result.exit_code == 2
+    assert "--overwrite" in result.output
+    assert target.read_text() == "precious"
+    assert files_in(out) == ["i.geojson"]
+
+
+# ----------------------------------------------------------------------------- ingest: encodings, delimiters
+
+def _accepted_ids(path: Path) -> list[str]:
+    return sorted(read_out(path)["incident_id"].astype(str))
+
+
+def test_ingest_utf8_bom(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "acled_bom.csv", "-o", out / "i.geojson")
+    assert_ok(result)
+    gdf = read_out(out / "i.geojson")
+    assert sorted(gdf["incident_id"]) == ["SYR1", "SYR2", "SYR3", "SYR4"]
+    assert not any(c.startswith("\ufeff") for c in gdf.columns)
+
+
+def test_ingest_semicolon_delimiter_read_or_named(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "acled_semicolon.csv", "-o", out / "i.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        assert _accepted_ids(out / "i.geojson") == ["SYR1", "SYR2", "SYR3", "SYR4"]
+    else:
+        assert_refused(result, out, "acled_semicolon.csv", any_of=("delimiter", "semicolon", "';'"))
+
+
+def test_ingest_latin1_read_or_named(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "acled_latin1.csv", "-o", out / "i.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        gdf = read_out(out / "i.geojson").set_index("incident_id")
+        assert gdf.loc["SYR1", "notes"] == "Frappe a\u00e9rienne pr\u00e8s du caf\u00e9"
+    else:
+        assert_refused(result, out, "acled_latin1.csv", "--encoding", any_of=("utf-8", "encoding"))
+    result = invoke(runner, "ingest", BAD / "acled_latin1.csv", "--encoding", "latin-1",
+                    "-o", out / "j.geojson")
+    assert_ok(result)
+    gdf = read_out(out / "j.geojson").set_index("incident_id")
+    assert gdf.loc["SYR1", "notes"] == "Frappe a\u00e9rienne pr\u00e8s du caf\u00e9"
+
+
+def test_ingest_ragged_rows_quarantined_or_named(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "acled_ragged.csv", "-o", out / "i.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        assert _accepted_ids(out / "i.geojson") == ["SYR1", "SYR2", "SYR3", "SYR4"]
+        q = quarantine_of(out / "i.geojson")
+        assert len(q) == 2
+        assert (q["reason"] != "").all()
+    else:
+        assert_refused(result, out, "acled_ragged.csv", any_of=("row", "line"))
+
+
+# ----------------------------------------------------------------------------- ingest: quarantine of rows
+
+def test_ingest_bad_cells_quarantined_good_rows_kept(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "acled_bad_cells.csv", "-o", out / "i.geojson")
+    assert_ok(result)
+    assert _accepted_ids(out / "i.geojson") == ["SYR1", "SYR2", "SYR3", "SYR4"]
+    q = quarantine_of(out / "i.geojson")
+    assert len(q) == 10  # 14 data rows = 4 accepted + 10 quarantined
+    reasons = dict(zip(q["source_row"].astype(int), q["reason"], strict=True))
+    coord = {"non_numeric_coordinate", "coordinate_out_of_range", "missing_coordinate"}
+    # data rows 1-4 are good; 5.. are BAD1 BAD2 BAD3 BAD5 BAD6 BAD7 BAD8 SYR1(dup) BAD9 BAD10
+    assert set(reasons) == set(range(5, 15))
+    assert reasons[5] in coord  # lon inf
+    assert reasons[6] in coord  # lat nan
+    assert reasons[7] in coord  # lon 1e999
+    assert reasons[8] == "non_numeric_fatalities"
+    assert reasons[9] == "negative_fatalities"
+    assert reasons[10] == "unparseable_date"  # 31 February
+    assert reasons[11] == "missing_date"
+    assert reasons[12] == "duplicate_id"
+    assert reasons[13] == "null_island"
+    assert reasons[14] == "coordinate_out_of_range"
+    assert q.set_index(q["source_row"].astype(int)).loc[12, "event_id_cnty"] == "SYR1"
+    summary = result.output.lower()
+    assert "14" in summary and "quarantine" in summary
+
+
+def test_ingest_mixed_geometries(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "mixed_geometries.geojson", "-o", out / "i.geojson")
+    assert_ok(result)
+    assert _accepted_ids(out / "i.geojson") == ["P1", "P2", "P3"]
+    q = quarantine_of(out / "i.geojson").set_index("event_id_cnty")
+    assert q.loc["L1", "reason"] == "non_point_geometry"
+    assert q.loc["A1", "reason"] == "non_point_geometry"
+    assert q.loc["N1", "reason"] == "empty_geometry"
+
+
+def test_ingest_3d_points_kept_in_place(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "points_3d.geojson", "-o", out / "i.geojson")
+    assert_ok(result)
+    gdf = read_out(out / "i.geojson").set_index("incident_id").sort_index()
+    assert list(gdf.index) == ["Z1", "Z2", "Z3"]
+    assert gdf.geometry.x.round(4).tolist() == [36.6103, 36.6767, 36.5419]
+    assert gdf.geometry.y.round(4).tolist() == [35.8141, 35.6477, 35.6853]
+
+
+def test_ingest_non_finite_coordinates(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "nonfinite.geojson", "-o", out / "i.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        assert _accepted_ids(out / "i.geojson") == ["F1", "F4"]
+        q = quarantine_of(out / "i.geojson")
+        assert sorted(q["event_id_cnty"]) == ["F2", "F3"]
+        assert (q["reason"] != "").all()
+    else:
+        assert_refused(result, out, "nonfinite.geojson", any_of=("feature", "nan", "finite"))
+
+
+# ----------------------------------------------------------------------------- join: admin layers
+
+def _join(runner: CliRunner, out: Path, *opts: object) -> Result:
+    return invoke(runner, "join", BAD / "incidents_good.csv", *opts, "-o", out / "joined.geojson")
+
+
+def _pcodes(out: Path) -> dict[str, str]:
+    gdf = read_out(out / "joined.geojson")
+    return dict(zip(gdf["incident_id"], gdf["ADM3_PCODE"].fillna(""), strict=True))
+
+
+def test_join_admin_points_refused(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--admin", BAD / "admin_points.geojson")
+    assert_refused(result, out, "admin_points.geojson", "polygon")
+
+
+def test_join_admin_projected_crs_is_reprojected(runner: CliRunner, out: Path) -> None:
+    """An admin layer in UTM 37N is fine: it is aligned explicitly, the answers are the same."""
+    result = _join(runner, out, "--admin", BAD / "admin_projected.gpkg")
+    assert_ok(result)
+    # west box x < 36.5 (Kansafra 36.4849); east box x >= 36.5 (Ariha, Ma'arrat, Bara)
+    assert _pcodes(out) == {"SYR1": "SY000002", "SYR2": "SY000002", "SYR3": "SY000002", "SYR4": "SY000001"}
+
+
+def test_join_admin_without_crs_refused(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--admin", BAD / "admin_no_crs" / "admin.shp")
+    assert_refused(result, out, "admin.shp", any_of=("crs", ".prj"))
+
+
+def test_join_admin_empty_refused(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--admin", BAD / "admin_empty_collection.geojson")
+    assert_refused(result, out, "admin_empty_collection.geojson", any_of=("no features", "empty", "0 features"))
+
+
+def test_join_admin_self_intersecting_repaired_or_named(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--admin", BAD / "admin_bowtie.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        assert "repair" in result.output.lower()
+        codes = _pcodes(out)
+        # make_valid splits the bow-tie into two triangles; Ariha lies in the western one
+        assert codes["SYR1"] == "SY000002"
+        assert codes["SYR4"] == "SY000001"
+    else:
+        assert_refused(result, out, "admin_bowtie.geojson", "feature", any_of=("self-intersect", "invalid"))
+
+
+def test_join_admin_unclosed_ring_repaired_or_named(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--admin", BAD / "admin_unclosed.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        codes = _pcodes(out)
+        assert codes["SYR1"] == "SY000002" and codes["SYR4"] == "SY000001"
+    else:
+        assert_refused(result, out, "admin_unclosed.geojson", any_of=("ring", "closed", "feature"))
+
+
+def test_join_admin_invalid_json_refused(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--admin", BAD / "not_json.geojson")
+    assert_refused(result, out, "not_json.geojson")
+
+
+# ----------------------------------------------------------------------------- join: control layers
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("control_to_before_from.geojson", ("feature", "valid_to")),
+        ("control_null_controller.geojson", ("feature", "controller")),
+        ("control_no_controller_column.geojson", ("controller",)),
+        ("control_bad_date.geojson", ("feature", "valid_from", "early march")),
+        ("control_lines.geojson", ("polygon",)),
+    ],
+)
+def test_join_control_refused(runner: CliRunner, out: Path, name: str, words: tuple[str, ...]) -> None:
+    result = _join(runner, out, "--admin", BAD / "admin_projected.gpkg", "--control", BAD / name)
+    assert_refused(result, out, name, *words)
+
+
+def test_join_control_self_intersecting_repaired_or_named(runner: CliRunner, out: Path) -> None:
+    result = _join(runner, out, "--control", BAD / "control_bowtie.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        assert "repair" in result.output.lower()
+        gdf = read_out(out / "joined.geojson").set_index("incident_id")
+        assert gdf.loc["SYR1", "controller"] == "Opposition"
+        assert gdf.loc["SYR4", "controller"] == "Government"
+    else:
+        assert_refused(result, out, "control_bowtie.geojson", "feature")
+
+
+# ----------------------------------------------------------------------------- zones, corridor, grid, ceasefire
+
+def test_zones_control_to_before_from(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "zones", BAD / "control_to_before_from.geojson", "--admin",
+                    BAD / "admin_projected.gpkg", "--date", "2020-03-10", "-o", out / "z.geojson")
+    assert_refused(result, out, "control_to_before_from.geojson", "feature", "valid_to")
+
+
+def test_zones_admin_not_polygons(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "zones", BAD / "control_bowtie.geojson", "--admin",
+                    BAD / "admin_points.geojson", "--date", "2020-03-10", "-o", out / "z.geojson")
+    assert_refused(result, out, "admin_points.geojson", "polygon")
+
+
+def test_zones_unreadable_date(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "zones", BAD / "control_null_controller.geojson", "--admin",
+                    BAD / "admin_projected.gpkg", "--date", "the day after", "-o", out / "z.geojson")
+    assert_refused(result, out, "the day after", any_of=("--date", "date"))
+
+
+def test_corridor_of_polygons_refused(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "corridor", BAD / "admin_bowtie.geojson", "--width", "6km", "-o", out / "c.geojson")
+    assert_refused(result, out, "admin_bowtie.geojson", "line")
+
+
+def test_corridor_empty_layer_refused(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "corridor", BAD / "empty_collection.geojson", "--width", "6km",
+                    "-o", out / "c.geojson")
+    assert_refused(result, out, "empty_collection.geojson", any_of=("no features", "empty", "no line"))
+
+
+def test_corridor_negative_width_refused(runner: CliRunner, out: Path) -> None:
+    line = BAD / "control_lines.geojson"
+    result = invoke(runner, "corridor", line, "--width", "-6km", "-o", out / "c.geojson")
+    assert_refused(result, out, "width")
+
+
+def test_grid_unreadable_cell_spec(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "hex:five", "-o", out / "g.geojson")
+    assert_refused(result, out, "hex:five", any_of=("cells", "hex:5km"))
+
+
+def test_grid_header_only_incidents(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "grid", BAD / "header_only.csv", "--cells", "hex:5km", "-o", out / "g.geojson")
+    assert_refused(result, out, "header_only.csv")
+
+
+def test_grid_counts_only_accepted_rows(runner: CliRunner, out: Path) -> None:
+    """The bad rows are quarantined by the reader; the grid counts the 4 good ones."""
+    result = invoke(runner, "grid", BAD / "acled_bad_cells.csv", "--cells", "priogrid", "-o", out / "g.geojson")
+    assert_ok(result)
+    assert int(read_out(out / "g.geojson")["count"].sum()) == 4
+
+
+def test_ceasefire_unreadable_start(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ceasefire", BAD / "incidents_good.csv", "--start", "after the war",
+                    "-o", out / "cf")
+    assert_refused(result, out, "after the war", any_of=("--start", "start"))
+
+
+def test_ceasefire_garbage_incidents(runner: CliRunner, out: Path, big: Path) -> None:
+    result = invoke(runner, "ceasefire", big / "garbage.csv", "--start", "2020-03-06", "-o", out / "cf")
+    assert_refused(result, out, "garbage.csv")
+
+
+# ----------------------------------------------------------------------------- flows
+
+def _flows(runner: CliRunner, out: Path, name: str | Path) -> Result:
+    src = name if isinstance(name, Path) else BAD / name
+    return invoke(runner, "flows", src, "--places", BAD / "places.csv", "-o", out / "flows.geojson")
+
+
+def test_flows_matrix_text_cell(runner: CliRunner, out: Path) -> None:
+    """'about 300' is not a number: named (row Ariha, column Sarmada), or quarantined with the
+    other cells kept."""
+    result = _flows(runner, out, "matrix_text_cell.csv")
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        flows = read_out(out / "flows.geojson")
+        assert flows["individuals"].sum() == pytest.approx(1200 + 50 + 400 + 250 + 75)
+        q = quarantine_of(out / "flows.geojson")
+        assert len(q) == 1
+        assert "about 300" in " ".join(q.astype(str).agg(" ".join, axis=1))
+    else:
+        assert_refused(result, out, "matrix_text_cell.csv", "about 300", any_of=("sarmada", "c2", "column"))
+
+
+@pytest.mark.parametrize(("name", "word"), [("records_negative.csv", "negative"),
+                                            ("records_non_numeric.csv", "numer")])
+def test_flows_bad_individuals(runner: CliRunner, out: Path, name: str, word: str) -> None:
+    result = _flows(runner, out, name)
+    assert_clean_exit(result)
+    if result.exit_code == 0:
+        flows = read_out(out / "flows.geojson")
+        assert flows["individuals"].sum() == pytest.approx(1500)
+        q = quarantine_of(out / "flows.geojson")
+        assert len(q) == 1
+        assert word in q["reason"].str.lower().iloc[0]
+    else:
+        assert_refused(result, out, name, "individuals", any_of=("row 3", "row 2", "line 3"))
+
+
+def test_flows_no_usable_columns(runner: CliRunner, out: Path) -> None:
+    result = _flows(runner, out, "flows_no_usable_columns.csv")
+    assert_refused(result, out, "flows_no_usable_columns.csv", "colour", any_of=("origin",))
+
+
+def test_flows_empty_file(runner: CliRunner, out: Path) -> None:
+    result = _flows(runner, out, "empty.csv")
+    assert_refused(result, out, "empty.csv", "empty")
+
+
+def test_flows_garbage_workbook(runner: CliRunner, out: Path, big: Path) -> None:
+    result = _flows(runner, out, big / "garbage.xlsx")
+    assert_refused(result, out, "garbage.xlsx", any_of=("excel", "workbook", "xlsx"))
+
+
+# ----------------------------------------------------------------------------- geocode, map
+
+def test_geocode_places_without_name_column(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "geocode", BAD / "incidents_good.csv", "--places", BAD / "places_no_name_column.csv",
+                    "-o", out / "g.csv")
+    assert_refused(result, out, "places_no_name_column.csv", "name")
+
+
+def test_geocode_missing_places_file(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "geocode", BAD / "incidents_good.csv", "--places", BAD / "nowhere.csv",
+                    "-o", out / "g.csv")
+    assert_refused(result, out, "nowhere.csv")
+
+
+def test_map_of_invalid_json(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "map", BAD / "not_json.geojson", "-o", out / "map.html")
+    assert_refused(result, out, "not_json.geojson")
+
+
+def test_map_of_topojson(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "map", BAD / "topojson.json", "-o", out / "map.html")
+    assert_refused(result, out, "topojson.json", "topojson")
+
+
+# ----------------------------------------------------------------------------- scenario files
+
+def test_run_scenario_missing_input(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "run", BAD / "scenario_missing_input.toml", "-o", out)
+    assert_refused(result, out, "scenario_missing_input.toml", "inputs.incidents", "no_such_incidents.csv")
+
+
+def test_run_scenario_bad_toml(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "run", BAD / "scenario_bad_toml.toml", "-o", out)
+    assert_refused(result, out, "scenario_bad_toml.toml", "toml", any_of=("line 2", "line"))
+
+
+def test_run_scenario_unknown_key(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "run", BAD / "scenario_unknown_key.toml", "-o", out)
+    assert_refused(result, out, "scenario_unknown_key.toml", "incidnets")
+
+
+def test_run_scenario_garbage_incidents_leaves_nothing(runner: CliRunner, tmp_path: Path, big: Path) -> None:
+    sc = tmp_path / "garbage.toml"
+    sc.write_text(f'[scenario]\nname = "g"\n[inputs]\nincidents = {json.dumps(str(big / "garbage.csv"))}\n')
+    out = tmp_path / "out"
+    result = invoke(runner, "run", sc, "-o", out)
+    assert_refused(result, out, "garbage.csv")
+
+
+def test_run_scenario_invalid_control_leaves_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    """Ingest succeeds, the control layer is refused: the run writes nothing at all (no
+    incidents.geojson from the first stage, no staging folder)."""
+    sc = tmp_path / "control.toml"
+    sc.write_text(
+        "[scenario]\nname = \"c\"\n[inputs]\n"
+        f"incidents = {json.dumps(str(BAD / 'incidents_good.csv'))}\n"
+        f"admin = [{json.dumps(str(BAD / 'admin_projected.gpkg'))}]\n"
+        f"control = {json.dumps(str(BAD / 'control_to_before_from.geojson'))}\n"
+    )
+    out = tmp_path / "out"
+    result = invoke(runner, "run", sc, "-o", out)
+    assert_refused(result, out, "control_to_before_from.geojson", "valid_to")

@@ -309,10 +309,11 @@ def _endpoint_columns(headers: list[str], words: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _pick_endpoint(cands: list[str], values: pd.DataFrame) -> tuple[str | None, list[str]]:
-    """The most specific endpoint column (P-code preferred at equal level); the rest as context."""
+def _pick_endpoint(cands: list[str], values: pd.DataFrame) -> tuple[str | None, list[str], str | None]:
+    """The most specific endpoint column (P-code preferred at equal level), the coarser ones as
+    context, and a name column of the same level as the fallback for a missing code."""
     if not cands:
-        return None, []
+        return None, [], None
 
     def rank(h: str) -> tuple[int, int]:
         lvl = level_of_label(h)
@@ -324,7 +325,9 @@ def _pick_endpoint(cands: list[str], values: pd.DataFrame) -> tuple[str | None, 
     # a P-code column and a name column of the same level: the code resolves, the name labels
     context = [h for h in ordered[1:] if level_of_label(h) != level_of_label(best)]
     context = sorted(context, key=lambda h: level_of_label(h) or 0)
-    return best, context
+    fallback = next((h for h in ordered[1:] if level_of_label(h) == level_of_label(best)
+                     and _is_code_label(best) and not _is_code_label(h)), None)
+    return best, context, fallback
 
 
 def _pick_one(headers: list[str], words: tuple[str, ...], *, exclude: set[str]) -> str | None:
@@ -505,13 +508,14 @@ def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, 
 
     o_col = _column(heads, opts["origin_col"], "origin", path)
     o_ctx: list[str] = []
+    o_fb = d_fb = None
     if o_col is None:
-        o_col, o_ctx = _pick_endpoint(_endpoint_columns(heads, _ORIGIN_WORDS), body)
+        o_col, o_ctx, o_fb = _pick_endpoint(_endpoint_columns(heads, _ORIGIN_WORDS), body)
     d_col = _column(heads, opts["destination_col"], "destination", path)
     d_ctx: list[str] = []
     if d_col is None:
-        d_col, d_ctx = _pick_endpoint(_endpoint_columns(heads, _DEST_WORDS), body)
-    used = {c for c in (o_col, d_col, o_lon, o_lat, d_lon, d_lat) if c} | set(o_ctx) | set(d_ctx)
+        d_col, d_ctx, d_fb = _pick_endpoint(_endpoint_columns(heads, _DEST_WORDS), body)
+    used = {c for c in (o_col, d_col, o_lon, o_lat, d_lon, d_lat, o_fb, d_fb) if c} | set(o_ctx) | set(d_ctx)
     fam_col = _column(heads, opts["families_col"], "families", path) or \
         _pick_one(heads, _FAMILY_WORDS, exclude=used)
     used |= {fam_col} if fam_col else set()
@@ -537,7 +541,7 @@ def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, 
     def text(col: str | None) -> pd.Series:
         if col is None:
             return pd.Series(pd.array([None] * n, dtype="string"))
-        s = body[col].map(lambda v: None if v is None else (
+        s = body[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (
             str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
         return pd.Series(pd.array(s.tolist(), dtype="string"))
 
@@ -556,8 +560,10 @@ def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, 
         vals, numeric, blank = _numbers(body[[col]].reset_index(drop=True))
         return vals[:, 0], ~numeric[:, 0] & ~blank[:, 0]
 
-    out["origin"] = text(o_col).to_numpy()
-    out["destination"] = text(d_col).to_numpy()
+    # a missing code falls back to the name column of the same level
+    out["origin"] = text(o_col).fillna(text(o_fb)).to_numpy() if o_fb else text(o_col).to_numpy()
+    out["destination"] = (text(d_col).fillna(text(d_fb)).to_numpy() if d_fb
+                          else text(d_col).to_numpy())
     out["origin_context"] = ctx(o_ctx).to_numpy()
     out["destination_context"] = ctx(d_ctx).to_numpy()
     coord_bad = np.zeros(n, dtype=bool)
@@ -591,7 +597,8 @@ def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, 
     report = ReadReport(path=str(path), kind="records", sheet=sheet, header_row=h + 1,
                         columns={"origin": o_col, "destination": d_col, "individuals": n_col,
                                  "families": fam_col, "date": dt_col, "origin_context": o_ctx,
-                                 "destination_context": d_ctx, "origin_lon": o_lon,
+                                 "destination_context": d_ctx, "origin_fallback": o_fb,
+                                 "destination_fallback": d_fb, "origin_lon": o_lon,
                                  "origin_lat": o_lat, "destination_lon": d_lon,
                                  "destination_lat": d_lat})
     if is_total.any():

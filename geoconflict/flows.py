@@ -55,6 +55,10 @@ __all__ = [
     "arrowheads",
     "width_scale",
     "flows_html",
+    "build_flows",
+    "write_flows",
+    "flow_outputs",
+    "FlowLayers",
     "FlowRecords",
     "ReadReport",
     "TotalMismatch",
@@ -990,3 +994,96 @@ def flows_html(arcs: gpd.GeoDataFrame, arrows: gpd.GeoDataFrame | None, path: st
               f'<br>individuals (line width)<br>{rows}</div>')
     fmap.get_root().html.add_child(folium.Element(legend))
     return write_text(fmap.get_root().render(), path, overwrite=overwrite)
+
+
+# ============================================================================================
+# one call: files in, layers out (used by the CLI and the pipeline)
+# ============================================================================================
+
+@dataclass
+class FlowLayers:
+    """Everything :func:`build_flows` makes: arcs, arrowheads, the flow table, the quarantine,
+    the width scale and the metadata for the outputs."""
+
+    arcs: gpd.GeoDataFrame
+    arrows: gpd.GeoDataFrame
+    table: FlowTable
+    quarantine: pd.DataFrame
+    scale: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+def build_flows(
+    inputs: str | Path | FlowRecords | Sequence[str | Path | FlowRecords],
+    *,
+    admin: Any = None,
+    places: Any = None,
+    period: str | None = None,
+    level: int | None = None,
+    min_individuals: float = 0,
+    top: int | None = None,
+    net: bool = False,
+    bend: float = 0.2,
+    read_options: Mapping[str, Any] | None = None,
+) -> FlowLayers:
+    """Read (each input with ``read_options``), resolve, aggregate and draw in one call."""
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    recs = [i if isinstance(i, FlowRecords) else read_flows(i, **dict(read_options or {})) for i in items]
+    resolved, quarantine = resolve_places(recs if len(recs) > 1 else recs[0], admin=admin, places=places)
+    table = aggregate_flows(resolved, period=period, level=level, min_individuals=min_individuals,
+                            top=top, net=net)
+    scale = width_scale(table.flows["individuals"])
+    arcs = flow_arcs(table, bend=bend, scale=scale)
+    arrows = arrowheads(arcs)
+    metadata = {
+        "layer": "displacement flows (curved arcs, origin -> destination, bending right of travel)",
+        "width_scale": scale,
+        "accounting": table.report.as_dict(),
+        "inputs": [r.as_dict() for r in resolved.reports],
+        "period": period, "level": level, "net": net, "min_individuals": min_individuals,
+        "top": top, "bend": bend, "construction_crs": arcs.attrs.get("metric_crs"),
+        "note": "HNAP-style counts are movements, not unique persons",
+    }
+    return FlowLayers(arcs=arcs, arrows=arrows, table=table, quarantine=quarantine, scale=scale,
+                      metadata=metadata)
+
+
+def flow_outputs(output: str | Path) -> dict[str, Path]:
+    """The side files written next to ``output``: quarantine, self-flows and totals (CSV)."""
+    from .io import sibling
+
+    return {"quarantine": sibling(output, ".quarantine.csv"),
+            "self_flows": sibling(output, ".self_flows.csv"),
+            "totals": sibling(output, ".totals.csv")}
+
+
+def write_flows(layers: FlowLayers, output: str | Path, *, arrows: str | Path | None = None,
+                html_path: str | Path | None = None, overwrite: bool = False) -> list[Path]:
+    """Write the arcs (with the width scale and accounting as metadata), the quarantine,
+    self-flows and totals next to them, and optionally the arrowheads and an HTML map.
+    Every output is checked before anything is written."""
+    from .io import check_output, output_format, write_layer, write_table
+
+    side = flow_outputs(output)
+    targets = [Path(output), *side.values(), *(Path(p) for p in (arrows, html_path) if p)]
+    output_format(output)
+    if arrows:
+        output_format(arrows)
+    if html_path and Path(html_path).suffix.lower() not in (".html", ".htm"):
+        raise InputError("the HTML map needs an .html file name", path=html_path, fix="e.g. --html flows.html")
+    if len({str(p.resolve()) for p in targets}) != len(targets):
+        raise InputError("two outputs share one file name", fix="choose distinct --output/--arrows/--html")
+    for p in targets:
+        check_output(p, overwrite=overwrite)
+    written = [write_layer(layers.arcs, output, overwrite=overwrite, metadata=layers.metadata)]
+    written.append(write_table(layers.quarantine, side["quarantine"], overwrite=overwrite))
+    written.append(write_table(layers.table.self_flows, side["self_flows"], overwrite=overwrite))
+    written.append(write_table(layers.table.totals, side["totals"], overwrite=overwrite))
+    if arrows:
+        written.append(write_layer(layers.arrows, arrows, overwrite=overwrite,
+                                   metadata={"layer": "arrowheads (tip at the destination)",
+                                             "width_scale": layers.scale}))
+    if html_path:
+        written.append(flows_html(layers.arcs, layers.arrows, html_path, scale=layers.scale,
+                                  overwrite=overwrite))
+    return written

@@ -1,0 +1,145 @@
+"""``geoconflict grid``: strike density in square, hex, H3 or PRIO-GRID cells; KDE; hot spots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._helpers import say
+from .options import DISTANCE, incident_options, input_path, output_opt, overwrite_opt, places_opt
+
+_PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command("grid")
+@input_path("incidents")
+@incident_options
+@places_opt
+@click.option("--cells", default="hex:5km", show_default=True, metavar="SPEC",
+              help="square:SIZE | hex:SIZE (opposite edges SIZE apart) | h3:RES | priogrid.")
+@output_opt
+@click.option("--by", default=None, metavar="COLUMN",
+              help="Count per value of a column too (event_type, sub_event_type, controller, ...).")
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default=None,
+              help="Count per day / ISO week / month too (PRIO-GRID months also get month_id).")
+@click.option("--long", "long_table", is_flag=True, help="One row per cell x group x period.")
+@click.option("--all-cells", "all_cells", is_flag=True,
+              help="Every cell over --extent (default: the incidents' bounding box), zeros too.")
+@click.option("--extent", default=None, type=_PATH, help="Polygon layer the --all-cells grid covers.")
+@click.option("--include-imprecise", "include_imprecise", is_flag=True,
+              help="Keep imprecise locations (ACLED geo_precision 3, UCDP where_prec >= 3).")
+@click.option("--crs", "crs", default=None, metavar="CRS",
+              help="Projected CRS of square/hex cells and the KDE (default: the data's UTM zone); "
+                   "give the same one to make two data sets share cells.")
+@click.option("--kde", "kde", default=None, type=_PATH, help="Also write a kernel density GeoTIFF (COG).")
+@click.option("--bandwidth", type=DISTANCE, default=None, help="KDE bandwidth, e.g. 5km (default 5km).")
+@click.option("--kernel", type=click.Choice(["quartic", "gaussian"]), default=None,
+              help="KDE kernel (default quartic).")
+@click.option("--weight", default=None, metavar="COLUMN", help="KDE weight column, e.g. fatalities.")
+@click.option("--resolution", type=DISTANCE, default=None, help="KDE pixel size (default 500m).")
+@click.option("--hotspots", "hotspots", default=None, type=_PATH,
+              help="Also write Getis-Ord Gi* hot spots (FDR-corrected) on every cell of the grid.")
+@overwrite_opt
+@click.pass_context
+def grid(
+    ctx: click.Context,
+    incidents: Path,
+    fmt: str,
+    lon: str | None,
+    lat: str | None,
+    date_col: str | None,
+    layer: str | None,
+    places: tuple[Path, ...],
+    cells: str,
+    output: Path,
+    by: str | None,
+    period: str | None,
+    long_table: bool,
+    all_cells: bool,
+    extent: Path | None,
+    include_imprecise: bool,
+    crs: str | None,
+    kde: Path | None,
+    bandwidth: float | None,
+    kernel: str | None,
+    weight: str | None,
+    resolution: float | None,
+    hotspots: Path | None,
+    overwrite: bool,
+) -> None:
+    """Count INCIDENTS (anything `ingest` reads, or a `join` output) per cell: one feature per
+    non-empty cell with cell_id, count, fatalities (and per --by / --period columns).
+
+    Imprecise locations are left out and counted unless --include-imprecise.
+    """
+    from ..grids import count_by_cell, parse_cells
+    from ..io import check_output, output_format, read_layer, sibling, write_layer, write_table
+
+    spec = parse_cells(cells)
+    if extent is not None and not all_cells:
+        raise click.UsageError("--extent needs --all-cells")
+    kde_opts = {"--bandwidth": bandwidth, "--kernel": kernel, "--weight": weight, "--resolution": resolution}
+    if kde is None and any(v is not None for v in kde_opts.values()):
+        given = ", ".join(k for k, v in kde_opts.items() if v is not None)
+        raise click.UsageError(f"{given} only apply to a KDE: add --kde OUT.tif")
+    output_format(output)
+    targets = [output] + [p for p in (kde, hotspots) if p is not None]
+    if len({p.resolve() for p in targets}) != len(targets):
+        raise click.UsageError("-o, --kde and --hotspots must name different files")
+    for p in targets:
+        check_output(p, overwrite=overwrite)
+    if hotspots is not None:
+        output_format(hotspots)
+
+    from ..incidents import read_incidents
+
+    read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer,
+                          places=list(places) or None)
+    ext_layer = read_layer(extent, what="extent") if extent is not None else None
+    result = count_by_cell(
+        read.incidents, cells=spec, by=by, period=period, all_cells=all_cells,  # type: ignore[arg-type]
+        extent=ext_layer, include_imprecise=include_imprecise, long=long_table, crs=crs,
+    )
+    say(ctx, f"read {read.report.summary()}")
+    if len(read.quarantine):
+        qpath = write_table(read.quarantine, sibling(output, ".quarantine.csv"), overwrite=overwrite)
+        say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")
+    write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
+    for line in result.report.lines():
+        say(ctx, line)
+    say(ctx, f"-> {output}")
+
+    if kde is not None:
+        from ..kde import kde_raster
+
+        k = kde_raster(
+            read.incidents, kde, bandwidth_m=bandwidth or 5000.0, kernel=kernel or "quartic",  # type: ignore[arg-type]
+            weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
+            include_imprecise=include_imprecise, crs=crs,
+        )
+        say(ctx, f"KDE ({k.kernel}, bandwidth {k.bandwidth_m:g} m, {k.resolution_m:g} m pixels, {k.crs}): "
+                 f"{k.width} x {k.height}, integral {k.integral:,.1f} of {k.total:,.1f} -> {kde}")
+
+    if hotspots is not None:
+        from ..hotspots import hot_spots, hotspot_metadata
+
+        base = result
+        if long_table or not all_cells:  # Gi* needs one row per cell, empty cells included
+            base = count_by_cell(read.incidents, cells=spec, all_cells=True, extent=ext_layer,
+                                 include_imprecise=include_imprecise, crs=crs)
+        hs = hot_spots(base.cells)
+        meta = {**base.metadata, "hotspots": hotspot_metadata(hs)}
+        write_layer(hs, hotspots, overwrite=overwrite, metadata=_meta(hotspots, meta))
+        classes = hs["hotspot"].value_counts()
+        summary = ", ".join(f"{name} {classes[name]}" for name in sorted(classes.index))
+        say(ctx, f"hot spots on {len(hs):,} cells: {summary} -> {hotspots}")
+
+
+def _meta(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """GeoPackage layer metadata takes text values only (pyogrio); other formats keep JSON types."""
+    if path.suffix.lower() != ".gpkg":
+        return meta
+    return {k: v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True) for k, v in meta.items()}

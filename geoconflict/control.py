@@ -469,13 +469,16 @@ def _polygonal(g: Any) -> Any:
 # front lines
 
 
-def front_lines(snapshot: gpd.GeoDataFrame, *, tolerance: float = 0.0) -> gpd.GeoDataFrame:
+def front_lines(
+    snapshot: gpd.GeoDataFrame, *, tolerance: float = 0.0, metric_crs: Any = None
+) -> gpd.GeoDataFrame:
     """Shared boundaries between zones of different controllers, one line per pair.
 
     Columns: ``controller_left``, ``controller_right`` (the pair in alphabetical order),
     ``pair`` (``"A | B"``), ``valid_from``, ``valid_to`` (the state's validity when the input
     carries it), ``length_m`` (in the data's UTM zone), geometry (in the input's CRS).
     ``tolerance`` (in CRS units) snaps zones that nearly meet before the boundaries are compared.
+    ``metric_crs`` (default: the data's UTM zone) is where ``length_m`` is measured.
     """
     from .crs import metric_crs_for
 
@@ -514,7 +517,7 @@ def front_lines(snapshot: gpd.GeoDataFrame, *, tolerance: float = 0.0) -> gpd.Ge
     out["valid_from"] = pd.to_datetime(out["valid_from"]).astype("datetime64[ns]")
     out["valid_to"] = pd.to_datetime(out["valid_to"]).astype("datetime64[ns]")
     if len(out):
-        out["length_m"] = out.geometry.to_crs(metric_crs_for(snapshot)).length.to_numpy()
+        out["length_m"] = out.geometry.to_crs(metric_crs or metric_crs_for(snapshot)).length.to_numpy()
     else:
         out["length_m"] = pd.Series(dtype=float)
     return out[[*cols, "geometry"]]

@@ -276,7 +276,7 @@ def join_admin(
     layer = _aligned(_load(admin, "admin layer"), incidents, "admin layer", notes)
     geom_col = layer.geometry.name
     attrs = [c for c in layer.columns if c != geom_col]
-    if fields:
+    if fields is not None:
         lower = {c.lower(): c for c in attrs}
         missing = [f for f in fields if f.lower() not in lower]
         if missing:
@@ -427,8 +427,8 @@ def join_control(
         feat = np.full(len(inc), -1, dtype=np.int64)
         order = np.argsort(st, kind="stable")
         st_sorted = st[order]
-        bounds = np.flatnonzero(np.r_[True, st_sorted[1:] != st_sorted[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # a loop over states
+        bounds = np.flatnonzero(np.r_[True, st_sorted[1:] != st_sorted[:-1], True]) if len(st) else []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # a loop over states, not incidents
             sel = order[a:b]
             pts = inc[sel]
             feat[sel] = sl.locate(int(st_sorted[a]), x[pts], y[pts])
@@ -535,6 +535,7 @@ def join_front_line(
                          fix="pass front_line= or control=")
     n = len(incidents)
     ctl = _aligned(_as_control(control), incidents, "control layer", notes) if control is not None else None
+    metric = metric_crs_for(incidents) if n else None
     if front_line is not None:
         lines = _aligned(read_front_line(front_line), incidents, "front-line layer", notes)
         states = _control.snapshots(lines)
@@ -542,10 +543,9 @@ def join_front_line(
         assert ctl is not None
         states = []
         for s, e, st in _control.snapshots(ctl):
-            fl = _control.front_lines(st)
+            fl = _control.front_lines(st, metric_crs=metric)
             if len(fl):
                 states.append((s, e, fl))
-    metric = metric_crs_for(incidents) if n else None
     day = pd.to_datetime(incidents["date"]).dt.floor("D").to_numpy("datetime64[ns]")
     dist = np.full(n, np.nan)
     side = np.full(n, "", dtype=object)
@@ -682,15 +682,21 @@ def join_all(
     n = len(incidents)
     report = JoinReport(rows_in=n)
     out = incidents
-    for i, layer in enumerate(admin):
-        name = _layer_name(layer, i)
-        gdf = _load(layer, f"admin layer {name}")
+    layers = [(_layer_name(layer, i), _load(layer, f"admin layer {_layer_name(layer, i)}"))
+              for i, layer in enumerate(admin)]
+    if admin_fields is not None:
+        found = {c.lower() for _, gdf in layers for c in gdf.columns}
+        missing = [f for f in admin_fields if f.lower() not in found]
+        if missing:
+            raise InputError(f"no admin layer has the field(s) {', '.join(missing)}", column=missing[0],
+                             fix="check --admin-fields against the layers' attribute names")
+    for i, (name, gdf) in enumerate(layers):
         fields = None
-        if admin_fields:
+        if admin_fields is not None:
             wanted = {f.lower() for f in admin_fields}
             fields = [c for c in gdf.columns if c.lower() in wanted]
         suffix = "" if i == 0 else f"_{i + 1}"
-        out = join_admin(out, gdf, fields=fields if admin_fields else None, snap_distance_m=snap_distance_m,
+        out = join_admin(out, gdf, fields=fields, snap_distance_m=snap_distance_m,
                          prefix=f"{name}_", status_suffix=suffix, notes=report.notes)
         counts = out[f"admin_join{suffix}"].value_counts()
         mism = 0

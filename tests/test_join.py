@@ -309,3 +309,22 @@ def test_ocha_places_agree_with_their_own_sub_district(ocha_adm3: Path, ocha_pla
     # names agree where the places agree (same spellings), so mismatches only where P-codes differ
     mism = out["flags"].str.contains("admin_name_mismatch", regex=False)
     assert not (mism & (out["ADM3_PCODE"] == out["own"])).any()
+
+
+def test_no_incidents_gives_an_empty_table_with_every_column() -> None:
+    inc = incidents([{"lon": 36.2, "lat": 35.2, "date": "2020-01-01"}]).iloc[:0]
+    out, report = join_all(inc, admin=[DATA / "admin_utm.gpkg"], control=DATA / "control_dated.geojson",
+                           areas=DATA / "areas.geojson")
+    assert len(out) == 0 and report.rows_out == 0
+    assert {"admin_join", "controller", "control_status", "front_line_distance_m", "area"} <= set(out.columns)
+
+
+def test_admin_fields_across_layers() -> None:
+    inc = _control_case()
+    adm = gpd.read_file(DATA / "admin_utm.gpkg")
+    out, _ = join_all(inc, admin=[adm, _admin_wgs84()], admin_fields=["adm3_pcode"])
+    assert "adm3_en" not in out.columns and "ADM3_EN" not in out.columns
+    # the second layer's ADM3_PCODE clashes (case-insensitively distinct names are kept apart)
+    assert "ADM3_PCODE" in out.columns and "adm3_pcode" in out.columns
+    with pytest.raises(InputError, match="no admin layer has"):
+        join_all(inc, admin=[adm], admin_fields=["ADM9_PCODE"])

@@ -1,0 +1,216 @@
+"""Benchmark: geoconflict.join against the plain geopandas way, same data, same run.
+
+    .venv/bin/python scripts/bench_join.py                # 1,000,000 incidents
+    .venv/bin/python scripts/bench_join.py --n 100000     # quicker
+
+Data (deterministic, seed 2020): N incidents (70% in north-west Syria, 30% anywhere in the
+admin layer's extent; 90% day, 7% week, 3% month precision, dates 2019-05-01..2020-06-30);
+the 272 OCHA sub-districts from ../shared/data (~129k vertices) when present, else 272 synthetic
+detailed polygons; 50 control snapshots (two controllers split by a wavy 2,000-vertex line that
+moves north over time); the front line derived from each snapshot.
+
+Plain way: ``geopandas.sjoin(predicate="intersects")`` (first polygon per point) and
+``sjoin_nearest(max_distance=2 km)`` for the rest; ``sjoin`` per control snapshot; ``distance``
+per row to the snapshot's front line.  Answers are asserted identical; times, ratios and peak
+memory (RSS) are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio.features  # noqa: F401 - imported up front, as geopandas is: not part of the timings
+import scipy.ndimage  # noqa: F401
+import pandas as pd
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+OCHA = ROOT.parent / "shared" / "data" / "syria-cod" / "syr_adm3_ocha_20201217.geojson"
+sys.path.insert(0, str(ROOT))
+
+from geoconflict import control as C  # noqa: E402
+from geoconflict.crs import metric_crs_for  # noqa: E402
+from geoconflict.incidents import date_window  # noqa: E402
+from geoconflict.join import join_admin, join_all, join_control, join_front_line  # noqa: E402
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def admin_layer() -> tuple[gpd.GeoDataFrame, str]:
+    if OCHA.exists():
+        return gpd.read_file(OCHA)[["ADM3_PCODE", "ADM3_EN", "geometry"]], "OCHA sub-districts"
+    rng = np.random.default_rng(1)
+    seeds = shapely.multipoints(rng.uniform([35.7, 32.3], [42.4, 37.3], (272, 2)))
+    cells = shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=shapely.box(35.7, 32.3, 42.4, 37.3)))
+    cells = shapely.intersection(cells, shapely.box(35.7, 32.3, 42.4, 37.3))
+    cells = shapely.segmentize(cells, 0.004)  # ~129k vertices in all
+    return gpd.GeoDataFrame({"ADM3_PCODE": [f"S{i:04d}" for i in range(len(cells))],
+                             "ADM3_EN": [f"sub-district {i}" for i in range(len(cells))]},
+                            geometry=cells, crs=4326), "synthetic detailed polygons"
+
+
+def make_incidents(n: int, bounds: np.ndarray, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    k = int(n * 0.7)
+    nw = rng.uniform([36.0, 35.3], [37.5, 36.4], (k, 2))
+    anywhere = rng.uniform(bounds[:2], bounds[2:], (n - k, 2))
+    xy = np.vstack([nw, anywhere])[rng.permutation(n)]
+    day0 = np.datetime64("2019-05-01")
+    days = rng.integers(0, 427, n)
+    prec = rng.choice([1, 2, 3], n, p=[0.9, 0.07, 0.03])
+    return gpd.GeoDataFrame({
+        "incident_id": pd.array([f"BM{i}" for i in range(n)], dtype="str"),
+        "date": (day0 + days.astype("timedelta64[D]")).astype("datetime64[ns]"),
+        "date_end": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
+        "date_precision": pd.array(prec, dtype="Int8"),
+        "flags": pd.array([""] * n, dtype="str"),
+    }, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=4326)
+
+
+def make_control(n_snap: int) -> gpd.GeoDataFrame:
+    x = np.linspace(36.0, 37.5, 2000)
+    rows = []
+    dates = pd.date_range("2019-05-01", periods=n_snap, freq="8D")
+    for t, d in enumerate(dates):
+        base = 35.45 + 0.6 * t / n_snap
+        y = base + 0.03 * np.sin(x * 40 + t) + 0.01 * np.sin(x * 173)
+        line = np.column_stack([x, y])
+        south = shapely.Polygon(np.vstack([[[36.0, 35.3]], line, [[37.5, 35.3]]]))
+        north = shapely.Polygon(np.vstack([[[36.0, 36.4]], line, [[37.5, 36.4]]]))
+        rows += [("Government", d, south), ("Opposition", d, north)]
+    return gpd.GeoDataFrame({"controller": [r[0] for r in rows], "date": [r[1] for r in rows]},
+                            geometry=[r[2] for r in rows], crs=4326)
+
+
+# ------------------------------------------------------------------ the plain geopandas way
+
+
+def plain_admin(inc: gpd.GeoDataFrame, adm: gpd.GeoDataFrame, snap: float) -> tuple[np.ndarray, np.ndarray]:
+    sj = gpd.sjoin(inc[["geometry"]], adm[["geometry"]], predicate="intersects", how="left")
+    idx = sj["index_right"].groupby(level=0).min().reindex(inc.index).fillna(-1).astype(int).to_numpy().copy()
+    dist = np.where(idx >= 0, 0.0, np.nan)
+    rest = np.flatnonzero(idx < 0)
+    metric = metric_crs_for(inc.iloc[rest], adm)
+    near = gpd.sjoin_nearest(inc.iloc[rest][["geometry"]].to_crs(metric), adm[["geometry"]].to_crs(metric),
+                             max_distance=snap, distance_col="d", how="inner")
+    near = near.reset_index().sort_values(["index", "index_right"]).drop_duplicates("index")
+    pos = inc.index.get_indexer(near["index"])
+    idx[pos] = near["index_right"].to_numpy()
+    dist[pos] = near["d"].to_numpy()
+    return idx, dist
+
+
+def plain_control(inc: gpd.GeoDataFrame, ctl: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    start, end = date_window(inc)
+    start, end = start.dt.floor("D"), end.dt.floor("D")
+    day = inc["date"].dt.floor("D")
+    ctrl = pd.Series("", index=inc.index, dtype=object)
+    seen: dict[int, set] = {}
+    per_inc = []
+    for s, e, snap in C.snapshots(ctl):
+        lo = s if not pd.isna(s) else pd.Timestamp.min
+        hi = e if not pd.isna(e) else pd.Timestamp.max
+        sel = inc[(start <= hi) & (end >= lo)]
+        sj = gpd.sjoin(sel[["geometry"]], snap[["controller", "geometry"]], predicate="intersects", how="left")
+        sj = sj[~sj.index.duplicated(keep="first")]
+        name = sj["controller"].fillna("").astype(object)
+        per_inc.append(name)
+        on_day = sel.index[((day.loc[sel.index] >= lo) & (day.loc[sel.index] <= hi)).to_numpy()]
+        ctrl.loc[on_day] = name.loc[on_day]
+    del seen
+    allk = pd.concat(per_inc)
+    differs = (allk != ctrl.loc[allk.index]).groupby(level=0).any().reindex(inc.index, fill_value=False)
+    status = np.where(differs, "uncertain", np.where(ctrl != "", "in_force", "none"))
+    return ctrl.to_numpy(), status
+
+
+def plain_front(inc: gpd.GeoDataFrame, ctl: gpd.GeoDataFrame) -> np.ndarray:
+    metric = metric_crs_for(inc)
+    pts = inc.geometry.to_crs(metric)
+    day = inc["date"].dt.floor("D")
+    dist = np.full(len(inc), np.nan)
+    for s, e, snap in C.snapshots(ctl):
+        fl = C.front_lines(snap)
+        lo = s if not pd.isna(s) else pd.Timestamp.min
+        hi = e if not pd.isna(e) else pd.Timestamp.max
+        sel = ((day >= lo) & (day <= hi)).to_numpy()
+        line = fl.geometry.to_crs(metric).union_all()
+        dist[sel] = pts[sel].distance(line).to_numpy()
+    return dist
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--snapshots", type=int, default=50)
+    args = ap.parse_args()
+    rng = np.random.default_rng(2020)
+    adm, what = admin_layer()
+    verts = int(shapely.get_num_coordinates(adm.geometry.to_numpy()).sum())
+    inc = make_incidents(args.n, adm.total_bounds, rng)
+    ctl = C.read_control(make_control(args.snapshots))
+    print(f"{args.n:,} incidents x {len(adm)} {what} ({verts:,} vertices) x "
+          f"{len(C.snapshots(ctl))} control snapshots x derived front line")
+    print(f"peak RSS after data generation: {peak_mb():,.0f} MB")
+
+    t = time.perf_counter()
+    ours_admin = join_admin(inc, adm, fields=["ADM3_PCODE"], check_names=False)
+    t_admin = time.perf_counter() - t
+    t = time.perf_counter()
+    ours_ctl = join_control(inc, ctl)
+    t_ctl = time.perf_counter() - t
+    t = time.perf_counter()
+    ours_fl = join_front_line(ours_ctl, control=ctl)
+    t_fl = time.perf_counter() - t
+    t = time.perf_counter()
+    full, report = join_all(inc, admin=[adm], admin_fields=["ADM3_PCODE"], control=ctl)
+    t_all = time.perf_counter() - t
+    mem_ours = peak_mb()
+    print(f"geoconflict: admin {t_admin:.2f} s, control {t_ctl:.2f} s, front line {t_fl:.2f} s; "
+          f"join_all (all three, with validation) {t_all:.2f} s; peak RSS {mem_ours:,.0f} MB")
+    print(f"  {report.summary()}")
+
+    t = time.perf_counter()
+    p_idx, p_dist = plain_admin(inc, adm, 2000.0)
+    t_padmin = time.perf_counter() - t
+    t = time.perf_counter()
+    p_ctrl, p_status = plain_control(inc, ctl)
+    t_pctl = time.perf_counter() - t
+    t = time.perf_counter()
+    p_fl = plain_front(inc, ctl)
+    t_pfl = time.perf_counter() - t
+    mem_plain = peak_mb()
+    print(f"geopandas:   admin {t_padmin:.2f} s (sjoin + sjoin_nearest), control {t_pctl:.2f} s "
+          f"(sjoin per snapshot), front line {t_pfl:.2f} s (distance per row); "
+          f"peak RSS {mem_plain:,.0f} MB")
+
+    # identical answers
+    codes = adm["ADM3_PCODE"].to_numpy()
+    exp_code = np.where(p_idx >= 0, codes[np.maximum(p_idx, 0)], None)
+    got_code = ours_admin["ADM3_PCODE"].astype(object).where(ours_admin["ADM3_PCODE"].notna(), None).to_numpy()
+    assert (exp_code == got_code).all(), "admin answers differ"
+    exp_status = np.where(p_idx < 0, "none", np.where(p_dist > 0, "nearest", "within"))
+    assert (ours_admin["admin_join"].to_numpy() == exp_status).all(), "admin status differs"
+    np.testing.assert_allclose(ours_admin["admin_distance_m"].to_numpy(), p_dist, rtol=1e-9, atol=1e-6)
+    assert (ours_ctl["controller"].to_numpy() == p_ctrl).all(), "controllers differ"
+    assert (ours_ctl["control_status"].to_numpy() == p_status).all(), "control status differs"
+    np.testing.assert_allclose(ours_fl["front_line_distance_m"].to_numpy(), p_fl, rtol=1e-9, atol=1e-6)
+    assert (full["ADM3_PCODE"].fillna("").to_numpy() == ours_admin["ADM3_PCODE"].fillna("").to_numpy()).all()
+    print("answers identical: admin (code, status, distance), controller, status, front-line distance")
+    t_plain = t_padmin + t_pctl + t_pfl
+    print(f"ratios (geopandas / geoconflict): admin {t_padmin / t_admin:.1f}x, control {t_pctl / t_ctl:.1f}x, "
+          f"front line {t_pfl / t_fl:.1f}x, total {t_plain / (t_admin + t_ctl + t_fl):.1f}x")
+    if args.n >= 1_000_000:
+        assert t_padmin / t_admin >= 3, "target: admin join at least 3x faster than sjoin"
+        assert t_all < 20, "target: the whole join under 20 s for 1M incidents"
+
+
+if __name__ == "__main__":
+    main()

@@ -425,6 +425,10 @@ def _read_grid(grid: pd.DataFrame, *, path: Path, sheet: str | None, kind: str, 
         return _read_records(grid, header, path=path, sheet=sheet, tolerance=tolerance, **opts)
     if kind == "records" or any(opts[k] for k in ("origin_col", "destination_col")):
         named = {k: v for k, v in opts.items() if v}
+        plain = {k: None for k in opts}
+        h2 = _find_records_header(grid, plain)
+        if h2 is not None:  # the header is there: say which named column is not
+            return _read_records(grid, h2, path=path, sheet=sheet, tolerance=tolerance, **opts)
         raise SchemaError(
             "no header row with origin, destination and individuals columns"
             + (f" (looked for {named})" if named else ""),

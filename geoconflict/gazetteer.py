@@ -102,7 +102,9 @@ _NAME_COLUMNS = (
 _COORD_PAIRS = (
     ("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("long", "lat"), ("x", "y"),
 )
-_ALT = re.compile(r"ALT|REF_?NAM|ALIAS|VARIANT|OTHER_?NAME", re.IGNORECASE)
+_ALT = re.compile(
+    r"(?:^|_)ALT(?:ERNATE)?(?:\d|_|$)|ALT\d|REF_?NAM|ALIAS|VARIANT|OTHER_?NAME", re.IGNORECASE
+)
 _CONTEXT = re.compile(
     r"^(ADM|ADMIN)_?[0-3]|GOVERNORATE|PROVINCE|DISTRICT|NAHIYA|REGION", re.IGNORECASE
 )
@@ -110,7 +112,7 @@ _CODE = re.compile(r"PCODE|P_CODE", re.IGNORECASE)
 _BRACKET = re.compile(r"\s*[(\[].*?[)\]]\s*")
 _SECOND_PART = re.compile(r"\s*(?:/|\\|\s-\s).*$")
 _VECTOR_EXT = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".parquet", ".geoparquet")
-#: cells of one score matrix chunk (float32), to bound memory
+#: cells of one score matrix chunk (float64), to bound memory
 _CHUNK_CELLS = 4_000_000
 #: at most this many entries are compared without blocking by first letter
 _UNBLOCKED_MAX = 2_500
@@ -159,10 +161,10 @@ def _block(folded: str) -> str:
 
 
 def _text(values: Any) -> np.ndarray:
-    """An object array of str (blank for missing)."""
-    s = pd.Series(values, dtype=object)
-    return np.array([v.strip() if isinstance(v, str) else ("" if _missing(v) else str(v))
-                     for v in s], dtype=object)
+    """An object array of str, stripped (blank for missing)."""
+    s = pd.Series(values, dtype=object).reset_index(drop=True)
+    text = s.astype("string").str.strip().fillna("")
+    return text.to_numpy(dtype=object)
 
 
 def _missing(v: Any) -> bool:
@@ -303,6 +305,8 @@ class Gazetteer:
     _by_folded: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     _by_literal: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     _ctx_values: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    _text_for: dict[tuple[int, str], str] = field(repr=False, default_factory=dict)
+    _label_name: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, object))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -355,6 +359,11 @@ class Gazetteer:
         for reserved in ("lon", "lat"):
             if reserved in attrs.columns:  # a coordinate-like attribute that is not the coordinates
                 attrs = attrs.rename(columns={reserved: f"gazetteer_{reserved}"})
+        for c in attrs.columns:  # so that rows without a match keep integer columns integer
+            if pd.api.types.is_integer_dtype(attrs[c].dtype) and not isinstance(attrs[c].dtype, pd.api.extensions.ExtensionDtype):
+                attrs[c] = attrs[c].astype("Int64")
+            elif pd.api.types.is_bool_dtype(attrs[c].dtype):
+                attrs[c] = attrs[c].astype("boolean")
         attrs["lon"] = np.concatenate([p.lon for p in parts])
         attrs["lat"] = np.concatenate([p.lat for p in parts])
         n = len(attrs)
@@ -445,6 +454,9 @@ class Gazetteer:
         gaz._by_folded = by_folded
         gaz._by_literal = by_literal
         gaz._ctx_values = ctx
+        gaz._text_for = dict(zip(zip(fuzz_ent["place"].tolist(), fuzz_ent["folded"].tolist()),
+                                 fuzz_ent["text"].tolist()))
+        gaz._label_name = names
         return gaz
 
     def __len__(self) -> int:
@@ -498,52 +510,17 @@ class Gazetteer:
         """
         name_arr = _text(names)
         n = len(name_arr)
-        ctx_arrays: list[np.ndarray] = []
-        for label, values in (context or {}).items():
-            arr = _text(values)
-            if len(arr) != n:
-                raise InputError(
-                    f"context {label!r} has {len(arr)} values for {n} names",
-                    fix="give one context value per name",
-                )
-            ctx_arrays.append(arr)
-        frame = pd.DataFrame({"name": name_arr, **{f"c{i}": a for i, a in enumerate(ctx_arrays)}})
-        group = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
-        distinct = frame.drop_duplicates().reset_index(drop=True)
-        m = len(distinct)
+        name_code, name_uniques = pd.factorize(name_arr)
+        mask_of_row, masks = self._row_masks(context, n)
 
-        # context tuple -> mask id
-        mask_ids = np.full(m, -1, dtype=np.int64)
-        masks: list[np.ndarray] = []
-        if ctx_arrays:
-            ccols = [f"c{i}" for i in range(len(ctx_arrays))]
-            ctx_groups = distinct.groupby(ccols, sort=False, dropna=False).ngroup().to_numpy()
-            ctx_distinct = distinct[ccols].drop_duplicates().reset_index(drop=True)
-            value_cache: dict[str, np.ndarray | None] = {}
-            mask_cache: dict[bytes, int] = {}
-            local = np.full(len(ctx_distinct), -1, dtype=np.int64)
-            for j, row in enumerate(ctx_distinct.itertuples(index=False)):
-                combined: np.ndarray | None = None
-                for v in row:
-                    if v not in value_cache:
-                        value_cache[v] = self.context_mask(v)
-                    mv = value_cache[v]
-                    if mv is not None:
-                        combined = mv if combined is None else combined & mv
-                if combined is None:
-                    continue
-                key = np.packbits(combined).tobytes()
-                if key not in mask_cache:
-                    mask_cache[key] = len(masks)
-                    masks.append(combined)
-                local[j] = mask_cache[key]
-            mask_ids = local[ctx_groups]
-            unknown = [v for v, mk in value_cache.items() if mk is None and v]
-            if unknown:
-                log.warning("context values not found in the gazetteer (not used): %s",
-                            ", ".join(sorted(unknown)[:10]))
-
-        folded = np.array([fold_name(x) for x in distinct["name"]], dtype=object)
+        # resolution unit: a distinct (name, context mask)
+        unit_key = name_code.astype(np.int64) * (len(masks) + 1) + (mask_of_row + 1)
+        unit, unit_uniques = pd.factorize(unit_key)
+        u_name = unit_uniques // (len(masks) + 1)
+        u_mask = unit_uniques % (len(masks) + 1) - 1
+        folded_u = np.array([fold_name(x) for x in name_uniques], dtype=object)
+        folded = folded_u[u_name]
+        m = len(unit_uniques)
         status = np.full(m, "none", dtype=object)
         score = np.zeros(m, dtype=float)
         chosen = np.full(m, -1, dtype=np.int64)
@@ -551,20 +528,21 @@ class Gazetteer:
         cands = np.full(m, "", dtype=object)
         pending: list[int] = []
         groups = self._place_group
-        for i in range(m):
-            f = folded[i]
+        by_folded = self._by_folded
+        for i, (f, mk) in enumerate(zip(folded.tolist(), u_mask.tolist(), strict=True)):
             if not f:
                 continue
-            hit = self._by_folded.get(f)
-            if hit is not None and mask_ids[i] >= 0:
-                hit = hit[masks[mask_ids[i]][hit]]
+            hit = by_folded.get(f)
+            if hit is not None and mk >= 0:
+                hit = hit[masks[mk][hit]]
             if hit is None or len(hit) == 0:
                 pending.append(i)
                 continue
-            _, first = np.unique(groups[hit], return_index=True)
-            hit = hit[np.sort(first)]
-            if len(hit) > 1 and mask_ids[i] >= 0:
-                lit = self._by_literal.get(_literal(distinct["name"].iat[i]))
+            if len(hit) > 1:
+                _, first = np.unique(groups[hit], return_index=True)
+                hit = hit[np.sort(first)]
+            if len(hit) > 1 and mk >= 0:
+                lit = self._by_literal.get(_literal(name_uniques[u_name[i]]))
                 if lit is not None:
                     same = hit[np.isin(hit, lit)]
                     if len(same) == 1:
@@ -572,59 +550,106 @@ class Gazetteer:
             score[i] = 100.0
             if len(hit) == 1:
                 status[i], chosen[i] = "exact", hit[0]
-                matched[i] = self._entry_text_for(hit[0], f)
+                matched[i] = self._text_for.get((int(hit[0]), f), self._label_name[hit[0]])
             else:
                 status[i] = "ambiguous"
                 cands[i] = "; ".join(f"{self._label[p]} 100" for p in hit)
         if pending:
-            self._fuzzy(np.asarray(pending), folded, mask_ids, masks, candidates,
+            self._fuzzy(np.asarray(pending), folded, u_mask, masks, candidates,
                         status, score, chosen, matched, cands)
 
         # expand to the input rows
         out = pd.DataFrame({
-            "geocode_status": status[group],
-            "geocode_score": np.round(score[group], 1),
-            "matched_name": matched[group],
+            "geocode_status": status[unit],
+            "geocode_score": np.round(score[unit], 1),
+            "matched_name": matched[unit],
         })
-        pick = chosen[group]
-        attrs = self.places.reindex(pick).reset_index(drop=True)
+        attrs = self.places.reindex(chosen[unit]).reset_index(drop=True)
         out = pd.concat([out, attrs], axis=1)
-        out["geocode_candidates"] = cands[group]
+        out["geocode_candidates"] = cands[unit]
         return out
 
-    def _entry_text_for(self, place: int, folded: str) -> str:
-        rows = np.flatnonzero(self._entry_place == place)
-        for r in rows:
-            if self._entry_folded[r] == folded:
-                return str(self._entry_text[r])
-        return str(self._entry_text[rows[0]]) if len(rows) else ""
+    def _row_masks(self, context: Mapping[str, Sequence[Any]] | None,
+                   n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Per row, the id of its candidate mask (-1: unrestricted), and the masks."""
+        mask_of_row = np.full(n, -1, dtype=np.int64)
+        masks: list[np.ndarray] = []
+        if not context:
+            return mask_of_row, masks
+        combo = np.zeros(n, dtype=np.int64)
+        value_masks: list[list[np.ndarray | None]] = []
+        for label, values in context.items():
+            arr = _text(values)
+            if len(arr) != n:
+                raise InputError(
+                    f"context {label!r} has {len(arr)} values for {n} names",
+                    fix="give one context value per name",
+                )
+            code, uniques = pd.factorize(arr)
+            combo = combo * (len(uniques) + 1) + code
+            value_masks.append([self.context_mask(v) for v in uniques])
+            unknown = sorted(v for v, mk in zip(uniques, value_masks[-1], strict=True)
+                             if mk is None and v)
+            if unknown:
+                log.warning("context %s values not found in the gazetteer (not used): %s",
+                            label, ", ".join(unknown[:10]))
+        combo_code, combo_uniques = pd.factorize(combo)
+        # decode each distinct combination back into its value codes
+        sizes = [len(vm) + 1 for vm in value_masks]
+        combo_mask = np.full(len(combo_uniques), -1, dtype=np.int64)
+        mask_cache: dict[bytes, int] = {}
+        for j, c in enumerate(combo_uniques.tolist()):
+            combined: np.ndarray | None = None
+            for vm, size in zip(reversed(value_masks), reversed(sizes), strict=True):
+                c, k = divmod(c, size)
+                mv = vm[k]
+                if mv is not None:
+                    combined = mv if combined is None else combined & mv
+            if combined is None:
+                continue
+            key = np.packbits(combined).tobytes()
+            if key not in mask_cache:
+                mask_cache[key] = len(masks)
+                masks.append(combined)
+            combo_mask[j] = mask_cache[key]
+        return combo_mask[combo_code], masks
 
     def _fuzzy(self, pending: np.ndarray, folded: np.ndarray, mask_ids: np.ndarray,
                masks: list[np.ndarray], candidates: int, status: np.ndarray, score: np.ndarray,
                chosen: np.ndarray, matched: np.ndarray, cands: np.ndarray) -> None:
-        """Score pending distinct names against the (context-restricted, blocked) entries."""
-        q = pd.DataFrame({"i": pending, "f": folded[pending], "mask": mask_ids[pending]})
-        q["block"] = [_block(x) for x in q["f"]]
-        # one computation per distinct (folded, mask)
-        keyed = q.groupby(["f", "mask"], sort=False)["i"].apply(np.asarray)
-        uq = keyed.index.to_frame(index=False)
+        """Score pending units against the (context-restricted, blocked) entries, once per
+        distinct (folded name, mask)."""
+        width = len(masks) + 1
+        f_code, f_uniques = pd.factorize(folded[pending])
+        key, uniq = pd.factorize(f_code.astype(np.int64) * width + (mask_ids[pending] + 1))
+        uq = pd.DataFrame({"f": np.asarray(f_uniques, dtype=object)[uniq // width],
+                           "mask": uniq % width - 1})
         uq["block"] = [_block(x) for x in uq["f"]]
-        entry_mask_cache: dict[int, np.ndarray] = {}
+        res_status = np.full(len(uq), "none", dtype=object)
+        res_score = np.zeros(len(uq), dtype=float)
+        res_place = np.full(len(uq), -1, dtype=np.int64)
+        res_matched = np.full(len(uq), None, dtype=object)
+        res_cands = np.full(len(uq), "", dtype=object)
         for mid, sub in uq.groupby("mask", sort=False):
             if mid >= 0:
                 allowed = masks[int(mid)][self._entry_place]
             else:
                 allowed = np.ones(len(self._entry_place), dtype=bool)
-            entry_mask_cache[int(mid)] = allowed
             blocked = allowed.sum() > _UNBLOCKED_MAX
             parts = sub.groupby("block", sort=False) if blocked else [(None, sub)]
             for blk, qs in parts:
                 sel = allowed & (self._entry_block == blk) if blocked else allowed
-                ent = np.flatnonzero(sel)
-                results = self._score_block(qs["f"].to_numpy(dtype=object), ent, candidates)
-                for (f, mk), res in zip(zip(qs["f"], qs["mask"], strict=True), results, strict=True):
-                    for i in keyed[(f, mk)]:
-                        status[i], score[i], chosen[i], matched[i], cands[i] = res
+                rows = qs.index.to_numpy()
+                results = self._score_block(qs["f"].to_numpy(dtype=object), np.flatnonzero(sel),
+                                            candidates)
+                for r, (st, sc, pl, mt, cd) in zip(rows.tolist(), results, strict=True):
+                    res_status[r], res_score[r], res_place[r] = st, sc, pl
+                    res_matched[r], res_cands[r] = mt, cd
+        status[pending] = res_status[key]
+        score[pending] = res_score[key]
+        chosen[pending] = res_place[key]
+        matched[pending] = res_matched[key]
+        cands[pending] = res_cands[key]
 
     def _score_block(self, queries: np.ndarray, ent: np.ndarray,
                      candidates: int) -> list[tuple[str, float, int, str | None, str]]:
@@ -639,25 +664,28 @@ class Gazetteer:
         e_place = self._entry_place[ent]
         e_group = self._place_group[e_place]
         chunk = max(1, _CHUNK_CELLS // len(ent))
-        top = min(len(ent), 4 * candidates + 16)
+        top = min(len(ent), 3 * candidates + 8)
         for start in range(0, len(queries), chunk):
             qf = list(queries[start:start + chunk])
             ql = [loose_form(x) for x in qf]
             qs = [skeleton(x) for x in qf]
             qlen = np.fromiter((len(s) for s in qs), dtype=np.int64, count=len(qs))
-            s = process.cdist(qf, e_f, scorer=fuzz.ratio, dtype=np.float32, workers=1)
-            s2 = process.cdist(ql, e_l, scorer=fuzz.ratio, dtype=np.float32, workers=1)
-            np.maximum(s, s2 * np.float32(LOOSE_WEIGHT), out=s)
-            s3 = process.cdist(qs, e_s, scorer=fuzz.ratio, dtype=np.float32, workers=1)
+            s = process.cdist(qf, e_f, scorer=fuzz.ratio, dtype=np.float64, workers=1)
+            s2 = process.cdist(ql, e_l, scorer=fuzz.ratio, dtype=np.float64, workers=1)
+            np.maximum(s, s2 * LOOSE_WEIGHT, out=s)
+            del s2
+            s3 = process.cdist(qs, e_s, scorer=fuzz.ratio, dtype=np.float64, workers=1)
             minlen = np.minimum.outer(qlen, e_slen)
             weight = np.where(minlen >= 4, skeleton_weight(4),
                               np.where(minlen == 3, skeleton_weight(3), skeleton_weight(2)))
-            np.maximum(s, s3 * weight.astype(np.float32), out=s)
+            np.maximum(s, s3 * weight, out=s)
+            del s3
             s4 = process.cdist([anagram(x) for x in qf], e_a, scorer=fuzz.ratio,
-                               dtype=np.float32, workers=1)
+                               dtype=np.float64, workers=1)
             weight = np.where(minlen >= 4, anagram_weight(4),
                               np.where(minlen == 3, anagram_weight(3), anagram_weight(2)))
-            np.maximum(s, s4 * weight.astype(np.float32), out=s)
+            np.maximum(s, s4 * weight, out=s)
+            del s4, weight, minlen
             if top < len(ent):
                 idx = np.argpartition(-s, top - 1, axis=1)[:, :top]
             else:
@@ -667,22 +695,20 @@ class Gazetteer:
             order = np.argsort(-sc, axis=1, kind="stable")
             idx = np.take_along_axis(idx, order, axis=1)
             sc = np.take_along_axis(sc, order, axis=1)
-            for r in range(len(qf)):
-                out.append(self._decide(idx[r], sc[r], e_place, e_group, ent, candidates))
+            for g_row, p_row, e_row, s_row in zip(e_group[idx].tolist(), e_place[idx].tolist(),
+                                                  ent[idx].tolist(), sc.tolist(), strict=True):
+                out.append(self._decide(g_row, p_row, e_row, s_row, candidates))
         return out
 
-    def _decide(self, idx: np.ndarray, sc: np.ndarray, e_place: np.ndarray, e_group: np.ndarray,
-                ent: np.ndarray, candidates: int) -> tuple[str, float, int, str | None, str]:
+    def _decide(self, g_row: list[int], p_row: list[int], e_row: list[int], s_row: list[float],
+                candidates: int) -> tuple[str, float, int, str | None, str]:
+        """Status from one query's best entries (sorted, best first), one per place."""
         seen: set[int] = set()
         places: list[tuple[int, float, int]] = []
-        for j, s in zip(idx, sc, strict=True):
-            g = int(e_group[j])
-            if g in seen:
-                continue
-            seen.add(g)
-            places.append((int(e_place[j]), float(s), int(ent[j])))
-        if not places:
-            return ("none", 0.0, -1, None, "")
+        for g, p, e, s in zip(g_row, p_row, e_row, s_row, strict=True):
+            if g not in seen:
+                seen.add(g)
+                places.append((p, s, e))
         best_place, best, best_entry = places[0]
         second = places[1][1] if len(places) > 1 else 0.0
         if best >= FUZZY_MIN and best - second >= MARGIN:
@@ -691,11 +717,12 @@ class Gazetteer:
         elif best >= FUZZY_MIN:
             st = "ambiguous"
             tied = [p for p in places if p[1] > best - MARGIN]
-            listed = tied + [p for p in places[len(tied):candidates]]
+            listed = tied + places[len(tied):candidates]
         else:
             st = "none"
             listed = places[:candidates]
-        text = "; ".join(f"{self._label[p]} {s:.0f}" for p, s, _ in listed if s >= CANDIDATE_MIN)
+        label = self._label
+        text = "; ".join(f"{label[p]} {s:.0f}" for p, s, _ in listed if s >= CANDIDATE_MIN)
         if st == "fuzzy":
             return (st, best, best_place, str(self._entry_text[best_entry]), text)
         return (st, best, -1, None, text)

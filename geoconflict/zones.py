@@ -37,12 +37,14 @@ from .errors import InputError, LayerError, SchemaError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["area_by_controller", "control_change", "net_change", "NOT_COVERED", "NONE", "parse_day"]
+__all__ = ["area_by_controller", "control_change", "net_change", "NOT_COVERED", "NONE", "ALL", "parse_day"]
 
 #: summary row label for admin ground no controller holds
 NOT_COVERED = "(not covered)"
 #: from/to label for ground outside the control layer's coverage on one of the two dates
 NONE = "(none)"
+#: summary row label for the totals over every group (``summary_by``)
+ALL = "(all)"
 _RESERVED = ("controller", "from_controller", "to_controller", "area_km2", "unit_area_km2",
              "share", "date", "date_from", "date_to", "scope")
 _POLY_TYPES = (3, 6)  # Polygon, MultiPolygon
@@ -162,6 +164,7 @@ def area_by_controller(
     *,
     date: Any,
     admin_fields: Sequence[str] | None = None,
+    summary_by: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The control snapshot in force on ``date`` intersected with the admin units.
 
@@ -169,11 +172,18 @@ def area_by_controller(
     admin attributes (``admin_fields``, default all; a field named like an output column gets an
     ``admin_`` prefix), ``controller``, ``area_km2``, ``unit_area_km2``, ``share`` and ``date``,
     in the admin layer's CRS, in admin-unit order; the summary has the totals per controller and
-    a ``(not covered)`` row.
+    a ``(not covered)`` row (``share`` of all the units' area, ``admin_units`` counted).
+
+    ``summary_by``: an admin attribute (e.g. ``ADM1_PCODE`` on sub-districts) to total per value
+    as well: the summary then has that column, rows per (value, controller) whose shares are of
+    that group's area (so they add up to 1 per group), and the overall rows with ``(all)``.
     """
     _require_control(control)
     day = parse_day(date)
     attrs, fields = _admin_frame(admin, admin_fields)
+    if summary_by is not None and (summary_by not in admin.columns or summary_by == admin.geometry.name):
+        raise SchemaError(f"summary field not found: {summary_by}", column=summary_by,
+                          fix="name an attribute of the admin layer, e.g. ADM1_PCODE")
     from .control import snapshot_at
 
     snap = snapshot_at(control, day)
@@ -211,19 +221,52 @@ def area_by_controller(
                     "their shares add up to more than 1", int(over.sum()))
     uncovered = np.clip(unit_km2 - held, 0.0, None)
     uncovered[uncovered < unit_km2 * 1e-9] = 0.0  # rounding noise of the intersection
-    total = float(unit_km2.sum())
-    summary = _totals(layer, "controller")
-    summary["share"] = summary["area_km2"] / total
-    nc = pd.DataFrame({
-        "controller": [NOT_COVERED],
-        "area_km2": [float(uncovered.sum())],
-        "admin_units": [int((uncovered > unit_km2 * 1e-6).sum())],
-        "share": [float(uncovered.sum()) / total],
-    })
-    summary = pd.concat([summary, nc], ignore_index=True)[["controller", "area_km2", "share", "admin_units"]]
+    summary = _held_summary(iu, names[ic].astype(str), area_km2, unit_km2, uncovered,
+                            None if summary_by is None else admin[summary_by].to_numpy(), summary_by)
     log.info("area held on %s: %d admin units, %d controller(s), %.1f km² not covered",
              f"{day:%Y-%m-%d}", len(unit_km2), len(names), float(uncovered.sum()))
     return layer[[*fields, "controller", "area_km2", "unit_area_km2", "share", "date", "geometry"]], summary
+
+
+def _held_summary(
+    iu: np.ndarray,
+    controllers: np.ndarray,
+    area_km2: np.ndarray,
+    unit_km2: np.ndarray,
+    uncovered: np.ndarray,
+    groups: np.ndarray | None,
+    by: str | None,
+) -> pd.DataFrame:
+    """Totals per controller (and ``(not covered)``), overall or per ``by`` group of units."""
+    nc = np.flatnonzero(uncovered > 0)
+    long = pd.DataFrame({
+        "unit": np.concatenate([iu, nc]),
+        "controller": np.concatenate([controllers, np.full(len(nc), NOT_COVERED, dtype=object)]),
+        "area_km2": np.concatenate([area_km2, uncovered[nc]]),
+    })
+    long["_last"] = long["controller"] == NOT_COVERED
+    cols = ["controller", "area_km2", "share", "admin_units"]
+
+    def totals(frame: pd.DataFrame, unit_total: float) -> pd.DataFrame:
+        g = frame.groupby(["_last", "controller"], sort=True)
+        out = pd.DataFrame({"area_km2": g["area_km2"].sum(), "admin_units": g["unit"].nunique()})
+        out = out.reset_index().drop(columns="_last")
+        if not (out["controller"] == NOT_COVERED).any():
+            out = pd.concat([out, pd.DataFrame({"controller": [NOT_COVERED], "area_km2": [0.0],
+                                                "admin_units": [0]})], ignore_index=True)
+        out["share"] = out["area_km2"] / unit_total if unit_total > 0 else np.nan
+        return out[cols]
+
+    if groups is None or by is None:
+        return totals(long, float(unit_km2.sum()))
+    key = pd.Series(groups, dtype=object).astype(str).to_numpy()
+    long["_group"] = key[long["unit"].to_numpy()]
+    unit_by_group = pd.Series(unit_km2).groupby(key).sum()
+    parts = []
+    for value, frame in long.groupby("_group", sort=True):  # one per group (e.g. governorate)
+        parts.append(totals(frame, float(unit_by_group[value])).assign(**{by: value}))
+    parts.append(totals(long, float(unit_km2.sum())).assign(**{by: ALL}))
+    return pd.concat(parts, ignore_index=True)[[by, *cols]]
 
 
 def _totals(layer: pd.DataFrame, key: str | list[str]) -> pd.DataFrame:

@@ -101,3 +101,16 @@ def test_missing_control_file(cli_runner, tmp_path):
     res = cli_runner.invoke(cli, ["zones", str(tmp_path / "none.geojson"), "--admin", ADMIN,
                                   "--date", "2020-02-15", "-o", str(tmp_path / "x.geojson")])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_summary_by_field(cli_runner, tmp_path):
+    out = tmp_path / "held.csv"
+    res = cli_runner.invoke(cli, ["zones", CONTROL, "--admin", ADMIN, "--date", "2020-02-15",
+                                  "--summary-by", "pcode", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = pd.read_csv(tmp_path / "held.summary.csv")
+    assert set(summary["pcode"]) == {"P1", "P2", "(all)"}
+    held = summary.loc[summary["controller"] != "(not covered)"]
+    assert held.groupby("pcode")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0, 1.0], abs=1e-6)
+    # the layer itself can be a CSV (geometry as WKT)
+    assert "geometry" in pd.read_csv(out).columns

@@ -245,3 +245,42 @@ def test_ocha_partial_cover_leaves_shares_below_one_only_where_uncovered(ocha_ad
     assert shares.drop(inside.tolist()).max() < 1.0
     total = sum(abs(GEOD.geometry_area_perimeter(g)[0]) for g in adm1.geometry) / 1e6
     assert summary["area_km2"].sum() == pytest.approx(total, rel=0.005)
+
+
+def test_summary_by_a_coarser_field_gives_shares_per_group():
+    admin = _admin()
+    admin["ADM1_PCODE"] = ["G1", "G2"]
+    ctl = read_control(gpd.GeoDataFrame(
+        {"controller": ["A"], "valid_from": ["2020-01-01"], "valid_to": [None]},
+        geometry=[box(-5 * KM, -5 * KM, 15 * KM, 15 * KM)], crs=LAEA))
+    _, summary = area_by_controller(ctl, admin, date="2020-06-01", summary_by="ADM1_PCODE")
+    assert list(summary.columns) == ["ADM1_PCODE", "controller", "area_km2", "share", "admin_units"]
+    got = {(r.ADM1_PCODE, r.controller): (round(r.area_km2, 4), round(r.share, 6)) for r in summary.itertuples()}
+    assert got == {("G1", "A"): (100.0, 1.0), ("G1", NOT_COVERED): (0.0, 0.0),
+                   ("G2", "A"): (50.0, 0.5), ("G2", NOT_COVERED): (50.0, 0.5),
+                   ("(all)", "A"): (150.0, 0.75), ("(all)", NOT_COVERED): (50.0, 0.25)}
+    with pytest.raises(SchemaError, match="summary field not found"):
+        area_by_controller(ctl, admin, date="2020-06-01", summary_by="ADM9")
+
+
+@pytest.mark.shared
+def test_ocha_subdistricts_summarised_per_governorate(ocha_adm3, ocha_adm1):
+    adm3 = gpd.read_file(ocha_adm3)
+    ctl = read_control(gpd.GeoDataFrame(
+        {"controller": ["West", "East"], "date": ["2020-03-06"] * 2},
+        geometry=[box(35.0, 32.0, 36.7, 37.5), box(36.7, 32.0, 43.0, 37.5)], crs=4326))
+    layer, summary = area_by_controller(ctl, adm3, date="2020-06-09",
+                                        admin_fields=["ADM3_PCODE", "ADM1_PCODE"], summary_by="ADM1_PCODE")
+    # every sub-district's shares add up to 1, and so do every governorate's
+    assert np.abs(layer.groupby("ADM3_PCODE")["share"].sum() - 1.0).max() < 1e-4
+    assert layer["ADM3_PCODE"].nunique() == 272
+    per_gov = summary.loc[summary["ADM1_PCODE"] != "(all)"]
+    assert per_gov["ADM1_PCODE"].nunique() == 14
+    held = per_gov.loc[per_gov["controller"] != NOT_COVERED]
+    assert np.abs(held.groupby("ADM1_PCODE")["share"].sum() - 1.0).max() < 1e-4
+    # the same totals as overlaying the governorates themselves
+    direct, _ = area_by_controller(ctl, gpd.read_file(ocha_adm1), date="2020-06-09", admin_fields=["ADM1_PCODE"])
+    a = held.set_index(["ADM1_PCODE", "controller"])["area_km2"].sort_index()
+    b = direct.set_index(["ADM1_PCODE", "controller"])["area_km2"].sort_index()
+    assert list(a.index) == list(b.index)
+    assert np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-3)

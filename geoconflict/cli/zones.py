@@ -21,6 +21,8 @@ from .options import admin_opt, layer_opt, output_opt, overwrite_opt
               help="Change: the second day compared (with --from).")
 @click.option("--admin-fields", default=None, metavar="A,B,...",
               help="Admin attributes to carry (comma-separated; default all).")
+@click.option("--summary-by", "summary_by", default=None, metavar="FIELD",
+              help="Area held: also total per value of this admin attribute (e.g. ADM1_PCODE).")
 @click.option("--min-area", "min_area", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Change: leave out pieces smaller than this many km².")
 @layer_opt
@@ -35,6 +37,7 @@ def zones(
     date_from: str | None,
     date_to: str | None,
     admin_fields: str | None,
+    summary_by: str | None,
     min_area: float,
     layer: str | None,
     output: Path,
@@ -48,11 +51,12 @@ def zones(
 
     Areas are in km² on an equal-area projection.  A summary table is written beside the layer as
     <OUTPUT without extension>.summary.csv: totals per controller (area held, with a
-    "(not covered)" row), or per controller pair and per admin unit and pair (change).
+    "(not covered)" row; with --summary-by FIELD per value of FIELD too), or per controller pair
+    and per admin unit and pair (change).
     """
     from ..control import read_control
     from ..io import check_output, output_format, read_layer, sibling, write_layer, write_table
-    from ..zones import NOT_COVERED, area_by_controller, control_change, net_change
+    from ..zones import ALL, NOT_COVERED, area_by_controller, control_change, net_change
 
     change = date_from is not None or date_to is not None
     if change and date is not None:
@@ -75,10 +79,11 @@ def zones(
 
     if not change:
         assert adm is not None
-        out, summary = area_by_controller(ctl, adm, date=date, admin_fields=fields)
+        out, summary = area_by_controller(ctl, adm, date=date, admin_fields=fields, summary_by=summary_by)
         write_layer(out, output, overwrite=overwrite)
         write_table(summary, summary_path, overwrite=overwrite)
-        parts = [f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})" for r in summary.itertuples()
+        totals = summary if summary_by is None else summary.loc[summary[summary_by] == ALL]
+        parts = [f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})" for r in totals.itertuples()
                  if r.controller != NOT_COVERED or r.area_km2 >= 0.05]
         say(ctx, f"zones: area held on {out['date'].iloc[0] if len(out) else date} in {len(adm)} admin "
                  f"units, {len(out)} features: {'; '.join(parts)} -> {output} (+ {summary_path.name})")

@@ -240,21 +240,34 @@ def read_csv_text(
         return "skip"
 
     read_opts = pacsv.ReadOptions(
-        column_names=names, skip_rows=skip_rows, encoding=enc, block_size=1 << 24
-    )
-    parse_opts = pacsv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+        column_names=names, skip_rows=skip_rows, encoding=enc, block_size=1 << 22
     )
     conv_opts = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names}, strings_can_be_null=False
     )
     total = p.stat().st_size
+    table = None
     try:
-        if on_progress is None:
-            table = pacsv.read_csv(p, read_options=read_opts, parse_options=parse_opts,
-                                   convert_options=conv_opts)
-        else:
-            table = _read_streaming(p, total, read_opts, parse_opts, conv_opts, on_progress)
+        if on_progress is None and _one_row_per_line_candidate(p):
+            # fast path: blocks split at line ends and parsed in parallel; valid only when no
+            # value holds a line break, which the line count confirms (else the careful path)
+            try:
+                fast = pacsv.read_csv(p, read_options=read_opts,
+                                      parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                                      convert_options=conv_opts)
+                if fast.num_rows + skip_rows == _count_lines(p):
+                    table = fast
+            except pa.ArrowInvalid:
+                table = None
+        if table is None:
+            parse_opts = pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+            )
+            if on_progress is None:
+                table = pacsv.read_csv(p, read_options=read_opts, parse_options=parse_opts,
+                                       convert_options=conv_opts)
+            else:
+                table = _read_streaming(p, total, read_opts, parse_opts, conv_opts, on_progress)
     except pa.ArrowInvalid as exc:
         msg = str(exc)
         if "UTF8" in msg or "utf8" in msg.lower() or "decode" in msg.lower():
@@ -279,6 +292,27 @@ def read_csv_text(
              _DELIM_NAMES.get(delimiter, delimiter), enc, ", no header row" if headerless else "")
     return RawTable(frame=frame, kind="csv", path=p, headerless=headerless, encoding=enc,
                     delimiter=delimiter, malformed=malformed)
+
+
+def _one_row_per_line_candidate(p: Path) -> bool:
+    """Worth trying the fast path: text with \\n or \\r\\n line ends."""
+    with open(p, "rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    return b"\n" in head
+
+
+def _count_lines(p: Path) -> int:
+    """Physical lines in the file; -1 when it holds blank lines (then the fast path is not used)."""
+    lines, last, blank = 0, b"\n", False
+    with open(p, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            lines += chunk.count(b"\n")
+            blank = (blank or b"\n\n" in chunk or b"\n\r\n" in chunk
+                     or (last == b"\n" and chunk[:1] in (b"\n", b"\r")))
+            last = chunk[-1:]
+    if blank:
+        return -1
+    return lines + (0 if last == b"\n" else 1)
 
 
 class _CountingFile(io.RawIOBase):

@@ -15,6 +15,8 @@ from importlib import resources
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from . import crs as _crs
@@ -30,13 +32,12 @@ DATE_FORMATS = (
     "%d-%m-%Y",   # 08-06-2020 (ACLED)
     "%d %b %Y",   # 08 Jun 2020
     "%d-%b-%Y",   # 08-Jun-2020 (Excel)
-    "%d-%B-%Y",   # 08-June-2020
     "%d/%m/%Y",   # 08/06/2020 (day first, as ACLED's own exports)
     "%d.%m.%Y",   # 08.06.2020
     "%Y/%m/%d",   # 2020/06/08
     "%B %d, %Y",  # June 8, 2020
-    "%d/%m/%Y %H:%M",
-    "%d-%m-%Y %H:%M",
+    "%b %d, %Y",  # Jun 8, 2020
+    "%d %B %Y %H:%M",
 )
 _MIN_DATE = pd.Timestamp("1678-01-02")
 _MAX_DATE = pd.Timestamp("2261-12-31")
@@ -44,43 +45,71 @@ _MAX_DATE = pd.Timestamp("2261-12-31")
 COUNTRY_TOLERANCE_M = 25_000.0
 
 
-def _as_text(s: pd.Series) -> pd.Series:
-    if s.dtype == object or not pd.api.types.is_string_dtype(s.dtype):
+#: formats pyarrow's strptime tries first (fast, C++), in order
+_ARROW_FORMATS = (
+    "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
+    "%Y-%m-%d %H:%M:%S.000", "%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+)
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december")
+_NUM_RE = r"^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+_COMMA_RE = r"^[-+]?[0-9]+,[0-9]+$"
+_NULL_SET = pa.array(sorted(NULL_TOKENS), type=pa.string())
+
+
+def arrow_text(s: pd.Series) -> pa.ChunkedArray:
+    """The column as a pyarrow string array (no copy for pandas' pyarrow-backed strings)."""
+    if not pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
         s = s.astype("str")
-    return s.str.strip()
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.chunked_array([pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())])
+    return arr
 
 
-def _missing_text(st: pd.Series) -> np.ndarray:
-    return (st.isna() | st.isin(NULL_TOKENS)).to_numpy(dtype=bool)
+def _trimmed(s: pd.Series) -> tuple[pa.ChunkedArray, np.ndarray]:
+    t = pc.utf8_trim_whitespace(arrow_text(s))
+    missing = pc.fill_null(pc.is_in(t, value_set=_NULL_SET), True)
+    return t, _np_bool(missing)
+
+
+def _np_bool(a: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(a, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def parse_number(s: pd.Series, *, decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values as float64, missing, not numeric) for a column of numbers or number-like text.
 
-    ``decimal_comma``: accept ``36,5`` as 36.5 (coordinates from ``;``-delimited European exports).
+    ``decimal_comma``: also accept ``36,5`` as 36.5 (coordinates from ``;``-delimited European
+    exports).  Text such as ``inf``, ``1,234`` or ``36.6x`` is not numeric.
     """
     if pd.api.types.is_bool_dtype(s.dtype):
         s = s.astype("str")
     if pd.api.types.is_numeric_dtype(s.dtype):
         vals = s.to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(vals)
-        return vals, missing, np.zeros(len(s), dtype=bool)
-    st = _as_text(s)
-    missing = _missing_text(st)
+        return vals, np.isnan(vals), np.zeros(len(s), dtype=bool)
+    t, missing = _trimmed(s)
+    ok = pc.match_substring_regex(t, _NUM_RE)
     if decimal_comma:
-        st = st.str.replace(",", ".", regex=False)
-    st = st.where(~missing)
-    vals = pd.to_numeric(st, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        comma = pc.match_substring_regex(t, _COMMA_RE)
+        if pc.any(comma).as_py():
+            t = pc.if_else(comma, pc.replace_substring(t, ",", "."), t)
+            ok = pc.or_(ok, comma)
+    num = pc.cast(pc.if_else(ok, t, pa.scalar(None, pa.string())), pa.float64())
+    vals = np.array(pc.fill_null(num, np.nan).to_numpy(zero_copy_only=False), dtype="float64")
     invalid = ~missing & np.isnan(vals)
+    vals[missing] = np.nan
     return vals, missing, invalid
 
 
 def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series]:
     """(dates datetime64[ns], missing, unparseable, precision hint) for a column of dates.
 
-    Reads ISO 8601 (with or without a time, ``T`` or space), then ``08 June 2020``, ``08-06-2020``
-    and the other day-first :data:`DATE_FORMATS`.  The hint is 4 for ``2020`` (a year) and 3 for
-    ``2020-06`` (a month), else <NA>.  Time zones are converted to UTC and dropped.
+    Reads ISO 8601 (with or without a time, ``T`` or space), ``08 June 2020``, ``08-06-2020``
+    and the other day-first forms of :data:`DATE_FORMATS`.  The hint is 4 for ``2020`` (a year)
+    and 3 for ``2020-06`` (a month), else <NA>.  Time zones are converted to UTC and dropped.
+    Formats are tried in turn on what is still unread, so the work shrinks with each one.
     """
     n = len(s)
     hint = pd.Series(pd.array([pd.NA] * n, dtype="Int8"), index=s.index)
@@ -88,41 +117,67 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Ser
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(s.dtype):
         out = s.astype("datetime64[ns]")
-        missing = out.isna().to_numpy()
-        return out, missing, np.zeros(n, dtype=bool), hint
-    st = _as_text(s)
-    missing = _missing_text(st)
-    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    todo = ~missing
-    if todo.any():
-        year_only = todo & st.str.fullmatch(r"\d{4}").fillna(False).to_numpy(dtype=bool)
-        month_only = todo & st.str.fullmatch(r"\d{4}-\d{1,2}").fillna(False).to_numpy(dtype=bool)
-        hint[year_only] = 4
-        hint[month_only] = 3
-        sub = st[todo]
-        got = _to_naive(pd.to_datetime(sub, format="ISO8601", errors="coerce", utc=True))
-        parsed[todo] = got
+        return out, out.isna().to_numpy(), np.zeros(n, dtype=bool), hint
+    t, missing = _trimmed(s)
+    parsed = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    idx = np.flatnonzero(~missing)
+    cur = t.filter(pa.array(~missing))
+    if len(idx):
+        year_only = _np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}$"))
+        month_only = _np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}-[0-9]{1,2}$"))
+        hint.iloc[idx[year_only]] = 4
+        hint.iloc[idx[month_only]] = 3
+    for fmt in _ARROW_FORMATS:
+        if not len(idx):
+            break
+        idx, cur = _try_format(cur, idx, parsed, fmt)
+    if len(idx):  # month names: "08 June 2020", "8-Jun-2020" -> "08-06-2020"
+        named = pc.utf8_lower(cur)
+        for i, month in enumerate(_MONTHS):
+            named = pc.replace_substring_regex(named, f"[ -]{month[:3]}({month[3:]})?[ -]", f"-{i + 1:02d}-")
+        keep_idx, keep_cur = idx, cur
+        idx, named = _try_format(named, idx, parsed, "%d-%m-%Y")
+        if len(idx) < len(keep_idx):
+            left = np.isin(keep_idx, idx)
+            cur = keep_cur.filter(pa.array(left))
+        else:
+            cur = keep_cur
+    if len(idx):  # the rest: pandas' ISO 8601 reader (fractions, offsets), then other forms
+        rest = pd.Series(cur.to_pandas().to_numpy(dtype=object), dtype=object)
+        got = pd.to_datetime(rest, format="ISO8601", errors="coerce", utc=True)
         for fmt in DATE_FORMATS:
-            left = todo & parsed.isna().to_numpy()
-            if not left.any():
+            todo = got.isna()
+            if not todo.any():
                 break
-            got = pd.to_datetime(st[left], format=fmt, errors="coerce")
-            parsed[left] = _to_naive(got)
-    invalid = ~missing & parsed.isna().to_numpy()
-    return parsed, missing, invalid, hint
+            got[todo] = pd.to_datetime(rest[todo], format=fmt, errors="coerce", utc=True)
+        vals = got.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+        parsed[idx] = vals
+    bad = (parsed < np.datetime64(_MIN_DATE, "s")) | (parsed > np.datetime64(_MAX_DATE, "s"))
+    parsed[bad] = np.datetime64("NaT")
+    out = pd.Series(parsed.astype("datetime64[ns]"), index=s.index)
+    invalid = ~missing & np.isnat(parsed)
+    return out, missing, invalid, hint
 
 
-def _to_naive(d: pd.Series) -> pd.Series:
-    if isinstance(d.dtype, pd.DatetimeTZDtype):
-        d = d.dt.tz_convert("UTC").dt.tz_localize(None)
-    d = d.where((d >= _MIN_DATE) & (d <= _MAX_DATE))
-    return d.astype("datetime64[ns]")
+def _try_format(
+    cur: pa.ChunkedArray, idx: np.ndarray, parsed: np.ndarray, fmt: str
+) -> tuple[np.ndarray, pa.ChunkedArray]:
+    r = pc.strptime(cur, format=fmt, unit="s", error_is_null=True)
+    got = _np_bool(pc.is_valid(r))
+    if got.any():
+        vals = r.filter(pa.array(got)).to_numpy(zero_copy_only=False).astype("datetime64[s]")
+        parsed[idx[got]] = vals
+        return idx[~got], cur.filter(pa.array(~got))
+    return idx, cur
 
 
 def clean_text(s: pd.Series) -> pd.Series:
     """Text as given (trimmed); empty cells become missing."""
-    st = _as_text(s)
-    return st.where(st.notna() & (st != ""))
+    t = pc.utf8_trim_whitespace(arrow_text(s))
+    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, pa.string()), t)
+    out = t.to_pandas()
+    out.index = s.index
+    return out
 
 
 # --------------------------------------------------------------------------------------------

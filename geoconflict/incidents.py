@@ -376,14 +376,15 @@ def _ingest(
     dup[ok] = ids[ok].duplicated(keep="first").to_numpy()
     mark(dup, "duplicate_id")
 
-    acc = np.flatnonzero(code == 0)
-    rej = np.flatnonzero(code != 0)
+    keep = code == 0
+    acc = np.flatnonzero(keep)
+    rej = np.flatnonzero(~keep)
     everything = len(acc) == n
 
-    def take(values: Any) -> Any:
+    def take(values: Any) -> Any:  # boolean filtering: much faster than take() on arrow strings
         if isinstance(values, (pd.Series, pd.DataFrame)):
-            return values.reset_index(drop=True) if everything else values.take(acc).reset_index(drop=True)
-        return values if everything else values[acc]
+            return values.reset_index(drop=True) if everything else values[keep].reset_index(drop=True)
+        return values if everything else values[keep]
 
     source_format = "vector" if is_vector and detected == "csv" else detected
     out: dict[str, Any] = {}

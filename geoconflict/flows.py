@@ -21,7 +21,7 @@ HNAP counts movements, not unique persons; so do these sums.
 
 from __future__ import annotations
 
-import html
+import json
 import logging
 import math
 import re
@@ -798,43 +798,42 @@ def aggregate_flows(
 # ============================================================================================
 
 def width_scale(values: Any, *, min_width: float = 1.5, max_width: float = 14.0) -> dict[str, Any]:
-    """A proportional width scale (screen pixels): ``width = max_width * value / max_value``,
-    never under ``min_width``.  The legend lists rounded values with their widths."""
-    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    """The line-width scale (CSS pixels) shared with the HTML map
+    (:func:`geoconflict.styles.flow_widths`): ``width = min_width + (max_width - min_width) *
+    sqrt(value / max_value)``, so a line's width grows with the square root of the people it
+    carries.  The legend lists rounded values with their widths."""
+    v = np.asarray(pd.to_numeric(pd.Series(values, dtype="float64"), errors="coerce"), dtype=float)
     v = v[np.isfinite(v)]
     vmax = float(v.max()) if len(v) else 0.0
     legend = []
     if vmax > 0:
-        mag = 10 ** math.floor(math.log10(vmax))
-        top_nice = max(n * mag for n in (1, 2, 5, 10) if n * mag <= vmax) if vmax >= mag else vmax
-        for frac in (1.0, 0.5, 0.1):
-            val = _nice(top_nice * frac)
+        for frac in (1.0, 0.25, 0.04):
+            val = _nice(vmax * frac)
             if val > 0 and all(val != e["value"] for e in legend):
-                legend.append({"value": val, "width": _width(val, vmax, min_width, max_width)})
-    return {"method": "proportional", "unit": "px", "max_value": vmax, "min_width": min_width,
-            "max_width": max_width, "formula": "width = max(min_width, max_width * value / max_value)",
+                legend.append({"value": val, "width": float(_width(val, vmax, min_width, max_width))})
+    return {"method": "sqrt", "unit": "px", "max_value": vmax, "min_width": min_width,
+            "max_width": max_width,
+            "formula": "width = min_width + (max_width - min_width) * sqrt(value / max_value)",
             "legend": legend}
 
 
 def _nice(x: float) -> float:
+    """The largest 1, 2 or 5 x 10^k not above ``x``."""
     if x <= 0:
         return 0.0
     mag = 10 ** math.floor(math.log10(x))
-    for n in (1, 2, 2.5, 5, 10):
-        if x <= n * mag * 1.0001:
-            return float(n * mag) if n * mag <= x * 1.0001 else float(_prev(n) * mag)
-    return float(10 * mag)
-
-
-def _prev(n: float) -> float:
-    return {1: 1, 2: 1, 2.5: 2, 5: 2.5, 10: 5}[n]
+    return float(max(n * mag for n in (1, 2, 5) if n * mag <= x * (1 + 1e-9)))
 
 
 def _width(value: Any, vmax: float, min_width: float, max_width: float) -> Any:
+    from .styles import flow_widths
+
+    arr = np.atleast_1d(np.asarray(value, dtype=float))
     if vmax <= 0:
-        return np.maximum(min_width, np.zeros_like(np.asarray(value, float))) if np.ndim(value) else min_width
-    w = np.maximum(min_width, max_width * np.asarray(value, float) / vmax)
-    return float(w) if np.ndim(w) == 0 else w
+        w = np.full(arr.shape, min_width)
+    else:  # the map's own formula, against this scale's maximum
+        w = flow_widths(np.r_[arr, vmax], min_px=min_width, max_px=max_width)[:-1]
+    return w if np.ndim(value) else float(w[0])
 
 
 def _flows_frame(table: FlowTable | pd.DataFrame) -> pd.DataFrame:
@@ -939,61 +938,28 @@ def arrowheads(arcs: gpd.GeoDataFrame, *, crs: Any = None, size: float = 1.0) ->
 
 
 # ============================================================================================
-# HTML (minimal; geoconflict.maps is the place for the full map)
+# HTML (through geoconflict.maps: offline, escaped)
 # ============================================================================================
 
 def flows_html(arcs: gpd.GeoDataFrame, arrows: gpd.GeoDataFrame | None, path: str | Path, *,
                scale: Mapping[str, Any] | None = None, title: str = "Displacement flows",
                overwrite: bool = False) -> Path:
-    """A folium map of the flows: widths scaled to volume, arrowheads, largest on top, tooltips
-    with the numbers (every name escaped), and a legend of the width scale."""
-    try:
-        import folium
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise InputError("HTML maps need folium", fix="pip install folium") from None
-    from .io import write_text
+    """An offline HTML map of the flows via :func:`geoconflict.maps.write_map`: widths scaled to
+    volume (the same scale as :func:`width_scale`), arrowheads, largest flows drawn last (on
+    top), tooltips with the numbers; untrusted names are escaped by the map builder.  The width
+    scale's legend values go into the subtitle."""
+    from .maps import Layer, write_map
 
     sc = dict(scale) if scale is not None else width_scale(arcs["individuals"] if len(arcs) else [])
-    if len(arcs):
-        xmin, ymin, xmax, ymax = arcs.total_bounds
-        center = [(ymin + ymax) / 2, (xmin + xmax) / 2]
-    else:
-        center = [0.0, 0.0]
-    fmap = folium.Map(location=center, zoom_start=8, tiles="OpenStreetMap", control_scale=True)
-    if len(arcs):
-        fmap.fit_bounds([[ymin, xmin], [ymax, xmax]])
-    order = arcs.sort_values("individuals", kind="stable")
-    lines = folium.FeatureGroup(name="flows")
-    heads = folium.FeatureGroup(name="arrowheads")
-    arrow_by_key = {}
+    order = arcs.sort_values("individuals", kind="stable").reset_index(drop=True)
+    layers = [Layer("Displacement flows", "flows", order)]
     if arrows is not None and len(arrows):
-        for geom, (_, row) in zip(arrows.geometry, arrows.iterrows()):
-            arrow_by_key[(row.get("period"), row["origin"], row["destination"])] = geom
-    for geom, (_, row) in zip(order.geometry, order.iterrows()):
-        tip = (f"{html.escape(str(row['origin_name']))} → {html.escape(str(row['destination_name']))}"
-               f"<br>{_n(float(row['individuals']))} individuals"
-               f" ({100 * float(row.get('share', 0) or 0):.1f}% of the period's movements)"
-               + (f"<br>period {html.escape(str(row['period']))}" if row.get("period") not in (None, "all") else ""))
-        coords = [(y, x) for x, y in geom.coords]
-        folium.PolyLine(coords, weight=float(row["width"]), color="#b2182b", opacity=0.8,
-                        tooltip=folium.Tooltip(tip)).add_to(lines)
-        ah = arrow_by_key.get((row.get("period"), row["origin"], row["destination"]))
-        if ah is not None:
-            folium.Polygon([(y, x) for x, y in ah.exterior.coords], color="#67001f", weight=1,
-                           fill=True, fill_color="#67001f", fill_opacity=0.9,
-                           tooltip=folium.Tooltip(tip)).add_to(heads)
-    lines.add_to(fmap)
-    heads.add_to(fmap)
-    folium.LayerControl().add_to(fmap)
-    rows = "".join(
-        f'<div style="display:flex;align-items:center;gap:6px"><span style="display:inline-block;'
-        f'width:40px;height:{e["width"]:.1f}px;background:#b2182b"></span>{html.escape(_n(e["value"]))}</div>'
-        for e in sc.get("legend", []))
-    legend = (f'<div style="position:fixed;bottom:20px;left:20px;z-index:9999;background:white;'
-              f'padding:8px;border:1px solid #888;font:12px sans-serif"><b>{html.escape(title)}</b>'
-              f'<br>individuals (line width)<br>{rows}</div>')
-    fmap.get_root().html.add_child(folium.Element(legend))
-    return write_text(fmap.get_root().render(), path, overwrite=overwrite)
+        layers.append(Layer("Flow arrows", "arrows",
+                            arrows.sort_values("individuals", kind="stable").reset_index(drop=True)))
+    legend = ", ".join(f"{_n(e['value'])} people = {e['width']:.1f} px" for e in sc.get("legend", []))
+    subtitle = f"Line width: {legend}" if legend else "No flows to draw"
+    report = write_map(layers, path, overwrite=overwrite, title=title, subtitle=subtitle)
+    return report.path
 
 
 # ============================================================================================
@@ -1075,14 +1041,19 @@ def write_flows(layers: FlowLayers, output: str | Path, *, arrows: str | Path | 
         raise InputError("two outputs share one file name", fix="choose distinct --output/--arrows/--html")
     for p in targets:
         check_output(p, overwrite=overwrite)
-    written = [write_layer(layers.arcs, output, overwrite=overwrite, metadata=layers.metadata)]
+    meta: dict[str, Any] = layers.metadata
+    if Path(output).suffix.lower() == ".gpkg":  # GeoPackage metadata values must be strings
+        meta = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in meta.items()}
+    written = [write_layer(layers.arcs, output, overwrite=overwrite, metadata=meta)]
     written.append(write_table(layers.quarantine, side["quarantine"], overwrite=overwrite))
     written.append(write_table(layers.table.self_flows, side["self_flows"], overwrite=overwrite))
     written.append(write_table(layers.table.totals, side["totals"], overwrite=overwrite))
     if arrows:
-        written.append(write_layer(layers.arrows, arrows, overwrite=overwrite,
-                                   metadata={"layer": "arrowheads (tip at the destination)",
-                                             "width_scale": layers.scale}))
+        arrow_meta: dict[str, Any] = {"layer": "arrowheads (tip at the destination)",
+                                      "width_scale": layers.scale}
+        if Path(arrows).suffix.lower() == ".gpkg":
+            arrow_meta["width_scale"] = json.dumps(layers.scale)
+        written.append(write_layer(layers.arrows, arrows, overwrite=overwrite, metadata=arrow_meta))
     if html_path:
         written.append(flows_html(layers.arcs, layers.arrows, html_path, scale=layers.scale,
                                   overwrite=overwrite))

@@ -416,17 +416,18 @@ def test_arrowhead_tip_is_the_destination():
     assert heads.geometry.iloc[1].area > heads.geometry.iloc[0].area * 0.9
 
 
-def test_width_scale_is_proportional_with_a_legend():
+def test_width_scale_grows_with_the_square_root_of_volume():
     sc = width_scale([100, 400, 2000], min_width=1, max_width=10)
-    assert sc["max_value"] == 2000 and sc["unit"] == "px"
+    assert sc["max_value"] == 2000 and sc["unit"] == "px" and sc["method"] == "sqrt"
     arcs = flow_arcs(plain_resolved([
         ("2020-01-01", "A", 36.0, 35.0, "B", 36.5, 35.5, 100),
         ("2020-01-01", "A", 36.0, 35.0, "C", 37.0, 35.5, 400),
         ("2020-01-01", "A", 36.0, 35.0, "D", 36.0, 36.0, 2000)]).pipe(lambda d: aggregate_flows(d).flows),
         scale=sc)
-    assert arcs["width"].tolist() == pytest.approx([1.0, 2.0, 10.0])  # 10*100/2000 -> min 1
-    assert [e["value"] for e in sc["legend"]] == [2000, 1000, 200]
-    assert sc["legend"][1]["width"] == pytest.approx(5.0)
+    expected = [1 + 9 * math.sqrt(v / 2000) for v in (100, 400, 2000)]
+    assert arcs["width"].tolist() == pytest.approx(expected)
+    assert [e["value"] for e in sc["legend"]] == [2000, 500, 50]
+    assert sc["legend"][1]["width"] == pytest.approx(1 + 9 * 0.5)
 
 
 def test_empty_flows_give_empty_layers():

@@ -73,10 +73,7 @@ def flows(ctx: click.Context, input_path: Path, output: Path, arrows: Path | Non
     layers = build_flows(input_path, admin=list(admin) or None, places=list(places) or None,
                          period=period, level=level, min_individuals=min_individuals, top=top,
                          net=net, bend=bend, read_options=read_options)
-    for m in layers.metadata["accounting"]["total_mismatches"]:
-        say(ctx, f"warning: {m['kind']} '{m['label']}' (cell {m['cell']}): Grand Total says "
-                 f"{m['stated']:,.10g} but its cells sum to {m['computed']:,.10g} "
-                 f"(difference {m['difference']:,.10g})")
+    # Grand Total disagreements are logged as warnings by the reader (shown unless -q)
     write_flows(layers, output, arrows=arrows, html_path=html_path, overwrite=overwrite)
     say(ctx, f"{output}: {layers.table.report.summary()}")
     if layers.table.report.quarantined_rows:

@@ -449,8 +449,8 @@ def _prepare_kde(name: str, path: Path, messages: list[str]) -> _Prepared:
         units = src.tags().get("units") or src.tags(1).get("units") or ""
     from pyproj import Transformer
 
-    west, north = transform * (0, 0)
-    east, south = transform * (dw, dh)
+    west, north = transform @ (0, 0)
+    east, south = transform @ (dw, dh)
     tr = Transformer.from_crs(dst_crs, 4326, always_xy=True)
     (lon0, lon1), (lat0, lat1) = tr.transform([west, east], [south, north])
     vmax = float(np.nanmax(out)) if np.isfinite(out).any() else 0.0
@@ -784,6 +784,11 @@ def make_map(
                                 summary=summary, show=show)
             if p is not None:
                 prepared.append(p)
+    seen: dict[str, int] = {}
+    for p in prepared:  # names label the layer control: keep them unique
+        seen[p.name] = seen.get(p.name, 0) + 1
+        if seen[p.name] > 1:
+            p.name = f"{p.name} ({seen[p.name]})"
     bounds = _focus_bounds(prepared)
     has_cluster = any(p.options.get("cluster") for p in prepared)
     Map = _offline_map_class()

@@ -168,8 +168,8 @@ def _plot_kde(ax: Any, path: Path, crs: Any) -> tuple[float, float, float, float
     norm = np.clip(np.nan_to_num(out) / vmax, 0, 1) if vmax > 0 else np.zeros_like(out)
     rgba = matplotlib.colormaps[styles.KDE_CMAP](norm)
     rgba[..., 3] = np.where(norm > 0.02, 0.25 + 0.6 * norm, 0.0)
-    x0, y1 = transform * (0, 0)
-    x1, y0 = transform * (w, h)
+    x0, y1 = transform @ (0, 0)
+    x1, y0 = transform @ (w, h)
     ax.imshow(rgba, extent=(x0, x1, y0, y1), origin="upper", zorder=1, interpolation="nearest")
     return x0, y0, x1, y1
 

@@ -294,8 +294,6 @@ def _categorized(kind: str, values: pd.Series, colours: dict[str, str], column: 
 def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tuple[float, float]]:
     """Class ranges ``(lower, upper]`` for positive counts (Fisher-Jenks via mapclassify;
     the unique values themselves when there are ``k`` or fewer)."""
-    import mapclassify
-
     y = np.asarray(values, dtype=float)
     y = y[np.isfinite(y) & (y > 0)]
     if y.size == 0:
@@ -304,6 +302,8 @@ def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tu
     if uniq.size <= k:
         uppers = list(uniq)
     else:
+        import mapclassify  # slow to import: only when there is something to classify
+
         uppers = list(np.unique(mapclassify.FisherJenks(y, k=k).bins))
     lowers = [0.0] + uppers[:-1]
     return [(float(lo), float(hi)) for lo, hi in zip(lowers, uppers)]

@@ -1,0 +1,83 @@
+"""``geoconflict map``: an offline HTML map, a static PNG/SVG and a styled GeoPackage of any layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._helpers import say
+from .options import overwrite_opt
+
+OUTPUTS = (".html", ".png", ".svg", ".gpkg")
+
+
+def _kinds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    from ..styles import KINDS
+
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, kind = v.partition("=")
+        if not sep or not name or kind not in KINDS:
+            raise click.BadParameter(f"{v!r}: write NAME=KIND with KIND one of {', '.join(KINDS)}")
+        out[name] = kind
+    return out
+
+
+@click.command("map")
+@click.argument("layers", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "outputs", multiple=True, required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file, repeatable; the extension picks it: .html (offline web map), "
+                   ".png/.svg (static map), .gpkg (layers with QGIS styles).")
+@click.option("--kind", "kinds", multiple=True, callback=_kinds, metavar="NAME=KIND",
+              help="Override the detected kind of a layer (file stem or GeoPackage layer name).")
+@click.option("--title", default="geoconflict map", show_default=True, help="Map title.")
+@click.option("--subtitle", default=None, help="A line under the title.")
+@click.option("--source", "sources", multiple=True, help="A data source to credit (repeatable).")
+@click.option("--data-as-of", default=None, help="When the data were current, e.g. 2020-06-10.")
+@click.option("--tiles", default=None, metavar="NAME",
+              help="Add an online tile base map (OpenStreetMap, CartoDB); default: offline, none.")
+@click.option("--max-features", default=20_000, show_default=True, type=click.IntRange(min=1),
+              help="Incidents above this are aggregated in the HTML map.")
+@click.option("--no-time-slider", is_flag=True, help="No day slider for incidents.")
+@click.option("--dpi", default=150, show_default=True, type=click.IntRange(30, 1200),
+              help="Resolution of a PNG (300 for print).")
+@click.option("--svg", is_flag=True, help="With a .png output, also write the SVG beside it.")
+@overwrite_opt
+@click.pass_context
+def map(  # noqa: A001 - the command is named like its module
+    ctx: click.Context, layers: tuple[Path, ...], outputs: tuple[Path, ...], kinds: dict[str, str],
+    title: str, subtitle: str | None, sources: tuple[str, ...], data_as_of: str | None,
+    tiles: str | None, max_features: int, no_time_slider: bool, dpi: int, svg: bool, overwrite: bool,
+) -> None:
+    """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS."""
+    from ..errors import InputError
+    from ..io import check_output
+    from ..maps import load_layers, write_map
+
+    for out in outputs:
+        if out.suffix.lower() not in OUTPUTS:
+            raise InputError(f"unsupported output extension {out.suffix or '(none)'!r}", path=out,
+                             fix=f"use one of {', '.join(OUTPUTS)}")
+        check_output(out, overwrite=overwrite)  # fail before any work
+    loaded = load_layers(layers, kinds=kinds)
+    common = {"title": title, "subtitle": subtitle, "sources": list(sources) or None,
+              "data_as_of": data_as_of}
+    for out in outputs:
+        ext = out.suffix.lower()
+        if ext == ".html":
+            report = write_map(loaded, out, overwrite=overwrite, tiles=tiles, max_features=max_features,
+                               time_slider=not no_time_slider, **common)
+            for line in report.lines():
+                say(ctx, line)
+        elif ext in (".png", ".svg"):
+            from ..png import write_png
+
+            write_png(loaded, out, dpi=dpi, svg=svg, overwrite=overwrite, **common)
+            say(ctx, f"wrote {out}" + (f" and {out.with_suffix('.svg')}" if svg and ext == ".png" else ""))
+        else:
+            from ..publish import write_gpkg
+
+            write_gpkg(loaded, out, overwrite=overwrite)
+            say(ctx, f"wrote {out} ({sum(layer.kind != 'kde' for layer in loaded)} styled layers)")

@@ -46,6 +46,7 @@ Lulls and breaks
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,10 @@ def _end_moment(end: Any) -> pd.Timestamp | None:
     if end is None:
         return None
     ts = parse_moment(end, "--end")
-    has_clock = not (isinstance(end, str) and len(end.strip()) <= 10) and ts != ts.floor("D")
+    if isinstance(end, str):
+        has_clock = re.search(r"\d[T ]\d{1,2}:", end.strip()) is not None
+    else:
+        has_clock = ts != ts.floor("D")
     # a bare date is the whole day
     return ts if has_clock else ts.floor("D") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
 
@@ -552,7 +556,7 @@ def _markdown(r: CeasefireResult, per_day: pd.DataFrame, *, lull_days: int, wind
     lines.append("")
     lines.append("## Incidents")
     lines.append("")
-    lines.append(f"- {c['rows']:,} incidents read: {c['after']:,} after the start, {c['before']:,} before, "
+    lines.append(f"- {_count(c['rows'], 'incident')} read: {c['after']:,} after the start, {c['before']:,} before, "
                  f"{c['uncertain']:,} uncertain (coded to a week or month that straddles the start); "
                  f"{c['not_of_types']:,} of other types and {c['after_end']:,} after the period "
                  "left out.")
@@ -590,8 +594,10 @@ def _markdown(r: CeasefireResult, per_day: pd.DataFrame, *, lull_days: int, wind
         lines.append("")
         lines.append(f"Lulls of {_days(lull_days)} or more without a strike:")
         lines.append("")
+        broken = {b.day - pd.Timedelta(days=1) for b in r.breaks}
         for a, z, n in r.lulls:
-            lines.append(f"- {_day_text(a)} to {_day_text(z)}: {_days(n)}")
+            running = "" if z in broken else " (still running at the end of the period)"
+            lines.append(f"- {_day_text(a)} to {_day_text(z)}: {_days(n)}{running}")
     lines.append("")
     lines.append("## Distinct locations struck in 24 hours")
     lines.append("")

@@ -345,3 +345,20 @@ def test_builtin_scenario_facts_come_from_the_data():
     assert "On Wednesday 3 June 2020" in md and "the first strikes since early March 2020" in md
     assert "second break within six days" in md
     assert "38 distinct locations were struck" in md and "on 9 June 2020" in md
+
+
+def test_an_end_at_midnight_written_with_a_time_is_that_moment():
+    rows = [{"id": "a", "date": "2020-06-08T23:00"}, {"id": "b", "date": "2020-06-09T00:30"}]
+    kept = classify_ceasefire(incidents(rows), start=START, end="2020-06-09T00:00")
+    assert list(kept["incident_id"]) == ["a"]
+    kept = classify_ceasefire(incidents(rows), start=START, end=pd.Timestamp("2020-06-09"))
+    assert list(kept["incident_id"]) == ["a", "b"]  # a bare date (midnight) is the whole day
+
+
+def test_no_strike_after_the_start():
+    r = ceasefire_report(incidents([{"date": "2020-03-01"}]), start=START, end="2020-03-10")
+    assert r.breaks == [] and r.max_locations_24h == 0 and r.max_locations_window is None
+    assert "No strike after the start." in r.markdown
+    # the lull runs from the day after the last strike before the start
+    assert "2 March 2020 to 10 March 2020: 9 days (still running at the end of the period)" in r.markdown
+    assert (r.daily["by"] == "total").all() and len(r.daily) == 5

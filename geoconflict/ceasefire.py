@@ -77,10 +77,30 @@ OUTPUT_NAMES = ("ceasefire_incidents.geojson", "ceasefire_daily.csv", "ceasefire
 STATUSES = ("before", "after", "uncertain")
 _HOUR = np.int64(3_600_000_000_000)  # ns
 _DAY_H = 24
-_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
-             "ninth", "tenth")
-_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
-          9: "nine", 10: "ten"}
+_ORDINALS = (
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+)
+_WORDS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,8 +117,10 @@ def parse_moment(value: Any, what: str = "--start") -> pd.Timestamp:
         except (ValueError, TypeError):
             ts = pd.NaT
     if pd.isna(ts):
-        raise InputError(f"cannot read the {what} time {value!r}",
-                         fix="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM, e.g. 2020-03-06T00:01")
+        raise InputError(
+            f"cannot read the {what} time {value!r}",
+            fix="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM, e.g. 2020-03-06T00:01",
+        )
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return pd.Timestamp(ts).as_unit("ns")
@@ -118,7 +140,9 @@ def _end_moment(end: Any) -> pd.Timestamp | None:
 
 def _require(incidents: gpd.GeoDataFrame) -> None:
     if not isinstance(incidents, gpd.GeoDataFrame):
-        raise SchemaError("incidents must be a GeoDataFrame (see geoconflict.incidents.read_incidents)")
+        raise SchemaError(
+            "incidents must be a GeoDataFrame (see geoconflict.incidents.read_incidents)"
+        )
     missing = [c for c in ("incident_id", "date") if c not in incidents.columns]
     if missing:
         raise SchemaError(
@@ -168,15 +192,20 @@ def _classify(
     t0 = parse_moment(start, "--start")
     t1 = _end_moment(end)
     if t1 is not None and t1 < t0:
-        raise InputError(f"--end {t1:%Y-%m-%d %H:%M} is before --start {t0:%Y-%m-%d %H:%M}",
-                         fix="give an end after the start")
+        raise InputError(
+            f"--end {t1:%Y-%m-%d %H:%M} is before --start {t0:%Y-%m-%d %H:%M}",
+            fix="give an end after the start",
+        )
     n = len(incidents)
     is_type = _type_mask(incidents, types)
     df = incidents.loc[is_type]
     when = pd.to_datetime(df["date"]).astype("datetime64[ns]").to_numpy()
     if np.isnat(when).any():
-        raise InputError(f"{int(np.isnat(when).sum())} incident(s) of these types have no date",
-                         column="date", fix="quarantine or date them before the ceasefire report")
+        raise InputError(
+            f"{int(np.isnat(when).sum())} incident(s) of these types have no date",
+            column="date",
+            fix="quarantine or date them before the ceasefire report",
+        )
     lo, hi = _window(df)
     single = lo == hi
     timed = _bool_col(df, "has_time") & single
@@ -265,8 +294,11 @@ def _location_keys(df: gpd.GeoDataFrame, how: str) -> np.ndarray:
     g = df.geometry
     if df.crs is not None and not df.crs.equals("EPSG:4326"):
         g = g.to_crs(4326)
-    coords = (np.round(g.x.to_numpy(), 4).astype(str).astype(object) + ","
-              + np.round(g.y.to_numpy(), 4).astype(str).astype(object))
+    coords = (
+        np.round(g.x.to_numpy(), 4).astype(str).astype(object)
+        + ","
+        + np.round(g.y.to_numpy(), 4).astype(str).astype(object)
+    )
     if how == "location" and "location" in df.columns:
         names = df["location"].astype(object).where(df["location"].notna(), "").astype(str)
         names = names.str.strip().str.casefold().to_numpy(dtype=object)
@@ -274,9 +306,7 @@ def _location_keys(df: gpd.GeoDataFrame, how: str) -> np.ndarray:
     return coords
 
 
-def _rolling_locations(
-    loc: np.ndarray, when: np.ndarray, timed: np.ndarray
-) -> pd.Series:
+def _rolling_locations(loc: np.ndarray, when: np.ndarray, timed: np.ndarray) -> pd.Series:
     """Distinct locations in the 24 hours ending at each whole hour (index: window end)."""
     if len(loc) == 0:
         return pd.Series(dtype="int64")
@@ -302,7 +332,9 @@ def _rolling_locations(
     np.add.at(diff, seg_e - base, -1)
     counts = np.cumsum(diff)[:span]
     ends = (np.arange(span, dtype=np.int64) + base) * _HOUR
-    series = pd.Series(counts, index=pd.to_datetime(ends.astype("datetime64[ns]")), name="locations")
+    series = pd.Series(
+        counts, index=pd.to_datetime(ends.astype("datetime64[ns]")), name="locations"
+    )
     return series[series > 0]
 
 
@@ -345,13 +377,18 @@ def _breaks_and_lulls(
             row = per_day.loc[pd.Timestamp(d)]
             days = [b.day for b in breaks] + [pd.Timestamp(d)]
             in_window = sum(1 for x in days if (pd.Timestamp(d) - x).days <= window_days)
-            breaks.append(Break(
-                day=pd.Timestamp(d), days_without=gap,
-                previous_strike=pd.Timestamp(prev) if prev is not None else None,
-                number=len(breaks) + 1, in_window=in_window,
-                strikes=int(row["incidents"]), locations=int(row["locations"]),
-                fatalities=float(row["fatalities"]),
-            ))
+            breaks.append(
+                Break(
+                    day=pd.Timestamp(d),
+                    days_without=gap,
+                    previous_strike=pd.Timestamp(prev) if prev is not None else None,
+                    number=len(breaks) + 1,
+                    in_window=in_window,
+                    strikes=int(row["incidents"]),
+                    locations=int(row["locations"]),
+                    fatalities=float(row["fatalities"]),
+                )
+            )
         prev = d
     # a lull still running at the end of the period
     first_quiet = (prev + one) if prev is not None else start_day
@@ -426,17 +463,22 @@ def ceasefire_report(
 
     start_day = np.datetime64(t0.floor("D").to_datetime64(), "ns")
     last_after = day[resolved].max() if resolved.any() else start_day
-    end_day = (np.datetime64(t1.floor("D").to_datetime64(), "ns") if t1 is not None
-               else max(last_after, start_day))
+    end_day = (
+        np.datetime64(t1.floor("D").to_datetime64(), "ns")
+        if t1 is not None
+        else max(last_after, start_day)
+    )
 
     # daily counts
-    sub = pd.DataFrame({
-        "date": pd.to_datetime(day[resolved]),
-        "loc": loc[resolved],
-        "fatalities": fat[resolved],
-        "type": _text_col(strikes, "sub_event_type", "(unknown)").to_numpy()[resolved],
-        "actor": _text_col(strikes, "actor1", "(unknown)").to_numpy()[resolved],
-    })
+    sub = pd.DataFrame(
+        {
+            "date": pd.to_datetime(day[resolved]),
+            "loc": loc[resolved],
+            "fatalities": fat[resolved],
+            "type": _text_col(strikes, "sub_event_type", "(unknown)").to_numpy()[resolved],
+            "actor": _text_col(strikes, "actor1", "(unknown)").to_numpy()[resolved],
+        }
+    )
     breakdowns = ["type", "actor"]
     if "zone" in strikes.columns:
         sub["zone"] = _text_col(strikes, "zone", "(no zone)").to_numpy()[resolved]
@@ -446,27 +488,40 @@ def ceasefire_report(
         breakdowns.insert(2 if "zone" in breakdowns else 1, "controller")
     days_index = pd.date_range(pd.Timestamp(start_day), pd.Timestamp(end_day), freq="D")
     g = sub.groupby("date")
-    per_day = pd.DataFrame({
-        "incidents": g.size(),
-        "fatalities": g["fatalities"].sum(),
-        "locations": g["loc"].nunique(),
-    }).reindex(days_index, fill_value=0)
+    per_day = pd.DataFrame(
+        {
+            "incidents": g.size(),
+            "fatalities": g["fatalities"].sum(),
+            "locations": g["loc"].nunique(),
+        }
+    ).reindex(days_index, fill_value=0)
     per_day["incidents"] = per_day["incidents"].astype("int64")
     per_day["locations"] = per_day["locations"].astype("int64")
     per_day["fatalities"] = per_day["fatalities"].astype(float)
     frames = [per_day.rename_axis("date").reset_index().assign(by="total", value="all")]
     for by in breakdowns:
         gb = sub.groupby(["date", by])
-        f = pd.DataFrame({
-            "incidents": gb.size(), "fatalities": gb["fatalities"].sum(), "locations": gb["loc"].nunique(),
-        }).reset_index().rename(columns={by: "value"}).assign(by=by)
+        f = (
+            pd.DataFrame(
+                {
+                    "incidents": gb.size(),
+                    "fatalities": gb["fatalities"].sum(),
+                    "locations": gb["loc"].nunique(),
+                }
+            )
+            .reset_index()
+            .rename(columns={by: "value"})
+            .assign(by=by)
+        )
         frames.append(f)
     daily = pd.concat(frames, ignore_index=True)
     daily["date"] = pd.to_datetime(daily["date"]).dt.strftime("%Y-%m-%d")
     order = {b: i for i, b in enumerate(["total", *breakdowns])}
     daily["_o"] = daily["by"].map(order)
     daily = daily.sort_values(["date", "_o", "value"], kind="stable").drop(columns="_o")
-    daily = daily[["date", "by", "value", "incidents", "fatalities", "locations"]].reset_index(drop=True)
+    daily = daily[["date", "by", "value", "incidents", "fatalities", "locations"]].reset_index(
+        drop=True
+    )
     daily["incidents"] = daily["incidents"].astype("int64")
     daily["locations"] = daily["locations"].astype("int64")
 
@@ -477,8 +532,14 @@ def ceasefire_report(
         max_loc = int(rolling.max())
         end_at = _plateau_end(rolling, max_loc)
         max_win = (end_at - pd.Timedelta(hours=24), end_at)
-        in_win = resolved & (np.where(timed, (when > np.datetime64(max_win[0].to_datetime64(), "ns"))
-                                      & (when <= np.datetime64(end_at.to_datetime64(), "ns")), False))
+        in_win = resolved & (
+            np.where(
+                timed,
+                (when > np.datetime64(max_win[0].to_datetime64(), "ns"))
+                & (when <= np.datetime64(end_at.to_datetime64(), "ns")),
+                False,
+            )
+        )
         max_timed = bool(in_win.any())
 
     # lulls and breaks
@@ -486,18 +547,36 @@ def ceasefire_report(
     before_days = before_days[~np.isnat(before_days)]
     before_last = before_days.max() if len(before_days) else None
     breaks, lulls = _breaks_and_lulls(
-        _strike_days(day[resolved]), before_last, start_day, end_day, per_day,
-        lull_days=lull_days, window_days=window_days,
+        _strike_days(day[resolved]),
+        before_last,
+        start_day,
+        end_day,
+        per_day,
+        lull_days=lull_days,
+        window_days=window_days,
     )
     result = CeasefireResult(
-        incidents=strikes, daily=daily, markdown="", start=t0, end=t1,
-        types=tuple(types) if types is not None else None, counts=cls.counts, breaks=breaks,
-        lulls=lulls, max_locations_24h=max_loc, max_locations_window=max_win,
-        max_locations_timed=max_timed, locations_24h=rolling,
-        fatalities_after=float(fat[after].sum()), fatalities_before=float(fat[status == "before"].sum()),
-        coarse_after=int((after & ~single).sum()), location_key=location_key,
+        incidents=strikes,
+        daily=daily,
+        markdown="",
+        start=t0,
+        end=t1,
+        types=tuple(types) if types is not None else None,
+        counts=cls.counts,
+        breaks=breaks,
+        lulls=lulls,
+        max_locations_24h=max_loc,
+        max_locations_window=max_win,
+        max_locations_timed=max_timed,
+        locations_24h=rolling,
+        fatalities_after=float(fat[after].sum()),
+        fatalities_before=float(fat[status == "before"].sum()),
+        coarse_after=int((after & ~single).sum()),
+        location_key=location_key,
     )
-    result.markdown = _markdown(result, per_day, lull_days=lull_days, window_days=window_days, title=title)
+    result.markdown = _markdown(
+        result, per_day, lull_days=lull_days, window_days=window_days, title=title
+    )
     return result
 
 
@@ -543,26 +622,39 @@ def _fmt_num(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else f"{x:,.1f}"
 
 
-def _markdown(r: CeasefireResult, per_day: pd.DataFrame, *, lull_days: int, window_days: int,
-              title: str | None) -> str:
+def _markdown(
+    r: CeasefireResult,
+    per_day: pd.DataFrame,
+    *,
+    lull_days: int,
+    window_days: int,
+    title: str | None,
+) -> str:
     c = r.counts
     lines: list[str] = []
     lines.append(f"# {_md(title) if title else 'Ceasefire report'}")
     lines.append("")
     types = ", ".join(_md(t) for t in r.types) if r.types else "all incident types"
     period_end = _moment_text(r.end) if r.end is not None else "the last incident"
-    lines.append(f"Strikes ({types}) before and after the ceasefire that began at "
-                 f"{_moment_text(r.start)}; report period to {period_end}.")
+    lines.append(
+        f"Strikes ({types}) before and after the ceasefire that began at "
+        f"{_moment_text(r.start)}; report period to {period_end}."
+    )
     lines.append("")
     lines.append("## Incidents")
     lines.append("")
-    lines.append(f"- {_count(c['rows'], 'incident')} read: {c['after']:,} after the start, {c['before']:,} before, "
-                 f"{c['uncertain']:,} uncertain (coded to a week or month that straddles the start); "
-                 f"{c['not_of_types']:,} of other types and {c['after_end']:,} after the period "
-                 "left out.")
+    lines.append(
+        f"- {_count(c['rows'], 'incident')} read: {c['after']:,} after the start, "
+        f"{c['before']:,} before, "
+        f"{c['uncertain']:,} uncertain (coded to a week or month that straddles the start); "
+        f"{c['not_of_types']:,} of other types and {c['after_end']:,} after the period "
+        "left out."
+    )
     if r.coarse_after:
-        lines.append(f"- {_count(r.coarse_after, 'event')} after the start coded only to a week or "
-                     "month: counted above, not in the daily counts, lulls or breaks.")
+        lines.append(
+            f"- {_count(r.coarse_after, 'event')} after the start coded only to a week or "
+            "month: counted above, not in the daily counts, lulls or breaks."
+        )
     lines.append("")
     lines.append("## Lulls and breaks")
     lines.append("")
@@ -570,23 +662,34 @@ def _markdown(r: CeasefireResult, per_day: pd.DataFrame, *, lull_days: int, wind
         lines.append(f"No break: no strike after a lull of {_days(lull_days)} or more.")
     for b in r.breaks:
         if b.number == 1 and b.previous_strike is not None:
-            since = (f"the first strikes since {_part_of_month(b.previous_strike)} "
-                     f"(last strike on {_day_text(b.previous_strike)}; {_days(b.days_without)} "
-                     "without one)")
+            since = (
+                f"the first strikes since {_part_of_month(b.previous_strike)} "
+                f"(last strike on {_day_text(b.previous_strike)}; {_days(b.days_without)} "
+                "without one)"
+            )
         elif b.previous_strike is None:
-            since = f"the first strikes since the ceasefire began ({_days(b.days_without)} without one)"
+            since = (
+                f"the first strikes since the ceasefire began ({_days(b.days_without)} without one)"
+            )
         else:
-            since = (f"the first strikes after {_days(b.days_without)} without one "
-                     f"(last strike on {_day_text(b.previous_strike)})")
-        sentence = (f"- On {_day_text(b.day, weekday=True)}, {_count(b.strikes, 'strike')} on "
-                    f"{_count(b.locations, 'location')}: {since}.")
+            since = (
+                f"the first strikes after {_days(b.days_without)} without one "
+                f"(last strike on {_day_text(b.previous_strike)})"
+            )
+        sentence = (
+            f"- On {_day_text(b.day, weekday=True)}, {_count(b.strikes, 'strike')} on "
+            f"{_count(b.locations, 'location')}: {since}."
+        )
         if b.in_window >= 2:
-            earlier = [x for x in r.breaks if x.number < b.number
-                       and (b.day - x.day).days <= window_days]
+            earlier = [
+                x for x in r.breaks if x.number < b.number and (b.day - x.day).days <= window_days
+            ]
             first = earlier[0]
-            sentence += (f" This was the {_ordinal(b.in_window)} break within "
-                         f"{_WORDS.get(window_days, str(window_days))} days (after "
-                         f"{_day_text(first.day)}).")
+            sentence += (
+                f" This was the {_ordinal(b.in_window)} break within "
+                f"{_WORDS.get(window_days, str(window_days))} days (after "
+                f"{_day_text(first.day)})."
+            )
         if b.fatalities:
             sentence += f" Reported fatalities that day: {_fmt_num(b.fatalities)}."
         lines.append(sentence)
@@ -601,42 +704,62 @@ def _markdown(r: CeasefireResult, per_day: pd.DataFrame, *, lull_days: int, wind
     lines.append("")
     lines.append("## Distinct locations struck in 24 hours")
     lines.append("")
-    key = ("points rounded to 4 decimals of a degree (about 10 m)" if r.location_key == "coordinates"
-           else "location names")
+    key = (
+        "points rounded to 4 decimals of a degree (about 10 m)"
+        if r.location_key == "coordinates"
+        else "location names"
+    )
     if r.max_locations_window is None:
         lines.append("No strike after the start.")
     else:
         s, e = r.max_locations_window
         if r.max_locations_timed:
-            lines.append(f"The most: in the 24 hours to {_moment_text(e)}, "
-                         f"{_count(r.max_locations_24h, 'distinct location')} were struck.")
+            lines.append(
+                f"The most: in the 24 hours to {_moment_text(e)}, "
+                f"{_count(r.max_locations_24h, 'distinct location')} were struck."
+            )
         else:
-            lines.append(f"The most: on {_day_text(s)} (a calendar day; the events carry no time), "
-                         f"{_count(r.max_locations_24h, 'distinct location')} were struck.")
+            lines.append(
+                f"The most: on {_day_text(s)} (a calendar day; the events carry no time), "
+                f"{_count(r.max_locations_24h, 'distinct location')} were struck."
+            )
         lines.append("")
-        lines.append(f"Locations are {key}; windows are the 24 hours ending at each whole hour "
-                     "(events without a time count in their calendar day); when the maximum holds for several consecutive windows, the last of the first such run is given.")
+        lines.append(
+            f"Locations are {key}; windows are the 24 hours ending at each whole hour "
+            "(events without a time count in their calendar day); when the maximum holds for "
+            "several consecutive windows, the last of the first such run is given."
+        )
         lines.append("")
         roll = r.locations_24h
         roll_day = roll.groupby((roll.index - pd.Timedelta(1, "ns")).floor("D")).max()
-        lines.append("| day | strikes | distinct locations that day | most in any 24 h ending that day |"
-                     " fatalities |")
+        lines.append(
+            "| day | strikes | distinct locations that day | most in any 24 h ending that day |"
+            " fatalities |"
+        )
         lines.append("|---|---:|---:|---:|---:|")
         for d, row in per_day.loc[per_day["incidents"] > 0].iterrows():
-            lines.append(f"| {d:%Y-%m-%d} | {int(row['incidents'])} | {int(row['locations'])} | "
-                         f"{int(roll_day.get(d, 0))} | {_fmt_num(row['fatalities'])} |")
+            lines.append(
+                f"| {d:%Y-%m-%d} | {int(row['incidents'])} | {int(row['locations'])} | "
+                f"{int(roll_day.get(d, 0))} | {_fmt_num(row['fatalities'])} |"
+            )
     lines.append("")
     lines.append("## Casualties")
     lines.append("")
-    lines.append(f"- Reported fatalities in strikes after the start: {_fmt_num(r.fatalities_after)}; "
-                 f"before the start (in the data read): {_fmt_num(r.fatalities_before)}.")
+    lines.append(
+        f"- Reported fatalities in strikes after the start: {_fmt_num(r.fatalities_after)}; "
+        f"before the start (in the data read): {_fmt_num(r.fatalities_before)}."
+    )
     if len(per_day) and per_day["fatalities"].max() > 0:
         worst = per_day["fatalities"].idxmax()
-        lines.append(f"- The deadliest day after the start: {_day_text(worst)} "
-                     f"({_fmt_num(per_day.loc[worst, 'fatalities'])}).")
+        lines.append(
+            f"- The deadliest day after the start: {_day_text(worst)} "
+            f"({_fmt_num(per_day.loc[worst, 'fatalities'])})."
+        )
     lines.append("")
-    lines.append("Fatality figures are as reported by the source; strikes are counted by event, "
-                 "not by munition.")
+    lines.append(
+        "Fatality figures are as reported by the source; strikes are counted by event, "
+        "not by munition."
+    )
     lines.append("")
     return "\n".join(lines)
 
@@ -645,7 +768,9 @@ def _markdown(r: CeasefireResult, per_day: pd.DataFrame, *, lull_days: int, wind
 # writing
 
 
-def write_ceasefire(result: CeasefireResult, outdir: str | Path, *, overwrite: bool = False) -> list[Path]:
+def write_ceasefire(
+    result: CeasefireResult, outdir: str | Path, *, overwrite: bool = False
+) -> list[Path]:
     """Write ``ceasefire_incidents.geojson``, ``ceasefire_daily.csv`` and ``ceasefire_report.md``
     into ``outdir`` (atomic; nothing is written if any exists and ``overwrite`` is false)."""
     out = Path(outdir)

@@ -28,6 +28,7 @@ from .errors import InputError, LayerError
 SideLabels = Literal["auto", "north-south", "east-west", "left-right"]
 SIDE_CHOICES: tuple[str, ...] = ("auto", "north-south", "east-west", "left-right")
 
+
 def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoDataFrame:
     if isinstance(line, gpd.GeoDataFrame):
         gdf = line
@@ -106,7 +107,10 @@ def corridor(
     if name is not None:
         names = [name] * len(gdf)
     elif "name" in gdf.columns:
-        names = [str(v) if v is not None and v == v else f"line-{i + 1}" for i, v in enumerate(gdf["name"])]
+        names = [
+            str(v) if v is not None and v == v else f"line-{i + 1}"
+            for i, v in enumerate(gdf["name"])
+        ]
     else:
         names = [f"line-{i + 1}" for i in range(len(gdf))]
 
@@ -115,16 +119,20 @@ def corridor(
     side = np.concatenate([label_left, label_right])
     line_names = np.array(names + names, dtype=object)
     order = np.argsort(np.concatenate([np.arange(n) * 2, np.arange(n) * 2 + 1]), kind="stable")
-    out = gpd.GeoDataFrame(
-        {
-            "name": [f"{ln} corridor {s}" for ln, s in zip(line_names, side, strict=True)],
-            "line": line_names,
-            "side": side,
-            "width_m": float(width_m),
-        },
-        geometry=np.concatenate([left, right]),
-        crs=metric,
-    ).iloc[order].reset_index(drop=True)
+    out = (
+        gpd.GeoDataFrame(
+            {
+                "name": [f"{ln} corridor {s}" for ln, s in zip(line_names, side, strict=True)],
+                "line": line_names,
+                "side": side,
+                "width_m": float(width_m),
+            },
+            geometry=np.concatenate([left, right]),
+            crs=metric,
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
     ea = equal_area_crs_for(out)
     out["area_km2"] = out.geometry.to_crs(ea).area.to_numpy() / 1e6
     out = out.to_crs(gdf.crs)
@@ -134,7 +142,9 @@ def corridor(
 def _side_mode(sides: SideLabels | Sequence[str]) -> str:
     if isinstance(sides, str):
         if sides not in SIDE_CHOICES:
-            raise InputError(f"unknown sides {sides!r}", fix=f"use one of {', '.join(SIDE_CHOICES)}")
+            raise InputError(
+                f"unknown sides {sides!r}", fix=f"use one of {', '.join(SIDE_CHOICES)}"
+            )
         return sides
     pair = {str(s).lower() for s in sides}
     for mode in SIDE_CHOICES[1:]:
@@ -163,6 +173,10 @@ def _labels(
     cl, cr = shapely.centroid(left), shapely.centroid(right)
     left_north = shapely.get_y(cl) >= shapely.get_y(cr)
     left_east = shapely.get_x(cl) >= shapely.get_x(cr)
-    lab_l = np.where(ns, np.where(left_north, "north", "south"), np.where(left_east, "east", "west"))
-    lab_r = np.where(ns, np.where(left_north, "south", "north"), np.where(left_east, "west", "east"))
+    lab_l = np.where(
+        ns, np.where(left_north, "north", "south"), np.where(left_east, "east", "west")
+    )
+    lab_r = np.where(
+        ns, np.where(left_north, "south", "north"), np.where(left_east, "west", "east")
+    )
     return lab_l.astype(object), lab_r.astype(object)

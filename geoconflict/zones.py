@@ -37,7 +37,15 @@ from .errors import InputError, LayerError, SchemaError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["area_by_controller", "control_change", "net_change", "NOT_COVERED", "NONE", "ALL", "parse_day"]
+__all__ = [
+    "area_by_controller",
+    "control_change",
+    "net_change",
+    "NOT_COVERED",
+    "NONE",
+    "ALL",
+    "parse_day",
+]
 
 #: summary row label for admin ground no controller holds
 NOT_COVERED = "(not covered)"
@@ -45,8 +53,18 @@ NOT_COVERED = "(not covered)"
 NONE = "(none)"
 #: summary row label for the totals over every group (``summary_by``)
 ALL = "(all)"
-_RESERVED = ("controller", "from_controller", "to_controller", "area_km2", "unit_area_km2",
-             "share", "date", "date_from", "date_to", "scope")
+_RESERVED = (
+    "controller",
+    "from_controller",
+    "to_controller",
+    "area_km2",
+    "unit_area_km2",
+    "share",
+    "date",
+    "date_from",
+    "date_to",
+    "scope",
+)
 _POLY_TYPES = (3, 6)  # Polygon, MultiPolygon
 
 
@@ -109,9 +127,13 @@ def _admin_frame(
 ) -> tuple[pd.DataFrame, list[str]]:
     require_crs(admin, "admin layer")
     if len(admin) == 0:
-        raise LayerError("the admin layer has no features", fix="give a polygon layer of admin units")
+        raise LayerError(
+            "the admin layer has no features", fix="give a polygon layer of admin units"
+        )
     geom = admin.geometry.name
-    fields = list(admin_fields) if admin_fields is not None else [c for c in admin.columns if c != geom]
+    fields = (
+        list(admin_fields) if admin_fields is not None else [c for c in admin.columns if c != geom]
+    )
     absent = [f for f in fields if f not in admin.columns or f == geom]
     if absent:
         raise SchemaError(
@@ -123,8 +145,11 @@ def _admin_frame(
     notpoly = ~np.isin(types, _POLY_TYPES)
     if notpoly.any():
         i = int(np.flatnonzero(notpoly)[0])
-        raise LayerError("admin units must be polygons", feature=i + 1,
-                         fix="give the admin boundary polygons, not points or lines")
+        raise LayerError(
+            "admin units must be polygons",
+            feature=i + 1,
+            fix="give the admin boundary polygons, not points or lines",
+        )
     attrs = pd.DataFrame(admin[fields]).reset_index(drop=True)
     renamed = {f: f"admin_{f}" for f in fields if f in _RESERVED}
     return attrs.rename(columns=renamed), [renamed.get(f, f) for f in fields]
@@ -145,7 +170,9 @@ def _km2(geoms: np.ndarray, crs: Any, ea: Any) -> np.ndarray:
         return np.array([], dtype=float)
     g = gpd.GeoSeries(geoms, crs=crs)
     if g.crs is not None and g.crs.is_geographic:
-        g = gpd.GeoSeries(shapely.segmentize(np.asarray(g.values, dtype=object), _MAX_EDGE_DEG), crs=crs)
+        g = gpd.GeoSeries(
+            shapely.segmentize(np.asarray(g.values, dtype=object), _MAX_EDGE_DEG), crs=crs
+        )
     return np.asarray(g.to_crs(ea).area, dtype=float) / 1e6
 
 
@@ -181,9 +208,14 @@ def area_by_controller(
     _require_control(control)
     day = parse_day(date)
     attrs, fields = _admin_frame(admin, admin_fields)
-    if summary_by is not None and (summary_by not in admin.columns or summary_by == admin.geometry.name):
-        raise SchemaError(f"summary field not found: {summary_by}", column=summary_by,
-                          fix="name an attribute of the admin layer, e.g. ADM1_PCODE")
+    if summary_by is not None and (
+        summary_by not in admin.columns or summary_by == admin.geometry.name
+    ):
+        raise SchemaError(
+            f"summary field not found: {summary_by}",
+            column=summary_by,
+            fix="name an attribute of the admin layer, e.g. ADM1_PCODE",
+        )
     from .control import snapshot_at
 
     snap = snapshot_at(control, day)
@@ -217,15 +249,32 @@ def area_by_controller(
     held = np.bincount(iu, weights=area_km2, minlength=len(unit_km2))
     over = held > unit_km2 * (1 + 1e-4)
     if over.any():
-        log.warning("%d admin unit(s) are held more than once (overlapping control zones); "
-                    "their shares add up to more than 1", int(over.sum()))
+        log.warning(
+            "%d admin unit(s) are held more than once (overlapping control zones); "
+            "their shares add up to more than 1",
+            int(over.sum()),
+        )
     uncovered = np.clip(unit_km2 - held, 0.0, None)
     uncovered[uncovered < unit_km2 * 1e-9] = 0.0  # rounding noise of the intersection
-    summary = _held_summary(iu, names[ic].astype(str), area_km2, unit_km2, uncovered,
-                            None if summary_by is None else admin[summary_by].to_numpy(), summary_by)
-    log.info("area held on %s: %d admin units, %d controller(s), %.1f km² not covered",
-             f"{day:%Y-%m-%d}", len(unit_km2), len(names), float(uncovered.sum()))
-    return layer[[*fields, "controller", "area_km2", "unit_area_km2", "share", "date", "geometry"]], summary
+    summary = _held_summary(
+        iu,
+        names[ic].astype(str),
+        area_km2,
+        unit_km2,
+        uncovered,
+        None if summary_by is None else admin[summary_by].to_numpy(),
+        summary_by,
+    )
+    log.info(
+        "area held on %s: %d admin units, %d controller(s), %.1f km² not covered",
+        f"{day:%Y-%m-%d}",
+        len(unit_km2),
+        len(names),
+        float(uncovered.sum()),
+    )
+    return layer[
+        [*fields, "controller", "area_km2", "unit_area_km2", "share", "date", "geometry"]
+    ], summary
 
 
 def _held_summary(
@@ -239,11 +288,15 @@ def _held_summary(
 ) -> pd.DataFrame:
     """Totals per controller (and ``(not covered)``), overall or per ``by`` group of units."""
     nc = np.flatnonzero(uncovered > 0)
-    long = pd.DataFrame({
-        "unit": np.concatenate([iu, nc]),
-        "controller": np.concatenate([controllers, np.full(len(nc), NOT_COVERED, dtype=object)]),
-        "area_km2": np.concatenate([area_km2, uncovered[nc]]),
-    })
+    long = pd.DataFrame(
+        {
+            "unit": np.concatenate([iu, nc]),
+            "controller": np.concatenate(
+                [controllers, np.full(len(nc), NOT_COVERED, dtype=object)]
+            ),
+            "area_km2": np.concatenate([area_km2, uncovered[nc]]),
+        }
+    )
     long["_last"] = long["controller"] == NOT_COVERED
     cols = ["controller", "area_km2", "share", "admin_units"]
 
@@ -252,8 +305,15 @@ def _held_summary(
         out = pd.DataFrame({"area_km2": g["area_km2"].sum(), "admin_units": g["unit"].nunique()})
         out = out.reset_index().drop(columns="_last")
         if not (out["controller"] == NOT_COVERED).any():
-            out = pd.concat([out, pd.DataFrame({"controller": [NOT_COVERED], "area_km2": [0.0],
-                                                "admin_units": [0]})], ignore_index=True)
+            out = pd.concat(
+                [
+                    out,
+                    pd.DataFrame(
+                        {"controller": [NOT_COVERED], "area_km2": [0.0], "admin_units": [0]}
+                    ),
+                ],
+                ignore_index=True,
+            )
         out["share"] = out["area_km2"] / unit_total if unit_total > 0 else np.nan
         return out[cols]
 
@@ -272,10 +332,12 @@ def _held_summary(
 def _totals(layer: pd.DataFrame, key: str | list[str]) -> pd.DataFrame:
     keys = [key] if isinstance(key, str) else key
     g = pd.DataFrame(layer).groupby(keys, sort=True, dropna=False)
-    return pd.DataFrame({
-        "area_km2": g["area_km2"].sum(),
-        "admin_units": g.size(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "area_km2": g["area_km2"].sum(),
+            "admin_units": g.size(),
+        }
+    ).reset_index()
 
 
 def _coverage(control: gpd.GeoDataFrame) -> str:
@@ -311,15 +373,19 @@ def control_change(
     _require_control(control)
     d1, d2 = parse_day(date_from, "--from date"), parse_day(date_to, "--to date")
     if d2 < d1:
-        raise InputError(f"the --to date {d2:%Y-%m-%d} is before the --from date {d1:%Y-%m-%d}",
-                         fix="swap the two dates")
+        raise InputError(
+            f"the --to date {d2:%Y-%m-%d} is before the --from date {d1:%Y-%m-%d}",
+            fix="swap the two dates",
+        )
     from .control import snapshot_at
 
     a, b = snapshot_at(control, d1), snapshot_at(control, d2)
     for snap, day in ((a, d1), (b, d2)):
         if len(snap) == 0:
-            raise LayerError(f"no control zone is in force on {day:%Y-%m-%d}{_coverage(control)}",
-                             fix="choose dates inside the control layer's validity")
+            raise LayerError(
+                f"no control zone is in force on {day:%Y-%m-%d}{_coverage(control)}",
+                fix="choose dates inside the control layer's validity",
+            )
     # work in the control layer's own CRS (admin reprojected to it explicitly) so that edges the
     # two snapshots share stay exactly shared; measure every area in an equal-area CRS
     crs = control.crs
@@ -341,8 +407,12 @@ def control_change(
                 frm.append(n if is_from else NONE)
                 to.append(NONE if is_from else n)
                 geoms.append(g)
-    pairs = pd.DataFrame({"from_controller": pd.Series(frm, dtype=object).astype(str),
-                          "to_controller": pd.Series(to, dtype=object).astype(str)})
+    pairs = pd.DataFrame(
+        {
+            "from_controller": pd.Series(frm, dtype=object).astype(str),
+            "to_controller": pd.Series(to, dtype=object).astype(str),
+        }
+    )
     pair_geoms = np.array(geoms, dtype=object)
     fields: list[str] = []
     if admin is not None:
@@ -350,10 +420,14 @@ def control_change(
         admin_w = align(admin, control, "admin layer")
         require_same_crs(admin_w, control, "admin layer", "control layer")
         units = _valid(np.asarray(admin_w.geometry.values, dtype=object), "admin layer")
-        iu, ip, pieces = _pairs(units, pair_geoms) if len(pair_geoms) else (
-            np.array([], int), np.array([], int), np.array([], dtype=object))
-        out = pd.concat([attrs.iloc[iu].reset_index(drop=True),
-                         pairs.iloc[ip].reset_index(drop=True)], axis=1)
+        iu, ip, pieces = (
+            _pairs(units, pair_geoms)
+            if len(pair_geoms)
+            else (np.array([], int), np.array([], int), np.array([], dtype=object))
+        )
+        out = pd.concat(
+            [attrs.iloc[iu].reset_index(drop=True), pairs.iloc[ip].reset_index(drop=True)], axis=1
+        )
         out_geoms = pieces
         order_keys: list[str] = ["_unit", "from_controller", "to_controller"]
         out["_unit"] = iu
@@ -364,8 +438,12 @@ def control_change(
     out["area_km2"] = _km2(out_geoms, crs, ea)
     small = out["area_km2"].to_numpy() < min_area_km2
     if small.any():
-        log.info("left out %d piece(s) under %g km² (%.4f km² in all)", int(small.sum()),
-                 min_area_km2, float(out["area_km2"].to_numpy()[small].sum()))
+        log.info(
+            "left out %d piece(s) under %g km² (%.4f km² in all)",
+            int(small.sum()),
+            min_area_km2,
+            float(out["area_km2"].to_numpy()[small].sum()),
+        )
     out["_geom"] = out_geoms
     out = out.loc[~small].sort_values(order_keys, kind="stable").reset_index(drop=True)
     out["date_from"] = f"{d1:%Y-%m-%d}"
@@ -374,12 +452,15 @@ def control_change(
     cols = [*fields, "from_controller", "to_controller", "area_km2", "date_from", "date_to"]
     layer = gpd.GeoDataFrame(out[cols], geometry=geometry, crs=crs)
 
-    total = _totals(layer, ["from_controller", "to_controller"]).rename(columns={"admin_units": "pieces"})
+    total = _totals(layer, ["from_controller", "to_controller"]).rename(
+        columns={"admin_units": "pieces"}
+    )
     total.insert(0, "scope", "total")
     parts = [total]
     if admin is not None:
-        per_unit = pd.DataFrame(layer.drop(columns="geometry"))[[*fields, "from_controller",
-                                                                 "to_controller", "area_km2"]]
+        per_unit = pd.DataFrame(layer.drop(columns="geometry"))[
+            [*fields, "from_controller", "to_controller", "area_km2"]
+        ]
         per_unit = per_unit.assign(scope="admin", pieces=1)
         parts.append(per_unit)
     summary = pd.concat(parts, ignore_index=True)

@@ -29,19 +29,21 @@ def incidents(rows: list[dict]) -> gpd.GeoDataFrame:
     recs = []
     for i, r in enumerate(rows):
         date = pd.Timestamp(r["date"])
-        recs.append({
-            "incident_id": r.get("id", f"e{i + 1}"),
-            "date": date,
-            "has_time": bool(r.get("has_time", "T" in r["date"] or " " in r["date"])),
-            "date_precision": r.get("precision", 1),
-            "event_type": r.get("event_type", "Explosions/Remote violence"),
-            "sub_event_type": r.get("type", AIR),
-            "actor1": r.get("actor", "Military Forces of Russia (2000-)"),
-            "actor2": "Civilians (Syria)",
-            "fatalities": float(r.get("fatalities", 0)),
-            "location": r.get("location", f"place{i}"),
-            "geometry": Point(r.get("xy", (36.0 + i * 0.01, 35.5))),
-        })
+        recs.append(
+            {
+                "incident_id": r.get("id", f"e{i + 1}"),
+                "date": date,
+                "has_time": bool(r.get("has_time", "T" in r["date"] or " " in r["date"])),
+                "date_precision": r.get("precision", 1),
+                "event_type": r.get("event_type", "Explosions/Remote violence"),
+                "sub_event_type": r.get("type", AIR),
+                "actor1": r.get("actor", "Military Forces of Russia (2000-)"),
+                "actor2": "Civilians (Syria)",
+                "fatalities": float(r.get("fatalities", 0)),
+                "location": r.get("location", f"place{i}"),
+                "geometry": Point(r.get("xy", (36.0 + i * 0.01, 35.5))),
+            }
+        )
     gdf = gpd.GeoDataFrame(recs, geometry="geometry", crs=4326)
     gdf["date"] = gdf["date"].astype("datetime64[ns]")
     gdf["date_precision"] = gdf["date_precision"].astype("Int8")
@@ -60,49 +62,74 @@ def statuses(rows: list[dict], **kw) -> dict[str, str]:
 
 
 def test_day_precision_and_times_around_the_start():
-    got = statuses([
-        {"id": "day-before", "date": "2020-03-05"},
-        {"id": "day-of-start", "date": "2020-03-06"},  # no time: the start's day counts as after
-        {"id": "day-after", "date": "2020-03-07"},
-        {"id": "midnight", "date": "2020-03-06T00:00"},  # its time says before 00:01
-        {"id": "at-start", "date": "2020-03-06T00:01"},
-        {"id": "late-eve", "date": "2020-03-05T23:59"},
-        {"id": "morning", "date": "2020-03-06T08:30"},
-    ])
-    assert got == {"day-before": "before", "day-of-start": "after", "day-after": "after",
-                   "midnight": "before", "at-start": "after", "late-eve": "before", "morning": "after"}
+    got = statuses(
+        [
+            {"id": "day-before", "date": "2020-03-05"},
+            {
+                "id": "day-of-start",
+                "date": "2020-03-06",
+            },  # no time: the start's day counts as after
+            {"id": "day-after", "date": "2020-03-07"},
+            {"id": "midnight", "date": "2020-03-06T00:00"},  # its time says before 00:01
+            {"id": "at-start", "date": "2020-03-06T00:01"},
+            {"id": "late-eve", "date": "2020-03-05T23:59"},
+            {"id": "morning", "date": "2020-03-06T08:30"},
+        ]
+    )
+    assert got == {
+        "day-before": "before",
+        "day-of-start": "after",
+        "day-after": "after",
+        "midnight": "before",
+        "at-start": "after",
+        "late-eve": "before",
+        "morning": "after",
+    }
 
 
 def test_week_month_year_precision_straddling_the_start_is_uncertain():
-    got = statuses([
-        {"id": "week-straddles", "date": "2020-03-04", "precision": 2},   # 1-7 March
-        {"id": "week-ends-before", "date": "2020-03-02", "precision": 2},  # 28 Feb - 5 March
-        {"id": "week-starts-on-day", "date": "2020-03-09", "precision": 2},  # 6-12 March
-        {"id": "week-ends-on-day", "date": "2020-03-03", "precision": 2},  # 29 Feb - 6 March
-        {"id": "month-march", "date": "2020-03-15", "precision": 3},
-        {"id": "month-feb", "date": "2020-02-10", "precision": 3},
-        {"id": "month-april", "date": "2020-04-01", "precision": 3},
-        {"id": "year-2020", "date": "2020-07-01", "precision": 4},
-        {"id": "year-2019", "date": "2019-07-01", "precision": 4},
-    ])
-    assert got == {"week-straddles": "uncertain", "week-ends-before": "before",
-                   "week-starts-on-day": "after", "week-ends-on-day": "uncertain",
-                   "month-march": "uncertain", "month-feb": "before", "month-april": "after",
-                   "year-2020": "uncertain", "year-2019": "before"}
+    got = statuses(
+        [
+            {"id": "week-straddles", "date": "2020-03-04", "precision": 2},  # 1-7 March
+            {"id": "week-ends-before", "date": "2020-03-02", "precision": 2},  # 28 Feb - 5 March
+            {"id": "week-starts-on-day", "date": "2020-03-09", "precision": 2},  # 6-12 March
+            {"id": "week-ends-on-day", "date": "2020-03-03", "precision": 2},  # 29 Feb - 6 March
+            {"id": "month-march", "date": "2020-03-15", "precision": 3},
+            {"id": "month-feb", "date": "2020-02-10", "precision": 3},
+            {"id": "month-april", "date": "2020-04-01", "precision": 3},
+            {"id": "year-2020", "date": "2020-07-01", "precision": 4},
+            {"id": "year-2019", "date": "2019-07-01", "precision": 4},
+        ]
+    )
+    assert got == {
+        "week-straddles": "uncertain",
+        "week-ends-before": "before",
+        "week-starts-on-day": "after",
+        "week-ends-on-day": "uncertain",
+        "month-march": "uncertain",
+        "month-feb": "before",
+        "month-april": "after",
+        "year-2020": "uncertain",
+        "year-2019": "before",
+    }
 
 
 def test_a_source_date_end_spanning_the_start_is_uncertain():
-    got = statuses([
-        {"id": "span", "date": "2020-03-04", "date_end": "2020-03-07"},
-        {"id": "span-before", "date": "2020-03-01", "date_end": "2020-03-05"},
-        {"id": "one-day", "date": "2020-03-07", "date_end": "2020-03-07"},
-    ])
+    got = statuses(
+        [
+            {"id": "span", "date": "2020-03-04", "date_end": "2020-03-07"},
+            {"id": "span-before", "date": "2020-03-01", "date_end": "2020-03-05"},
+            {"id": "one-day", "date": "2020-03-07", "date_end": "2020-03-07"},
+        ]
+    )
     assert got == {"span": "uncertain", "span-before": "before", "one-day": "after"}
 
 
 def test_a_start_later_in_the_day_still_counts_a_day_only_event_as_after():
-    got = statuses([{"id": "d", "date": "2020-03-06"}, {"id": "t", "date": "2020-03-06T11:00"}],
-                   start="2020-03-06T12:00")
+    got = statuses(
+        [{"id": "d", "date": "2020-03-06"}, {"id": "t", "date": "2020-03-06T11:00"}],
+        start="2020-03-06T12:00",
+    )
     assert got == {"d": "after", "t": "before"}
 
 
@@ -116,8 +143,14 @@ def test_types_filter_and_end_leave_rows_out_but_count_them():
     ]
     r = ceasefire_report(incidents(rows), start=START, end="2020-06-09")
     assert sorted(r.incidents["incident_id"]) == ["air", "last-evening", "shell"]
-    assert r.counts == {"rows": 5, "not_of_types": 1, "after_end": 1, "before": 0, "after": 3,
-                        "uncertain": 0}
+    assert r.counts == {
+        "rows": 5,
+        "not_of_types": 1,
+        "after_end": 1,
+        "before": 0,
+        "after": 3,
+        "uncertain": 0,
+    }
     # an end with a time is a moment
     r2 = ceasefire_report(incidents(rows), start=START, end="2020-06-09T09:00")
     assert r2.counts["after_end"] == 2
@@ -146,8 +179,10 @@ def _brute_force_max(df: gpd.GeoDataFrame) -> tuple[int, list[pd.Timestamp]]:
     t = list(after["date"])
     keys = [(round(p.x, 4), round(p.y, 4)) for p in after.geometry]
     hours = pd.date_range(min(t).floor("h"), max(t).ceil("h") + pd.Timedelta(hours=24), freq="h")
-    counts = [len({k for k, tt in zip(keys, t, strict=True) if h - pd.Timedelta(hours=24) < tt <= h})
-              for h in hours]
+    counts = [
+        len({k for k, tt in zip(keys, t, strict=True) if h - pd.Timedelta(hours=24) < tt <= h})
+        for h in hours
+    ]
     best = max(counts)
     return best, [h for h, c in zip(hours, counts, strict=True) if c == best]
 
@@ -163,7 +198,10 @@ def test_rolling_24_hours_by_hand():
     r = ceasefire_report(incidents(rows), start=START)
     # (10:00 8 June, 10:00 9 June] holds a, b, c; the window to 11:00 has lost b (11:00 exactly)
     assert r.max_locations_24h == 3
-    assert r.max_locations_window == (pd.Timestamp("2020-06-08 10:00"), pd.Timestamp("2020-06-09 10:00"))
+    assert r.max_locations_window == (
+        pd.Timestamp("2020-06-08 10:00"),
+        pd.Timestamp("2020-06-09 10:00"),
+    )
     assert r.max_locations_timed
     assert "in the 24 hours to 10:00 on 9 June 2020, 3 distinct locations were struck" in r.markdown
     assert r.locations_24h[pd.Timestamp("2020-06-09 11:00")] == 2
@@ -176,8 +214,10 @@ def test_rolling_24_hours_agrees_with_brute_force_on_random_data():
     base = pd.Timestamp("2020-06-01")
     minutes = np.sort(rng.integers(0, 5 * 24 * 60, n))
     pts = [(36.0 + 0.01 * k, 35.5) for k in rng.integers(0, 40, n)]
-    rows = [{"date": (base + pd.Timedelta(minutes=int(m))).strftime("%Y-%m-%dT%H:%M"), "xy": p}
-            for m, p in zip(minutes, pts, strict=True)]
+    rows = [
+        {"date": (base + pd.Timedelta(minutes=int(m))).strftime("%Y-%m-%dT%H:%M"), "xy": p}
+        for m, p in zip(minutes, pts, strict=True)
+    ]
     r = ceasefire_report(incidents(rows), start=START)
     best, ends = _brute_force_max(r.incidents)
     assert r.max_locations_24h == best
@@ -200,15 +240,23 @@ def test_day_only_events_count_in_their_calendar_day():
     assert r.max_locations_24h == 5
     assert r.max_locations_window == (pd.Timestamp("2020-06-08"), pd.Timestamp("2020-06-09"))
     assert not r.max_locations_timed
-    assert "on 8 June 2020 (a calendar day; the events carry no time), 5 distinct locations" in r.markdown
+    assert (
+        "on 8 June 2020 (a calendar day; the events carry no time), 5 distinct locations"
+        in r.markdown
+    )
 
 
 def test_location_names_as_the_key():
-    rows = [{"date": "2020-06-08T10:00", "xy": (36.0, 35.5), "location": "Bara"},
-            {"date": "2020-06-08T11:00", "xy": (36.001, 35.5), "location": " bara "},
-            {"date": "2020-06-08T12:00", "xy": (36.2, 35.5), "location": "Kansafra"}]
+    rows = [
+        {"date": "2020-06-08T10:00", "xy": (36.0, 35.5), "location": "Bara"},
+        {"date": "2020-06-08T11:00", "xy": (36.001, 35.5), "location": " bara "},
+        {"date": "2020-06-08T12:00", "xy": (36.2, 35.5), "location": "Kansafra"},
+    ]
     assert ceasefire_report(incidents(rows), start=START).max_locations_24h == 3
-    assert ceasefire_report(incidents(rows), start=START, location_key="location").max_locations_24h == 2
+    assert (
+        ceasefire_report(incidents(rows), start=START, location_key="location").max_locations_24h
+        == 2
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,12 +264,15 @@ def test_location_names_as_the_key():
 
 
 def _break_rows() -> list[dict]:
-    days = ["2020-03-01", "2020-03-05",  # before the start
-            "2020-03-06",  # a violation on the first day: no lull before it
-            "2020-03-20",  # 13 days without: break 1
-            "2020-03-22",  # 1 day without
-            "2020-03-26",  # 3 days without: break 2, 6 days after break 1
-            "2020-04-10"]  # 14 days without: break 3, 15 days after break 2
+    days = [
+        "2020-03-01",
+        "2020-03-05",  # before the start
+        "2020-03-06",  # a violation on the first day: no lull before it
+        "2020-03-20",  # 13 days without: break 1
+        "2020-03-22",  # 1 day without
+        "2020-03-26",  # 3 days without: break 2, 6 days after break 1
+        "2020-04-10",
+    ]  # 14 days without: break 3, 15 days after break 2
     return [{"date": d, "fatalities": k} for k, d in enumerate(days)]
 
 
@@ -232,7 +283,10 @@ def test_breaks_and_lulls_by_hand():
     assert r.breaks[0].previous_strike == pd.Timestamp("2020-03-06")
     assert r.breaks[1].fatalities == 5
     assert [(a.strftime("%m-%d"), z.strftime("%m-%d"), n) for a, z, n in r.lulls] == [
-        ("03-07", "03-19", 13), ("03-23", "03-25", 3), ("03-27", "04-09", 14)]
+        ("03-07", "03-19", 13),
+        ("03-23", "03-25", 3),
+        ("03-27", "04-09", 14),
+    ]
     assert "This was the second break within six days (after 20 March 2020)" in r.markdown
     # a longer lull threshold: 26 March is no break any more
     r7 = ceasefire_report(incidents(_break_rows()), start=START, lull_days=7)
@@ -246,8 +300,10 @@ def test_first_break_counts_from_the_last_strike_before_the_start():
     (b,) = r.breaks
     assert b.previous_strike == pd.Timestamp("2020-03-05")
     assert b.days_without == 89  # 6 March to 2 June
-    assert ("On Wednesday 3 June 2020, 1 strike on 1 location: the first strikes since early March "
-            "2020 (last strike on 5 March 2020; 89 days without one).") in r.markdown
+    assert (
+        "On Wednesday 3 June 2020, 1 strike on 1 location: the first strikes since early March "
+        "2020 (last strike on 5 March 2020; 89 days without one)."
+    ) in r.markdown
 
 
 def test_no_strike_before_the_start_counts_from_the_start():
@@ -273,17 +329,33 @@ def test_daily_counts_by_type_zone_controller_actor():
     west, east = (36.2, 35.8), (36.8, 35.8)
     rows = [
         {"date": "2020-03-07T10:00", "xy": west, "fatalities": 2},
-        {"date": "2020-03-07T11:00", "xy": west, "type": SHELL, "actor": "Military Forces of Syria (2000-)"},
+        {
+            "date": "2020-03-07T11:00",
+            "xy": west,
+            "type": SHELL,
+            "actor": "Military Forces of Syria (2000-)",
+        },
         {"date": "2020-03-07", "xy": east, "fatalities": 1},
-        {"date": "2020-03-09", "xy": east, "type": SHELL, "actor": "Military Forces of Syria (2000-)"},
+        {
+            "date": "2020-03-09",
+            "xy": east,
+            "type": SHELL,
+            "actor": "Military Forces of Syria (2000-)",
+        },
         {"date": "2020-03-05", "xy": east},  # before: not in the daily counts
     ]
     from geoconflict.control import read_control
 
-    control = read_control(gpd.GeoDataFrame(
-        {"controller": ["Opp", "Gov"], "date": ["2020-01-01"] * 2},
-        geometry=[box(36.0, 35.5, 36.5, 36.0), box(36.5, 35.5, 37.0, 36.0)], crs=4326))
-    zones = gpd.GeoDataFrame({"name": ["West zone"]}, geometry=[box(36.0, 35.7, 36.4, 35.9)], crs=4326)
+    control = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["Opp", "Gov"], "date": ["2020-01-01"] * 2},
+            geometry=[box(36.0, 35.5, 36.5, 36.0), box(36.5, 35.5, 37.0, 36.0)],
+            crs=4326,
+        )
+    )
+    zones = gpd.GeoDataFrame(
+        {"name": ["West zone"]}, geometry=[box(36.0, 35.7, 36.4, 35.9)], crs=4326
+    )
     r = ceasefire_report(incidents(rows), start=START, control=control, zones=zones)
     d = r.daily.set_index(["date", "by", "value"])
     assert d.loc[("2020-03-07", "total", "all"), "incidents"] == 3
@@ -297,7 +369,12 @@ def test_daily_counts_by_type_zone_controller_actor():
     assert d.loc[("2020-03-07", "zone", "West zone"), "incidents"] == 2
     assert d.loc[("2020-03-07", "zone", "(no zone)"), "incidents"] == 1
     assert d.loc[("2020-03-09", "actor", "Military Forces of Syria (2000-)"), "incidents"] == 1
-    assert list(r.daily["date"].unique()) == ["2020-03-06", "2020-03-07", "2020-03-08", "2020-03-09"]
+    assert list(r.daily["date"].unique()) == [
+        "2020-03-06",
+        "2020-03-07",
+        "2020-03-08",
+        "2020-03-09",
+    ]
     # totals agree with the classification
     assert r.daily.loc[r.daily["by"] == "total", "incidents"].sum() == r.counts["after"]
     for by in ("type", "zone", "controller", "actor"):
@@ -309,8 +386,11 @@ def test_daily_counts_by_type_zone_controller_actor():
 def test_write_ceasefire_refuses_to_overwrite_and_writes_all_three(tmp_path):
     r = ceasefire_report(incidents(_break_rows()), start=START)
     paths = write_ceasefire(r, tmp_path / "out")
-    assert [p.name for p in paths] == ["ceasefire_incidents.geojson", "ceasefire_daily.csv",
-                                       "ceasefire_report.md"]
+    assert [p.name for p in paths] == [
+        "ceasefire_incidents.geojson",
+        "ceasefire_daily.csv",
+        "ceasefire_report.md",
+    ]
     back = gpd.read_file(paths[0])
     assert list(back["ceasefire_status"]) == list(r.incidents["ceasefire_status"])
     assert set(back["incident_id"]) == set(r.incidents["incident_id"])
@@ -332,7 +412,9 @@ def test_builtin_scenario_facts_come_from_the_data():
 
     read = read_incidents(ROOT / "geoconflict" / "scenarios" / "idlib-2020" / "incidents.csv")
     control = read_control(ROOT / "boundaries" / "idlib2020_control.geojson")
-    m4 = corridor(gpd.read_file(ROOT / "boundaries" / "idlib2020_m4.geojson"), width_m=6000, name="M4")
+    m4 = corridor(
+        gpd.read_file(ROOT / "boundaries" / "idlib2020_m4.geojson"), width_m=6000, name="M4"
+    )
     r = ceasefire_report(read.incidents, start=START, control=control, zones=m4)
     days = [b.day for b in r.breaks]
     assert days[:2] == [pd.Timestamp("2020-06-03"), pd.Timestamp("2020-06-08")]
@@ -360,5 +442,8 @@ def test_no_strike_after_the_start():
     assert r.breaks == [] and r.max_locations_24h == 0 and r.max_locations_window is None
     assert "No strike after the start." in r.markdown
     # the lull runs from the day after the last strike before the start
-    assert "2 March 2020 to 10 March 2020: 9 days (still running at the end of the period)" in r.markdown
+    assert (
+        "2 March 2020 to 10 March 2020: 9 days (still running at the end of the period)"
+        in r.markdown
+    )
     assert (r.daily["by"] == "total").all() and len(r.daily) == 5

@@ -16,14 +16,31 @@ CONTROL = str(DATA / "control.geojson")
 
 def test_ceasefire_writes_the_three_outputs(cli_runner, tmp_path):
     out = tmp_path / "cf"
-    res = cli_runner.invoke(cli, ["ceasefire", INCIDENTS, "--start", "2020-03-06T00:01",
-                                  "--control", CONTROL, "-o", str(out)])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "ceasefire",
+            INCIDENTS,
+            "--start",
+            "2020-03-06T00:01",
+            "--control",
+            CONTROL,
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     inc = gpd.read_file(out / "ceasefire_incidents.geojson")
     got = dict(zip(inc["incident_id"], inc["ceasefire_status"], strict=True))
     # T2 is coded to the week of 4 March (1-7 March): uncertain; T7 is a clash: left out
-    assert got == {"T1": "before", "T2": "uncertain", "T3": "after", "T4": "after", "T5": "after",
-                   "T6": "after"}
+    assert got == {
+        "T1": "before",
+        "T2": "uncertain",
+        "T3": "after",
+        "T4": "after",
+        "T5": "after",
+        "T6": "after",
+    }
     daily = pd.read_csv(out / "ceasefire_daily.csv")
     day20 = daily.loc[daily["date"] == "2020-03-20"].set_index(["by", "value"])
     assert day20.loc[("total", "all"), "incidents"] == 2
@@ -38,8 +55,21 @@ def test_ceasefire_writes_the_three_outputs(cli_runner, tmp_path):
 
 def test_types_all_and_end(cli_runner, tmp_path):
     out = tmp_path / "cf"
-    res = cli_runner.invoke(cli, ["ceasefire", INCIDENTS, "--start", "2020-03-06T00:01", "--types", "all",
-                                  "--end", "2020-03-20", "-o", str(out)])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "ceasefire",
+            INCIDENTS,
+            "--start",
+            "2020-03-06T00:01",
+            "--types",
+            "all",
+            "--end",
+            "2020-03-20",
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     inc = gpd.read_file(out / "ceasefire_incidents.geojson")
     assert sorted(inc["incident_id"]) == ["T1", "T2", "T3", "T4", "T5"]
@@ -47,19 +77,32 @@ def test_types_all_and_end(cli_runner, tmp_path):
 
 
 def test_bad_start_and_existing_outputs_exit_2(cli_runner, tmp_path):
-    res = cli_runner.invoke(cli, ["ceasefire", INCIDENTS, "--start", "the sixth", "-o", str(tmp_path / "a")])
+    res = cli_runner.invoke(
+        cli, ["ceasefire", INCIDENTS, "--start", "the sixth", "-o", str(tmp_path / "a")]
+    )
     assert res.exit_code == 2 and "cannot read the --start time" in res.output
     assert not (tmp_path / "a").exists()
     out = tmp_path / "b"
     out.mkdir()
     (out / "ceasefire_daily.csv").write_text("keep me")
-    res = cli_runner.invoke(cli, ["ceasefire", INCIDENTS, "--start", "2020-03-06T00:01", "-o", str(out)])
+    res = cli_runner.invoke(
+        cli, ["ceasefire", INCIDENTS, "--start", "2020-03-06T00:01", "-o", str(out)]
+    )
     assert res.exit_code == 2 and "already exists" in res.output
     assert (out / "ceasefire_daily.csv").read_text() == "keep me"
     assert not (out / "ceasefire_report.md").exists()
 
 
 def test_missing_incident_file(cli_runner, tmp_path):
-    res = cli_runner.invoke(cli, ["ceasefire", str(tmp_path / "nope.csv"), "--start", "2020-03-06",
-                                  "-o", str(tmp_path / "o")])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "ceasefire",
+            str(tmp_path / "nope.csv"),
+            "--start",
+            "2020-03-06",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output

@@ -33,23 +33,49 @@ def test_corridor_writes_two_sides_6km_deep(cli_runner, tmp_path):
 
 def test_left_right_sides_and_name(cli_runner, tmp_path):
     out = tmp_path / "c.gpkg"
-    res = cli_runner.invoke(cli, ["corridor", LINE, "--width", "500m", "--sides", "left-right",
-                                  "--name", "M4", "-o", str(out)])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "corridor",
+            LINE,
+            "--width",
+            "500m",
+            "--sides",
+            "left-right",
+            "--name",
+            "M4",
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     zones = gpd.read_file(out)
     assert list(zones["name"]) == ["M4 corridor left", "M4 corridor right"]
 
 
-@pytest.mark.parametrize(("width", "message"), [("-3km", "not a distance"), ("abc", "not a distance"),
-                                                 ("0km", "must be positive")])
+@pytest.mark.parametrize(
+    ("width", "message"),
+    [("-3km", "not a distance"), ("abc", "not a distance"), ("0km", "must be positive")],
+)
 def test_bad_width(cli_runner, tmp_path, width, message):
-    res = cli_runner.invoke(cli, ["corridor", LINE, "--width", width, "-o", str(tmp_path / "c.geojson")])
+    res = cli_runner.invoke(
+        cli, ["corridor", LINE, "--width", width, "-o", str(tmp_path / "c.geojson")]
+    )
     assert res.exit_code == 2 and message in res.output
 
 
 def test_a_polygon_layer_is_refused(cli_runner, tmp_path):
-    res = cli_runner.invoke(cli, ["corridor", str(DATA / "admin.geojson"), "--width", "6km",
-                                  "-o", str(tmp_path / "c.geojson")])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "corridor",
+            str(DATA / "admin.geojson"),
+            "--width",
+            "6km",
+            "-o",
+            str(tmp_path / "c.geojson"),
+        ],
+    )
     assert res.exit_code == 2
     assert "needs lines" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "c.geojson").exists()

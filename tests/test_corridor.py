@@ -85,7 +85,9 @@ def test_a_south_north_line_gets_east_and_west_sides():
     east = zones.loc[zones["side"] == "east"].geometry.iloc[0]
     assert east.contains(Point(36.61, 35.75))
     assert set(zones["side"]) == {"east", "west"}
-    forced = corridor(_line_gdf([(36.6, 35.5), (36.6, 36.0)]), width_m=3000, sides=("north", "south"))
+    forced = corridor(
+        _line_gdf([(36.6, 35.5), (36.6, 36.0)]), width_m=3000, sides=("north", "south")
+    )
     assert set(forced["side"]) == {"north", "south"}
 
 
@@ -105,12 +107,20 @@ def test_area_of_each_side_is_length_times_width():
 def test_names_come_from_the_layer_or_the_argument_and_features_stay_in_order():
     gdf = gpd.GeoDataFrame(
         {"name": ["A", "B"]},
-        geometry=[LineString([(36.0, 35.0), (36.2, 35.0)]), LineString([(36.0, 36.0), (36.2, 36.0)])],
+        geometry=[
+            LineString([(36.0, 35.0), (36.2, 35.0)]),
+            LineString([(36.0, 36.0), (36.2, 36.0)]),
+        ],
         crs=4326,
     )
     zones = corridor(gdf, width_m=1000)
     assert list(zones["line"]) == ["A", "A", "B", "B"]
-    assert list(zones["name"]) == ["A corridor north", "A corridor south", "B corridor north", "B corridor south"]
+    assert list(zones["name"]) == [
+        "A corridor north",
+        "A corridor south",
+        "B corridor north",
+        "B corridor south",
+    ]
     named = corridor(gdf, width_m=1000, name="road")
     assert set(named["line"]) == {"road"}
 

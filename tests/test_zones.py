@@ -41,8 +41,12 @@ def _control() -> gpd.GeoDataFrame:
             "valid_from": ["2020-01-01", "2020-01-01", "2020-03-02", "2020-03-02"],
             "valid_to": ["2020-03-01", "2020-03-01", None, None],
         },
-        geometry=[box(-5 * KM, -5 * KM, 12 * KM, 15 * KM), box(12 * KM, -5 * KM, 25 * KM, 15 * KM),
-                  box(-5 * KM, -5 * KM, 8 * KM, 15 * KM), box(8 * KM, -5 * KM, 25 * KM, 15 * KM)],
+        geometry=[
+            box(-5 * KM, -5 * KM, 12 * KM, 15 * KM),
+            box(12 * KM, -5 * KM, 25 * KM, 15 * KM),
+            box(-5 * KM, -5 * KM, 8 * KM, 15 * KM),
+            box(8 * KM, -5 * KM, 25 * KM, 15 * KM),
+        ],
         crs=LAEA,
     )
     return read_control(raw)
@@ -59,8 +63,16 @@ def test_area_held_on_a_date_exact_areas_and_shares():
     assert got[("W", "A")] == pytest.approx((100.0, 1.0), rel=1e-5)
     assert got[("E", "A")] == pytest.approx((20.0, 0.2), rel=1e-5)
     assert got[("E", "B")] == pytest.approx((80.0, 0.8), rel=1e-5)
-    assert list(layer.columns) == ["ADM3_PCODE", "ADM1_PCODE", "controller", "area_km2",
-                                   "unit_area_km2", "share", "date", "geometry"]
+    assert list(layer.columns) == [
+        "ADM3_PCODE",
+        "ADM1_PCODE",
+        "controller",
+        "area_km2",
+        "unit_area_km2",
+        "share",
+        "date",
+        "geometry",
+    ]
     assert (layer["date"] == "2020-02-01").all()
     assert layer.crs.equals(_admin().crs)
     # the geometry is the piece itself: its area in our CRS is the reported area
@@ -84,9 +96,13 @@ def test_inclusive_validity_picks_the_right_snapshot():
 
 
 def test_ground_not_covered_is_accounted_in_the_summary():
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["A"], "valid_from": ["2020-01-01"], "valid_to": [None]},
-        geometry=[box(-5 * KM, -5 * KM, 15 * KM, 15 * KM)], crs=LAEA))
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["A"], "valid_from": ["2020-01-01"], "valid_to": [None]},
+            geometry=[box(-5 * KM, -5 * KM, 15 * KM, 15 * KM)],
+            crs=LAEA,
+        )
+    )
     layer, summary = area_by_controller(ctl, _admin(), date="2020-06-01")
     got = _rows(layer)
     assert got[("E", "A")] == pytest.approx((50.0, 0.5), rel=1e-5)
@@ -98,10 +114,16 @@ def test_ground_not_covered_is_accounted_in_the_summary():
 
 
 def test_touching_polygons_of_one_controller_are_not_counted_twice():
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["A", "A"], "valid_from": ["2020-01-01"] * 2, "valid_to": [None] * 2},
-        geometry=[box(-5 * KM, -5 * KM, 10 * KM, 15 * KM), box(10 * KM, -5 * KM, 25 * KM, 15 * KM)],
-        crs=LAEA))
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["A", "A"], "valid_from": ["2020-01-01"] * 2, "valid_to": [None] * 2},
+            geometry=[
+                box(-5 * KM, -5 * KM, 10 * KM, 15 * KM),
+                box(10 * KM, -5 * KM, 25 * KM, 15 * KM),
+            ],
+            crs=LAEA,
+        )
+    )
     layer, _ = area_by_controller(ctl, _admin(), date="2020-02-01")
     assert len(layer) == 2
     assert layer["share"].to_numpy() == pytest.approx([1.0, 1.0], rel=1e-6)
@@ -110,12 +132,19 @@ def test_touching_polygons_of_one_controller_are_not_counted_twice():
 def _lonlat_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     admin = gpd.GeoDataFrame(
         {"pcode": ["P1", "P2"]},
-        geometry=[box(36.4, 35.6, 36.6, 35.9), box(36.6, 35.6, 36.9, 35.9)], crs=4326)
-    control = read_control(gpd.GeoDataFrame(
-        {"controller": ["Gov", "Opp"], "date": ["2020-03-06", "2020-03-06"]},
-        geometry=[box(36.3, 35.5, 36.75, 35.75), box(36.3, 35.75, 37.0, 36.0).union(
-            box(36.75, 35.5, 37.0, 35.75))],
-        crs=4326))
+        geometry=[box(36.4, 35.6, 36.6, 35.9), box(36.6, 35.6, 36.9, 35.9)],
+        crs=4326,
+    )
+    control = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["Gov", "Opp"], "date": ["2020-03-06", "2020-03-06"]},
+            geometry=[
+                box(36.3, 35.5, 36.75, 35.75),
+                box(36.3, 35.75, 37.0, 36.0).union(box(36.75, 35.5, 37.0, 35.75)),
+            ],
+            crs=4326,
+        )
+    )
     return admin, control
 
 
@@ -148,8 +177,9 @@ def test_layers_in_different_crs_are_aligned_explicitly():
 
 def test_admin_fields_pick_and_prefix_clashing_names():
     admin = _admin().assign(controller="clash")
-    layer, _ = area_by_controller(_control(), admin, date="2020-02-01",
-                                  admin_fields=["ADM3_PCODE", "controller"])
+    layer, _ = area_by_controller(
+        _control(), admin, date="2020-02-01", admin_fields=["ADM3_PCODE", "controller"]
+    )
     assert list(layer.columns[:3]) == ["ADM3_PCODE", "admin_controller", "controller"]
     with pytest.raises(SchemaError, match="not found: NOPE"):
         area_by_controller(_control(), _admin(), date="2020-02-01", admin_fields=["NOPE"])
@@ -170,9 +200,12 @@ def test_change_between_dates_exact():
 
 
 def test_change_per_admin_unit_and_pair():
-    layer, summary = control_change(_control(), date_from="2020-02-01", date_to="2020-04-01",
-                                    admin=_admin())
-    got = {(r.ADM3_PCODE, r.from_controller, r.to_controller): r.area_km2 for r in layer.itertuples()}
+    layer, summary = control_change(
+        _control(), date_from="2020-02-01", date_to="2020-04-01", admin=_admin()
+    )
+    got = {
+        (r.ADM3_PCODE, r.from_controller, r.to_controller): r.area_km2 for r in layer.itertuples()
+    }
     assert got == pytest.approx({("W", "A", "B"): 20.0, ("E", "A", "B"): 20.0}, rel=1e-5)
     total = summary.loc[summary["scope"] == "total"]
     assert total["area_km2"].tolist() == pytest.approx([40.0], rel=1e-5)
@@ -187,10 +220,17 @@ def test_no_change_gives_an_empty_layer():
 
 
 def test_ground_entering_coverage_is_labelled_none():
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["A", "A"], "valid_from": ["2020-01-01", "2020-02-01"],
-         "valid_to": ["2020-01-31", None]},
-        geometry=[box(0, 0, 10 * KM, 10 * KM), box(0, 0, 13 * KM, 10 * KM)], crs=LAEA))
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {
+                "controller": ["A", "A"],
+                "valid_from": ["2020-01-01", "2020-02-01"],
+                "valid_to": ["2020-01-31", None],
+            },
+            geometry=[box(0, 0, 10 * KM, 10 * KM), box(0, 0, 13 * KM, 10 * KM)],
+            crs=LAEA,
+        )
+    )
     layer, _ = control_change(ctl, date_from="2020-01-15", date_to="2020-02-15")
     assert list(zip(layer["from_controller"], layer["to_controller"], strict=True)) == [(NONE, "A")]
     assert layer["area_km2"].iloc[0] == pytest.approx(30.0, rel=1e-5)
@@ -213,12 +253,20 @@ def test_errors_are_clear():
 def test_ocha_governorate_shares_add_up_to_one(ocha_adm1):
     adm1 = gpd.read_file(ocha_adm1)
     # a control layer over all of Syria, split at 36.7 E, plus a third controller east of 40 E
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["West", "East", "Far east"], "date": ["2020-03-06"] * 3},
-        geometry=[box(35.0, 32.0, 36.7, 37.5), box(36.7, 32.0, 40.0, 37.5), box(40.0, 32.0, 43.0, 37.5)],
-        crs=4326))
-    layer, summary = area_by_controller(ctl, adm1, date="2020-06-09",
-                                        admin_fields=["ADM1_PCODE", "ADM1_EN"])
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["West", "East", "Far east"], "date": ["2020-03-06"] * 3},
+            geometry=[
+                box(35.0, 32.0, 36.7, 37.5),
+                box(36.7, 32.0, 40.0, 37.5),
+                box(40.0, 32.0, 43.0, 37.5),
+            ],
+            crs=4326,
+        )
+    )
+    layer, summary = area_by_controller(
+        ctl, adm1, date="2020-06-09", admin_fields=["ADM1_PCODE", "ADM1_EN"]
+    )
     shares = layer.groupby("ADM1_PCODE")["share"].sum()
     assert len(shares) == 14
     assert np.abs(shares - 1.0).max() < 1e-4
@@ -228,15 +276,22 @@ def test_ocha_governorate_shares_add_up_to_one(ocha_adm1):
     # each governorate's total agrees with its geodesic area
     for pcode, geom in zip(adm1["ADM1_PCODE"], adm1.geometry, strict=True):
         geodesic = abs(GEOD.geometry_area_perimeter(geom)[0]) / 1e6
-        assert layer.loc[layer["ADM1_PCODE"] == pcode, "area_km2"].sum() == pytest.approx(geodesic, rel=0.005)
+        assert layer.loc[layer["ADM1_PCODE"] == pcode, "area_km2"].sum() == pytest.approx(
+            geodesic, rel=0.005
+        )
     assert summary.set_index("controller").loc[NOT_COVERED, "area_km2"] < 0.01
 
 
 @pytest.mark.shared
 def test_ocha_partial_cover_leaves_shares_below_one_only_where_uncovered(ocha_adm1):
     adm1 = gpd.read_file(ocha_adm1)
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["A"], "date": ["2020-03-06"]}, geometry=[box(35.5, 35.0, 37.3, 37.0)], crs=4326))
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["A"], "date": ["2020-03-06"]},
+            geometry=[box(35.5, 35.0, 37.3, 37.0)],
+            crs=4326,
+        )
+    )
     layer, summary = area_by_controller(ctl, adm1, date="2020-06-09", admin_fields=["ADM1_PCODE"])
     shares = layer.groupby("ADM1_PCODE")["share"].sum()
     inside = adm1.loc[adm1.geometry.within(box(35.5, 35.0, 37.3, 37.0)), "ADM1_PCODE"]
@@ -250,15 +305,27 @@ def test_ocha_partial_cover_leaves_shares_below_one_only_where_uncovered(ocha_ad
 def test_summary_by_a_coarser_field_gives_shares_per_group():
     admin = _admin()
     admin["ADM1_PCODE"] = ["G1", "G2"]
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["A"], "valid_from": ["2020-01-01"], "valid_to": [None]},
-        geometry=[box(-5 * KM, -5 * KM, 15 * KM, 15 * KM)], crs=LAEA))
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["A"], "valid_from": ["2020-01-01"], "valid_to": [None]},
+            geometry=[box(-5 * KM, -5 * KM, 15 * KM, 15 * KM)],
+            crs=LAEA,
+        )
+    )
     _, summary = area_by_controller(ctl, admin, date="2020-06-01", summary_by="ADM1_PCODE")
     assert list(summary.columns) == ["ADM1_PCODE", "controller", "area_km2", "share", "admin_units"]
-    got = {(r.ADM1_PCODE, r.controller): (round(r.area_km2, 4), round(r.share, 6)) for r in summary.itertuples()}
-    assert got == {("G1", "A"): (100.0, 1.0), ("G1", NOT_COVERED): (0.0, 0.0),
-                   ("G2", "A"): (50.0, 0.5), ("G2", NOT_COVERED): (50.0, 0.5),
-                   ("(all)", "A"): (150.0, 0.75), ("(all)", NOT_COVERED): (50.0, 0.25)}
+    got = {
+        (r.ADM1_PCODE, r.controller): (round(r.area_km2, 4), round(r.share, 6))
+        for r in summary.itertuples()
+    }
+    assert got == {
+        ("G1", "A"): (100.0, 1.0),
+        ("G1", NOT_COVERED): (0.0, 0.0),
+        ("G2", "A"): (50.0, 0.5),
+        ("G2", NOT_COVERED): (50.0, 0.5),
+        ("(all)", "A"): (150.0, 0.75),
+        ("(all)", NOT_COVERED): (50.0, 0.25),
+    }
     with pytest.raises(SchemaError, match="summary field not found"):
         area_by_controller(ctl, admin, date="2020-06-01", summary_by="ADM9")
 
@@ -266,11 +333,20 @@ def test_summary_by_a_coarser_field_gives_shares_per_group():
 @pytest.mark.shared
 def test_ocha_subdistricts_summarised_per_governorate(ocha_adm3, ocha_adm1):
     adm3 = gpd.read_file(ocha_adm3)
-    ctl = read_control(gpd.GeoDataFrame(
-        {"controller": ["West", "East"], "date": ["2020-03-06"] * 2},
-        geometry=[box(35.0, 32.0, 36.7, 37.5), box(36.7, 32.0, 43.0, 37.5)], crs=4326))
-    layer, summary = area_by_controller(ctl, adm3, date="2020-06-09",
-                                        admin_fields=["ADM3_PCODE", "ADM1_PCODE"], summary_by="ADM1_PCODE")
+    ctl = read_control(
+        gpd.GeoDataFrame(
+            {"controller": ["West", "East"], "date": ["2020-03-06"] * 2},
+            geometry=[box(35.0, 32.0, 36.7, 37.5), box(36.7, 32.0, 43.0, 37.5)],
+            crs=4326,
+        )
+    )
+    layer, summary = area_by_controller(
+        ctl,
+        adm3,
+        date="2020-06-09",
+        admin_fields=["ADM3_PCODE", "ADM1_PCODE"],
+        summary_by="ADM1_PCODE",
+    )
     # every sub-district's shares add up to 1, and so do every governorate's
     assert np.abs(layer.groupby("ADM3_PCODE")["share"].sum() - 1.0).max() < 1e-4
     assert layer["ADM3_PCODE"].nunique() == 272
@@ -279,7 +355,9 @@ def test_ocha_subdistricts_summarised_per_governorate(ocha_adm3, ocha_adm1):
     held = per_gov.loc[per_gov["controller"] != NOT_COVERED]
     assert np.abs(held.groupby("ADM1_PCODE")["share"].sum() - 1.0).max() < 1e-4
     # the same totals as overlaying the governorates themselves
-    direct, _ = area_by_controller(ctl, gpd.read_file(ocha_adm1), date="2020-06-09", admin_fields=["ADM1_PCODE"])
+    direct, _ = area_by_controller(
+        ctl, gpd.read_file(ocha_adm1), date="2020-06-09", admin_fields=["ADM1_PCODE"]
+    )
     a = held.set_index(["ADM1_PCODE", "controller"])["area_km2"].sort_index()
     b = direct.set_index(["ADM1_PCODE", "controller"])["area_km2"].sort_index()
     assert list(a.index) == list(b.index)

@@ -15,23 +15,52 @@ _DEFAULT_TYPES = "Air/drone strike,Shelling/artillery/missile attack"
 @click.command("ceasefire")
 @input_path("incidents")
 @incident_options
-@click.option("--start", required=True, metavar="TIME",
-              help="Start of the ceasefire, e.g. 2020-03-06T00:01.")
-@click.option("--end", default=None, metavar="TIME",
-              help="End of the report period (a bare date means that whole day).")
-@click.option("--types", default=_DEFAULT_TYPES, show_default=True,
-              help="Comma-separated sub-event (or event) types counted as strikes; 'all' for every type.")
+@click.option(
+    "--start", required=True, metavar="TIME", help="Start of the ceasefire, e.g. 2020-03-06T00:01."
+)
+@click.option(
+    "--end",
+    default=None,
+    metavar="TIME",
+    help="End of the report period (a bare date means that whole day).",
+)
+@click.option(
+    "--types",
+    default=_DEFAULT_TYPES,
+    show_default=True,
+    help="Comma-separated sub-event (or event) types counted as strikes; 'all' for every type.",
+)
 @control_opt
-@click.option("--zones", "zones", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Named zone polygons (e.g. a corridor layer) for counts by zone.")
+@click.option(
+    "--zones",
+    "zones",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Named zone polygons (e.g. a corridor layer) for counts by zone.",
+)
 @click.option("--zone-field", default=None, help="The zones' name column (default: name).")
-@click.option("--lull-days", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Days without a strike that make a lull; the next strike day is a break.")
-@click.option("--window-days", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Breaks this many days apart or fewer are counted together ('second break "
-                   "within six days').")
-@click.option("--location-key", type=click.Choice(["coordinates", "location"]), default="coordinates",
-              show_default=True, help="What makes a distinct location: the rounded point or the name.")
+@click.option(
+    "--lull-days",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Days without a strike that make a lull; the next strike day is a break.",
+)
+@click.option(
+    "--window-days",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Breaks this many days apart or fewer are counted together ('second break "
+    "within six days').",
+)
+@click.option(
+    "--location-key",
+    type=click.Choice(["coordinates", "location"]),
+    default="coordinates",
+    show_default=True,
+    help="What makes a distinct location: the rounded point or the name.",
+)
 @outdir_opt
 @overwrite_opt
 @click.pass_context
@@ -65,7 +94,11 @@ def ceasefire(
     parse_moment(start, "--start")
     for name in OUTPUT_NAMES:
         check_output(output / name, overwrite=overwrite)
-    type_list = None if types.strip().lower() == "all" else [t.strip() for t in types.split(",") if t.strip()]
+    type_list = (
+        None
+        if types.strip().lower() == "all"
+        else [t.strip() for t in types.split(",") if t.strip()]
+    )
     if type_list is not None and not type_list:
         raise click.BadParameter("give at least one type, or 'all'", param_hint="--types")
     from ..incidents import read_incidents
@@ -78,8 +111,16 @@ def ceasefire(
         ctl = read_control(control)
     zone_layer = read_layer(zones, what="zones layer") if zones is not None else None
     result = ceasefire_report(
-        read.incidents, start=start, end=end, types=type_list, control=ctl, zones=zone_layer,
-        zone_field=zone_field, lull_days=lull_days, window_days=window_days, location_key=location_key,
+        read.incidents,
+        start=start,
+        end=end,
+        types=type_list,
+        control=ctl,
+        zones=zone_layer,
+        zone_field=zone_field,
+        lull_days=lull_days,
+        window_days=window_days,
+        location_key=location_key,
     )
     qpath = output / "ceasefire_quarantine.csv"
     if len(read.quarantine):
@@ -89,11 +130,17 @@ def ceasefire(
     breaks = ", ".join(f"{b.day:%Y-%m-%d}" for b in result.breaks) or "none"
     peak = ""
     if result.max_locations_window is not None:
-        peak = (f"; most distinct locations in 24 h: {result.max_locations_24h} "
-                f"(to {result.max_locations_window[1]:%Y-%m-%d %H:%M})")
-    say(ctx, f"ceasefire: {len(result.incidents):,} strikes ({c['after']:,} after, {c['before']:,} before, "
-             f"{c['uncertain']:,} uncertain; {c['not_of_types']:,} of other types and {c['after_end']:,} "
-             f"after --end left out); breaks: {breaks}{peak} -> {output}/")
+        peak = (
+            f"; most distinct locations in 24 h: {result.max_locations_24h} "
+            f"(to {result.max_locations_window[1]:%Y-%m-%d %H:%M})"
+        )
+    say(
+        ctx,
+        f"ceasefire: {len(result.incidents):,} strikes ({c['after']:,} after, "
+        f"{c['before']:,} before, {c['uncertain']:,} uncertain; "
+        f"{c['not_of_types']:,} of other types and {c['after_end']:,} "
+        f"after --end left out); breaks: {breaks}{peak} -> {output}/",
+    )
     if len(read.quarantine):
         write_table(read.quarantine, qpath, overwrite=overwrite)
         say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")

@@ -12,12 +12,21 @@ from .options import DISTANCE, layer_opt, output_opt, overwrite_opt
 
 @click.command("corridor")
 @click.argument("line", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--width", "width", type=DISTANCE, required=True,
-              help="Depth of the corridor on each side of the line, e.g. 6km.")
-@click.option("--sides", type=click.Choice(["auto", "north-south", "east-west", "left-right"]),
-              default="auto", show_default=True,
-              help="Side labels: by compass (auto picks north/south or east/west from the line's "
-                   "course) or by the line's direction (left-right).")
+@click.option(
+    "--width",
+    "width",
+    type=DISTANCE,
+    required=True,
+    help="Depth of the corridor on each side of the line, e.g. 6km.",
+)
+@click.option(
+    "--sides",
+    type=click.Choice(["auto", "north-south", "east-west", "left-right"]),
+    default="auto",
+    show_default=True,
+    help="Side labels: by compass (auto picks north/south or east/west from the line's "
+    "course) or by the line's direction (left-right).",
+)
 @click.option("--name", default=None, help="Name of the line (default: its 'name' attribute).")
 @layer_opt
 @output_opt

@@ -13,18 +13,48 @@ from .options import admin_opt, layer_opt, output_opt, overwrite_opt
 @click.command("zones")
 @click.argument("control", type=click.Path(dir_okay=False, path_type=Path))
 @admin_opt
-@click.option("--date", "date", default=None, metavar="YYYY-MM-DD",
-              help="Area held on this day (needs --admin).")
-@click.option("--from", "date_from", default=None, metavar="YYYY-MM-DD",
-              help="Change: the first day compared (with --to).")
-@click.option("--to", "date_to", default=None, metavar="YYYY-MM-DD",
-              help="Change: the second day compared (with --from).")
-@click.option("--admin-fields", default=None, metavar="A,B,...",
-              help="Admin attributes to carry (comma-separated; default all).")
-@click.option("--summary-by", "summary_by", default=None, metavar="FIELD",
-              help="Area held: also total per value of this admin attribute (e.g. ADM1_PCODE).")
-@click.option("--min-area", "min_area", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Change: leave out pieces smaller than this many km².")
+@click.option(
+    "--date",
+    "date",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Area held on this day (needs --admin).",
+)
+@click.option(
+    "--from",
+    "date_from",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Change: the first day compared (with --to).",
+)
+@click.option(
+    "--to",
+    "date_to",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Change: the second day compared (with --from).",
+)
+@click.option(
+    "--admin-fields",
+    default=None,
+    metavar="A,B,...",
+    help="Admin attributes to carry (comma-separated; default all).",
+)
+@click.option(
+    "--summary-by",
+    "summary_by",
+    default=None,
+    metavar="FIELD",
+    help="Area held: also total per value of this admin attribute (e.g. ADM1_PCODE).",
+)
+@click.option(
+    "--min-area",
+    "min_area",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Change: leave out pieces smaller than this many km².",
+)
 @layer_opt
 @output_opt
 @overwrite_opt
@@ -47,7 +77,8 @@ def zones(
 
     \b
     Area held:   geoconflict zones CONTROL --admin ADM.geojson --date 2020-06-09 -o held.geojson
-    Change:      geoconflict zones CONTROL --from 2019-04-30 --to 2020-03-06 [--admin ADM] -o change.geojson
+    Change:      geoconflict zones CONTROL --from 2019-04-30 --to 2020-03-06 -o change.geojson
+                 [--admin ADM]
 
     Areas are in km² on an equal-area projection.  A summary table is written beside the layer as
     <OUTPUT without extension>.summary.csv: totals per controller (area held, with a
@@ -60,7 +91,9 @@ def zones(
 
     change = date_from is not None or date_to is not None
     if change and date is not None:
-        raise click.UsageError("give either --date (area held) or --from and --to (change), not both")
+        raise click.UsageError(
+            "give either --date (area held) or --from and --to (change), not both"
+        )
     if change and (date_from is None or date_to is None):
         raise click.UsageError("a change needs both --from and --to")
     if not change and date is None:
@@ -79,22 +112,41 @@ def zones(
 
     if not change:
         assert adm is not None
-        out, summary = area_by_controller(ctl, adm, date=date, admin_fields=fields, summary_by=summary_by)
+        out, summary = area_by_controller(
+            ctl, adm, date=date, admin_fields=fields, summary_by=summary_by
+        )
         write_layer(out, output, overwrite=overwrite)
         write_table(summary, summary_path, overwrite=overwrite)
         totals = summary if summary_by is None else summary.loc[summary[summary_by] == ALL]
-        parts = [f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})" for r in totals.itertuples()
-                 if r.controller != NOT_COVERED or r.area_km2 >= 0.05]
-        say(ctx, f"zones: area held on {out['date'].iloc[0] if len(out) else date} in {len(adm)} admin "
-                 f"units, {len(out)} features: {'; '.join(parts)} -> {output} (+ {summary_path.name})")
+        parts = [
+            f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})"
+            for r in totals.itertuples()
+            if r.controller != NOT_COVERED or r.area_km2 >= 0.05
+        ]
+        say(
+            ctx,
+            f"zones: area held on {out['date'].iloc[0] if len(out) else date} in {len(adm)} admin "
+            f"units, {len(out)} features: {'; '.join(parts)} -> {output} (+ {summary_path.name})",
+        )
         return
-    out, summary = control_change(ctl, date_from=date_from, date_to=date_to, admin=adm,
-                                  admin_fields=fields, min_area_km2=min_area)
+    out, summary = control_change(
+        ctl,
+        date_from=date_from,
+        date_to=date_to,
+        admin=adm,
+        admin_fields=fields,
+        min_area_km2=min_area,
+    )
     write_layer(out, output, overwrite=overwrite)
     write_table(summary, summary_path, overwrite=overwrite)
     total = float(summary.loc[summary["scope"] == "total", "area_km2"].sum())
-    net = "; ".join(f"{r.controller} {r.net_km2:+,.1f} km²" for r in net_change(summary).itertuples())
+    net = "; ".join(
+        f"{r.controller} {r.net_km2:+,.1f} km²" for r in net_change(summary).itertuples()
+    )
     d1 = out["date_from"].iloc[0] if len(out) else date_from
     d2 = out["date_to"].iloc[0] if len(out) else date_to
-    say(ctx, f"zones: {total:,.1f} km² changed hands from {d1} to {d2} in {len(out)} features"
-             f"{': ' + net if net else ''} -> {output} (+ {summary_path.name})")
+    say(
+        ctx,
+        f"zones: {total:,.1f} km² changed hands from {d1} to {d2} in {len(out)} features"
+        f"{': ' + net if net else ''} -> {output} (+ {summary_path.name})",
+    )

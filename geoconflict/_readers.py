@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -62,7 +63,10 @@ class RawTable:
     headerless: bool = False
     encoding: str | None = None
     delimiter: str | None = None
-    malformed: list[str] = field(default_factory=list)  # raw text of rows with a wrong field count
+    #: rows with a wrong field count: (1-based data row or None, raw text)
+    malformed: list[tuple[int | None, str]] = field(default_factory=list)
+    #: 1-based data row of each row of ``frame`` (None: 1..n in order)
+    row_numbers: np.ndarray | None = None
 
 
 def read_raw(
@@ -233,10 +237,12 @@ def read_csv_text(
         names = _dedupe(fields)
         skip_rows = skip + 1
 
-    malformed: list[str] = []
+    malformed: list[tuple[int | None, str]] = []
+    header_rows = 0 if headerless else 1
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        malformed.append(row.text)
+        number = row.number - header_rows if row.number is not None else None
+        malformed.append((number, row.text))
         return "skip"
 
     read_opts = pacsv.ReadOptions(
@@ -263,6 +269,8 @@ def read_csv_text(
             parse_opts = pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             )
+            # serial: this parser gains little from threads, and malformed rows get numbers
+            read_opts.use_threads = False
             if on_progress is None:
                 table = pacsv.read_csv(p, read_options=read_opts, parse_options=parse_opts,
                                        convert_options=conv_opts)
@@ -290,8 +298,14 @@ def read_csv_text(
         )
     log.info("read %s: %d rows, %d columns, %s-delimited, %s%s", p, len(frame), len(names),
              _DELIM_NAMES.get(delimiter, delimiter), enc, ", no header row" if headerless else "")
+    row_numbers = None
+    if malformed and all(m[0] is not None for m in malformed):
+        bad = np.array([m[0] for m in malformed], dtype=np.int64)
+        row_numbers = np.setdiff1d(np.arange(1, len(frame) + len(malformed) + 1), bad)
+        if len(row_numbers) != len(frame):
+            row_numbers = None
     return RawTable(frame=frame, kind="csv", path=p, headerless=headerless, encoding=enc,
-                    delimiter=delimiter, malformed=malformed)
+                    delimiter=delimiter, malformed=malformed, row_numbers=row_numbers)
 
 
 def _one_row_per_line_candidate(p: Path) -> bool:

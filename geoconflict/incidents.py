@@ -120,6 +120,7 @@ _GENERIC: dict[str, tuple[str, ...]] = {
     "lat": ("lat", "latitude", "y"),
     "country": ("country",),
 }
+_ARTICLE = {"acled": "an ACLED", "ucdp": "a UCDP GED"}
 _SCHEMAS = {"acled": _ACLED, "ucdp": _UCDP, "csv": _GENERIC}
 _REQUIRED = {"acled": ("date", "lon", "lat"), "ucdp": ("date", "lon", "lat"), "csv": ("lon", "lat")}
 #: mapped source columns that stay in the output as well (they are not canonical)
@@ -458,7 +459,8 @@ def _ingest(
     incidents = incidents[list(CANONICAL_COLUMNS) + [c for c in table.columns if c not in CANONICAL_COLUMNS]]
 
     # --- quarantine
-    quarantine = _quarantine(frame, rej, code, geom_name, raw.malformed)
+    rows = raw.row_numbers[rej] if raw.row_numbers is not None else rej + 1
+    quarantine = _quarantine(frame, rej, rows, code, geom_name, raw.malformed)
     if candidates is not None:
         quarantine["geocode_candidates"] = pd.Series(
             candidates.take(rej).to_numpy() if len(rej) else [], dtype="str"
@@ -536,8 +538,8 @@ def _schema_error(fmt: str, missing: list[str], attr_cols: list[str], where: str
     return SchemaError(
         f"required {fmt.upper()} column(s) absent: {expected}; found: {found}",
         path=where,
-        fix=f"check this is a {fmt.upper()} export, or use --format csv --lon COL --lat COL "
-        "[--date COL]",
+        fix=f"check the file is {_ARTICLE[fmt]} export, or read it as a generic CSV with "
+        "--format csv --lon COL --lat COL [--date COL]",
     )
 
 
@@ -603,7 +605,12 @@ def _geo_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None]) -
 
 
 def _quarantine(
-    frame: pd.DataFrame, rej: np.ndarray, code: np.ndarray, geom_name: str | None, malformed: list[str]
+    frame: pd.DataFrame,
+    rej: np.ndarray,
+    rows: np.ndarray,
+    code: np.ndarray,
+    geom_name: str | None,
+    malformed: list[tuple[int | None, str]],
 ) -> pd.DataFrame:
     q = pd.DataFrame(frame.take(rej)).reset_index(drop=True)
     if geom_name is not None and geom_name in q.columns:
@@ -613,15 +620,17 @@ def _quarantine(
         if extra in q.columns:
             q = q.rename(columns={extra: f"{extra}_source"})
     q["reason"] = pd.Series(_REASON_NAME[code[rej]], dtype="str")
-    q["source_row"] = pd.Series(rej + 1, dtype="Int64")
+    q["source_row"] = pd.Series(rows, dtype="Int64")
     if malformed:
         m = pd.DataFrame({
-            "raw_line": pd.Series(malformed, dtype="str"),
+            "raw_line": pd.Series([t for _, t in malformed], dtype="str"),
             "reason": pd.Series(["malformed_row"] * len(malformed), dtype="str"),
-            "source_row": pd.Series([pd.NA] * len(malformed), dtype="Int64"),
+            "source_row": pd.Series([r if r is not None else pd.NA for r, _ in malformed],
+                                    dtype="Int64"),
         })
         q = pd.concat([q, m], ignore_index=True) if len(q) else m.reindex(
             columns=[*q.columns, "raw_line"])
+        q = q.sort_values("source_row", kind="stable", na_position="last").reset_index(drop=True)
     return q
 
 

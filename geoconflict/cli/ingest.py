@@ -1,0 +1,60 @@
+"""``geoconflict ingest``: read incidents into one validated table (a thin layer over
+:func:`geoconflict.incidents.read_incidents`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ._helpers import say
+from .options import incident_options, input_path, output_opt, overwrite_opt, places_opt
+
+
+@click.command("ingest")
+@input_path("input")
+@output_opt
+@incident_options
+@click.option("--encoding", default=None,
+              help="Text encoding of a CSV that is not UTF-8, e.g. latin-1, cp1252, cp1256.")
+@places_opt
+@overwrite_opt
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    input: Path,  # noqa: A002 - click argument name
+    output: Path,
+    fmt: str,
+    lon: str | None,
+    lat: str | None,
+    date_col: str | None,
+    layer: str | None,
+    encoding: str | None,
+    places: tuple[Path, ...],
+    overwrite: bool,
+) -> None:
+    """Read INPUT (ACLED or UCDP GED export, a CSV with coordinates, or a point layer) into the
+    canonical incident table, written to OUTPUT; rejected rows go to
+    <OUTPUT without extension>.quarantine.csv with a reason.
+
+    \b
+    Examples:
+      geoconflict ingest acled_syria.csv -o incidents.gpkg
+      geoconflict ingest GEDEvent_v24_1.csv -o ged.parquet --format ucdp
+      geoconflict ingest reports.csv -o points.geojson --lon x --lat y --date reported
+    """
+    from ..incidents import quarantine_path, read_incidents, write_ingest
+    from ..io import check_output, output_format
+
+    output_format(output)
+    for target in (output, quarantine_path(output)):  # fail before the (long) read
+        if target.exists():
+            check_output(target, overwrite=overwrite)
+    quiet = bool((ctx.find_root().obj or {}).get("quiet"))
+    result = read_incidents(
+        input, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, encoding=encoding,
+        places=list(places) or None, progress=not quiet and sys.stderr.isatty(),
+    )
+    write_ingest(result, output, overwrite=overwrite)
+    say(ctx, f"ingest: {result.report.summary()} -> {output}")

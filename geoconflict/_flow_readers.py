@@ -47,6 +47,7 @@ _SUBTOTAL_RE = re.compile(r"^.+\s(total|sum)\s*$", re.I)
 #: cell text that means "no movement" in a matrix
 _BLANK_TEXT = {"", "-", "–", "—", "n/a", "na", "nil", "none", "."}
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_MON_YY = re.compile(r"^([A-Za-z]{3,9})[-\s/.']*(\d{2})$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -422,13 +423,13 @@ def _read_grid(grid: pd.DataFrame, *, path: Path, sheet: str | None, kind: str, 
         raise SchemaError("the table is empty", path=path, fix="export the data again")
     header = None if kind == "matrix" else _find_records_header(grid, opts)
     if header is not None:
-        return _read_records(grid, header, path=path, sheet=sheet, tolerance=tolerance, **opts)
+        return _read_records(grid, *header, path=path, sheet=sheet, tolerance=tolerance, **opts)
     if kind == "records" or any(opts[k] for k in ("origin_col", "destination_col")):
         named = {k: v for k, v in opts.items() if v}
         plain = {k: None for k in opts}
         h2 = _find_records_header(grid, plain)
         if h2 is not None:  # the header is there: say which named column is not
-            return _read_records(grid, h2, path=path, sheet=sheet, tolerance=tolerance, **opts)
+            return _read_records(grid, *h2, path=path, sheet=sheet, tolerance=tolerance, **opts)
         raise SchemaError(
             "no header row with origin, destination and individuals columns"
             + (f" (looked for {named})" if named else ""),
@@ -443,30 +444,48 @@ def _row_labels(grid: pd.DataFrame, r: int) -> list[str]:
     return ["" if v is None else str(v) for v in grid.iloc[r].tolist()]
 
 
-def _find_records_header(grid: pd.DataFrame, opts: dict[str, Any]) -> int | None:
-    """First row (0-based) that holds origin, destination and individuals column labels."""
-    for r in range(min(HEADER_SEARCH_ROWS, len(grid))):
-        labels = [h for h in _row_labels(grid, r) if h]
-        if len(labels) < 3:
-            continue
-        folded = {fold_label(h) for h in labels}
-        named = [opts[k] for k in ("origin_col", "destination_col", "individuals_col") if opts[k]]
-        if named:
-            if all(fold_label(n) in folded for n in named) and (
-                opts["origin_col"] or _endpoint_columns(labels, _ORIGIN_WORDS)
-                or _coord_column(labels, ("origin", "from", "o"), _LON_WORDS)
-            ):
-                return r
-            continue
-        has_o = bool(_endpoint_columns(labels, _ORIGIN_WORDS)) or bool(
-            _coord_column(labels, ("origin", "from"), _LON_WORDS))
-        has_d = bool(_endpoint_columns(labels, _DEST_WORDS)) or bool(
-            _coord_column(labels, ("destination", "dest", "to"), _LON_WORDS))
-        other = [h for h in labels if not _has_word(h, _ORIGIN_WORDS + _DEST_WORDS)
-                 and not _TOTAL_RE.match(h)]
-        has_n = _pick_one(other, _INDIV_WORDS, exclude=set()) is not None
-        if has_o and has_d and has_n:
-            return r
+def _is_records_header(labels: list[str], opts: dict[str, Any]) -> bool:
+    labels = [h for h in labels if h]
+    if len(labels) < 3:
+        return False
+    folded = {fold_label(h) for h in labels}
+    named = [opts[k] for k in ("origin_col", "destination_col", "individuals_col") if opts[k]]
+    if named:
+        return all(fold_label(n) in folded for n in named) and bool(
+            opts["origin_col"] or _endpoint_columns(labels, _ORIGIN_WORDS)
+            or _coord_column(labels, ("origin", "from", "o"), _LON_WORDS))
+    has_o = bool(_endpoint_columns(labels, _ORIGIN_WORDS)) or bool(
+        _coord_column(labels, ("origin", "from"), _LON_WORDS))
+    has_d = bool(_endpoint_columns(labels, _DEST_WORDS)) or bool(
+        _coord_column(labels, ("destination", "dest", "to"), _LON_WORDS))
+    other = [h for h in labels if not _has_word(h, _ORIGIN_WORDS + _DEST_WORDS)
+             and not _TOTAL_RE.match(h)]
+    has_n = _pick_one(other, _INDIV_WORDS, exclude=set()) is not None
+    return has_o and has_d and has_n
+
+
+def _find_records_header(grid: pd.DataFrame, opts: dict[str, Any]) -> tuple[int, list[str]] | None:
+    """The header of a records table: (last header row, 0-based; labels per column).
+
+    A header may span two rows when merged cells group columns, e.g. ``Origin`` over
+    ``Governorate | Sub-district`` and ``Destination`` over the same: the labels are joined
+    (``Origin Governorate``)."""
+    n = min(HEADER_SEARCH_ROWS, len(grid))
+    for r in range(n):
+        single = _row_labels(grid, r)
+        if r + 1 < len(grid):
+            top, bottom = single, _row_labels(grid, r + 1)
+            filled = [t for t in top if t]
+            merged_above = len(set(filled)) >= 2 and len(set(filled)) < len(filled)
+            bottom_text = sum(1 for b in bottom if b) >= 2 and not any(
+                _NUMBER_RE.match(b.replace(",", "")) for b in bottom if b)
+            if merged_above and bottom_text:
+                combined = [(f"{t} {b}" if t and b and t != b else (b or t)).strip()
+                            for t, b in zip(top, bottom)]
+                if _is_records_header(combined, opts) and not _is_records_header(bottom, opts):
+                    return r + 1, combined
+        if _is_records_header(single, opts):
+            return r, single
     return None
 
 
@@ -484,9 +503,8 @@ def _column(labels: list[str], name: str | None, what: str, path: Path) -> str |
                       fix=f"check the spelling of the {what} column")
 
 
-def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, tolerance: float,
-                  **opts: Any) -> FlowRecords:
-    labels = _row_labels(grid, h)
+def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, sheet: str | None,
+                  tolerance: float, **opts: Any) -> FlowRecords:
     body = grid.iloc[h + 1:].copy()
     # unique labels (duplicates get a suffix), empty labels dropped
     seen: dict[str, int] = {}
@@ -593,11 +611,17 @@ def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, 
         out.loc[missing & has_xy, side] = (
             lon[missing & has_xy].round(5).astype(str) + "," + lat[missing & has_xy].round(5).astype(str))
 
-    # totals rows in a records table (e.g. "Grand Total" under an Excel export)
-    label = out["origin"].fillna("").str.strip()
-    is_total = label.str.match(_TOTAL_RE.pattern, flags=_TOTAL_RE.flags).fillna(False).to_numpy(bool) | (
-        out["origin"].isna() & out["destination"].fillna("").str.match(_TOTAL_RE.pattern, flags=_TOTAL_RE.flags).fillna(False)
-    ).to_numpy(bool)
+    # total rows in a records table ("Grand Total" under an Excel export, "Aleppo Total" subtotal
+    # rows of a pivot table): never records; a single Grand Total is checked against the rows
+    label_cols = [c for c in heads if c not in {n_col, fam_col, o_lon, o_lat, d_lon, d_lat}]
+    is_grand = np.zeros(n, dtype=bool)
+    is_sub = np.zeros(n, dtype=bool)
+    for c in label_cols:
+        t = text(c).fillna("").str.strip()
+        is_grand |= t.str.match(_TOTAL_RE.pattern, flags=_TOTAL_RE.flags).fillna(False).to_numpy(bool)
+        is_sub |= t.str.match(_SUBTOTAL_RE.pattern, flags=_SUBTOTAL_RE.flags).fillna(False).to_numpy(bool)
+    is_sub &= ~is_grand
+    is_total = is_grand | is_sub
     report = ReadReport(path=str(path), kind="records", sheet=sheet, header_row=h + 1,
                         columns={"origin": o_col, "destination": d_col, "individuals": n_col,
                                  "families": fam_col, "date": dt_col, "origin_context": o_ctx,
@@ -606,11 +630,12 @@ def _read_records(grid: pd.DataFrame, h: int, *, path: Path, sheet: str | None, 
                                  "origin_lat": o_lat, "destination_lon": d_lon,
                                  "destination_lat": d_lat})
     if is_total.any():
-        stated = float(np.nansum(indiv[is_total]))
+        stated = float(np.nansum(indiv[is_grand]))
         computed = float(np.nansum(indiv[~is_total]))
-        report.total_rows = [f"row {r}" for r in src_row[is_total]]
-        if is_total.sum() == 1 and abs(stated - computed) > tolerance:
-            r = int(src_row[is_total][0])
+        report.total_rows = [f"row {r}" + (" (subtotal)" if sub else "")
+                             for r, sub in zip(src_row[is_total], is_sub[is_total])]
+        if is_grand.sum() == 1 and abs(stated - computed) > tolerance:
+            r = int(src_row[is_grand][0])
             report.total_mismatches.append(TotalMismatch(
                 "grand", "Grand Total", cell_name(r - 1, names.index(n_col)), stated, computed))
         out = out.loc[~is_total].reset_index(drop=True)
@@ -648,12 +673,18 @@ def _parse_dates(values: pd.Series | None, n: int) -> pd.Series:
     out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
     if ts_mask.any():
         out[ts_mask.to_numpy(bool)] = pd.to_datetime(objs[ts_mask]).astype("datetime64[ns]").to_numpy()
-    strs = objs[~ts_mask & objs.notna()]
+    strs = objs[~ts_mask & objs.notna()].astype(str).str.strip()
     if len(strs):
         iso = pd.to_datetime(strs, errors="coerce", format="ISO8601")
-        rest = iso.isna()
+        short = iso.isna() & strs.str.match(_MON_YY.pattern, flags=_MON_YY.flags)
+        if short.any():  # "Jan-20", "Feb 20": month and two-digit year
+            norm = strs[short].str.replace(_MON_YY.pattern, lambda m: f"{m.group(1)[:3]}-{m.group(2)}",
+                                           regex=True, flags=_MON_YY.flags)
+            iso[short] = pd.to_datetime(norm, errors="coerce", format="%b-%y")
+        rest = iso.isna() & ~short
         if rest.any():
             iso[rest] = pd.to_datetime(strs[rest], errors="coerce", format="mixed", dayfirst=True)
+        iso = iso.where((iso.dt.year >= 1900) & (iso.dt.year <= 2100))  # "Jan-20" read as year 1
         out[strs.index.to_numpy()] = iso.astype("datetime64[ns]").to_numpy()
     return out
 

@@ -123,6 +123,41 @@ def test_excel_records_sheet_title_row_code_with_name_fallback():
     assert fr.records["families"].iloc[0] == 240 and np.isnan(fr.records["families"].iloc[1])
 
 
+def test_excel_two_row_merged_header_pivot_subtotals_and_short_months(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "HNAP IDP movements - June 2020"
+    ws.merge_cells("A1:F1")
+    ws["A3"], ws["B3"], ws["D3"], ws["F3"] = "Month", "Origin", "Destination", "IDP Movements"
+    ws.merge_cells("A3:A4")
+    ws.merge_cells("B3:C3")
+    ws.merge_cells("D3:E3")
+    ws.merge_cells("F3:F4")
+    for col, v in zip("BCDE", ["Governorate", "Sub-district", "Governorate", "Sub-district"]):
+        ws[f"{col}4"] = v
+    ws.append(["Jun-20", "Idleb", "Ariha", "Idleb", "Dana", 1000])
+    ws.append(["Jun-20", None, "Saraqab", "Idleb", "Dana", "500"])
+    ws.append([None, "Idleb Total", None, None, None, 1500])
+    ws.append(["Grand Total", None, None, None, None, 1600])
+    p = tmp_path / "hnap.xlsx"
+    wb.save(p)
+    fr = read_flows(p)
+    rep = fr.report
+    assert rep.kind == "records" and rep.header_row == 4
+    assert rep.columns["origin"] == "Origin Sub-district"
+    assert rep.columns["origin_context"] == ["Origin Governorate"]
+    assert rep.columns["individuals"] == "IDP Movements"
+    assert fr.records["origin"].tolist() == ["Ariha", "Saraqab"]
+    assert fr.records["individuals"].tolist() == [1000.0, 500.0]
+    assert fr.records["date"].tolist() == [pd.Timestamp("2020-06-01")] * 2
+    assert rep.total_rows == ["row 7 (subtotal)", "row 8"]
+    assert rep.input_individuals == 1500  # totals are not movements
+    [m] = rep.total_mismatches
+    assert (m.kind, m.cell, m.stated, m.computed) == ("grand", "F8", 1600.0, 1500.0)
+
+
 def test_unknown_sheet_lists_the_sheets():
     with pytest.raises(InputError, match="'Notes', 'IDP Movements', 'Records'"):
         read_flows(XLSX, sheet="Feb 2020")

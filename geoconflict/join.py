@@ -70,7 +70,7 @@ class PointLocator:
     the answer is identical to ``shapely.intersects`` / ``geopandas.sjoin(predicate="intersects")``.
     """
 
-    def __init__(self, geoms: Any, *, max_cells: int = 4_000_000) -> None:
+    def __init__(self, geoms: Any, *, max_cells: int | None = None) -> None:
         self.geoms = np.asarray(geoms, dtype=object)
         self.n = len(self.geoms)
         valid = ~(shapely.is_missing(self.geoms) | shapely.is_empty(self.geoms))
@@ -81,7 +81,7 @@ class PointLocator:
         self._prepared = False
 
     # raster pre-classification, built on first use with many points
-    def _build_grid(self) -> None:
+    def _build_grid(self, n_points: int = 1_000_000) -> None:
         from rasterio import features
         from rasterio.transform import Affine
         from scipy import ndimage
@@ -89,7 +89,9 @@ class PointLocator:
         g = self.geoms[self._valid]
         x0, y0, x1, y1 = shapely.total_bounds(g)
         w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
-        cell = float(np.sqrt(w * h / self._max_cells))
+        # about two cells per point to classify (building costs in proportion to the cells)
+        cells = self._max_cells or int(np.clip(2 * n_points, 1 << 16, 4_000_000))
+        cell = float(np.sqrt(w * h / cells))
         cell = max(cell, max(w, h) / 8192)
         ncol, nrow = int(np.ceil(w / cell)) + 2, int(np.ceil(h / cell)) + 2
         self._x0, self._y1, self._cell = x0 - cell, y1 + cell, cell
@@ -147,7 +149,7 @@ class PointLocator:
             out[ok] = self._exact(x[ok], y[ok])
             return out
         if self._grid is None:
-            self._build_grid()
+            self._build_grid(int(ok.sum()))
         grid = self._grid
         assert grid is not None
         col = np.floor((np.where(ok, x, self._x0) - self._x0) / self._cell).astype(np.int64)
@@ -165,6 +167,15 @@ def _xy(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     g = gdf.geometry.to_numpy()
     pts = np.where(shapely.get_type_id(g) == 0, g, None)  # points only; others get NaN
     return shapely.get_x(pts), shapely.get_y(pts)
+
+
+def _boundary_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every boundary segment of the polygons (2-point LineStrings) and its polygon's position."""
+    rings = shapely.get_rings(polys, return_index=True)
+    coords, ix = shapely.get_coordinates(rings[0], return_index=True)
+    same = ix[1:] == ix[:-1]
+    segs = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
+    return segs, rings[1][ix[:-1][same]]
 
 
 def _incident_points(incidents: gpd.GeoDataFrame) -> None:
@@ -294,10 +305,14 @@ def join_admin(
         metric = metric_crs_for(incidents.iloc[out_pts], layer)
         polys_m = layer.geometry.to_crs(metric).to_numpy()
         pts_m = gpd.GeoSeries(incidents.geometry.to_numpy()[out_pts], crs=incidents.crs).to_crs(metric).to_numpy()
-        tree = shapely.STRtree(polys_m)
-        (pi, gi), d = tree.query_nearest(pts_m, max_distance=snap_distance_m, return_distance=True,
+        # a point outside every polygon is nearest to a boundary segment: search the segments
+        # (a tree of short pieces), not whole detailed polygons
+        segs, owner = _boundary_segments(polys_m)
+        tree = shapely.STRtree(segs)
+        (pi, si), d = tree.query_nearest(pts_m, max_distance=snap_distance_m, return_distance=True,
                                          all_matches=True)
         if len(pi):
+            gi = owner[si]
             best = pd.DataFrame({"p": pi, "g": gi, "d": d}).sort_values(["p", "g"]).drop_duplicates("p")
             rows = out_pts[best["p"].to_numpy()]
             idx[rows] = best["g"].to_numpy()

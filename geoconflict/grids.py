@@ -191,6 +191,34 @@ def month_id(dates: Any) -> Any:
 # binning: points -> integer cell keys (vectorised)
 
 
+#: above this many points, project in two threads (PROJ releases the GIL)
+THREADED_PROJECTION_FROM = 400_000
+
+
+def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 lon/lat -> x/y in ``crs`` (float64 arrays); large inputs in two threads."""
+    tr = Transformer.from_crs(WGS84, crs, always_xy=True)
+    n = len(lon)
+    if n < THREADED_PROJECTION_FROM:
+        x, y = tr.transform(lon, lat)
+        return np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = np.array(lon, dtype="float64", copy=True)
+    y = np.array(lat, dtype="float64", copy=True)
+    half = n // 2
+
+    def run(sl: slice) -> None:  # pyproj Transformers are thread-local: one per thread
+        Transformer.from_crs(WGS84, crs, always_xy=True).transform(x[sl], y[sl], inplace=True)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(run, [slice(0, half), slice(half, n)]))
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise InputError(f"some points cannot be projected to {crs.to_string()}",
+                         fix="choose another --crs, or check the coordinates")
+    return x, y
+
+
 def _square_keys(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
     return np.floor(x / size).astype("int64"), np.floor(y / size).astype("int64")
 
@@ -213,6 +241,28 @@ def _hex_axial(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, 
 def _hex_centres(q: np.ndarray, r: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     radius = width / SQRT3
     return radius * SQRT3 * (q + r / 2.0), radius * 1.5 * r
+
+
+def _encode_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """(code per point, (a, b) of each distinct pair, sorted by a then b) for integer pairs.
+
+    Uses a dense count over the pairs' bounding range when it is small (no hashing, no sort),
+    else ``pandas.factorize`` of a packed key.
+    """
+    n = len(a)
+    if n == 0:
+        return np.zeros(0, dtype="int64"), (np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"))
+    amin, bmin = int(a.min()), int(b.min())
+    na, nb = int(a.max()) - amin + 1, int(b.max()) - bmin + 1
+    if na * nb <= max(4 * n, 1 << 22):
+        lin = (a - amin) * nb + (b - bmin)
+        occ = np.bincount(lin, minlength=na * nb)
+        nz = np.flatnonzero(occ)
+        rank = np.empty(na * nb, dtype="int64")
+        rank[nz] = np.arange(len(nz))
+        return rank[lin], (nz // nb + amin, nz % nb + bmin)
+    codes, uniq = pd.factorize(_pack(a, b), sort=True)
+    return np.asarray(codes), _unpack(np.asarray(uniq, dtype="int64"))
 
 
 def _pack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -367,10 +417,28 @@ class GridResult:
 
 @dataclass
 class _Prepared:
-    frame: gpd.GeoDataFrame  # kept rows, EPSG:4326
+    source: gpd.GeoDataFrame  # the input, EPSG:4326
+    idx: np.ndarray | None  # positions of the kept rows (None: all kept)
     lon: np.ndarray
     lat: np.ndarray
     report: GridReport
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.source.columns
+
+    def col(self, name: str) -> pd.Series:
+        """A column's values for the kept rows (no copy of the whole table)."""
+        s = self.source[name]
+        return s if self.idx is None else s.iloc[self.idx]
+
+    def metric_crs(self) -> CRS:
+        """UTM zone of the kept points' extent (from their lon/lat bounds)."""
+        corners = gpd.GeoDataFrame(
+            geometry=shapely.points([self.lon.min(), self.lon.max()], [self.lat.min(), self.lat.max()]),
+            crs=WGS84,
+        )
+        return metric_crs_for(corners)
 
 
 def _prepare(
@@ -395,12 +463,16 @@ def _prepare(
             report.excluded[reason] = report.excluded.get(reason, 0) + n
             keep[mask] = False
 
-    missing = shapely.is_missing(geom) | shapely.is_empty(geom)
-    drop(missing, "no_geometry")
-    types = shapely.get_type_id(geom)
+    types = shapely.get_type_id(geom)  # -1 missing, 0 point
+    drop(types == -1, "no_geometry")
     drop(types != 0, "not_a_point")
-    x = shapely.get_x(np.where(keep, geom, None))
-    y = shapely.get_y(np.where(keep, geom, None))
+    drop(shapely.is_empty(geom), "no_geometry")
+    if keep.all():  # the usual case: one pass over the coordinates
+        xy = shapely.get_coordinates(geom)
+        x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    else:
+        pts = np.where(keep, geom, None)
+        x, y = shapely.get_x(pts), shapely.get_y(pts)
     drop(~(np.isfinite(x) & np.isfinite(y)), "no_geometry")
     drop((np.abs(x) > 180) | (np.abs(y) > 90), "coordinate_out_of_range")
     if "geo_precision" in gdf.columns:
@@ -419,9 +491,10 @@ def _prepare(
             raise SchemaError(f"{what} have no 'date' column; a --period needs one", column="date")
         dates = pd.to_datetime(gdf["date"], errors="coerce")
         drop(dates.isna().to_numpy(), "missing_date")
-    kept = gdf.iloc[np.flatnonzero(keep)] if not keep.all() else gdf
     report.counted = int(keep.sum())
-    return _Prepared(frame=kept, lon=x[keep], lat=y[keep], report=report)
+    if keep.all():
+        return _Prepared(source=gdf, idx=None, lon=x, lat=y, report=report)
+    return _Prepared(source=gdf, idx=np.flatnonzero(keep), lon=x[keep], lat=y[keep], report=report)
 
 
 def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -451,8 +524,8 @@ def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.nda
     return np.asarray(codes), np.asarray(labels, dtype=object), np.asarray(mids)
 
 
-def _numeric(frame: pd.DataFrame, col: str, report: GridReport) -> np.ndarray:
-    v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+def _numeric(prep: _Prepared, col: str, report: GridReport) -> np.ndarray:
+    v = pd.to_numeric(prep.col(col), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     bad = int(np.isnan(v).sum())
     if bad:
         report.notes.append(f"{bad:,} rows without a number in '{col}' add 0 to its sums")
@@ -493,14 +566,13 @@ def count_by_cell(
     spec = parse_cells(cells)
     prep = _prepare(incidents, include_imprecise=include_imprecise, need_date=period is not None)
     report = prep.report
-    frame = prep.frame
-    if by is not None and by not in frame.columns:
+    if by is not None and by not in prep.columns:
         raise SchemaError(
             f"incidents have no column {by!r} to group by",
             column=by,
-            fix="name one of: " + ", ".join(str(c) for c in frame.columns if c != frame.geometry.name)[:300],
+            fix="name one of: " + ", ".join(str(c) for c in prep.columns if c != prep.source.geometry.name)[:300],
         )
-    n = len(frame)
+    n = len(prep.lon)
 
     # --- cell key per incident -------------------------------------------------------------
     cell_crs: CRS
@@ -510,30 +582,28 @@ def count_by_cell(
             if not cell_crs.is_projected:
                 raise InputError(f"CRS {cell_crs.to_string()} is not projected", fix="give a metric CRS, e.g. EPSG:32637")
         elif n:
-            cell_crs = metric_crs_for(frame)
+            cell_crs = prep.metric_crs()
         elif extent is not None:
             cell_crs = metric_crs_for(gpd.GeoDataFrame(geometry=_extent_geoseries(extent)))
         else:
             cell_crs = CRS.from_epsg(32637)
-        tr = Transformer.from_crs(WGS84, cell_crs, always_xy=True)
-        x, y = tr.transform(prep.lon, prep.lat)
-        x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+        x, y = project(prep.lon, prep.lat, cell_crs)
         assert spec.size_m is not None
         a, b = _square_keys(x, y, spec.size_m) if spec.kind == "square" else _hex_axial(x, y, spec.size_m)
         if n and (np.abs(a).max() >= 2**31 or np.abs(b).max() >= 2**31):
             raise SizeLimitError(f"cell size {spec.size_m:g} m is too small for this extent")
-        keys = _pack(a, b)
+        cell_code, cell_keys = _encode_pairs(a, b)
+        cell_keys = _pack(*cell_keys)
     else:
         cell_crs = WGS84
         if spec.kind == "h3":
             assert spec.resolution is not None
-            keys = _h3_keys(prep.lat, prep.lon, spec.resolution)
+            codes, ukeys = pd.factorize(_h3_keys(prep.lat, prep.lon, spec.resolution), sort=True)
+            cell_code, cell_keys = np.asarray(codes), np.asarray(ukeys, dtype="int64")
         else:
-            keys = priogrid_gid(prep.lon, prep.lat) if n else np.zeros(0, dtype="int64")
-            keys = np.asarray(keys, dtype="int64")
-
-    cell_code, cell_keys = pd.factorize(keys, sort=True)
-    cell_keys = np.asarray(cell_keys, dtype="int64")
+            row, col = priogrid_row_col(prep.lon, prep.lat)
+            cell_code, (urow, ucol) = _encode_pairs(row, col)
+            cell_keys = (urow - 1) * 720 + ucol
     n_cells = len(cell_keys)
 
     # --- all cells over the extent -------------------------------------------------------
@@ -550,23 +620,23 @@ def count_by_cell(
         n_cells = len(all_keys)
 
     # --- sums ------------------------------------------------------------------------------
-    fat = _numeric(frame, "fatalities", report) if "fatalities" in frame.columns else np.zeros(n)
-    ucdp_bounds = "low" in frame.columns and "high" in frame.columns
-    low = _numeric(frame, "low", report) if ucdp_bounds else None
-    high = _numeric(frame, "high", report) if ucdp_bounds else None
+    fat = _numeric(prep, "fatalities", report) if "fatalities" in prep.columns else np.zeros(n)
+    ucdp_bounds = "low" in prep.columns and "high" in prep.columns
+    low = _numeric(prep, "low", report) if ucdp_bounds else None
+    high = _numeric(prep, "high", report) if ucdp_bounds else None
 
     group_codes = group_labels = None
     if by is not None:
-        vals = frame[by]
+        vals = prep.col(by)
         vals = vals.astype(object).where(vals.notna(), NONE_LABEL)
         vals = vals.map(lambda v: NONE_LABEL if isinstance(v, str) and not v.strip() else str(v))
         group_codes, group_labels = pd.factorize(vals, sort=True)
         group_codes, group_labels = np.asarray(group_codes), np.asarray(group_labels, dtype=object)
     period_codes = period_labels = period_mids = None
     if period is not None:
-        period_codes, period_labels, period_mids = _period_labels(frame["date"], period)
-        if "date_precision" in frame.columns:
-            dp = pd.to_numeric(frame["date_precision"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        period_codes, period_labels, period_mids = _period_labels(prep.col("date"), period)
+        if "date_precision" in prep.columns:
+            dp = pd.to_numeric(prep.col("date_precision"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             limit = {"day": 1, "week": 2, "month": 3}[period]
             coarse = int((dp > limit).sum())
             if coarse:

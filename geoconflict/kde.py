@@ -19,11 +19,11 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
-from .crs import WGS84, metric_crs_for, to_crs
+from .crs import to_crs
 from .errors import InputError, SchemaError, SizeLimitError
-from .grids import GridReport, _numeric, _prepare
+from .grids import GridReport, _numeric, _prepare, project
 from .io import atomic_path
 
 Kernel = Literal["quartic", "gaussian"]
@@ -78,8 +78,6 @@ def density_grid(
     kernel: Kernel = "quartic",
 ) -> tuple[np.ndarray, float, float]:
     """Density (per km²) on a north-up grid; returns (array[rows, cols], west, north)."""
-    from scipy.signal import fftconvolve
-
     k = kernel_weights(bandwidth_m, resolution_m, kernel)
     r = k.shape[0] // 2
     res = resolution_m
@@ -100,12 +98,22 @@ def density_grid(
     if k.size == 1:
         dens = binned
     else:
-        dens = fftconvolve(binned, k, mode="same")
+        dens = _convolve_same(binned, k)
         dens[np.abs(dens) < 1e-12 * max(1.0, float(np.abs(w).sum()))] = 0.0
         np.clip(dens, 0.0, None, out=dens)
     dens = dens / (res * res / 1e6)
     west, north = c0 * res, (r1 + 1) * res
     return dens, west, north
+
+
+def _convolve_same(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``a`` convolved with the odd-sized kernel ``k`` (FFT), cropped to ``a``'s shape."""
+    from scipy import fft
+
+    (h, w), (kh, kw) = a.shape, k.shape
+    shape = (fft.next_fast_len(h + kh - 1, real=True), fft.next_fast_len(w + kw - 1, real=True))
+    full = fft.irfft2(fft.rfft2(a, shape) * fft.rfft2(k, shape), shape)
+    return full[kh // 2 : kh // 2 + h, kw // 2 : kw // 2 + w]
 
 
 def kde_raster(
@@ -146,18 +154,17 @@ def kde_raster(
         raise InputError("no incidents left to estimate a density from",
                          fix="check the input, or pass --include-imprecise")
     if weight is not None:
-        if weight not in prep.frame.columns:
+        if weight not in prep.columns:
             raise SchemaError(f"no column {weight!r} to weight by", column=weight)
-        w = _numeric(prep.frame, weight, report)
+        w = _numeric(prep, weight, report)
         if np.any(w < 0):
             raise InputError(f"negative values in {weight!r} cannot weight a density", column=weight)
     else:
         w = np.ones(len(prep.lon))
-    out_crs: CRS = to_crs(crs) if crs is not None else metric_crs_for(prep.frame)
+    out_crs: CRS = to_crs(crs) if crs is not None else prep.metric_crs()
     if not out_crs.is_projected:
         raise InputError(f"CRS {out_crs.to_string()} is not projected", fix="give a metric CRS")
-    tr = Transformer.from_crs(WGS84, out_crs, always_xy=True)
-    x, y = (np.asarray(v, dtype="float64") for v in tr.transform(prep.lon, prep.lat))
+    x, y = project(prep.lon, prep.lat, out_crs)
     dens, west, north = density_grid(x, y, w, bandwidth_m=bandwidth_m, resolution_m=resolution_m, kernel=kernel)
     height, width = dens.shape
     transform = Affine(resolution_m, 0.0, west, 0.0, -resolution_m, north)

@@ -17,7 +17,7 @@ Statuses of :meth:`Gazetteer.match` (scores from :func:`geoconflict.names.name_s
     same letter for letter (case and diacritics aside) is taken; without context such a name is
     ``ambiguous``.
 ``fuzzy`` (``FUZZY_MIN`` <= score < 100)
-    No folded form is equal, the best place scores at least ``FUZZY_MIN`` (88) and every other
+    No folded form is equal, the best place scores at least ``FUZZY_MIN`` (90) and every other
     place scores at least ``MARGIN`` (4) less.  A fuzzy answer is never reported as ``exact``.
 ``ambiguous``
     Several places share the folded name (score 100), or two or more places score at least
@@ -58,12 +58,12 @@ from rapidfuzz import fuzz, process
 
 from .errors import InputError, LayerError, SchemaError
 from .names import (
-    LOOSE_WEIGHT,
     SAME_PLACE_THRESHOLD,
     anagram,
     anagram_weight,
     fold_name,
     loose_form,
+    loose_weight,
     name_score,
     skeleton,
     skeleton_weight,
@@ -86,7 +86,7 @@ log = logging.getLogger(__name__)
 #: the values of ``geocode_status``
 STATUSES = ("exact", "fuzzy", "ambiguous", "none")
 #: the lowest score a fuzzy match may have
-FUZZY_MIN = 88.0
+FUZZY_MIN = 90.0
 #: how far ahead of every other place a fuzzy match must be
 MARGIN = 4.0
 #: the lowest score listed among the candidates
@@ -147,6 +147,19 @@ def read_table(path: str | Path, *, what: str = "input", layer: str | None = Non
         f"unsupported {what} extension {ext or '(none)'!r}", path=p,
         fix="use CSV, Excel (.xlsx) or a vector layer (.geojson, .gpkg, .shp, .parquet)",
     )
+
+
+def _lengths(strings: Sequence[str]) -> np.ndarray:
+    """String lengths, clipped to the last entry of the weight tables."""
+    n = np.fromiter((len(x) for x in strings), dtype=np.int64, count=len(strings))
+    return np.minimum(n, _MAX_W)
+
+
+_MAX_W = 6
+#: weights by (shortest) length, as in geoconflict.names.name_score
+_LOOSE_W = np.array([loose_weight(k) for k in range(_MAX_W + 1)])
+_SKELETON_W = np.array([skeleton_weight(k) for k in range(_MAX_W + 1)])
+_ANAGRAM_W = np.array([anagram_weight(k) for k in range(_MAX_W + 1)])
 
 
 def _literal(s: str) -> str:
@@ -660,7 +673,8 @@ class Gazetteer:
         e_l = list(self._entry_loose[ent])
         e_s = list(self._entry_skel[ent])
         e_a = list(self._entry_anagram[ent])
-        e_slen = np.fromiter((len(s) for s in e_s), dtype=np.int64, count=len(e_s))
+        e_slen = _lengths(e_s)
+        e_llen = _lengths(e_l)
         e_place = self._entry_place[ent]
         e_group = self._place_group[e_place]
         chunk = max(1, _CHUNK_CELLS // len(ent))
@@ -669,23 +683,21 @@ class Gazetteer:
             qf = list(queries[start:start + chunk])
             ql = [loose_form(x) for x in qf]
             qs = [skeleton(x) for x in qf]
-            qlen = np.fromiter((len(s) for s in qs), dtype=np.int64, count=len(qs))
             s = process.cdist(qf, e_f, scorer=fuzz.ratio, dtype=np.float64, workers=1)
             s2 = process.cdist(ql, e_l, scorer=fuzz.ratio, dtype=np.float64, workers=1)
-            np.maximum(s, s2 * LOOSE_WEIGHT, out=s)
+            s2 *= _LOOSE_W[np.minimum.outer(_lengths(ql), e_llen)]
+            np.maximum(s, s2, out=s)
             del s2
+            minlen = np.minimum.outer(_lengths(qs), e_slen)
             s3 = process.cdist(qs, e_s, scorer=fuzz.ratio, dtype=np.float64, workers=1)
-            minlen = np.minimum.outer(qlen, e_slen)
-            weight = np.where(minlen >= 4, skeleton_weight(4),
-                              np.where(minlen == 3, skeleton_weight(3), skeleton_weight(2)))
-            np.maximum(s, s3 * weight, out=s)
+            s3 *= _SKELETON_W[minlen]
+            np.maximum(s, s3, out=s)
             del s3
             s4 = process.cdist([anagram(x) for x in qf], e_a, scorer=fuzz.ratio,
                                dtype=np.float64, workers=1)
-            weight = np.where(minlen >= 4, anagram_weight(4),
-                              np.where(minlen == 3, anagram_weight(3), anagram_weight(2)))
-            np.maximum(s, s4 * weight, out=s)
-            del s4, weight, minlen
+            s4 *= _ANAGRAM_W[minlen]
+            np.maximum(s, s4, out=s)
+            del s4, minlen
             if top < len(ent):
                 idx = np.argpartition(-s, top - 1, axis=1)[:, :top]
             else:

@@ -351,6 +351,8 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
     sym = styles.symbology_for(kind, gdf)
     props = pd.DataFrame(index=gdf.index)
     opts: dict[str, Any] = {"styles": {k: s.leaflet() for k, s in sym.symbols.items()}}
+    if kind in ("control", "change", "zones_summary"):
+        opts["pane"] = "gcZones"  # under the density raster and everything else
     if kind == "incidents" and "incidents" not in gdf:
         fields = [(c, lab) for c, lab in INCIDENT_FIELDS if c in gdf]
         for c, _ in fields:
@@ -489,7 +491,7 @@ _CSS = """
 .gc-title h1 { font-size: 16px; margin: 0 0 2px 0; }
 .gc-title .gc-sub { font-size: 13px; margin: 0 0 3px 0; }
 .gc-title .gc-meta { font-size: 11px; color: #444; }
-.gc-legend { max-height: 55vh; overflow-y: auto; min-width: 170px; max-width: 300px; font-size: 12px; }
+.gc-legend { max-height: 62vh; overflow-y: auto; min-width: 170px; max-width: 300px; font-size: 12px; }
 .gc-legend-section { margin-bottom: 6px; }
 .gc-legend-title { font-weight: 600; margin: 2px 0; }
 .gc-item { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
@@ -526,8 +528,21 @@ var GC = (function () {
     if (p._w) out.weight = p._w;
     return out;
   }
+  function panes(map) {
+    [['gcBase', 250], ['gcZones', 300], ['gcRaster', 350]].forEach(function (p) {
+      if (!map.getPane(p[0])) { map.createPane(p[0]).style.zIndex = p[1]; }
+    });
+    map.getPane('gcBase').style.pointerEvents = 'none';
+    map.getPane('gcRaster').style.pointerEvents = 'none';
+  }
+  function image(map, url, bounds, opacity) {
+    panes(map);
+    return L.imageOverlay(url, bounds, {pane: 'gcRaster', opacity: opacity, interactive: false});
+  }
   function layer(map, data, o) {
+    panes(map);
     var g = L.geoJSON(data, {
+      pane: o.pane || 'overlayPane',
       style: function (f) { return styleOf(o, f.properties); },
       pointToLayer: function (f, ll) { return L.circleMarker(ll, styleOf(o, f.properties)); },
       onEachFeature: function (f, l) {
@@ -584,7 +599,7 @@ var GC = (function () {
     Object.keys(layers).forEach(function (k) { var l = layers[k]; if (!map.hasLayer(l)) toggle({layer: l}, false); });
     return ctl;
   }
-  return {popup: popup, layer: layer, register: register, slider: slider, legend: legend, layers: layers};
+  return {popup: popup, layer: layer, image: image, register: register, slider: slider, legend: legend, layers: layers};
 })();
 window.gcLayers = GC.layers;
 """
@@ -661,6 +676,30 @@ def _overlay_class() -> type:
             self.days_js = safe_json(list(days)) if days else ""
 
     return GeoconflictLayer
+
+
+def _image_class() -> type:
+    import folium
+    from folium.template import Template
+
+    class GeoconflictImage(folium.map.Layer):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = GC.register({{ this.key_js }}, {{ this.id_js }},
+                GC.image({{ this._parent.get_name() }}, {{ this.url_js }}, {{ this.bounds_js }}, 0.85));
+            {% endmacro %}
+        """)
+
+        def __init__(self, prepared: _Prepared, label: str, gc_id: str) -> None:
+            super().__init__(name=label, overlay=True, control=True, show=prepared.show)
+            self._name = "GeoconflictImage"
+            assert prepared.image is not None
+            self.key_js = safe_json(prepared.name)
+            self.id_js = safe_json(gc_id)
+            self.url_js = safe_json(prepared.image[0])
+            self.bounds_js = safe_json(prepared.image[1])
+
+    return GeoconflictImage
 
 
 def _legend_element(html_text: str) -> Any:
@@ -757,7 +796,6 @@ def make_map(
     aggregated, resampled). The map's ``geoconflict_messages`` attribute holds them too.
     """
     import folium
-    from folium.raster_layers import ImageOverlay
 
     msgs: list[str] = [] if messages is None else messages
     if not layers:
@@ -806,7 +844,7 @@ def make_map(
         if bg:
             land = {"styles": {"land": styles.Symbol(stroke="#b7bec4", width=0.7, fill="#f4f1ea",
                                                      fill_opacity=1.0).leaflet()},
-                    "interactive": False}
+                    "interactive": False, "pane": "gcBase"}
             bg_layer = _Prepared(name="Countries", kind="background", data_js=bg, options=land, legend="")
             _overlay_class()(bg_layer, "Countries (Natural Earth)", "gc-bg", None).add_to(m)
     Overlay = _overlay_class()
@@ -815,11 +853,7 @@ def make_map(
         gc_id = f"gc-{i}"
         label = html.escape(p.name)
         if p.image:
-            url, img_bounds = p.image
-            ov = ImageOverlay(image=url, bounds=img_bounds, name=label, opacity=0.85, interactive=False,
-                              show=p.show)
-            ov.add_to(m)
-            m.add_child(_register_overlay(ov, p.name, gc_id))
+            _image_class()(p, label, gc_id).add_to(m)
         else:
             Overlay(p, label, gc_id, p.days).add_to(m)
         legend_parts.append(f'<div class="gc-legend-section" data-gc-layer="{gc_id}">{p.legend}</div>')
@@ -834,24 +868,6 @@ def make_map(
     m.geoconflict_messages = msgs
     m.geoconflict_layers = {p.name: p.count for p in prepared}
     return m
-
-
-def _register_overlay(overlay: Any, name: str, gc_id: str) -> Any:
-    from branca.element import MacroElement
-    from folium.template import Template
-
-    class Register(MacroElement):
-        _template = Template("""
-            {% macro script(this, kwargs) %}
-            GC.register({{ this.key_js }}, {{ this.id_js }}, {{ this.target }});
-            {% endmacro %}
-        """)
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.key_js, self.id_js, self.target = safe_json(name), safe_json(gc_id), overlay.get_name()
-
-    return Register()
 
 
 def _add_title(m: Any, *, title: str, subtitle: str | None, sources: Sequence[str] | str | None,

@@ -256,10 +256,12 @@ def _sources(units: gpd.GeoDataFrame | None, places_df: pd.DataFrame | None) -> 
         for k in sorted(units["level"].unique(), reverse=True):
             u = pd.DataFrame(units.loc[units["level"] == k].drop(columns="geometry")).reset_index(drop=True)
             frame = u.rename(columns={"name": "NAME"}).drop(columns=["level"])
-            frame = frame.rename(columns={"pcode": "pcode"})
+            frame["gc_row"] = np.arange(len(frame))
             gaz = Gazetteer.from_frame(frame, name_col="NAME", lon="lon", lat="lat")
             out.append(_Source(f"admin{k}", int(k), gaz, gaz.places, "pcode", "NAME"))
     if places_df is not None and len(places_df):
+        places_df = places_df.copy()
+        places_df["gc_row"] = np.arange(len(places_df))
         gaz = Gazetteer.from_frame(places_df)
         code_col = next((c for c in gaz.places.columns if re.search(r"PCODE|P_CODE", str(c), re.I)
                          and not _ADM_PCODE.match(str(c))), None)
@@ -357,53 +359,59 @@ def _resolve_side(values: pd.Series, context: pd.Series, lon: pd.Series, lat: pd
         looks = todo & upper.str.match(_PCODE_RE.pattern, flags=_PCODE_RE.flags).fillna(False).to_numpy(bool)
         if looks.any():
             out.loc[looks, "reason"] = "unknown_pcode"
-            near = lut["key"].to_numpy(str)
-            for i in np.flatnonzero(looks):
-                pref = str(upper.iat[i])[:4]
-                out.loc[i, "candidates"] = "; ".join(sorted(c for c in near if c.startswith(pref))[:3])
+            near = pd.Series(np.sort(lut["key"].to_numpy(str)))
+            for code in upper[looks].unique():  # distinct unknown codes: codes sharing a prefix
+                pref = str(code)[:4]
+                out.loc[looks & (upper == code).to_numpy(bool), "candidates"] = "; ".join(
+                    near[near.str.startswith(pref)].head(3))
             todo &= ~looks
 
-    # 4. names: sources in order; the first unique exact match wins, else the best fuzzy one
+    # 4. names: sources in order; the first unique exact match wins, else the best fuzzy one.
+    #    Worked on distinct (name, context) pairs, then spread back to the rows.
     if todo.any():
         idx = np.flatnonzero(todo)
-        names = text.iloc[idx].reset_index(drop=True)
-        ctx = _split_context(context.iloc[idx].reset_index(drop=True))
-        best_status = np.full(len(idx), "none", dtype=object)
-        best_score = np.zeros(len(idx))
-        best_src = np.full(len(idx), -1)
-        best_row = np.full(len(idx), -1)
-        cand_text = [[] for _ in range(len(idx))]
+        keys = pd.DataFrame({"name": text.iloc[idx].to_numpy(object),
+                             **_split_context(context.iloc[idx].reset_index(drop=True))})
+        group = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+        uniq = keys.drop_duplicates().reset_index(drop=True)
+        m = len(uniq)
+        best_status = np.full(m, "none", dtype=object)
+        best_score = np.zeros(m)
+        best_src = np.full(m, -1)
+        best_row = np.full(m, -1)
+        cands = pd.Series([""] * m, dtype=object)
         ordered = _order(sources, hint)
+        ctx_cols = [c for c in uniq.columns if c != "name"]
         for si, s in enumerate(ordered):
-            pending = best_status != "exact"
-            if not pending.any():
+            pidx = np.flatnonzero(best_status != "exact")
+            if not len(pidx):
                 break
-            res = s.gazetteer.match(names[pending].reset_index(drop=True),
-                                    context={k: v[pending] for k, v in ctx.items()} or None)
+            sub = uniq.iloc[pidx]
+            res = s.gazetteer.match(sub["name"].reset_index(drop=True),
+                                    context={c: sub[c].to_numpy(object) for c in ctx_cols} or None)
             st = res["geocode_status"].to_numpy(object)
             sc = res["geocode_score"].to_numpy(float)
-            pidx = np.flatnonzero(pending)
-            # row of the matched place in the gazetteer's table
-            prow = _gazetteer_rows(s, res)
-            for j, i in enumerate(pidx):
-                c = str(res["geocode_candidates"].iat[j] or "")
-                if c:
-                    cand_text[i].append(f"{s.label}: {c}")
-                better = (st[j] == "exact") or (st[j] == "fuzzy" and best_status[i] != "fuzzy"
-                                                and sc[j] > 0) or (
-                    st[j] == "fuzzy" and best_status[i] == "fuzzy" and sc[j] > best_score[i])
-                if st[j] in ("exact", "fuzzy") and better and prow[j] >= 0:
-                    best_status[i], best_score[i], best_src[i], best_row[i] = st[j], sc[j], si, prow[j]
-                elif st[j] == "ambiguous" and best_status[i] == "none":
-                    best_status[i] = "ambiguous"
+            prow = _gazetteer_rows(s, res)  # row of the matched place in the source's table
+            c = res["geocode_candidates"].fillna("").astype(str).to_numpy(object)
+            prev = cands.iloc[pidx].to_numpy(object)
+            add = np.where(c != "", f"{s.label}: " + c, "")
+            cands.iloc[pidx] = np.where(prev == "", add, np.where(add == "", prev, prev + "; " + add))
+            hit = np.isin(st, ["exact", "fuzzy"]) & (prow >= 0)
+            upd = hit & ((st == "exact") | (best_status[pidx] == "none")
+                         | (best_status[pidx] == "ambiguous")
+                         | ((best_status[pidx] == "fuzzy") & (sc > best_score[pidx])))
+            t = pidx[upd]
+            best_status[t], best_score[t], best_src[t], best_row[t] = st[upd], sc[upd], si, prow[upd]
+            amb = (st == "ambiguous") & (best_status[pidx] == "none")
+            best_status[pidx[amb]] = "ambiguous"
+        rs, rsrc, rrow, rsc = best_status[group], best_src[group], best_row[group], best_score[group]
         for si, s in enumerate(ordered):
-            sel = best_src == si
+            sel = rsrc == si
             if sel.any():
-                _assign(out, idx[sel], s, best_row[sel], match=best_status[sel],
-                        score=best_score[sel], levels=levels)
-        fail = best_src < 0
-        out.loc[idx[fail], "reason"] = np.where(best_status[fail] == "ambiguous", "ambiguous_name", "no_match")
-        out.loc[idx[fail], "candidates"] = ["; ".join(c) for c, f in zip(cand_text, fail) if f]
+                _assign(out, idx[sel], s, rrow[sel], match=rs[sel], score=rsc[sel], levels=levels)
+        fail = rsrc < 0
+        out.loc[idx[fail], "reason"] = np.where(rs[fail] == "ambiguous", "ambiguous_name", "no_match")
+        out.loc[idx[fail], "candidates"] = cands.to_numpy(object)[group][fail]
 
     # 5. admin codes of points that came with coordinates (or from a table without ADM codes)
     if units is not None and levels:
@@ -426,28 +434,11 @@ def _resolve_side(values: pd.Series, context: pd.Series, lon: pd.Series, lat: pd
 
 
 def _gazetteer_rows(s: _Source, res: pd.DataFrame) -> np.ndarray:
-    """Row positions in the source table of each matched place (-1 when none)."""
-    t = s.table
-    key_cols = [c for c in ("lon", "lat") if c in res.columns]
-    if s.code_col and s.code_col in res.columns:
-        pos = pd.Series(np.arange(len(t)), index=t[s.code_col].astype("string").to_numpy())
-        pos = pos[~pos.index.duplicated()]
-        codes = res[s.code_col].astype("string")
-        out = pos.reindex(codes.to_numpy()).to_numpy()
-        ok = codes.notna().to_numpy(bool)
-        rows = np.where(ok, np.nan_to_num(out, nan=-1), -1).astype(int)
-        missing = ok & (rows < 0)
-        if not missing.any():
-            return rows
-    else:
-        rows = np.full(len(res), -1)
-    # places without a code: match on name and coordinates
-    merged = res[[s.name_col, *key_cols]].reset_index().merge(
-        t[[s.name_col, *key_cols]].reset_index(names="row").drop_duplicates([s.name_col, *key_cols]),
-        on=[s.name_col, *key_cols], how="left").sort_values("index")
-    alt = merged["row"].to_numpy()
-    found = res["lon"].notna().to_numpy(bool) if "lon" in res.columns else np.zeros(len(res), bool)
-    return np.where((rows < 0) & found, np.nan_to_num(alt, nan=-1), rows).astype(int)
+    """Row positions in the source table of each matched place (-1 when none), through the
+    ``gc_row`` id column given to the gazetteer."""
+    pos = pd.Series(np.arange(len(s.table)), index=s.table["gc_row"].to_numpy())
+    rows = pos.reindex(pd.to_numeric(res["gc_row"], errors="coerce").to_numpy()).to_numpy()
+    return np.nan_to_num(rows.astype(float), nan=-1).astype(int)
 
 
 def _assign(out: pd.DataFrame, rows: np.ndarray, s: _Source, trow: np.ndarray, *, match: Any,
@@ -574,16 +565,19 @@ def resolve_places(
     side = np.where(o_bad & d_bad, "both", np.where(o_bad, "origin", "destination"))[bad]
     q["reason"] = np.where(o_bad[bad], o["reason"].to_numpy(object)[bad], d["reason"].to_numpy(object)[bad])
     q["side"] = side
-    detail, cands = [], []
-    for i in np.flatnonzero(bad):
-        parts_d, parts_c = [], []
-        for nm, res, flag in (("origin", o, o_bad), ("destination", d, d_bad)):
-            if flag[i]:
-                parts_d.append(f"{nm} {str(rec[nm].iat[i])!r}: {res['reason'].iat[i]}")
-                if res["candidates"].iat[i]:
-                    parts_c.append(f"{nm}: {res['candidates'].iat[i]}")
-        detail.append("; ".join(parts_d))
-        cands.append(" | ".join(parts_c))
+    parts_d, parts_c = [], []
+    for nm, res, flag in (("origin", o, o_bad), ("destination", d, d_bad)):
+        given = rec[nm].astype("string").fillna("").to_numpy(object)
+        why = res["reason"].astype("string").fillna("").to_numpy(object)
+        cand = res["candidates"].astype("string").fillna("").to_numpy(object)
+        parts_d.append(np.where(flag, nm + " '" + given + "': " + why, "")[bad])
+        parts_c.append(np.where(flag & (cand != ""), nm + ": " + cand, "")[bad])
+
+    def _join(a: np.ndarray, b: np.ndarray, sep: str) -> list[str]:
+        return np.where((a != "") & (b != ""), a + sep + b, a + b).tolist()
+
+    detail = _join(parts_d[0], parts_d[1], "; ")
+    cands = _join(parts_c[0], parts_c[1], " | ")
     q["detail"] = detail
     q["candidates"] = cands
     if len(read_q):

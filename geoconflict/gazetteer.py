@@ -505,7 +505,7 @@ class Gazetteer:
         self,
         names: Sequence[str] | pd.Series,
         *,
-        context: Mapping[str, Sequence[Any]] | None = None,
+        context: Mapping[str, Sequence[Any]] | pd.DataFrame | pd.Series | None = None,
         candidates: int = 3,
     ) -> pd.DataFrame:
         """Match place names; one output row per input name, in the same order.
@@ -519,7 +519,8 @@ class Gazetteer:
         match the chosen place comes first).  An ambiguous row lists every contender even beyond
         ``candidates``.
 
-        ``context`` maps a label (e.g. ``"admin1"``) to values aligned with ``names``.
+        ``context`` maps a label (e.g. ``"admin1"``) to values aligned with ``names`` by
+        position (a DataFrame, or one Series, is taken column by column).
         """
         name_arr = _text(names)
         n = len(name_arr)
@@ -582,12 +583,16 @@ class Gazetteer:
         out["geocode_candidates"] = cands[unit]
         return out
 
-    def _row_masks(self, context: Mapping[str, Sequence[Any]] | None,
+    def _row_masks(self, context: Mapping[str, Sequence[Any]] | pd.DataFrame | pd.Series | None,
                    n: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Per row, the id of its candidate mask (-1: unrestricted), and the masks."""
         mask_of_row = np.full(n, -1, dtype=np.int64)
         masks: list[np.ndarray] = []
-        if not context:
+        if isinstance(context, pd.DataFrame):
+            context = {str(c): context[c] for c in context.columns}
+        elif isinstance(context, pd.Series):  # one context column given as such
+            context = {str(context.name or "context"): context}
+        if context is None or len(context) == 0:
             return mask_of_row, masks
         combo = np.zeros(n, dtype=np.int64)
         value_masks: list[list[np.ndarray | None]] = []

@@ -173,6 +173,15 @@ def test_output_aligned_with_input_and_counts_conserved(gaz):
     assert r.loc[[1, 3], "geocode_score"].tolist() == [0.0, 0.0]
 
 
+def test_context_as_series_or_frame_by_position(gaz):
+    names = pd.Series(["Hamra", "Hamra"], index=[7, 8])
+    admin1 = pd.Series(["Homs", "Hamah"], index=[0, 1], name="admin1")
+    r = gaz.match(names, context=admin1)
+    assert r["PP_PCODE"].tolist() == ["C2743", "C3001"]
+    r = gaz.match(names, context=admin1.to_frame())
+    assert r["PP_PCODE"].tolist() == ["C2743", "C3001"]
+
+
 def test_context_length_must_match(gaz):
     with pytest.raises(InputError, match="context 'admin1' has 1 values for 2 names"):
         gaz.match(["a", "b"], context={"admin1": ["Idlib"]})

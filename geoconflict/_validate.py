@@ -53,6 +53,8 @@ _ARROW_FORMATS = (
 )
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
            "october", "november", "december")
+_DAY_FIRST = r"^(?P<d>[0-9]{1,2})"
+_DAY_THIRD = r"^[0-9]{4}[-/][0-9]{1,2}[-/](?P<d>[0-9]{1,2})"
 _NUM_RE = r"^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 _COMMA_RE = r"^[-+]?[0-9]+,[0-9]+$"
 _NULL_SET = pa.array(sorted(NULL_TOKENS), type=pa.string())
@@ -164,11 +166,24 @@ def _try_format(
 ) -> tuple[np.ndarray, pa.ChunkedArray]:
     r = pc.strptime(cur, format=fmt, unit="s", error_is_null=True)
     got = _np_bool(pc.is_valid(r))
-    if got.any():
-        vals = r.filter(pa.array(got)).to_numpy(zero_copy_only=False).astype("datetime64[s]")
-        parsed[idx[got]] = vals
-        return idx[~got], cur.filter(pa.array(~got))
-    return idx, cur
+    if not got.any():
+        return idx, cur
+    pos = np.flatnonzero(got)
+    vals = r.filter(pa.array(got))
+    # pyarrow rolls impossible days over (2020-02-30 -> 2020-03-01): a result on day 1-3 must
+    # carry the day written in the text, else the cell is left for the strict reader
+    sus = np.asarray(pc.less_equal(pc.day(vals), 3).to_numpy(zero_copy_only=False), dtype=bool)
+    if sus.any():
+        day_re = _DAY_FIRST if fmt.startswith("%d") else _DAY_THIRD
+        text = cur.filter(pa.array(got)).filter(pa.array(sus))
+        written = pc.cast(pc.struct_field(pc.extract_regex(text, day_re), [0]), pa.int64())
+        same = _np_bool(pc.equal(written, pc.day(vals.filter(pa.array(sus)))))
+        bad = pos[np.flatnonzero(sus)[~same]]
+        if len(bad):
+            got[bad] = False
+            vals = r.filter(pa.array(got))
+    parsed[idx[got]] = vals.to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    return idx[~got], cur.filter(pa.array(~got))
 
 
 def clean_text(s: pd.Series) -> pd.Series:

@@ -258,7 +258,8 @@ def date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
     day -> [date, date]; week -> [date - 3 days, date + 3 days]; month -> the calendar month;
     year -> the calendar year (missing precision = day).  A ``date_end`` from the source wins: when
-    ``date_end`` is set and differs from the precision's end, the window is [date, date_end].
+    ``date_end`` is set and differs from the precision's end, or the row is UCDP's
+    (``date_start``..``date_end``), the window is [date, date_end].
     """
     date = pd.Series(df["date"], copy=False).astype("datetime64[ns]")
     if "date_precision" in df.columns:
@@ -278,6 +279,8 @@ def date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     if "date_end" in df.columns:
         given = pd.Series(df["date_end"], copy=False).astype("datetime64[ns]").to_numpy()
         explicit = ~np.isnat(given) & (given != end)
+        if "source_format" in df.columns:  # UCDP gives date_start .. date_end
+            explicit |= ~np.isnat(given) & (df["source_format"] == "ucdp").to_numpy(dtype=bool)
         start = np.where(explicit, d, start)
         end = np.where(explicit, given, end)
     index = df.index
@@ -506,7 +509,9 @@ def _resolve_columns(
             continue
         actual = given if given in attr_cols else lower.get(given.strip().lower())
         if actual is None:
-            close = get_close_matches(given, [str(c) for c in attr_cols], n=3)
+            by_lower = {str(c).lower(): str(c) for c in attr_cols}
+            close = [by_lower[c] for c in get_close_matches(given.lower(), list(by_lower), n=3,
+                                                            cutoff=0.5)]
             hint = f"did you mean {', '.join(close)}? " if close else ""
             raise SchemaError(
                 f"no column named {given!r} (given with --{fld}); found: {_list_cols(attr_cols)}",

@@ -162,7 +162,7 @@ def _text(values: Iterable[object]) -> list[str]:
 def controller_colours(names: Iterable[object]) -> dict[str, str]:
     """A distinct colour per controller: government reds, opposition greens, Turkish-backed blues,
     SDF yellows, IS greys, contested light grey, others from :data:`PALETTE` (sorted, stable)."""
-    uniq = sorted(set(_text(names)))
+    uniq = sorted(set(_text(names)), key=lambda k: (k == MISSING, k))
     out: dict[str, str] = {}
     used: set[str] = set()
     pending: list[str] = []
@@ -184,23 +184,24 @@ def controller_colours(names: Iterable[object]) -> dict[str, str]:
 
 
 def _from_palette(names: Sequence[str], used: set[str]) -> dict[str, str]:
-    free = [c for c in PALETTE if c not in used]
+    import matplotlib
+
+    extra = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    free = [c for c in dict.fromkeys([*PALETTE, *extra]) if c not in used]
     out: dict[str, str] = {}
     for i, name in enumerate(names):
         if i < len(free):
             out[name] = free[i]
-        else:  # many classes: spread over a qualitative ramp
-            import matplotlib
-
-            cmap = matplotlib.colormaps["tab20"]
-            out[name] = matplotlib.colors.to_hex(cmap((i - len(free)) % 20))
+        else:  # very many classes: evenly spaced hues
+            hue = ((i - len(free)) * 0.618034) % 1.0
+            out[name] = matplotlib.colors.to_hex(matplotlib.colors.hsv_to_rgb((hue, 0.65, 0.8)))
         used.add(out[name])
     return out
 
 
 def sub_event_colours(types: Iterable[object]) -> dict[str, str]:
     """A colour per ACLED sub-event type (strikes red/orange, clashes purple …), others from the palette."""
-    uniq = sorted(set(_text(types)))
+    uniq = sorted(set(_text(types)), key=lambda k: (k == MISSING, k))
     out = {t: SUB_EVENT_COLOURS[t.lower()] for t in uniq if t.lower() in SUB_EVENT_COLOURS}
     out.update(_from_palette([t for t in uniq if t not in out], set(out.values())))
     return out
@@ -291,6 +292,9 @@ def _categorized(kind: str, values: pd.Series, colours: dict[str, str], column: 
                      categories={k: k for k in keys}, title=KIND_TITLES.get(kind, kind))
 
 
+JENKS_SAMPLE = 300
+
+
 def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tuple[float, float]]:
     """Class ranges ``(lower, upper]`` for positive counts (Fisher-Jenks via mapclassify;
     the unique values themselves when there are ``k`` or fewer)."""
@@ -302,9 +306,17 @@ def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tu
     if uniq.size <= k:
         uppers = list(uniq)
     else:
+        import warnings
+
         import mapclassify  # slow to import: only when there is something to classify
 
-        uppers = list(np.unique(mapclassify.FisherJenks(y, k=k).bins))
+        sample = np.sort(y)
+        if sample.size > JENKS_SAMPLE:  # Fisher-Jenks is O(k·n²): fit on evenly spaced quantiles
+            sample = sample[np.linspace(0, sample.size - 1, JENKS_SAMPLE).round().astype(int)]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
+            uppers = list(np.unique(mapclassify.FisherJenks(sample, k=k).bins))
+        uppers[-1] = float(y.max())
     lowers = [0.0] + uppers[:-1]
     return [(float(lo), float(hi)) for lo, hi in zip(lowers, uppers)]
 

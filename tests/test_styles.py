@@ -1,0 +1,166 @@
+"""geoconflict.styles: one symbology for HTML, PNG and QGIS."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoconflict import styles
+from geoconflict.styles import (
+    controller_colours,
+    detect_kind,
+    flow_widths,
+    grid_classes,
+    hotspot_class,
+    qml_for,
+    raster_qml,
+    sub_event_colours,
+    symbology_for,
+)
+
+POLY = ["Polygon"]
+LINE = ["LineString"]
+PT = ["Point"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "geoms", "name", "kind"),
+    [
+        (["incident_id", "date", "sub_event_type"], PT, "x", "incidents"),
+        (["ADM3_EN", "ADM3_PCODE"], POLY, "adm3", "admin"),
+        (["admin1", "admin2"], POLY, "units", "admin"),
+        (["controller", "valid_from"], POLY, "ctl", "control"),
+        (["controller", "area_km2", "share"], [], "zones", "zones_summary"),
+        (["from_controller", "to_controller", "area_km2"], POLY, "chg", "change"),
+        (["controller_left", "controller_right"], LINE, "lines", "front_line"),
+        (["id"], LINE, "front_2020", "front_line"),
+        (["name", "side"], POLY, "m4", "corridor"),
+        (["name"], POLY, "areas", "areas"),
+        (["cell_id", "count"], POLY, "g", "grid"),
+        (["cell_id", "count", "gi_z", "hotspot"], POLY, "h", "hotspots"),
+        (["origin", "destination", "individuals"], LINE, "f", "flows"),
+        (["origin", "destination", "individuals"], POLY, "a", "arrows"),
+    ],
+)
+def test_detect_kind(columns: list[str], geoms: list[str], name: str, kind: str) -> None:
+    assert detect_kind(columns, geom_types=geoms, name=name) == kind
+
+
+def test_detect_kind_unknown() -> None:
+    with pytest.raises(ValueError):
+        detect_kind(["x"], geom_types=PT, name="odd")
+
+
+def test_controller_colours_families_distinct_and_stable() -> None:
+    names = ["Government of Syria", "Opposition (HTS)", "National Front for Liberation",
+             "Turkish-backed SNA", "SDF", "Islamic State", "contested", "Someone else", "Another"]
+    a = controller_colours(names)
+    b = controller_colours(list(reversed(names)) + ["Government of Syria"])
+    assert a == b  # order and repeats do not matter
+    assert len(set(a.values())) == len(names)  # all distinct
+    assert a["Government of Syria"] == "#d73027"  # government red
+    assert a["National Front for Liberation"] in ("#1a9850", "#66bd63")  # opposition greens
+    assert a["Opposition (HTS)"] in ("#1a9850", "#66bd63")
+    assert a["Turkish-backed SNA"] == "#2166ac"
+    assert a["SDF"] == "#e6ab02" and a["Islamic State"] == "#252525" and a["contested"] == "#bdbdbd"
+    # "anti-government" is opposition, not government; "saa" only as a word
+    c = controller_colours(["Anti-government forces", "Saadiyah council"])
+    assert c["Anti-government forces"] == "#1a9850" and c["Saadiyah council"] == styles.PALETTE[0]
+    # more controllers than colours still get distinct colours
+    many = controller_colours([f"group {i}" for i in range(30)])
+    assert len(set(many.values())) == 30
+
+
+def test_sub_event_colours() -> None:
+    c = sub_event_colours(["Air/drone strike", "Shelling/artillery/missile attack", "Peaceful protest", None])
+    assert c["Air/drone strike"] == "#d62728" and c["Shelling/artillery/missile attack"] == "#ff7f0e"
+    assert c["Peaceful protest"] == styles.PALETTE[0] and c[styles.MISSING] == styles.PALETTE[1]
+
+
+@pytest.mark.filterwarnings("ignore:Numba not installed:UserWarning")  # mapclassify, called directly
+def test_grid_classes_small_and_jenks() -> None:
+    assert grid_classes([0, 1, 1, 2, 5, 10]) == [(0.0, 1.0), (1.0, 2.0), (2.0, 5.0), (5.0, 10.0)]
+    assert grid_classes([0, 0]) == []
+    y = np.array([1, 2, 2, 3, 10, 11, 12, 40, 41, 42, 100, 101, 300])
+    ranges = grid_classes(y, k=5)
+    import mapclassify
+
+    bins = mapclassify.FisherJenks(y.astype(float), k=5).bins
+    assert [hi for _, hi in ranges] == list(bins)
+    assert ranges[0][0] == 0.0 and all(ranges[i][1] == ranges[i + 1][0] for i in range(4))
+    # large inputs: fitted on 300 evenly spaced quantiles, top class still ends at the maximum
+    big = np.random.default_rng(0).gamma(1.5, 10, 50_000).round() + 1
+    r = grid_classes(big, k=5)
+    assert len(r) == 5 and r[-1][1] == big.max() and r[0][0] == 0.0
+
+
+def test_graduated_keys_match_digitize() -> None:
+    gdf = pd.DataFrame({"count": [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89]})
+    sym = symbology_for("grid", gdf)
+    assert sym.mode == "graduated" and sym.attr == "count"
+    uppers = [hi for k, (lo, hi) in sym.ranges.items() if k != "c0"]
+    expected = ["c0" if v == 0 else f"c{np.digitize(v, uppers, right=True) + 1}" for v in gdf["count"]]
+    assert list(sym.keys) == expected
+    assert sym.symbols["c0"].fill is None  # empty cells not filled
+    assert sym.labels["c1"].startswith("1")
+
+
+def test_hotspot_classes() -> None:
+    labels = pd.Series(["Hot spot - 99% confidence", "Hot spot - 95% confidence", "Not significant",
+                        "Cold Spot (90%)", "hot", None])
+    z = pd.Series([3.0, 2.0, 0.1, -1.7, 2.6, -3.0])
+    assert list(hotspot_class(labels, z, 6)) == ["hot99", "hot95", "ns", "cold90", "hot99", "ns"]
+    assert list(hotspot_class(None, z, 6)) == ["hot99", "hot95", "ns", "cold90", "hot99", "cold99"]
+
+
+def test_flow_widths_sqrt() -> None:
+    w = flow_widths([0, 25, 100], min_px=2, max_px=12)
+    assert w.tolist() == [2.0, 7.0, 12.0]
+    assert flow_widths([0, 0]).tolist() == [1.5, 1.5]
+
+
+def _renderer(qml: str) -> ET.Element:
+    root = ET.fromstring(qml.split("\n", 1)[1])
+    r = root.find("renderer-v2")
+    assert r is not None
+    return r
+
+
+def test_qml_categorized_escapes_values_and_matches_colours() -> None:
+    names = ['Gov "A" <b>', "Opp & ${x} `y`"]
+    sym = symbology_for("control", pd.DataFrame({"controller": names}))
+    r = _renderer(qml_for(sym, "polygon"))
+    assert r.get("type") == "categorizedSymbol" and r.get("attr") == "controller"
+    cats = {c.get("value"): c.get("symbol") for c in r.iter("category")}
+    assert set(cats) == set(names)  # XML-escaped and read back exactly
+    colours = controller_colours(names)
+    for value, idx in cats.items():
+        symbol = next(s for s in r.iter("symbol") if s.get("name") == idx)
+        opts = {o.get("name"): o.get("value") for o in symbol.iter("Option") if o.get("name")}
+        rgb = tuple(int(colours[value][i:i + 2], 16) for i in (1, 3, 5))
+        assert opts["color"].split(",")[:3] == [str(v) for v in rgb]
+        assert opts["color"].split(",")[3] == str(round(0.45 * 255))
+
+
+def test_qml_graduated_and_single() -> None:
+    sym = symbology_for("grid", pd.DataFrame({"count": [0, 1, 4, 9]}))
+    r = _renderer(qml_for(sym, "polygon"))
+    assert r.get("type") == "graduatedSymbol" and r.get("attr") == "count"
+    assert [(float(x.get("lower")), float(x.get("upper"))) for x in r.iter("range")] == \
+        [(0.0, 0.0), (0.0, 1.0), (1.0, 4.0), (4.0, 9.0)]
+    line = _renderer(qml_for(symbology_for("front_line", pd.DataFrame({"a": [1]})), "line"))
+    assert line.get("type") == "singleSymbol"
+    layer = line.find("symbols/symbol/layer")
+    assert layer is not None and layer.get("class") == "SimpleLine"
+    pts = _renderer(qml_for(symbology_for("incidents", pd.DataFrame({"sub_event_type": ["Armed clash"]})), "point"))
+    assert pts.find("symbols/symbol/layer").get("class") == "SimpleMarker"
+
+
+def test_raster_qml() -> None:
+    root = ET.fromstring(raster_qml(0.0, 2.5).split("\n", 1)[1])
+    items = list(root.iter("item"))
+    assert len(items) == 7 and items[0].get("alpha") == "0" and float(items[-1].get("value")) == 2.5
+    assert root.find("pipe/rasterrenderer").get("type") == "singlebandpseudocolor"

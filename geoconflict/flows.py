@@ -281,10 +281,13 @@ def _order(sources: list[_Source], hint: int | None) -> list[_Source]:
 
 
 def _split_context(values: pd.Series) -> dict[str, np.ndarray]:
-    parts = values.fillna("").astype(str).str.split(r"\s*\|\s*", regex=True)
-    width = int(parts.map(len).max()) if len(parts) else 0
-    return {f"context{i}": parts.map(lambda p, i=i: p[i] if i < len(p) else "").to_numpy(object)
-            for i in range(width) if (parts.map(lambda p, i=i: p[i] if i < len(p) else "") != "").any()}
+    """'Idleb | Ariha' context strings -> one array per part (non-empty parts only)."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    if not (text != "").any():
+        return {}
+    parts = text.str.split(r"\s*\|\s*", regex=True, expand=True).fillna("")
+    return {f"context{i}": parts[c].to_numpy(object) for i, c in enumerate(parts.columns)
+            if (parts[c] != "").any()}
 
 
 def _resolve_side(values: pd.Series, context: pd.Series, lon: pd.Series, lat: pd.Series,
@@ -293,19 +296,17 @@ def _resolve_side(values: pd.Series, context: pd.Series, lon: pd.Series, lat: pd
     """Resolve one end (origin or destination) of every record; vectorised over distinct values."""
     n = len(values)
     text = values.astype("string").fillna("").str.strip()
+    # object columns while filling (cheap assignments); typed at the end
+    none = np.full(n, None, dtype=object)
     out = pd.DataFrame({
-        "code": pd.array([None] * n, dtype="string"),
-        "name": pd.array([None] * n, dtype="string"),
+        "code": none.copy(), "name": none.copy(),
         "lon": np.full(n, np.nan), "lat": np.full(n, np.nan),
-        "match": pd.array([None] * n, dtype="string"),
-        "score": np.full(n, np.nan),
-        "level": pd.array([None] * n, dtype="Int8"),
-        "reason": pd.array([None] * n, dtype="string"),
-        "candidates": pd.array([""] * n, dtype="string"),
+        "match": none.copy(), "score": np.full(n, np.nan), "level": np.full(n, np.nan),
+        "reason": none.copy(), "candidates": np.full(n, "", dtype=object),
     })
     for k in levels:
-        out[f"adm{k}_pcode"] = pd.array([None] * n, dtype="string")
-        out[f"adm{k}_name"] = pd.array([None] * n, dtype="string")
+        out[f"adm{k}_pcode"] = none.copy()
+        out[f"adm{k}_name"] = none.copy()
 
     # 1. coordinates given in the records
     x, y = lon.to_numpy(float), lat.to_numpy(float)
@@ -428,8 +429,15 @@ def _resolve_side(values: pd.Series, context: pd.Series, lon: pd.Series, lat: pd
             pi, ui = tree.query(pts, predicate="intersects")
             first = pd.Series(ui, index=pi).groupby(level=0).first()
             rows = np.flatnonzero(need_k)[first.index.to_numpy()]
-            out.loc[rows, f"adm{k}_pcode"] = layer["pcode"].to_numpy()[first.to_numpy()]
-            out.loc[rows, f"adm{k}_name"] = layer["name"].to_numpy()[first.to_numpy()]
+            out.loc[rows, f"adm{k}_pcode"] = layer["pcode"].to_numpy(object)[first.to_numpy()]
+            out.loc[rows, f"adm{k}_name"] = layer["name"].to_numpy(object)[first.to_numpy()]
+    for col in out.columns:
+        if col in ("lon", "lat", "score"):
+            continue
+        if col == "level":
+            out[col] = out[col].astype("Int8")
+        else:
+            out[col] = out[col].where(out[col].notna(), None).astype("string")
     return out
 
 
@@ -716,9 +724,10 @@ def aggregate_flows(
         origin_name=("origin_name", "first"), destination_name=("destination_name", "first"),
         origin_lon=("origin_lon", "first"), origin_lat=("origin_lat", "first"),
         destination_lon=("destination_lon", "first"), destination_lat=("destination_lat", "first"),
-        individuals=("individuals", "sum"), families=("families", lambda s: s.sum(min_count=1)),
-        records=("individuals", "size"),
-    ).reset_index()
+        individuals=("individuals", "sum"), records=("individuals", "size"),
+    )
+    g["families"] = base.groupby(keys, sort=True, dropna=False)["families"].sum(min_count=1)
+    g = g.reset_index()
     same_point = (np.isclose(g["origin_lon"].to_numpy(float), g["destination_lon"].to_numpy(float),
                              rtol=0, atol=1e-9)
                   & np.isclose(g["origin_lat"].to_numpy(float), g["destination_lat"].to_numpy(float),

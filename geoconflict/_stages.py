@@ -1,0 +1,237 @@
+"""The stages of a scenario run, in order.  Each reads ``run.state`` and writes into the staging
+folder through geoconflict.io (so formats, precision and atomicity are the same as the commands')."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import io
+from .cli.options import parse_distance_m
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import _Run
+
+
+def _paths(value: Any) -> list[Path]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def ingest(run: _Run) -> None:
+    from .incidents import read_incidents
+
+    sc = run.scenario
+    with run.stage("ingest") as rec:
+        result = read_incidents(
+            sc.input("incidents"), format=sc.input("format") or "auto",
+            lon=sc.input("lon"), lat=sc.input("lat"), date=sc.input("date"),
+            places=_paths(sc.input("places")) or None,
+        )
+        io.write_layer(result.incidents, run.out("incidents.geojson"))
+        io.write_table(result.quarantine, run.out("quarantine.csv"))
+        rep = result.report
+        rec.update(rows_read=rep.rows_read, accepted=rep.accepted, flagged=rep.flagged,
+                   quarantined=dict(rep.quarantined_by_reason))
+        run.summary.append(rep.summary())
+    run.state["incidents"] = result.incidents
+
+
+def join(run: _Run) -> None:
+    from .control import read_control
+    from .join import join_all
+
+    sc = run.scenario
+    admin = [io.read_layer(p, what="admin layer") for p in _paths(sc.input("admin"))]
+    control = read_control(sc.input("control")) if sc.input("control") else None
+    front = io.read_layer(sc.input("front_line"), what="front-line layer") if sc.input("front_line") else None
+    areas = io.read_layer(sc.input("areas"), what="areas layer") if sc.input("areas") else None
+    with run.stage("join") as rec:
+        joined, report = join_all(
+            run.state["incidents"], admin=admin,
+            snap_distance_m=parse_distance_m(sc.get("join", "snap_distance", "2km")),
+            admin_fields=sc.get("join", "admin_fields"),
+            control=control, front_line=front, areas=areas,
+        )
+        io.write_layer(joined, run.out("incidents_joined.geojson"))
+        rec.update(rows=len(joined), **_counts(joined, ["admin_join", "control_status"]))
+    run.state.update(joined=joined, control=control, admin=admin, areas=areas, front_line=front)
+
+
+def _counts(df: pd.DataFrame, cols: list[str]) -> dict[str, dict[str, int]]:
+    return {c: {str(k): int(v) for k, v in df[c].value_counts(dropna=False).sort_index().items()}
+            for c in cols if c in df.columns}
+
+
+def zones(run: _Run) -> None:
+    from .zones import area_by_controller, control_change
+
+    sc = run.scenario
+    control = run.state.get("control")
+    if control is None:
+        return
+    zadmin_path = sc.get("zones", "admin")
+    zadmin = io.read_layer(zadmin_path, what="zones admin layer") if zadmin_path else run.state["admin"][0]
+    with run.stage("zones") as rec:
+        layer, summary = area_by_controller(control, zadmin, date=sc.get("zones", "date"))
+        io.write_layer(layer, run.out("control_zones.geojson"))
+        io.write_table(summary, run.out("zone_summary.csv"))
+        rec.update(features=len(layer))
+        if sc.get("zones", "change_from") and sc.get("zones", "change_to"):
+            change, change_summary = control_change(
+                control, date_from=sc.get("zones", "change_from"), date_to=sc.get("zones", "change_to"),
+                admin=zadmin)
+            io.write_layer(change, run.out("zone_change.geojson"))
+            io.write_table(change_summary, run.out("zone_change_summary.csv"))
+            rec.update(change_features=len(change))
+    run.state.update(control_zones=layer, zone_change=change if sc.get("zones", "change_from") else None)
+
+
+def corridor(run: _Run) -> None:
+    from .corridor import corridor as make_corridor
+
+    sc = run.scenario
+    if not sc.input("corridor_line"):
+        return
+    line = io.read_layer(sc.input("corridor_line"), what="corridor line")
+    name = sc.get("corridor", "name", "corridor")
+    with run.stage("corridor") as rec:
+        width = parse_distance_m(sc.get("corridor", "width", "6km"))
+        layer = make_corridor(line, width_m=width, name=name.upper() if len(name) <= 3 else name)
+        from .pipeline import safe_name
+
+        io.write_layer(layer, run.out(f"corridor_{safe_name(name)}.geojson"))
+        rec.update(features=len(layer), width_m=width)
+    run.state["corridor"] = layer
+
+
+def ceasefire(run: _Run) -> None:
+    from .ceasefire import ceasefire_report
+
+    sc = run.scenario
+    if not sc.get("ceasefire", "start"):
+        return
+    cfg = sc.config.get("ceasefire", {})
+    kwargs: dict[str, Any] = {k: cfg[k] for k in ("end", "types", "lull_days", "window_days") if k in cfg}
+    with run.stage("ceasefire") as rec:
+        zones_layer = run.state.get("corridor")
+        result = ceasefire_report(run.state["incidents"], start=cfg["start"], control=run.state.get("control"),
+                                  zones=zones_layer, **kwargs)
+        io.write_layer(result.incidents, run.out("ceasefire_incidents.geojson"))
+        io.write_table(result.daily, run.out("ceasefire_daily.csv"))
+        io.write_text(result.markdown, run.out("ceasefire_report.md"))
+        rec.update(strikes=len(result.incidents),
+                   **_counts(result.incidents, ["ceasefire_status"]))
+    run.state["ceasefire"] = result
+
+
+def grids(run: _Run) -> None:
+    from .grids import count_by_cell, hot_spots, kde_raster
+
+    sc = run.scenario
+    incidents = run.state.get("joined", run.state["incidents"])
+    hex_size = sc.get("grid", "hex", "5km")
+    include_imprecise = bool(sc.get("grid", "include_imprecise", False))
+    with run.stage("grids") as rec:
+        hexes = count_by_cell(incidents, cells=f"hex:{hex_size}", include_imprecise=include_imprecise)
+        io.write_layer(hexes.cells, run.out(f"density_hex{hex_size}.geojson"), metadata=hexes.metadata)
+        prio = count_by_cell(incidents, cells="priogrid", include_imprecise=include_imprecise)
+        io.write_layer(prio.cells, run.out("density_priogrid.geojson"), metadata=prio.metadata)
+        kde = kde_raster(incidents, run.out("density_kde.tif"),
+                         bandwidth_m=parse_distance_m(sc.get("grid", "kde_bandwidth", "5km")),
+                         resolution_m=parse_distance_m(sc.get("grid", "kde_resolution", "500m")),
+                         kernel=sc.get("grid", "kde_kernel", "quartic"), include_imprecise=include_imprecise)
+        all_hex = count_by_cell(incidents, cells=f"hex:{hex_size}", all_cells=True,
+                                extent=run.state["admin"][0] if run.state.get("admin") else None,
+                                include_imprecise=include_imprecise)
+        spots = hot_spots(all_hex.cells)
+        io.write_layer(spots, run.out("hotspots.geojson"))
+        rec.update(hex_cells=len(hexes.cells), priogrid_cells=len(prio.cells),
+                   counted=int(hexes.cells["count"].sum()), hotspot_cells=len(spots))
+        run.summary.extend(hexes.report.lines())
+    run.state.update(grid=hexes.cells, hotspots=spots, kde=run.out("density_kde.tif"), kde_result=kde)
+
+
+def flows(run: _Run) -> None:
+    from .flows import build_flows, write_flows
+
+    sc = run.scenario
+    sources = _paths(sc.input("displacement"))
+    if not sources:
+        return
+    with run.stage("flows") as rec:
+        layers = build_flows(sources, places=_paths(sc.input("places")) or None,
+                             min_individuals=sc.get("flows", "min_individuals", 0), top=sc.get("flows", "top"))
+        write_flows(layers, run.out("flows.geojson"), arrows=run.out("flow_arrows.geojson"))
+        rep = layers.table.report
+        rec.update(flows=len(layers.arcs), accounting=rep.as_dict())
+    run.state.update(flows=layers.arcs, arrows=layers.arrows)
+
+
+def scenario_layers(run: _Run) -> list[Any]:
+    """The run's layers for the map, the PNG and the GeoPackage, bottom to top."""
+    from .control import front_lines, snapshot_at
+    from .maps import Layer
+
+    st, sc = run.state, run.scenario
+    layers: list[Layer] = []
+    if st.get("admin"):
+        layers.append(Layer("Admin units", "admin", st["admin"][0]))
+    when = sc.get("zones", "date")
+    if st.get("control") is not None and when:
+        layers.append(Layer(f"Control zones on {when}", "control", st["control_zones"]))
+        if st.get("zone_change") is not None and len(st["zone_change"]):
+            span = f"{sc.get('zones', 'change_from')} to {sc.get('zones', 'change_to')}"
+            layers.append(Layer(f"Changed hands, {span}", "change", st["zone_change"]))
+        front = front_lines(snapshot_at(st["control"], when))
+        if len(front):
+            layers.append(Layer(f"Front line on {when}", "front_line", front))
+    if st.get("corridor") is not None:
+        layers.append(Layer("M4 security corridor (6 km each side)" if sc.get("corridor", "name") == "m4"
+                            else "Corridor", "corridor", st["corridor"]))
+    if st.get("areas") is not None:
+        layers.append(Layer("Named areas", "areas", st["areas"]))
+    if st.get("kde") is not None and Path(st["kde"]).exists():
+        layers.append(Layer("Incident density (KDE)", "kde", Path(st["kde"])))
+    if st.get("grid") is not None:
+        layers.append(Layer(f"Incidents per {sc.get('grid', 'hex', '5km')} hexagon", "grid", st["grid"]))
+    if st.get("hotspots") is not None:
+        spots = st["hotspots"]
+        sig = spots[spots["hotspot"].astype(str) != "not significant"] if "hotspot" in spots else spots
+        layers.append(Layer("Hot spots (Gi*, FDR)", "hotspots", sig if len(sig) else spots))
+    if st.get("flows") is not None and len(st["flows"]):
+        layers.append(Layer("Displacement flows", "flows", st["flows"]))
+        layers.append(Layer("Flow arrows", "arrows", st["arrows"]))
+    incidents = st.get("joined", st.get("incidents"))
+    if incidents is not None:
+        layers.append(Layer("Incidents", "incidents", incidents))
+    return layers
+
+
+def publish(run: _Run) -> None:
+    from .maps import write_map
+    from .png import write_png
+    from .publish import write_gpkg
+
+    sc = run.scenario
+    layers = scenario_layers(run)
+    title = sc.get("scenario", "title", sc.name)
+    common: dict[str, Any] = dict(sources=sc.get("scenario", "sources"),
+                                  data_as_of=sc.get("scenario", "data_as_of"))
+    with run.stage("publish") as rec:
+        report = write_map(layers, run.out("map.html"), title=title, tiles=sc.get("map", "tiles"), **common)
+        flow_layers = [ly for ly in layers if ly.kind in ("admin", "flows", "arrows")]
+        if any(ly.kind == "flows" for ly in flow_layers):
+            write_map(flow_layers, run.out("flows.html"), title=f"{title}: displacement flows",
+                      time_slider=False, **common)
+        write_png(layers, run.out("map.png"), title=title, dpi=int(sc.get("map", "dpi", 150)), **common)
+        write_gpkg(layers, run.out("layers.gpkg"))
+        rec.update(layers=[ly.name for ly in layers], html_bytes=run.out("map.html").stat().st_size)
+        for msg in getattr(report, "messages", []) or []:
+            run.summary.append(f"map: {msg}")
+
+
+STAGES = [ingest, join, zones, corridor, ceasefire, grids, flows, publish]

@@ -125,6 +125,10 @@ _SCHEMAS = {"acled": _ACLED, "ucdp": _UCDP, "csv": _GENERIC}
 _REQUIRED = {"acled": ("date", "lon", "lat"), "ucdp": ("date", "lon", "lat"), "csv": ("lon", "lat")}
 #: mapped source columns that stay in the output as well (they are not canonical)
 _KEEP_MAPPED = {"country", "type_of_violence"}
+#: admin columns passed to the gazetteer as context (ACLED admin1-3, UCDP adm_1/adm_2)
+_GEOCODE_CONTEXT = ("admin1", "admin2", "admin3", "adm_1", "adm_2")
+#: geo_precision of a row placed by name (exact or fuzzy; the flag says which)
+GEOCODED_PRECISION = 2
 _TEXT_FIELDS = ("event_type", "sub_event_type", "actor1", "actor2", "location", "source", "notes")
 
 
@@ -442,8 +446,7 @@ def _ingest(
             for k, v in st[gmask].value_counts().items():
                 flag_counts[f"geocoded:{k}"] = int(v)
             gp = out["geo_precision"].copy()
-            gp[gmask & (st == "exact").to_numpy()] = 2
-            gp[gmask & (st == "fuzzy").to_numpy()] = 3
+            gp[gmask] = GEOCODED_PRECISION  # a populated place's point, whatever the source said
             out["geo_precision"] = gp
     out["flags"] = pd.Series(flags, dtype="str")
 
@@ -465,9 +468,9 @@ def _ingest(
     rows = raw.row_numbers[rej] if raw.row_numbers is not None else rej + 1
     quarantine = _quarantine(frame, rej, rows, code, geom_name, raw.malformed)
     if candidates is not None:
-        quarantine["geocode_candidates"] = pd.Series(
-            candidates.take(rej).to_numpy() if len(rej) else [], dtype="str"
-        ).reindex(range(len(quarantine)))
+        cand_q = candidates.to_numpy(dtype=object)[rej] if len(rej) else np.array([], dtype=object)
+        quarantine["geocode_candidates"] = pd.Series(cand_q, dtype="str").reindex(
+            range(len(quarantine)))
 
     reasons = quarantine["reason"].value_counts()
     by_reason = {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index}
@@ -664,9 +667,11 @@ def _geocode(
     if not todo.any():
         return x, y, xmiss, ymiss, status, candidates
     gaz = Gazetteer.from_files([Path(p) for p in places])
+    lower = {str(c).lower(): c for c in frame.columns}
+    ctx_cols = [lower[c] for c in _GEOCODE_CONTEXT if c in lower]
     context = None
-    if cols["country"] is not None:
-        context = V.clean_text(frame[cols["country"]])[todo].reset_index(drop=True)
+    if ctx_cols:
+        context = pd.DataFrame({c: V.clean_text(frame[c])[todo].to_numpy() for c in ctx_cols})
     match = gaz.match(names[todo].reset_index(drop=True), context=context)
     idx = np.flatnonzero(todo)
     st = match["geocode_status"].astype("str").to_numpy(dtype=object)
@@ -676,9 +681,9 @@ def _geocode(
     x[idx[placed]] = match["lon"].to_numpy(dtype=float)[placed]
     y[idx[placed]] = match["lat"].to_numpy(dtype=float)[placed]
     status.iloc[idx[placed]] = st[placed]
-    if "candidates" in match.columns:
-        cand = match["candidates"].map(lambda v: v if isinstance(v, str) or v is None else str(v))
-        candidates.iloc[idx[~placed]] = cand.to_numpy(dtype=object)[~placed]
+    if "geocode_candidates" in match.columns:
+        cand = match["geocode_candidates"].astype("str").to_numpy(dtype=object)
+        candidates.iloc[idx[~placed]] = cand[~placed]
     xmiss = xmiss.copy()
     ymiss = ymiss.copy()
     xmiss[idx[placed]] = False

@@ -533,3 +533,29 @@ def test_ocha_populated_places_as_generic_csv(ocha_places):
     assert set(res.incidents["PP_PCODE"]) == set(raw.loc[expected_ok, "PP_PCODE"])
     mozra = res.incidents.loc[res.incidents["PP_PCODE"] == "C4298"].geometry.item()
     assert (round(mozra.x, 4), round(mozra.y, 4)) == (36.4399, 35.6571)
+
+
+# ------------------------------------------------------------------------------------ --places
+
+
+def test_places_geocode_rows_without_coordinates():
+    res = read_incidents(DATA / "acled_no_coords.csv", places=[DATA / "places.csv"])
+    accounted(res)
+    df = by_id(res)
+    # Kansfra -> Kansafra (fuzzy), Tal Salhab -> one place in Hama (exact with the admin1 context)
+    assert df.loc["SYR401", "flags"] == "geocoded:fuzzy"
+    assert (df.loc["SYR401", "geometry"].x, df.loc["SYR401", "geometry"].y) == (36.4849, 35.6599)
+    assert df.loc["SYR402", "flags"] == "geocoded:exact"
+    assert df.loc["SYR401", "geo_precision"] == df.loc["SYR402", "geo_precision"] == 2
+    # a row with coordinates is untouched
+    assert df.loc["SYR404", "flags"] == "" and df.loc["SYR404", "geo_precision"] == 1
+    q = res.quarantine.set_index("event_id_cnty")
+    assert q.loc["SYR400", "reason"] == q.loc["SYR403", "reason"] == "missing_coordinate"
+    assert q.loc["SYR400", "geocode_candidates"].startswith("Mozra (C4298")
+    assert res.report.flags_by_name == {"geocoded:exact": 1, "geocoded:fuzzy": 1}
+
+
+def test_without_places_rows_without_coordinates_are_quarantined():
+    res = read_incidents(DATA / "acled_no_coords.csv")
+    assert res.report.quarantined_by_reason == {"missing_coordinate": 4}
+    assert "geocode_candidates" not in res.quarantine.columns

@@ -713,6 +713,27 @@ def _finish(out: pd.DataFrame, reasons: pd.Series, report: ReadReport,
 # matrices
 # --------------------------------------------------------------------------------------------
 
+_MONTH_WORD = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\b", re.I)
+_MONTH_YEAR = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s,-]+((?:19|20)\d{2})\b", re.I)
+
+
+def _date_from_title(rows: np.ndarray, report: ReadReport) -> str | None:
+    """A matrix's month from the title rows above it ('... February 2020'), only when the title
+    names exactly one month (a range such as 'January - March 2020' gives none)."""
+    texts = list(dict.fromkeys(v for v in np.ravel(rows) if isinstance(v, str)))
+    joined = " ".join(texts)
+    if len(_MONTH_WORD.findall(joined)) != 1:
+        return None
+    m = _MONTH_YEAR.search(joined)
+    if not m:
+        return None
+    stamp = pd.to_datetime(f"{m.group(1)[:3]} {m.group(2)}", format="%b %Y")
+    report.notes.append(f"dated {stamp:%Y-%m} from the title {m.group(0)!r} "
+                        "(give --matrix-date to override)")
+    return f"{stamp:%Y-%m-%d}"
+
+
 def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str | None,
                  tolerance: float, individuals_col: str | None = None) -> FlowRecords:
     vals, numeric, blank = _numbers(grid)
@@ -754,6 +775,8 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
                       "origin_labels": cell_name(h, lab_c)[:-len(str(h + 1))],
                       "destinations": [str(heads[c]) for c in dest_cols]}
     report.level_hint = level_of_label(header_text)
+    if date is None:
+        date = _date_from_title(arr[:h], report)
 
     head_str = np.array(["" if heads[c] is None else str(heads[c]) for c in range(ncols)], dtype=object)
     total_cols = [c for c in dest_cols if _TOTAL_RE.match(head_str[c])]

@@ -95,6 +95,16 @@ def test_matrix_csv_title_rows_blank_cells_unknown_row_and_totals():
     assert "F9" in rep.total_mismatches[0].describe()
     # the note under the table is not data
     assert set(r["source_row"]) <= set(range(5, 10))
+    # the title names one month: the matrix is dated from it, unless a date is given
+    assert (r["date"] == pd.Timestamp("2020-02-01")).all()
+    assert any("from the title 'February 2020'" in n for n in rep.notes)
+    assert (read_flows(MATRIX_CSV, date="2020-03-15").records["date"] == pd.Timestamp("2020-03-15")).all()
+
+
+def test_matrix_title_with_a_range_of_months_gives_no_date(tmp_path):
+    p = write(tmp_path, "m.csv", "Movements January - March 2020\nOrigin,A,B\nA,,5\nB,7,\n")
+    fr = read_flows(p)
+    assert fr.records["date"].isna().all() and len(fr.records) == 2
 
 
 def test_excel_matrix_merged_headers_sheet_detection_and_wrong_column_total():

@@ -541,7 +541,7 @@ def _schema_error(fmt: str, missing: list[str], attr_cols: list[str], where: str
         if len(attr_cols) == 1 and any(d in str(attr_cols[0]) for d in ";\t|,"):
             fix = "the delimiter was not recognised; save the file as comma-separated CSV"
         return SchemaError(
-            f"no longitude/latitude columns found (columns: {found})", path=where, fix=fix
+            f"no longitude/latitude columns; found: {found}", path=where, fix=fix
         )
     return SchemaError(
         f"required {fmt.upper()} column(s) absent: {expected}; found: {found}",

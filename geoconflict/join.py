@@ -566,18 +566,21 @@ def join_front_line(
     side = np.full(n, "", dtype=object)
     if states and n:
         k = _state_index(states, day)
-        pts_m = gpd.GeoSeries(incidents.geometry.to_numpy(), crs=incidents.crs).to_crs(metric)
+        pts_m = gpd.GeoSeries(incidents.geometry.to_numpy(), crs=incidents.crs).to_crs(metric).to_numpy()
         px, py = _xy(gpd.GeoDataFrame(geometry=pts_m))
         has_lr = {"controller_left", "controller_right"} <= set(states[0][2].columns)
-        for j, (_, _, st) in enumerate(states):  # a loop over line states
-            sel = np.flatnonzero((k == j) & np.isfinite(px))
+        k = np.where(np.isfinite(px), k, -1)
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        cuts = np.searchsorted(ks, np.arange(len(states) + 1))
+        for j, (_, _, st) in enumerate(states):  # a loop over line states, not incidents
+            sel = order[cuts[j]:cuts[j + 1]]
             if not len(sel):
                 continue
             geoms = st.geometry.to_crs(metric).to_numpy()
             segs = _segments(geoms)
             tree = shapely.STRtree(segs)
-            pts = shapely.points(px[sel], py[sel])
-            (pi, si), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+            (pi, si), d = tree.query_nearest(pts_m[sel], return_distance=True, all_matches=False)
             dist[sel[pi]] = d
             if ctl is None and front_line is not None and has_lr:
                 seg_owner = _segment_owner(geoms)

@@ -7,7 +7,7 @@ project's own list of neighbourhoods).  Every name is indexed by its folded form
 ``*REF_NAM*`` columns) and its base form without a bracketed qualifier (``Dana (Dana)`` ->
 ``Dana``) or a ``/``-separated second part (``Ashrafia/Madlousah`` -> ``Ashrafia``).
 
-Statuses of :meth:`Gazetteer.match` (scores from :func:`geoconflict.names.name_score`, 0-100):
+Statuses of :meth:`Gazetteer.match` (scores from :func:`geoconflict.names.folded_score`, 0-100):
 
 ``exact`` (score 100)
     The folded name equals the folded name or an alternative of exactly one place among the
@@ -156,7 +156,7 @@ def _lengths(strings: Sequence[str]) -> np.ndarray:
 
 
 _MAX_W = 6
-#: weights by (shortest) length, as in geoconflict.names.name_score
+#: weights by (shortest) length, as in geoconflict.names.folded_score
 _LOOSE_W = np.array([loose_weight(k) for k in range(_MAX_W + 1)])
 _SKELETON_W = np.array([skeleton_weight(k) for k in range(_MAX_W + 1)])
 _ANAGRAM_W = np.array([anagram_weight(k) for k in range(_MAX_W + 1)])

@@ -5,7 +5,7 @@ seeded), plus a share of names that are in no gazetteer; half the rows carry a g
 context (OCHA, ACLED or P-code spelling).  The fast path (:meth:`Gazetteer.match`: fold and
 deduplicate, dict lookup of folded forms, ``rapidfuzz.process.cdist`` for the distinct unmatched
 names only, blocked by context or first letter) is compared with the plain way, one row at a
-time with the scalar :func:`geoconflict.names.name_score` (what ``df.apply`` would do), on a
+time with the scalar :func:`geoconflict.names.folded_score` (what ``df.apply`` would do), on a
 sample of rows: the answers must be identical, the plain way's time is extrapolated.
 
     .venv/bin/python scripts/bench_geocode.py [--rows 1000000] [--sample 3000] [--seed 7]
@@ -33,7 +33,7 @@ from geoconflict.gazetteer import (
     _literal,
     _UNBLOCKED_MAX,
 )
-from geoconflict.names import fold_name, name_score
+from geoconflict.names import fold_name, folded_score
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACES = ROOT.parent / "shared" / "data" / "syria-cod" / "syr_populated_places_ocha_20210113.csv"
@@ -121,7 +121,7 @@ def plain_match(gaz: Gazetteer, name: str, ctx: object) -> tuple[str, str | None
         allowed &= gaz._entry_block == _block(f)
     best: dict[int, tuple[float, int]] = {}
     for e in np.flatnonzero(allowed):
-        s = name_score(name, gaz._entry_text[e])
+        s = folded_score(f, gaz._entry_folded[e])
         g = int(gaz._place_group[gaz._entry_place[e]])
         if g not in best or s > best[g][0]:
             best[g] = (s, int(gaz._entry_place[e]))

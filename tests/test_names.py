@@ -138,3 +138,19 @@ def test_fold_ignores_case_apostrophes_and_outer_spaces(a):
     assert fold_name(a.upper()) == fold_name(a)
     assert fold_name(f"  {a}\t") == fold_name(a)
     assert fold_name(a.replace("`", "’")) == fold_name(a)
+
+
+def test_exonyms_and_bracketed_qualifiers_for_admin_names():
+    # Natural Earth / ACLED / OCHA spellings of governorates
+    assert same_place("Halab", "Aleppo")
+    assert same_place("Aleppo (Halab)", "Aleppo")
+    assert same_place("Homs (Hims)", "Homs")
+    assert same_place("Rif Dimashq", "Rural Damascus")
+    assert same_place("Dayr Az Zawr", "Deir-ez-Zor")
+    assert same_place("As Suwayda'", "As-Sweida")
+    assert same_place("Dar`a", "Dar'a")
+    # an OCHA qualifier (the sub-district) is not the place itself
+    assert not same_place("Shaqra (Deir-ez-Zor)", "Deir-ez-Zor")
+    # exonyms apply to whole names only
+    assert fold_name("Kafr Halab") != fold_name("Kafr Aleppo")
+    assert not same_place("Kafr Halab", "Kafr Aleppo")

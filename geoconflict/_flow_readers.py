@@ -208,7 +208,10 @@ def _normalise_grid(grid: pd.DataFrame) -> pd.DataFrame:
             return None
         return v
 
-    return grid.map(clean)
+    if grid.size == 0:
+        return grid
+    cleaned = np.vectorize(clean, otypes=[object])(grid.to_numpy(dtype=object))
+    return pd.DataFrame(cleaned, dtype=object)  # None stays None (DataFrame.map would give NaN)
 
 
 def _numbers(grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -827,8 +830,9 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
     is_sub_row |= ctx_total & ~is_total_row & (lab_str == "")
     is_total_row |= ctx_total & np.array([any(isinstance(arr[r, c], str) and bool(_TOTAL_RE.match(arr[r, c]))
                                               for c in ctx_cols) for r in rows], dtype=bool)
-    report.total_rows = [f"row {r + 1} ({lab_str[i] or 'subtotal'})" for i, r in enumerate(rows)
-                         if is_total_row[i] or is_sub_row[i]]
+    report.total_rows = [
+        f"row {r + 1} ({next((v for v in arr[r, label_cols] if isinstance(v, str)), 'total')})"
+        for i, r in enumerate(rows) if is_total_row[i] or is_sub_row[i]]
     data_rows = rows[~is_total_row & ~is_sub_row]
     data_idx = np.flatnonzero(~is_total_row & ~is_sub_row)
     if total_cols or sub_cols:

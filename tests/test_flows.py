@@ -101,6 +101,15 @@ def test_matrix_csv_title_rows_blank_cells_unknown_row_and_totals():
     assert (read_flows(MATRIX_CSV, date="2020-03-15").records["date"] == pd.Timestamp("2020-03-15")).all()
 
 
+def test_matrix_ends_at_a_blank_row_and_rows_below_are_reported(tmp_path):
+    p = write(tmp_path, "m.csv", "Origin,A,B\nA,,5\nB,7,\n,,\nSource: 3 partners,2020,\n")
+    fr = read_flows(p)
+    assert sorted(zip(fr.records["origin"], fr.records["destination"], fr.records["individuals"])) == [
+        ("A", "B", 5.0), ("B", "A", 7.0)]
+    assert fr.report.input_individuals == 12
+    assert any("rows under the table not read" in n and "[5]" in n for n in fr.report.notes)
+
+
 def test_matrix_title_with_a_range_of_months_gives_no_date(tmp_path):
     p = write(tmp_path, "m.csv", "Movements January - March 2020\nOrigin,A,B\nA,,5\nB,7,\n")
     fr = read_flows(p)

@@ -34,7 +34,9 @@ matched, transliteration-tolerant, against the gazetteer's context columns (``AD
 ``ADM1_PCODE``, ``ADM2_*``, ``ADM3_*``, ``admin1`` ...), as a name (``Idlib``, ``Idleb``,
 ``Hamah``) or, when it contains a digit, as a code compared letter for letter (``SY07``).  A value
 that matches nothing in the gazetteer (or is blank) does not restrict.  Candidates must satisfy
-every recognised context value of their row.
+every recognised context value of their row; when no place satisfies them all (an incident's
+district from another boundary set), the later context columns are dropped until some place
+does, so give the coarsest first (``admin1``, then ``admin2``...).
 
 Fuzzy matching works on distinct (folded name, context) pairs only, blocked by the first letter of
 the folded name (vowels, ``w`` and ``y`` form one block) unless the context leaves few places:
@@ -617,14 +619,18 @@ class Gazetteer:
         combo_mask = np.full(len(combo_uniques), -1, dtype=np.int64)
         mask_cache: dict[bytes, int] = {}
         for j, c in enumerate(combo_uniques.tolist()):
-            combined: np.ndarray | None = None
+            given: list[np.ndarray] = []
             for vm, size in zip(reversed(value_masks), reversed(sizes), strict=True):
                 c, k = divmod(c, size)
-                mv = vm[k]
-                if mv is not None:
-                    combined = mv if combined is None else combined & mv
-            if combined is None:
+                if vm[k] is not None:
+                    given.insert(0, vm[k])
+            if not given:
                 continue
+            # values that contradict each other: drop the later ones until some place fits
+            combined = np.logical_and.reduce(given)
+            while not combined.any() and len(given) > 1:
+                given.pop()
+                combined = np.logical_and.reduce(given)
             key = np.packbits(combined).tobytes()
             if key not in mask_cache:
                 mask_cache[key] = len(masks)

@@ -107,6 +107,15 @@ def test_context_restricts_candidates(gaz):
     assert (r["geocode_status"], r["PP_PCODE"]) == ("exact", "C4298")
 
 
+def test_contradicting_context_drops_the_later_columns(gaz):
+    # Qastun is in Hama; the sub-district 'Dana' is in Idleb: no place is in both
+    r = gaz.match(["Qastoun"], context={"admin1": ["Hama"], "admin3": ["Dana"]})
+    assert (r["geocode_status"].iloc[0], r["PP_PCODE"].iloc[0]) == ("exact", "C3170")
+    # the coarse column is kept: Mozra is not in Hama
+    r = gaz.match(["Mozra"], context={"admin1": ["Hama"], "admin3": ["Dana"]})
+    assert r["geocode_status"].iloc[0] != "exact"
+
+
 def test_unknown_context_value_does_not_restrict(gaz, caplog):
     r = one(gaz, "Mozra", admin1="Atlantis")
     assert (r["geocode_status"], r["PP_PCODE"]) == ("exact", "C4298")

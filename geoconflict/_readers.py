@@ -255,8 +255,9 @@ def read_csv_text(
     table = None
     try:
         if on_progress is None and _one_row_per_line_candidate(p):
-            # fast path: blocks split at line ends and parsed in parallel; valid only when no
-            # value holds a line break, which the line count confirms (else the careful path)
+            # fast path: blocks split at line ends and parsed in parallel; valid only when
+            # every row is one line, which the line count confirms (blank lines and values
+            # with line breaks make it fail or disagree: then the careful path reads the file)
             try:
                 fast = pacsv.read_csv(p, read_options=read_opts,
                                       parse_options=pacsv.ParseOptions(delimiter=delimiter),
@@ -316,16 +317,12 @@ def _one_row_per_line_candidate(p: Path) -> bool:
 
 
 def _count_lines(p: Path) -> int:
-    """Physical lines in the file; -1 when it holds blank lines (then the fast path is not used)."""
-    lines, last, blank = 0, b"\n", False
+    """Physical lines in the file (a last line without a line end counts)."""
+    lines, last = 0, b"\n"
     with open(p, "rb") as fh:
         while chunk := fh.read(1 << 24):
             lines += chunk.count(b"\n")
-            blank = (blank or b"\n\n" in chunk or b"\n\r\n" in chunk
-                     or (last == b"\n" and chunk[:1] in (b"\n", b"\r")))
             last = chunk[-1:]
-    if blank:
-        return -1
     return lines + (0 if last == b"\n" else 1)
 
 

@@ -186,10 +186,17 @@ def _try_format(
     return idx[~got], cur.filter(pa.array(~got))
 
 
-def clean_text(s: pd.Series) -> pd.Series:
-    """Text as given (trimmed); empty cells become missing."""
-    t = pc.utf8_trim_whitespace(arrow_text(s))
-    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, pa.string()), t)
+def clean_text(s: pd.Series, *, trim: bool = False) -> pd.Series:
+    """Text as given; empty cells become missing.  ``trim``: strip surrounding white space
+    (ids, names), else long texts (notes) are left as they are, without a copy."""
+    t = arrow_text(s)
+    if trim:
+        t = pc.utf8_trim_whitespace(t)
+    empty = pc.equal(t, "")
+    if pc.any(empty).as_py():
+        t = pc.if_else(empty, pa.scalar(None, pa.string()), t)
+    elif not trim and pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+        return s
     out = t.to_pandas()
     out.index = s.index
     return out
@@ -299,7 +306,9 @@ def outside_country(
     if n == 0:
         return out
     geoms, index = _countries()
-    codes, uniques = pd.factorize(country, use_na_sentinel=True)
+    enc = pc.dictionary_encode(arrow_text(country)).combine_chunks()
+    uniques = enc.dictionary.to_pylist()
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     lookup = np.array([index.get(fold_country(u), -1) for u in uniques] + [-1], dtype=np.int64)
     row_c = lookup[np.where(codes < 0, len(uniques), codes)]
     known = (row_c >= 0) & np.isfinite(lon) & np.isfinite(lat)

@@ -373,7 +373,7 @@ def _ingest(
         fat = np.full(n, np.nan)
 
     # --- ids (duplicates among otherwise valid rows; the first stays)
-    ids = (V.clean_text(frame[cols["incident_id"]]) if cols["incident_id"] is not None
+    ids = (V.clean_text(frame[cols["incident_id"]], trim=True) if cols["incident_id"] is not None
            else pd.Series(pd.NA, index=frame.index, dtype="str"))
     noid = ids.isna().to_numpy()
     if noid.any():
@@ -413,7 +413,7 @@ def _ingest(
         if col is None:
             out[fld] = pd.Series(pd.NA, index=range(len(acc)), dtype="str")
         else:
-            out[fld] = take(V.clean_text(frame[col]))
+            out[fld] = take(V.clean_text(frame[col], trim=fld not in ("notes", "source")))
     if detected == "ucdp" and cols["event_type"] is not None:
         et = out["event_type"]
         out["event_type"] = et.map(UCDP_VIOLENCE).fillna(et).astype("str")
@@ -428,7 +428,7 @@ def _ingest(
     ]
     if cols["country"] is not None:
         masks.append(("outside_country",
-                      V.outside_country(xa, ya, take(V.clean_text(frame[cols["country"]])))))
+                      V.outside_country(xa, ya, take(V.clean_text(frame[cols["country"]], trim=True)))))
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
     masks.append(("future_date", (d_acc.dt.normalize() > today).fillna(False).to_numpy(dtype=bool)))
     flags = np.full(len(acc), "", dtype=object)
@@ -662,7 +662,7 @@ def _geocode(
     except ImportError as exc:  # pragma: no cover - until gazetteer.py lands
         raise InputError("--places needs geoconflict.gazetteer, which is not available in this build",
                          fix="ingest without --places") from exc
-    names = V.clean_text(frame[cols["location"]])
+    names = V.clean_text(frame[cols["location"]], trim=True)
     todo = missing & names.notna().to_numpy()
     if not todo.any():
         return x, y, xmiss, ymiss, status, candidates
@@ -671,7 +671,7 @@ def _geocode(
     ctx_cols = [lower[c] for c in _GEOCODE_CONTEXT if c in lower]
     context = None
     if ctx_cols:
-        context = pd.DataFrame({c: V.clean_text(frame[c])[todo].to_numpy() for c in ctx_cols})
+        context = pd.DataFrame({c: V.clean_text(frame[c], trim=True)[todo].to_numpy() for c in ctx_cols})
     match = gaz.match(names[todo].reset_index(drop=True), context=context)
     idx = np.flatnonzero(todo)
     st = match["geocode_status"].astype("str").to_numpy(dtype=object)

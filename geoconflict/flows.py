@@ -478,6 +478,10 @@ def _assign(out: pd.DataFrame, rows: np.ndarray, s: _Source, trow: np.ndarray, *
 
 def _records_of(records: Any) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadReport]]:
     items = records if isinstance(records, (list, tuple)) else [records]
+    kinds = {isinstance(i, FlowRecords) for i in items}
+    if len(kinds) > 1:
+        raise InputError("resolve_places takes FlowRecords or plain DataFrames, not a mix",
+                         fix="read every input with read_flows")
     recs, quars, reps = [], [], []
     for i, item in enumerate(items):
         if isinstance(item, FlowRecords):
@@ -610,8 +614,6 @@ def resolve_places(
         if len(quarantine) else 0.0,
         levels=levels, total_mismatches=mismatches, reports=reports,
     )
-    if len(reports) and len(reports) != (len(records) if isinstance(records, (list, tuple)) else 1):
-        raise InputError("mix FlowRecords and plain DataFrames in separate calls")
     total = float(resolved["individuals"].sum()) + out.quarantined_individuals
     assert math.isclose(total, out.input_individuals, rel_tol=1e-9, abs_tol=_TOL), (total, out.input_individuals)
     assert len(resolved) + len(quarantine) == out.input_rows
@@ -691,8 +693,9 @@ def aggregate_flows(
     and are not drawn.  ``net=True`` keeps, for each pair, the difference in the dominant
     direction (the cancelled movements are counted as ``netted``).  Flows below
     ``min_individuals``, and beyond the ``top`` largest per period, are dropped from the drawing
-    but counted.  ``share`` is a flow's individuals over all movements between distinct units in
-    its period (before the cuts).  ``totals`` gives, per unit and period, individuals out (to
+    but counted.  ``share`` is a flow's gross individuals over all movements between distinct
+    units in its period (before netting and the cuts).  Two distinct places at the same point
+    count as a self-flow (nothing to draw).  ``totals`` gives, per unit and period, individuals out (to
     other units), in (from other units), within (self) and ``net_in`` = in - out.
     """
     if isinstance(resolved, ResolvedFlows):

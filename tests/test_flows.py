@@ -367,6 +367,13 @@ def test_min_top_and_net_are_counted_not_lost():
     assert n.report.drawn + n.report.netted == 225
 
 
+def test_two_places_at_one_point_are_a_self_flow():
+    df = plain_resolved([("2020-01-01", "A", 36.0, 35.0, "A2", 36.0, 35.0, 4),
+                         ("2020-01-01", "A", 36.0, 35.0, "B", 36.3, 35.2, 6)])
+    t = aggregate_flows(df)
+    assert t.report.self_flows == 4 and t.report.drawn == 6 and len(t.flows) == 1
+
+
 def test_accounting_invariant_is_asserted():
     rep = FlowReport(input_individuals=10, drawn=4, self_flows=3, quarantined=2)
     with pytest.raises(AssertionError, match="accounting"):

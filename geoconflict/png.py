@@ -170,7 +170,8 @@ def _plot_kde(ax: Any, path: Path, crs: Any) -> tuple[float, float, float, float
     rgba[..., 3] = np.where(norm > 0.02, 0.25 + 0.6 * norm, 0.0)
     x0, y1 = transform @ (0, 0)
     x1, y0 = transform @ (w, h)
-    ax.imshow(rgba, extent=(x0, x1, y0, y1), origin="upper", zorder=1, interpolation="nearest")
+    z = styles.DRAW_ORDER.index("kde") + 2  # above zone fills, below everything else (as in the HTML)
+    ax.imshow(rgba, extent=(x0, x1, y0, y1), origin="upper", zorder=z, interpolation="nearest")
     return x0, y0, x1, y1
 
 

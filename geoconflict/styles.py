@@ -26,7 +26,7 @@ KINDS: tuple[str, ...] = (
 
 #: drawing order, bottom to top
 DRAW_ORDER: tuple[str, ...] = (
-    "kde", "control", "change", "zones_summary", "admin", "grid", "hotspots", "corridor", "areas",
+    "control", "change", "zones_summary", "kde", "admin", "grid", "hotspots", "corridor", "areas",
     "front_line", "flows", "arrows", "incidents",
 )
 

@@ -128,8 +128,8 @@ def test_offline_page_has_no_external_resources(tmp_path: Path) -> None:
     assert "L.MarkerClusterGroup" in text
     assert "url(images/" not in text  # the CSS images are inline data: URIs
     assert report.size_bytes == len(text.encode("utf-8"))
-    # every layer in the layer control, in drawing order (kde bottom, incidents top)
-    assert report.layers == ["KDE", "Control zones", "Admin", "Density grid", "Hot spots", "M4 corridor",
+    # every layer in the layer control, in drawing order (zones bottom, incidents top)
+    assert report.layers == ["Control zones", "KDE", "Admin", "Density grid", "Hot spots", "M4 corridor",
                              "Areas", "Front line", "Flows", "Arrows", "Incidents"]
     assert report.features["Incidents"] == 6 and report.features["Density grid"] == 4
 

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from .errors import InputError, LayerError, SchemaError
+from .errors import CRSError, InputError, LayerError, SchemaError
 from .names import (
     SAME_PLACE_THRESHOLD,
     anagram,
@@ -211,6 +211,15 @@ def _find_column(columns: Sequence[str], wanted: str | None, options: Sequence[s
     )
 
 
+def _geometry_name(df: pd.DataFrame) -> str | None:
+    """The active geometry column of a GeoDataFrame, if it has one."""
+    if isinstance(df, gpd.GeoDataFrame):
+        name = df._geometry_column_name
+        if name in df.columns:
+            return str(name)
+    return None
+
+
 @dataclass
 class _Part:
     """One gazetteer table, normalised."""
@@ -228,7 +237,7 @@ class _Part:
 def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] | None,
              lon: str | None, lat: str | None, path: str | None) -> tuple[_Part, int]:
     columns = [str(c) for c in df.columns]
-    geom_name = df.geometry.name if isinstance(df, gpd.GeoDataFrame) and df._geometry_column_name in df.columns else None
+    geom_name = _geometry_name(df)
     plain = [c for c in columns if c != geom_name]
     name = _find_column(plain, name_col, _NAME_COLUMNS, "place-name", path)
     if alt_cols is None:
@@ -254,9 +263,9 @@ def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] 
     elif geom_name is not None:
         gdf = df
         if gdf.crs is None:
-            from .errors import CRSError
-
-            raise CRSError(f"{path or 'the gazetteer layer'} has no CRS.\n  fix: add a CRS to the file")
+            raise CRSError(
+                f"{path or 'the gazetteer layer'} has no CRS.\n  fix: add a CRS to the file"
+            )
         if gdf.crs.to_epsg() != 4326:
             gdf = gdf.to_crs(4326)
         geoms = gdf.geometry
@@ -265,7 +274,8 @@ def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] 
             first = int(np.flatnonzero(bad.to_numpy())[0])
             raise LayerError(
                 f"the gazetteer must be points; feature {first} is a {geoms.iloc[first].geom_type}",
-                path=path, feature=first, fix="convert the layer to points (e.g. representative points)",
+                path=path, feature=first,
+                fix="convert the layer to points (e.g. representative points)",
             )
         x = geoms.x.to_numpy(dtype=float)
         y = geoms.y.to_numpy(dtype=float)
@@ -283,9 +293,13 @@ def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] 
                     path or "gazetteer", skipped)
     attrs = pd.DataFrame(df.drop(columns=[c for c in [geom_name, *coord_cols] if c]))
     attrs = attrs.loc[ok].reset_index(drop=True)
-    code_col = next((c for c in attrs.columns if _CODE.search(str(c)) and not _CONTEXT.search(str(c))), None)
+    code_col = next(
+        (c for c in attrs.columns if _CODE.search(str(c)) and not _CONTEXT.search(str(c))), None
+    )
     if code_col is None:
-        code_col = next((c for c in attrs.columns if str(c).lower() in ("pcode", "code", "id")), None)
+        code_col = next(
+            (c for c in attrs.columns if str(c).lower() in ("pcode", "code", "id")), None
+        )
     context_cols = [c for c in attrs.columns
                     if c not in (name, code_col, *alts) and _CONTEXT.search(str(c))]
     part = _Part(
@@ -349,7 +363,9 @@ class Gazetteer:
         skipped = 0
         for p in paths:
             df = read_table(p, what="gazetteer")
-            part, n = _prepare(df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=str(p))
+            part, n = _prepare(
+                df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=str(p)
+            )
             parts.append(part)
             skipped += n
         return cls._build(parts, skipped)
@@ -365,7 +381,9 @@ class Gazetteer:
         lat: str | None = None,
     ) -> Gazetteer:
         """A gazetteer from a DataFrame (lon/lat columns) or a point GeoDataFrame."""
-        part, skipped = _prepare(df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=None)
+        part, skipped = _prepare(
+            df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=None
+        )
         return cls._build([part], skipped)
 
     @classmethod
@@ -375,9 +393,10 @@ class Gazetteer:
             if reserved in attrs.columns:  # a coordinate-like attribute that is not the coordinates
                 attrs = attrs.rename(columns={reserved: f"gazetteer_{reserved}"})
         for c in attrs.columns:  # so that rows without a match keep integer columns integer
-            if pd.api.types.is_integer_dtype(attrs[c].dtype) and not isinstance(attrs[c].dtype, pd.api.extensions.ExtensionDtype):
+            dtype = attrs[c].dtype
+            if pd.api.types.is_integer_dtype(dtype) and isinstance(dtype, np.dtype):
                 attrs[c] = attrs[c].astype("Int64")
-            elif pd.api.types.is_bool_dtype(attrs[c].dtype):
+            elif pd.api.types.is_bool_dtype(dtype) and isinstance(dtype, np.dtype):
                 attrs[c] = attrs[c].astype("boolean")
         attrs["lon"] = np.concatenate([p.lon for p in parts])
         attrs["lat"] = np.concatenate([p.lat for p in parts])
@@ -418,8 +437,10 @@ class Gazetteer:
         for i, p in enumerate(parts):
             idx = np.arange(offsets[i], offsets[i + 1])
             for values in [p.names, *p.alts]:
-                base = np.array([_SECOND_PART.sub("", _BRACKET.sub(" ", v)).strip() for v in values],
-                                dtype=object)
+                base = np.array(
+                    [_SECOND_PART.sub("", _BRACKET.sub(" ", v)).strip() for v in values],
+                    dtype=object,
+                )
                 for arr, given in ((values, True), (base, False)):
                     keep = arr != ""
                     e_place.append(idx[keep])
@@ -433,7 +454,8 @@ class Gazetteer:
                             "given": np.concatenate(e_given)})
         # a spelling given in the table wins over the same spelling derived from it
         ent = ent[ent["folded"] != ""].sort_values("given", ascending=False, kind="stable")
-        ent = ent.drop_duplicates(["place", "folded", "literal"]).sort_index().reset_index(drop=True)
+        ent = ent.drop_duplicates(["place", "folded", "literal"]).sort_index()
+        ent = ent.reset_index(drop=True)
         ent_place = ent["place"].to_numpy(dtype=np.int64)
         by_folded = {k: np.unique(ent_place[v]) for k, v in ent.groupby("folded").indices.items()}
         given = ent[ent["given"]]
@@ -494,7 +516,8 @@ class Gazetteer:
                           if not any(ch.isdigit() for ch in k)]
                 best = max((s for s, _ in scored), default=0.0)
                 if best >= SAME_PLACE_THRESHOLD:
-                    hits = [k for s, k in scored if s >= best - MARGIN and s >= SAME_PLACE_THRESHOLD]
+                    hits = [k for s, k in scored
+                            if s >= best - MARGIN and s >= SAME_PLACE_THRESHOLD]
         if not hits:
             return None
         mask = np.zeros(len(self.places), dtype=bool)
@@ -779,8 +802,9 @@ def geocode(
         df[name_col], context={c: df[c] for c in context_cols}, candidates=candidates
     )
     base = pd.DataFrame(df)
-    if isinstance(df, gpd.GeoDataFrame) and df._geometry_column_name in df.columns:
-        base = base.drop(columns=[df._geometry_column_name])
+    geom_name = _geometry_name(df)
+    if geom_name is not None:
+        base = base.drop(columns=[geom_name])
     own = ("geocode_status", "geocode_score", "matched_name", "geocode_candidates")
     base = base.drop(columns=[c for c in own if c in base.columns]).reset_index(drop=True)
     rename = {c: f"gazetteer_{c}" for c in result.columns if c not in own and c in base.columns}
@@ -791,4 +815,5 @@ def geocode(
     geometry = np.where(placed, geometry, None)
     out = pd.concat([base, result], axis=1)
     out.index = df.index
-    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, index=df.index, crs=4326), crs=4326)
+    points = gpd.GeoSeries(geometry, index=df.index, crs=4326)
+    return gpd.GeoDataFrame(out, geometry=points, crs=4326)

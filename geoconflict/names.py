@@ -1,8 +1,8 @@
 """Place-name folding and scoring for transliterated Arabic.
 
 The same Syrian place reaches an analyst as ``Ma'arrat An Nu'man``, ``Maarat al-Numan`` and
-``Ma`arrat an Nu`man``; ``Idlib`` and ``Idleb``; ``Hamah`` and ``Hama``.  :func:`fold_name` maps such
-spellings onto one key; :func:`name_score` compares two names on their folded forms (0-100) and
+``Ma`arrat an Nu`man``; ``Idlib`` and ``Idleb``; ``Hamah`` and ``Hama``.  :func:`fold_name` maps
+such spellings onto one key; :func:`name_score` compares two names on their folded forms (0-100) and
 :func:`same_place` says whether two names very probably denote the same place.
 
 Folding (in order):
@@ -15,9 +15,9 @@ Folding (in order):
    the same consonant (``as-Suqaylabiyah``, ``an Nu`man``); ``al``/``el`` glued to a word that is
    not the first one kept (``Ein Elbardeh``, but ``al-Elishar`` keeps its ``el``);
    ``Abul``/``Aboul`` before a word is ``Abu`` (``Abul Thohur``).
-4. Letter variants: ``sch``/``ch`` -> ``sh``, ``gh`` -> ``g``, ``q``/``ck`` -> ``k``, ``ph`` -> ``f``,
-   ``dj`` -> ``j``, ``ou``/``oo``/``o`` -> ``u``, ``ee``/``ie`` -> ``i``, ``ei``/``ey``/``ai`` -> ``ay``,
-   doubled letters single (``aa`` -> ``a``, ``rr`` -> ``r``).
+4. Letter variants: ``sch``/``ch`` -> ``sh``, ``gh`` -> ``g``, ``q``/``ck`` -> ``k``,
+   ``ph`` -> ``f``, ``dj`` -> ``j``, ``ou``/``oo``/``o`` -> ``u``, ``ee``/``ie`` -> ``i``,
+   ``ei``/``ey``/``ai`` -> ``ay``, doubled letters single (``aa`` -> ``a``, ``rr`` -> ``r``).
 5. A word's final ``eh``/``ah``/``a``/``h``/``e`` dropped (ta marbuta: ``Atmeh``/``Atma``), when at
    least two letters remain.
 6. Words joined without spaces (``Kafr Nabl`` and ``Kafrnabl`` fold alike).

@@ -73,7 +73,9 @@ def noisy(name: str, rng: np.random.Generator) -> str:
     return s
 
 
-def make_names(places: pd.DataFrame, rows: int, seed: int) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def make_names(
+    places: pd.DataFrame, rows: int, seed: int
+) -> tuple[pd.Series, pd.Series, np.ndarray]:
     rng = np.random.default_rng(seed)
     n_variants = 120_000
     pick = rng.integers(len(places), size=n_variants)

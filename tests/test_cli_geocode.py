@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -56,12 +58,13 @@ def test_geocode_to_geojson_with_context(cli_runner, files, tmp_path):
     assert "6 rows: 3 exact, 1 fuzzy, 1 ambiguous, 1 none" in r.output
     gdf = gpd.read_file(out)
     assert gdf["event_id_cnty"].tolist() == INCIDENTS["event_id_cnty"].tolist()
-    assert gdf["geocode_status"].tolist() == ["exact", "exact", "ambiguous", "exact", "fuzzy", "none"]
+    statuses = ["exact", "exact", "ambiguous", "exact", "fuzzy", "none"]
+    assert gdf["geocode_status"].tolist() == statuses
     assert gdf["PP_PCODE"].tolist()[:2] == ["C3170", "C4298"]
     assert gdf["PP_PCODE"].iloc[3] == "C4126"
     assert gdf.geometry.iloc[0].equals_exact(Point(36.3893, 35.6857), 1e-6)
     assert gdf.geometry.iloc[2] is None and gdf.geometry.iloc[5] is None
-    assert "C4126" in gdf["geocode_candidates"].iloc[2] and "C3965" in gdf["geocode_candidates"].iloc[2]
+    assert {"C4126", "C3965"} <= set(re.findall(r"C\d+", gdf["geocode_candidates"].iloc[2]))
 
 
 def test_geocode_to_csv_without_context(cli_runner, files, tmp_path):
@@ -129,7 +132,8 @@ def test_missing_places_and_bad_files(cli_runner, files, tmp_path):
     places, incidents = files
     r = run(cli_runner, "geocode", incidents, "-o", tmp_path / "o.csv")
     assert r.exit_code == 2 and "no gazetteer given" in r.output
-    r = run(cli_runner, "geocode", incidents, "--places", tmp_path / "nope.csv", "-o", tmp_path / "o.csv")
+    r = run(cli_runner, "geocode", incidents, "--places", tmp_path / "nope.csv",
+            "-o", tmp_path / "o.csv")
     assert r.exit_code == 2 and "not found" in r.output
     bad = tmp_path / "bad.csv"
     bad.write_text("title,code\nMozra,C1\n")

@@ -23,8 +23,8 @@ PLACES = pd.DataFrame(
         (36.6767, 35.6477, "Ma'arrat An Nu'man", "C3985", "Maarrat An Numan", "Ma'arrat An Nu'man",
          "Idleb", "SY07"),
         (36.7697, 36.2137, "Dana (Dana)", "C4126", None, "Dana", "Idleb", "SY07"),
-        (36.6900, 35.6300, "Dana (Ma'arrat An Nu'man)", "C3965", None, "Ma'arrat An Nu'man", "Idleb",
-         "SY07"),
+        (36.6900, 35.6300, "Dana (Ma'arrat An Nu'man)", "C3965", None, "Ma'arrat An Nu'man",
+         "Idleb", "SY07"),
         (36.5603, 35.6147, "Kafr Nobol", "C4068", None, "Kafr Nobol", "Idleb", "SY07"),
         (36.6000, 35.5000, "Kafr Nabi", "C3948", None, "Kafr Nobol", "Idleb", "SY07"),
         (36.7000, 34.8000, "Hamra", "C2743", None, "Al-Qusayr", "Homs", "SY04"),
@@ -32,7 +32,9 @@ PLACES = pd.DataFrame(
         (38.9000, 35.9500, "Kalta", "C5683", None, "Ar-Raqqa", "Ar-Raqqa", "SY11"),
         (38.9100, 35.9600, "Kaltah", "C6995", None, "Ar-Raqqa", "Ar-Raqqa", "SY11"),
     ],
-    columns=["lon", "lat", "PP_NAME_EN", "PP_PCODE", "PP_REF_NAM", "ADM3_EN", "ADM1_EN", "ADM1_PCODE"],
+    columns=[
+        "lon", "lat", "PP_NAME_EN", "PP_PCODE", "PP_REF_NAM", "ADM3_EN", "ADM1_EN", "ADM1_PCODE"
+    ],
 )
 
 
@@ -70,10 +72,12 @@ def test_exact_by_folding_carries_attributes_and_coordinates(gaz):
 
 def test_alternative_name_column_is_matched():
     # only the alternative spelling is kept in the name: the match goes through PP_REF_NAM
-    df = PLACES.assign(PP_NAME_EN=PLACES["PP_NAME_EN"].where(PLACES["PP_PCODE"] != "C3985", "Maarat"))
+    renamed = PLACES["PP_NAME_EN"].where(PLACES["PP_PCODE"] != "C3985", "Maarat")
+    df = PLACES.assign(PP_NAME_EN=renamed)
     g = Gazetteer.from_frame(df)
     r = one(g, "Maarrat an-Numan")
-    assert (r["geocode_status"], r["PP_PCODE"], r["matched_name"]) == ("exact", "C3985", "Maarrat An Numan")
+    got = (r["geocode_status"], r["PP_PCODE"], r["matched_name"])
+    assert got == ("exact", "C3985", "Maarrat An Numan")
 
 
 def test_bracketed_qualifier_is_a_base_name_shared_by_two_places(gaz):
@@ -92,8 +96,8 @@ def test_name_in_two_governorates_is_ambiguous_without_context_and_resolved_with
     r = one(gaz, "Hamra")
     assert r["geocode_status"] == "ambiguous"
     assert sorted(codes_in(r["geocode_candidates"])) == ["C2743", "C3001"]
-    for admin1, code in [("Hamah", "C3001"), ("Hama", "C3001"), ("SY05", "C3001"), ("Homs", "C2743"),
-                         ("sy04", "C2743")]:
+    for admin1, code in [("Hamah", "C3001"), ("Hama", "C3001"), ("SY05", "C3001"),
+                         ("Homs", "C2743"), ("sy04", "C2743"), ("Hims", "C2743")]:
         r = one(gaz, "Al-Hamra", admin1=admin1)
         assert (r["geocode_status"], r["PP_PCODE"]) == ("exact", code), admin1
 
@@ -162,7 +166,9 @@ def test_none_keeps_candidates(gaz):
     assert (r["geocode_status"], r["geocode_candidates"]) == ("none", "")
 
 
-@pytest.mark.parametrize("name", ["Mozret", "Kafr Nabil", "Qastoon Jadid", "Hamrat", "Mazraet", "Dani"])
+@pytest.mark.parametrize(
+    "name", ["Mozret", "Kafr Nabil", "Qastoon Jadid", "Hamrat", "Mazraet", "Dani"]
+)
 def test_a_low_confidence_guess_is_never_exact(gaz, name):
     r = one(gaz, name)
     assert r["geocode_status"] != "exact"
@@ -231,7 +237,9 @@ def test_layer_errors():
 
 
 def test_rows_without_coordinates_or_name_are_skipped():
-    df = pd.DataFrame({"name": ["a", "b", "", "d"], "lon": [36.0, None, 36.0, 400.0], "lat": [35.0] * 4})
+    df = pd.DataFrame(
+        {"name": ["a", "b", "", "d"], "lon": [36.0, None, 36.0, 400.0], "lat": [35.0] * 4}
+    )
     g = Gazetteer.from_frame(df)
     assert len(g) == 1 and g.skipped == 3
 

@@ -16,7 +16,8 @@ from .options import input_path, output_opt, overwrite_opt, places_opt
 @click.option("--name-col", default="location", show_default=True,
               help="Column of the input holding the place name.")
 @click.option("--context-col", "context_cols", multiple=True,
-              help="Input column (governorate, district...) that restricts candidates (repeatable).")
+              help="Input column (governorate, district...) restricting the candidates; "
+                   "repeatable, coarsest first.")
 @click.option("--candidates", default=3, show_default=True, type=click.IntRange(1, 20),
               help="Candidates listed for rows that are not exact.")
 @output_opt

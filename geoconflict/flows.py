@@ -58,6 +58,7 @@ __all__ = [
     "build_flows",
     "write_flows",
     "flow_outputs",
+    "check_flow_outputs",
     "FlowLayers",
     "FlowRecords",
     "ReadReport",
@@ -1029,24 +1030,35 @@ def flow_outputs(output: str | Path) -> dict[str, Path]:
             "totals": sibling(output, ".totals.csv")}
 
 
+def check_flow_outputs(output: str | Path, *, arrows: str | Path | None = None,
+                       html_path: str | Path | None = None, overwrite: bool = False) -> list[Path]:
+    """Every file :func:`write_flows` would write, checked (formats, distinct names, not there
+    unless ``overwrite``) before any work is done."""
+    from .io import check_output, output_format
+
+    targets = [Path(output), *flow_outputs(output).values(), *(Path(p) for p in (arrows, html_path) if p)]
+    output_format(output)
+    if arrows:
+        output_format(arrows)
+    if html_path and Path(html_path).suffix.lower() not in (".html", ".htm"):
+        raise InputError("the HTML map needs an .html file name", path=html_path,
+                         fix="e.g. --html flows.html")
+    if len({str(p.resolve()) for p in targets}) != len(targets):
+        raise InputError("two outputs share one file name", fix="choose distinct --output/--arrows/--html")
+    for p in targets:
+        check_output(p, overwrite=overwrite)
+    return targets
+
+
 def write_flows(layers: FlowLayers, output: str | Path, *, arrows: str | Path | None = None,
                 html_path: str | Path | None = None, overwrite: bool = False) -> list[Path]:
     """Write the arcs (with the width scale and accounting as metadata), the quarantine,
     self-flows and totals next to them, and optionally the arrowheads and an HTML map.
     Every output is checked before anything is written."""
-    from .io import check_output, output_format, write_layer, write_table
+    from .io import write_layer, write_table
 
+    check_flow_outputs(output, arrows=arrows, html_path=html_path, overwrite=overwrite)
     side = flow_outputs(output)
-    targets = [Path(output), *side.values(), *(Path(p) for p in (arrows, html_path) if p)]
-    output_format(output)
-    if arrows:
-        output_format(arrows)
-    if html_path and Path(html_path).suffix.lower() not in (".html", ".htm"):
-        raise InputError("the HTML map needs an .html file name", path=html_path, fix="e.g. --html flows.html")
-    if len({str(p.resolve()) for p in targets}) != len(targets):
-        raise InputError("two outputs share one file name", fix="choose distinct --output/--arrows/--html")
-    for p in targets:
-        check_output(p, overwrite=overwrite)
     meta: dict[str, Any] = layers.metadata
     if Path(output).suffix.lower() == ".gpkg":  # GeoPackage metadata values must be strings
         meta = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in meta.items()}

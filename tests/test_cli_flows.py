@@ -101,6 +101,13 @@ def test_user_errors_exit_2_with_one_line(cli_runner, tmp_path, admin_file):
     assert r.exit_code == 2 and "admin level 2" in r.output
     r = run(cli_runner, [DATA / "matrix_governorates.csv", "-o", tmp_path / "e.txt"])
     assert r.exit_code == 2 and "unsupported output extension" in r.output
+    r = run(cli_runner, [DATA / "matrix_governorates.csv", "-o", tmp_path / "f.geojson",
+                         "--html", tmp_path / "f.txt"])
+    assert r.exit_code == 2 and "needs an .html file name" in r.output
+    r = run(cli_runner, [DATA / "matrix_governorates.csv", "-o", tmp_path / "g.geojson",
+                         "--arrows", tmp_path / "g.geojson"])
+    assert r.exit_code == 2 and "share one file name" in r.output
+    assert not list(tmp_path.glob("[efg].*"))  # nothing written
 
 
 def test_records_with_ocha_places_and_period(cli_runner, tmp_path, ocha_places):

@@ -60,11 +60,10 @@ def flows(ctx: click.Context, input_path: Path, output: Path, arrows: Path | Non
     Writes OUTPUT (one line per flow), OUTPUT's .quarantine.csv (rows whose places could not be
     resolved, with the reason and the closest candidates), .self_flows.csv and .totals.csv.
     """
-    from ..flows import build_flows, flow_outputs, write_flows
-    from ..io import check_output
+    from ..flows import build_flows, check_flow_outputs, flow_outputs, write_flows
 
-    for p in [output, *flow_outputs(output).values(), *(x for x in (arrows, html_path) if x)]:
-        check_output(p, overwrite=overwrite)  # refuse before the work, not after
+    # refuse before the work, not after
+    check_flow_outputs(output, arrows=arrows, html_path=html_path, overwrite=overwrite)
     read_options = dict(sheet=sheet, kind=kind, origin_col=origin_col,
                         destination_col=destination_col, individuals_col=individuals_col,
                         families_col=families_col, date_col=date_col, origin_lon=origin_lon,

@@ -620,6 +620,7 @@ class Gazetteer:
         if context is None or len(context) == 0:
             return mask_of_row, masks
         combo = np.zeros(n, dtype=np.int64)
+        value_codes: list[np.ndarray] = []
         value_masks: list[list[np.ndarray | None]] = []
         for label, values in context.items():
             arr = _text(values)
@@ -629,24 +630,22 @@ class Gazetteer:
                     fix="give one context value per name",
                 )
             code, uniques = pd.factorize(arr)
-            combo = combo * (len(uniques) + 1) + code
+            value_codes.append(code)
+            # the distinct combinations so far, renumbered (no overflow)
+            combo = pd.factorize(combo * (len(uniques) + 1) + code)[0].astype(np.int64)
             value_masks.append([self.context_mask(v) for v in uniques])
             unknown = sorted(v for v, mk in zip(uniques, value_masks[-1], strict=True)
                              if mk is None and v)
             if unknown:
                 log.warning("context %s values not found in the gazetteer (not used): %s",
                             label, ", ".join(unknown[:10]))
-        combo_code, combo_uniques = pd.factorize(combo)
-        # decode each distinct combination back into its value codes
-        sizes = [len(vm) + 1 for vm in value_masks]
-        combo_mask = np.full(len(combo_uniques), -1, dtype=np.int64)
+        # one representative row per distinct combination of context values
+        _, first_rows = np.unique(combo, return_index=True)
+        combo_mask = np.full(len(first_rows), -1, dtype=np.int64)
         mask_cache: dict[bytes, int] = {}
-        for j, c in enumerate(combo_uniques.tolist()):
-            given: list[np.ndarray] = []
-            for vm, size in zip(reversed(value_masks), reversed(sizes), strict=True):
-                c, k = divmod(c, size)
-                if vm[k] is not None:
-                    given.insert(0, vm[k])
+        for j, r in enumerate(first_rows.tolist()):
+            given = [vm[codes[r]] for vm, codes in zip(value_masks, value_codes, strict=True)
+                     if vm[codes[r]] is not None]
             if not given:
                 continue
             # values that contradict each other: drop the later ones until some place fits
@@ -659,7 +658,7 @@ class Gazetteer:
                 mask_cache[key] = len(masks)
                 masks.append(combined)
             combo_mask[j] = mask_cache[key]
-        return combo_mask[combo_code], masks
+        return combo_mask[combo], masks
 
     def _fuzzy(self, pending: np.ndarray, folded: np.ndarray, mask_ids: np.ndarray,
                masks: list[np.ndarray], candidates: int, status: np.ndarray, score: np.ndarray,

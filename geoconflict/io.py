@@ -179,6 +179,7 @@ def write_layer(
                 tmp,
                 driver="GeoJSON",
                 engine="pyogrio",
+                layer=target.stem,
                 RFC7946="YES",
                 COORDINATE_PRECISION=COORDINATE_PRECISION,
                 WRITE_BBOX="NO",
@@ -187,7 +188,7 @@ def write_layer(
             with pyogrio_config():
                 _plain_columns(gdf).to_file(
                     tmp, driver="GPKG", engine="pyogrio", layer=layer or target.stem,
-                    metadata=dict(metadata) if metadata else None,
+                    metadata=_text_metadata(metadata),
                 )
         elif ext == ".parquet":
             gdf.to_parquet(tmp, index=False)
@@ -197,6 +198,14 @@ def write_layer(
         sidecar = target.with_suffix(".meta.json")
         write_json(dict(metadata), sidecar, overwrite=True)
     return target
+
+
+def _text_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """GDAL layer metadata takes text only: other values as JSON."""
+    if not metadata:
+        return None
+    return {str(k): v if isinstance(v, str) else json.dumps(v, default=str, sort_keys=True)
+            for k, v in metadata.items()}
 
 
 def write_layers(

@@ -182,6 +182,14 @@ def _text(values: Any) -> np.ndarray:
     return text.to_numpy(dtype=object)
 
 
+def _factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct texts (stripped, blank for missing) of a column: the cleaning runs
+    on the distinct values only."""
+    raw = pd.Series(values, dtype=object).reset_index(drop=True)
+    code, uniques = pd.factorize(raw, use_na_sentinel=False)
+    return code.astype(np.int64), _text(np.asarray(uniques, dtype=object))
+
+
 def _missing(v: Any) -> bool:
     try:
         return bool(pd.isna(v))
@@ -547,9 +555,8 @@ class Gazetteer:
         ``context`` maps a label (e.g. ``"admin1"``) to values aligned with ``names`` by
         position (a DataFrame, or one Series, is taken column by column).
         """
-        name_arr = _text(names)
-        n = len(name_arr)
-        name_code, name_uniques = pd.factorize(name_arr)
+        name_code, name_uniques = _factorize_text(names)
+        n = len(name_code)
         mask_of_row, masks = self._row_masks(context, n)
 
         # resolution unit: a distinct (name, context mask)
@@ -623,13 +630,12 @@ class Gazetteer:
         value_codes: list[np.ndarray] = []
         value_masks: list[list[np.ndarray | None]] = []
         for label, values in context.items():
-            arr = _text(values)
-            if len(arr) != n:
+            code, uniques = _factorize_text(values)
+            if len(code) != n:
                 raise InputError(
-                    f"context {label!r} has {len(arr)} values for {n} names",
+                    f"context {label!r} has {len(code)} values for {n} names",
                     fix="give one context value per name",
                 )
-            code, uniques = pd.factorize(arr)
             value_codes.append(code)
             # the distinct combinations so far, renumbered (no overflow)
             combo = pd.factorize(combo * (len(uniques) + 1) + code)[0].astype(np.int64)

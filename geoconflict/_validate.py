@@ -11,6 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -70,14 +71,33 @@ def arrow_text(s: pd.Series) -> pa.ChunkedArray:
     return arr
 
 
-def _trimmed(s: pd.Series) -> tuple[pa.ChunkedArray, np.ndarray]:
-    t = pc.utf8_trim_whitespace(arrow_text(s))
-    missing = pc.fill_null(pc.is_in(t, value_set=_NULL_SET), True)
-    return t, _np_bool(missing)
+def _trim_missing(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    t = pc.utf8_trim_whitespace(t)
+    return t, _np_bool(pc.fill_null(pc.is_in(t, value_set=_NULL_SET), True))
 
 
 def _np_bool(a: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(a, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _by_distinct(s: pd.Series, parse: Any) -> tuple[np.ndarray, ...]:
+    """Run ``parse`` (pyarrow strings -> tuple of numpy arrays) once per distinct text.
+
+    Dates, precisions and often coordinates repeat a lot: parsing the distinct values and
+    spreading the answers by index is much cheaper than parsing every cell.
+    """
+    arr = arrow_text(s)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    n = len(arr)
+    # worth it when a sample repeats itself (dates, precisions, places), not for unique values
+    if n > 1000 and len(pc.unique(arr.slice(0, 5000))) < 2500:
+        enc = pc.dictionary_encode(arr)
+        if len(enc.dictionary) < n // 2:
+            # one extra slot for null cells (parsed as missing)
+            uniq = pa.concat_arrays([enc.dictionary, pa.array([None], type=enc.dictionary.type)])
+            idx = pc.fill_null(enc.indices, len(enc.dictionary)).to_numpy(zero_copy_only=False)
+            return tuple(a[idx] for a in parse(uniq))
+    return parse(arr)
 
 
 def parse_number(s: pd.Series, *, decimal_comma: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,17 +111,22 @@ def parse_number(s: pd.Series, *, decimal_comma: bool = False) -> tuple[np.ndarr
     if pd.api.types.is_numeric_dtype(s.dtype):
         vals = s.to_numpy(dtype="float64", na_value=np.nan)
         return vals, np.isnan(vals), np.zeros(len(s), dtype=bool)
-    t, missing = _trimmed(s)
-    ok = pc.match_substring_regex(t, _NUM_RE)
-    if decimal_comma:
-        comma = pc.match_substring_regex(t, _COMMA_RE)
-        if pc.any(comma).as_py():
-            t = pc.if_else(comma, pc.replace_substring(t, ",", "."), t)
-            ok = pc.or_(ok, comma)
-    num = pc.cast(pc.if_else(ok, t, pa.scalar(None, pa.string())), pa.float64())
-    vals = np.array(pc.fill_null(num, np.nan).to_numpy(zero_copy_only=False), dtype="float64")
-    invalid = ~missing & np.isnan(vals)
-    vals[missing] = np.nan
+
+    def parse(a: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t, missing = _trim_missing(a)
+        ok = pc.match_substring_regex(t, _NUM_RE)
+        if decimal_comma:
+            comma = pc.match_substring_regex(t, _COMMA_RE)
+            if pc.any(comma).as_py():
+                t = pc.if_else(comma, pc.replace_substring(t, ",", "."), t)
+                ok = pc.or_(ok, comma)
+        num = pc.cast(pc.if_else(ok, t, pa.scalar(None, pa.string())), pa.float64())
+        vals = np.array(pc.fill_null(num, np.nan).to_numpy(zero_copy_only=False), dtype="float64")
+        invalid = ~missing & np.isnan(vals)
+        vals[missing] = np.nan
+        return vals, missing, invalid
+
+    vals, missing, invalid = _by_distinct(s, parse)
     return vals, missing, invalid
 
 
@@ -111,24 +136,32 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Ser
     Reads ISO 8601 (with or without a time, ``T`` or space), ``08 June 2020``, ``08-06-2020``
     and the other day-first forms of :data:`DATE_FORMATS`.  The hint is 4 for ``2020`` (a year)
     and 3 for ``2020-06`` (a month), else <NA>.  Time zones are converted to UTC and dropped.
-    Formats are tried in turn on what is still unread, so the work shrinks with each one.
+    Each distinct text is parsed once; formats are tried in turn on what is still unread.
     """
     n = len(s)
-    hint = pd.Series(pd.array([pd.NA] * n, dtype="Int8"), index=s.index)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(s.dtype):
         out = s.astype("datetime64[ns]")
+        hint = pd.Series(pd.array([pd.NA] * n, dtype="Int8"), index=s.index)
         return out, out.isna().to_numpy(), np.zeros(n, dtype=bool), hint
-    t, missing = _trimmed(s)
+    parsed, missing, hint_code = _by_distinct(s, _parse_date_texts)
+    out = pd.Series(parsed.astype("datetime64[ns]"), index=s.index)
+    invalid = ~missing & np.isnat(parsed)
+    hint = pd.Series(pd.array(hint_code, dtype="Int8"), index=s.index).replace(0, pd.NA)
+    return out, missing, invalid, hint
+
+
+def _parse_date_texts(a: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(a)
+    t, missing = _trim_missing(a)
     parsed = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    hint = np.zeros(n, dtype=np.int8)
     idx = np.flatnonzero(~missing)
     cur = t.filter(pa.array(~missing))
     if len(idx):
-        year_only = _np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}$"))
-        month_only = _np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}-[0-9]{1,2}$"))
-        hint.iloc[idx[year_only]] = 4
-        hint.iloc[idx[month_only]] = 3
+        hint[idx[_np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}$"))]] = 4
+        hint[idx[_np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}-[0-9]{1,2}$"))]] = 3
     for fmt in _ARROW_FORMATS:
         if not len(idx):
             break
@@ -139,11 +172,7 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Ser
             named = pc.replace_substring_regex(named, f"[ -]{month[:3]}({month[3:]})?[ -]", f"-{i + 1:02d}-")
         keep_idx, keep_cur = idx, cur
         idx, named = _try_format(named, idx, parsed, "%d-%m-%Y")
-        if len(idx) < len(keep_idx):
-            left = np.isin(keep_idx, idx)
-            cur = keep_cur.filter(pa.array(left))
-        else:
-            cur = keep_cur
+        cur = keep_cur.filter(pa.array(np.isin(keep_idx, idx))) if len(idx) < len(keep_idx) else keep_cur
     if len(idx):  # the rest: pandas' ISO 8601 reader (fractions, offsets), then other forms
         rest = pd.Series(cur.to_pandas().to_numpy(dtype=object), dtype=object)
         got = pd.to_datetime(rest, format="ISO8601", errors="coerce", utc=True)
@@ -152,13 +181,10 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Ser
             if not todo.any():
                 break
             got[todo] = pd.to_datetime(rest[todo], format=fmt, errors="coerce", utc=True)
-        vals = got.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
-        parsed[idx] = vals
+        parsed[idx] = got.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
     bad = (parsed < np.datetime64(_MIN_DATE, "s")) | (parsed > np.datetime64(_MAX_DATE, "s"))
     parsed[bad] = np.datetime64("NaT")
-    out = pd.Series(parsed.astype("datetime64[ns]"), index=s.index)
-    invalid = ~missing & np.isnat(parsed)
-    return out, missing, invalid, hint
+    return parsed, missing, hint
 
 
 def _try_format(
@@ -292,6 +318,13 @@ def _countries() -> tuple[np.ndarray, dict[str, int]]:
     return arr, index
 
 
+@lru_cache(maxsize=64)
+def _metric_crs(west: float, south: float, east: float, north: float) -> Any:
+    """crs.metric_crs_for on a (rounded) extent, cached: the UTM lookup is slow."""
+    box = gpd.GeoDataFrame(geometry=[shapely.box(west, south, east, north)], crs=4326)
+    return _crs.metric_crs_for(box)
+
+
 def outside_country(
     lon: np.ndarray, lat: np.ndarray, country: pd.Series, *, tolerance_m: float = COUNTRY_TOLERANCE_M
 ) -> np.ndarray:
@@ -320,7 +353,7 @@ def outside_country(
     for c in np.unique(row_c[cand]):  # one pass per country, not per incident
         rows = cand[row_c[cand] == c]
         pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon[rows], lat[rows]), crs=4326)
-        metric = _crs.metric_crs_for(pts)
+        metric = _metric_crs(*np.round(pts.total_bounds, 0))
         x0, y0, x1, y1 = pts.total_bounds
         window = shapely.clip_by_rect(geoms[c], x0 - 2, max(y0 - 2, -90), x1 + 2, min(y1 + 2, 90))
         if window.is_empty:

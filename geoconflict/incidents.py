@@ -33,6 +33,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from . import _validate as V
@@ -381,7 +383,7 @@ def _ingest(
         ids[noid] = pd.Series(np.arange(1, n + 1)[noid].astype(str), index=ids.index[noid]).radd("row-")
     ok = code == 0
     dup = np.zeros(n, dtype=bool)
-    dup[ok] = ids[ok].duplicated(keep="first").to_numpy()
+    dup[ok] = _duplicated(ids[ok])
     mark(dup, "duplicate_id")
 
     keep = code == 0
@@ -419,7 +421,7 @@ def _ingest(
         out["event_type"] = et.map(UCDP_VIOLENCE).fillna(et).astype("str")
     out["fatalities"] = pd.Series(take(fat), dtype="float64")
     out["geo_precision"] = take(_geo_precision(detected, frame, cols))
-    out["source_format"] = pd.Series([source_format] * len(acc), dtype="str")
+    out["source_format"] = pa.repeat(pa.scalar(source_format), len(acc)).to_pandas()
 
     # --- flags on kept rows
     xa, ya = take(x), take(y)
@@ -431,29 +433,33 @@ def _ingest(
                       V.outside_country(xa, ya, take(V.clean_text(frame[cols["country"]], trim=True)))))
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
     masks.append(("future_date", (d_acc.dt.normalize() > today).fillna(False).to_numpy(dtype=bool)))
-    flags = np.full(len(acc), "", dtype=object)
-    flag_counts: dict[str, int] = {}
-    for fname, mask in masks:
-        if mask.any():
-            flags[mask] = np.where(flags[mask] == "", fname, flags[mask] + ";" + fname)
-            flag_counts[fname] = int(mask.sum())
     if geo_status is not None:
         st = take(geo_status)
         gmask = st.notna().to_numpy()
         if gmask.any():
-            label = ("geocoded:" + st[gmask]).to_numpy(dtype=object)
-            flags[gmask] = np.where(flags[gmask] == "", label, flags[gmask] + ";" + label)
-            for k, v in st[gmask].value_counts().items():
-                flag_counts[f"geocoded:{k}"] = int(v)
+            for status in ("exact", "fuzzy"):
+                masks.append((f"geocoded:{status}", gmask & (st == status).fillna(False).to_numpy(bool)))
             gp = out["geo_precision"].copy()
             gp[gmask] = GEOCODED_PRECISION  # a populated place's point, whatever the source said
             out["geo_precision"] = gp
-    out["flags"] = pd.Series(flags, dtype="str")
+    # one bit per flag; the text is built once per distinct combination
+    bits = np.zeros(len(acc), dtype=np.int64)
+    flag_counts: dict[str, int] = {}
+    for i, (fname, mask) in enumerate(masks):
+        if mask.any():
+            bits |= mask.astype(np.int64) << i
+            flag_counts[fname] = int(mask.sum())
+    combos, inverse = np.unique(bits, return_inverse=True)
+    labels = [";".join(f for i, (f, _) in enumerate(masks) if c >> i & 1) for c in combos.tolist()]
+    flags_arr = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)),
+                                               pa.array(labels, type=pa.string()))
+    out["flags"] = pc.cast(flags_arr, pa.string()).to_pandas()
+    flagged = int((bits != 0).sum())
 
     # --- the source's other columns
     used = {c for k, c in cols.items() if c is not None and k != "country"}
     others = [c for c in attr_cols if c not in used or c in _KEEP_MAPPED]
-    other = take(frame[others]) if others else pd.DataFrame(index=range(len(acc)))
+    other = pd.DataFrame({c: take(frame[c]) for c in others}, index=range(len(acc)))
     other = other.rename(columns={c: f"{c}_source" for c in others if c in CANONICAL_COLUMNS})
     if detected == "ucdp":
         for c in ("low", "high"):
@@ -476,7 +482,7 @@ def _ingest(
     by_reason = {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index}
     report = IngestReport(
         path=where, source_format=source_format, rows_read=n + len(raw.malformed),
-        accepted=len(incidents), flagged=int((flags != "").sum()),
+        accepted=len(incidents), flagged=flagged,
         quarantined_by_reason=by_reason, flags_by_name=flag_counts,
         columns={k: v for k, v in cols.items()},
     )
@@ -487,6 +493,18 @@ def _ingest(
         )
     log.info("%s: %s (%s)", where, report.summary(), source_format)
     return IngestResult(incidents=incidents, quarantine=quarantine, report=report)
+
+
+def _duplicated(ids: pd.Series) -> np.ndarray:
+    """``Series.duplicated(keep="first")`` through pyarrow's hash table (faster on strings)."""
+    enc = pc.dictionary_encode(V.arrow_text(ids)).combine_chunks()
+    if len(enc.dictionary) == len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)
+    dup = np.ones(len(ids), dtype=bool)
+    dup[first] = False
+    return dup
 
 
 def _resolve_columns(

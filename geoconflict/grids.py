@@ -21,6 +21,7 @@ a spatial join; polygons are built only for the cells returned.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -217,6 +218,96 @@ def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.
         raise InputError(f"some points cannot be projected to {crs.to_string()}",
                          fix="choose another --crs, or check the coordinates")
     return x, y
+
+
+#: from this many points, square / hex binning interpolates the projection on a lon/lat lattice
+#: and projects exactly (PROJ) only the points that land near a cell edge
+APPROX_PROJECTION_FROM = 200_000
+#: lattice nodes at most (each projected exactly, with the lattice cells' centres)
+LATTICE_NODES = 100_000
+
+
+def metric_cell_indices(
+    lon: np.ndarray, lat: np.ndarray, crs: CRS, kind: str, size: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer cell indices — square (i, j) or hex axial (q, r) — of lon/lat points in ``crs``.
+
+    The answer is that of the exact projection.  For large inputs the projection is first
+    interpolated (bilinear on a lattice of exactly projected nodes, whose error is measured at
+    every lattice cell's centre); any point closer to a cell edge than 8 × that error (at least
+    1 mm) is then projected exactly and binned again.
+    """
+    n = len(lon)
+    approx = _interpolated_projection(lon, lat, crs) if n >= APPROX_PROJECTION_FROM else None
+    if approx is None:
+        x, y = project(lon, lat, crs)
+        a, b, _ = _indices_and_edge_distance(kind, x, y, size)
+        return a, b
+    x, y, err = approx
+    band = max(8.0 * err, 1e-3)
+    a, b, dist = _indices_and_edge_distance(kind, x, y, size)
+    near = np.flatnonzero(dist <= band)
+    if len(near):
+        xe, ye = project(lon[near], lat[near], crs)
+        a[near], b[near], _ = _indices_and_edge_distance(kind, xe, ye, size)
+    log.debug("interpolated projection: error %.2e m, %d of %d points projected exactly", err, len(near), n)
+    return a, b
+
+
+def _indices_and_edge_distance(
+    kind: str, x: np.ndarray, y: np.ndarray, size: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j) or (q, r) per point and its distance (m) to the nearest edge of its cell."""
+    if kind == "square":
+        fx, fy = x / size, y / size
+        ix, iy = np.floor(fx), np.floor(fy)
+        fx -= ix
+        fy -= iy
+        dist = np.minimum(np.minimum(fx, 1.0 - fx), np.minimum(fy, 1.0 - fy)) * size
+        return ix.astype("int64"), iy.astype("int64"), dist
+    q, r = _hex_axial(x, y, size)
+    cx, cy = _hex_centres(q, r, size)
+    dx, dy = x - cx, y - cy
+    h = SQRT3 / 2.0
+    reach = np.maximum(np.abs(dx), np.maximum(np.abs(0.5 * dx + h * dy), np.abs(-0.5 * dx + h * dy)))
+    return q, r, size / 2.0 - reach
+
+
+def _interpolated_projection(
+    lon: np.ndarray, lat: np.ndarray, crs: CRS
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(x, y, max error in m) by bilinear interpolation on a lattice; None when unsuitable."""
+    west, east = float(lon.min()), float(lon.max())
+    south, north = float(lat.min()), float(lat.max())
+    if east - west > 30 or north - south > 30 or max(abs(south), abs(north)) > 84:
+        return None
+    step = max(0.002, math.sqrt(max(east - west, 1e-9) * max(north - south, 1e-9) / LATTICE_NODES))
+    nx = int(math.ceil((east - west) / step)) + 2
+    ny = int(math.ceil((north - south) / step)) + 2
+    glon = west + step * np.arange(nx)
+    glat = south + step * np.arange(ny)
+    lo, la = np.meshgrid(glon, glat)
+    gx, gy = project(lo.ravel(), la.ravel(), crs)
+    gx, gy = gx.reshape(ny, nx), gy.reshape(ny, nx)
+    # the lattice cells' centres, exactly and interpolated: the measured error
+    mlo, mla = np.meshgrid(glon[:-1] + step / 2, glat[:-1] + step / 2)
+    mx, my = project(mlo.ravel(), mla.ravel(), crs)
+    ix = (gx[:-1, :-1] + gx[:-1, 1:] + gx[1:, :-1] + gx[1:, 1:]).ravel() / 4
+    iy = (gy[:-1, :-1] + gy[:-1, 1:] + gy[1:, :-1] + gy[1:, 1:]).ravel() / 4
+    if not (np.isfinite(gx).all() and np.isfinite(gy).all() and np.isfinite(mx).all() and np.isfinite(my).all()):
+        return None
+    err = float(max(np.abs(mx - ix).max(), np.abs(my - iy).max()))
+    fi = (lon - west) / step
+    fj = (lat - south) / step
+    i = np.clip(np.floor(fi).astype("int64"), 0, nx - 2)
+    j = np.clip(np.floor(fj).astype("int64"), 0, ny - 2)
+    tx, ty = fi - i, fj - j
+    flat = j * nx + i
+    out = []
+    for g in (gx.ravel(), gy.ravel()):
+        v00, v01, v10, v11 = g[flat], g[flat + 1], g[flat + nx], g[flat + nx + 1]
+        out.append(v00 + tx * (v01 - v00) + ty * (v10 - v00) + tx * ty * (v11 - v10 - v01 + v00))
+    return out[0], out[1], err
 
 
 def _square_keys(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -434,11 +525,16 @@ class _Prepared:
 
     def metric_crs(self) -> CRS:
         """UTM zone of the kept points' extent (from their lon/lat bounds)."""
-        corners = gpd.GeoDataFrame(
-            geometry=shapely.points([self.lon.min(), self.lon.max()], [self.lat.min(), self.lat.max()]),
-            crs=WGS84,
+        return _metric_crs_at(
+            round((float(self.lon.min()) + float(self.lon.max())) / 2, 6),
+            round((float(self.lat.min()) + float(self.lat.max())) / 2, 6),
         )
-        return metric_crs_for(corners)
+
+
+@functools.lru_cache(maxsize=64)
+def _metric_crs_at(lon: float, lat: float) -> CRS:
+    """:func:`geoconflict.crs.metric_crs_for` of an extent centred at (lon, lat), cached."""
+    return metric_crs_for(gpd.GeoDataFrame(geometry=shapely.points([lon], [lat]), crs=WGS84))
 
 
 def _prepare(
@@ -587,9 +683,8 @@ def count_by_cell(
             cell_crs = metric_crs_for(gpd.GeoDataFrame(geometry=_extent_geoseries(extent)))
         else:
             cell_crs = CRS.from_epsg(32637)
-        x, y = project(prep.lon, prep.lat, cell_crs)
         assert spec.size_m is not None
-        a, b = _square_keys(x, y, spec.size_m) if spec.kind == "square" else _hex_axial(x, y, spec.size_m)
+        a, b = metric_cell_indices(prep.lon, prep.lat, cell_crs, spec.kind, spec.size_m)
         if n and (np.abs(a).max() >= 2**31 or np.abs(b).max() >= 2**31):
             raise SizeLimitError(f"cell size {spec.size_m:g} m is too small for this extent")
         cell_code, cell_keys = _encode_pairs(a, b)

@@ -23,7 +23,7 @@ from pyproj import CRS
 
 from .crs import to_crs
 from .errors import InputError, SchemaError, SizeLimitError
-from .grids import GridReport, _numeric, _prepare, project
+from .grids import GridReport, _numeric, _prepare, metric_cell_indices
 from .io import atomic_path
 
 Kernel = Literal["quartic", "gaussian"]
@@ -69,21 +69,20 @@ def kernel_weights(bandwidth_m: float, resolution_m: float, kernel: Kernel = "qu
 
 
 def density_grid(
-    x: np.ndarray,
-    y: np.ndarray,
+    ix: np.ndarray,
+    iy: np.ndarray,
     w: np.ndarray,
     *,
     bandwidth_m: float,
     resolution_m: float,
     kernel: Kernel = "quartic",
 ) -> tuple[np.ndarray, float, float]:
-    """Density (per km²) on a north-up grid; returns (array[rows, cols], west, north)."""
+    """Density (per km²) on a north-up grid from events' pixel indices ``ix = floor(x / res)``,
+    ``iy = floor(y / res)``; returns (array[rows, cols], west, north)."""
     k = kernel_weights(bandwidth_m, resolution_m, kernel)
     r = k.shape[0] // 2
     res = resolution_m
-    # pixel centres at (i + 0.5) * res: pixel index of a point = floor(x / res)
-    ix = np.floor(x / res).astype("int64")
-    iy = np.floor(y / res).astype("int64")
+    # pixel (i, j) covers [i*res, (i+1)*res) x [j*res, (j+1)*res); its centre is (i + 0.5) * res
     c0, c1 = int(ix.min()) - r, int(ix.max()) + r
     r0, r1 = int(iy.min()) - r, int(iy.max()) + r
     width, height = c1 - c0 + 1, r1 - r0 + 1
@@ -164,8 +163,8 @@ def kde_raster(
     out_crs: CRS = to_crs(crs) if crs is not None else prep.metric_crs()
     if not out_crs.is_projected:
         raise InputError(f"CRS {out_crs.to_string()} is not projected", fix="give a metric CRS")
-    x, y = project(prep.lon, prep.lat, out_crs)
-    dens, west, north = density_grid(x, y, w, bandwidth_m=bandwidth_m, resolution_m=resolution_m, kernel=kernel)
+    ix, iy = metric_cell_indices(prep.lon, prep.lat, out_crs, "square", resolution_m)
+    dens, west, north = density_grid(ix, iy, w, bandwidth_m=bandwidth_m, resolution_m=resolution_m, kernel=kernel)
     height, width = dens.shape
     transform = Affine(resolution_m, 0.0, west, 0.0, -resolution_m, north)
     pixel_km2 = resolution_m * resolution_m / 1e6

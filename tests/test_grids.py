@@ -389,3 +389,29 @@ def test_cell_polygons_helper_matches_output():
     res = count_by_cell(grouped(), cells="hex:5km")
     polys = cell_polygons("hex:5km", res.cells["cell_id"])
     assert all(a.equals_exact(b, 1e-6) for a, b in zip(polys, res.cells.geometry))
+
+
+def test_interpolated_projection_bins_exactly(monkeypatch):
+    """Large inputs bin on an interpolated projection; points near edges are re-projected, so
+    the cells equal those of the exact projection (here forced on 30,000 points)."""
+    import geoconflict.grids as grids
+
+    rng = np.random.default_rng(7)
+    # points within micrometres to metres of 1 km square edges and of 5 km hex edges, and random ones
+    xe = np.round(rng.uniform(200_000, 350_000, 10_000) / 1000) * 1000 + rng.choice([-1, 1], 10_000) * 10 ** rng.uniform(-6, 0, 10_000)
+    ye = rng.uniform(3_900_000, 4_050_000, 10_000)
+    q, r = rng.integers(-400, -300, 10_000), rng.integers(900, 940, 10_000)
+    cx, cy = 5000 * (q + r / 2), 5000 * math.sqrt(3) / 2 * r
+    xh = cx + 2500 + rng.choice([-1, 1], 10_000) * 10 ** rng.uniform(-6, 0, 10_000)  # near a vertical edge
+    lon, lat = TO_LL.transform(np.r_[xe, xh, rng.uniform(200_000, 350_000, 10_000)],
+                               np.r_[ye, cy, rng.uniform(3_900_000, 4_050_000, 10_000)])
+    g = incidents_at(lon, lat)
+    exact = {s: count_by_cell(g, cells=s, crs=UTM37).cells.set_index("cell_id")["count"] for s in ("square:1km", "hex:5km")}
+    monkeypatch.setattr(grids, "APPROX_PROJECTION_FROM", 0)
+    fast = grids.metric_cell_indices(np.asarray(lon), np.asarray(lat), grids.to_crs(UTM37), "square", 1000.0)
+    x, y = Transformer.from_crs("EPSG:4326", UTM37, always_xy=True).transform(lon, lat)
+    assert np.array_equal(fast[0], np.floor(np.asarray(x) / 1000).astype("int64"))
+    assert np.array_equal(fast[1], np.floor(np.asarray(y) / 1000).astype("int64"))
+    for spec, counts in exact.items():
+        approx = count_by_cell(g, cells=spec, crs=UTM37).cells.set_index("cell_id")["count"]
+        assert approx.sort_index().equals(counts.sort_index())

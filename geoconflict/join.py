@@ -22,6 +22,7 @@ prepared polygon (see :class:`PointLocator`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,8 +217,6 @@ def _date_window(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _admin_level(col: str) -> int | None:
-    import re
-
     m = re.match(r"^adm(?:in)?_?(\d)_?(?:en|name|name_en)?$", col.lower())
     if m and not col.lower().endswith("pcode"):
         return int(m.group(1))
@@ -250,11 +249,23 @@ def _check_names(result: pd.DataFrame, name_cols: dict[int, str], matched: np.nd
             continue
         pairs = pd.MultiIndex.from_arrays([a[test], b[test]])
         codes, uniq = pd.factorize(pairs)
-        same = np.array([same_place(x, y) for x, y in uniq])  # a loop over distinct name pairs
+        same = np.array([same_place(_bare(x), _bare(y)) for x, y in uniq])  # distinct pairs only
         bad = np.zeros(len(result), bool)
         bad[np.flatnonzero(test)] = ~same[codes]
         tokens[bad] = tokens[bad] + ";" + f"admin_name_mismatch:{src}"
     return tokens
+
+
+_UNIT_WORDS = re.compile(
+    r"\b(governorate|province|muhafazah?|mohafaza|district|sub-?district|nahiy[ae]h?|mintaqa)\b",
+    re.IGNORECASE,
+)
+
+
+def _bare(name: str) -> str:
+    """A name without the unit word UCDP and others append (``Idlib governorate`` -> ``Idlib``)."""
+    bare = _UNIT_WORDS.sub(" ", name).strip(" ,-")
+    return bare or name
 
 
 def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:

@@ -102,10 +102,11 @@ def test_admin_within_nearest_none_with_geodesic_distances() -> None:
         {"lon": lon_1200, "lat": lat, "date": "2020-03-01", "admin3": "Hamah"},
         {"lon": lon_5000, "lat": lat, "date": "2020-03-01", "admin3": "Hama"},
         {"lon": 36.8, "lat": lat, "date": "2020-03-01", "admin3": "Aleppo"},
+        {"lon": 36.3, "lat": lat, "date": "2020-03-01", "admin3": "Idlib governorate"},  # UCDP style
     ])
     out = join_admin(inc, _admin_wgs84())
     assert list(out["incident_id"]) == list(inc["incident_id"])
-    assert list(out["admin_join"]) == ["within", "within", "nearest", "none", "within"]
+    assert list(out["admin_join"]) == ["within", "within", "nearest", "none", "within", "within"]
     assert out["ADM3_PCODE"].tolist()[:3] == ["P1", "P1", "P2"]
     assert pd.isna(out["ADM3_PCODE"].iloc[3]) and out["ADM3_PCODE"].iloc[4] == "P2"
     assert out["admin_distance_m"].iloc[0] == 0.0
@@ -113,7 +114,7 @@ def test_admin_within_nearest_none_with_geodesic_distances() -> None:
     assert out["admin_distance_m"].iloc[2] == pytest.approx(geodesic, rel=0.01)
     assert np.isnan(out["admin_distance_m"].iloc[3])
     # transliteration tolerated (Idlib/Idleb, Hamah/Hama); a real disagreement flagged
-    assert out["flags"].tolist() == ["", "", "", "", "admin_name_mismatch:admin3"]
+    assert out["flags"].tolist() == ["", "", "", "", "admin_name_mismatch:admin3", ""]
     # a wider snap distance reaches the far point
     wide = join_admin(inc, _admin_wgs84(), snap_distance_m=6000)
     assert wide["admin_join"].iloc[3] == "nearest"

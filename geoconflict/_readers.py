@@ -254,7 +254,7 @@ def read_csv_text(
     total = p.stat().st_size
     table = None
     try:
-        if on_progress is None and _one_row_per_line_candidate(p):
+        if _one_row_per_line_candidate(p):
             # fast path: blocks split at line ends and parsed in parallel; valid only when
             # every row is one line, which the line count confirms (blank lines and values
             # with line breaks make it fail or disagree: then the careful path reads the file)
@@ -264,6 +264,8 @@ def read_csv_text(
                                       convert_options=conv_opts)
                 if fast.num_rows + skip_rows == _count_lines(p):
                     table = fast
+                    if on_progress is not None:
+                        on_progress(total, total)
             except pa.ArrowInvalid:
                 table = None
         if table is None:

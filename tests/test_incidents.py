@@ -441,10 +441,11 @@ def test_fast_path_line_count(tmp_path):
     assert res.report.rows_read == 4
 
 
-def test_progress_streaming_reader_gives_the_same_table(monkeypatch):
-    plain = read_incidents(DATA / "acled_quarantine.csv")
+@pytest.mark.parametrize("name", ["acled_quarantine.csv", "acled_pre2023.csv"])  # careful / fast path
+def test_progress_bar_reading_gives_the_same_tables(monkeypatch, name):
+    plain = read_incidents(DATA / name)
     monkeypatch.setattr(inc, "PROGRESS_MIN_BYTES", 0)
-    streamed = read_incidents(DATA / "acled_quarantine.csv", progress=True)
+    streamed = read_incidents(DATA / name, progress=True)
     pd.testing.assert_frame_equal(plain.incidents, streamed.incidents)
     pd.testing.assert_frame_equal(plain.quarantine, streamed.quarantine)
 

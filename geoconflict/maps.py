@@ -233,9 +233,11 @@ def _json_column(s: pd.Series) -> pd.Series:
         is_int = r.notna() & (r == r.round(0)) & (r.abs() < 2**53)
         obj = r.astype(object)
         obj[is_int] = r[is_int].astype("int64").astype(object) if is_int.any() else obj[is_int]
-        return obj.where(v.notna(), None)
-    return s.astype(object).map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
-                                                                             and np.isnan(v)) else str(v))
+        return obj.where(np.isfinite(v), None)  # NaN and ±inf have no JSON form
+    # pandas 3 may infer a string dtype from map() and turn None back into NaN: mask afterwards
+    text = s.astype(object).map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
+                                                                              and np.isnan(v)) else str(v))
+    return text.astype(object).where(s.notna(), None)
 
 
 def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> str:
@@ -304,13 +306,17 @@ def _rgba_css(colour: str, alpha: float) -> str:
 
 def _legend(title: str, sym: styles.Symbology, geom: str, extra: Mapping[str, str] | None = None,
             note: str | None = None) -> str:
+    foot = f'<div class="gc-muted">{html.escape(note)}</div>' if note else ""
+    if sym.mode == "single" and len(sym.symbols) == 1:  # one row: the symbol and the layer's name
+        only = next(iter(sym.symbols.values()))
+        return (f'<div class="gc-item gc-legend-title">{_swatch(only, geom)}<span>{html.escape(title)}</span>'
+                f'</div>{foot}')
     rows = []
     for key, s in sym.symbols.items():
         label = sym.labels.get(key, key)
         suffix = (extra or {}).get(key)
         text = html.escape(label) + (f' <span class="gc-muted">{html.escape(suffix)}</span>' if suffix else "")
         rows.append(f'<div class="gc-item">{_swatch(s, geom)}<span>{text}</span></div>')
-    foot = f'<div class="gc-muted">{html.escape(note)}</div>' if note else ""
     return f'<div class="gc-legend-title">{html.escape(title)}</div>{"".join(rows)}{foot}'
 
 
@@ -490,7 +496,7 @@ _CSS = """
 .gc-title { position: absolute; top: 10px; left: 54px; z-index: 1000; max-width: min(46%, 520px); }
 .gc-title h1 { font-size: 16px; margin: 0 0 2px 0; }
 .gc-title .gc-sub { font-size: 13px; margin: 0 0 3px 0; }
-.gc-title .gc-meta { font-size: 11px; color: #444; }
+.gc-title .gc-meta { font-size: 11px; color: #444; } .gc-title details summary { cursor: pointer; }
 .gc-legend { max-height: 62vh; overflow-y: auto; min-width: 170px; max-width: 300px; font-size: 12px; }
 .gc-legend-section { margin-bottom: 6px; }
 .gc-legend-title { font-weight: 600; margin: 2px 0; }
@@ -882,7 +888,11 @@ def _add_title(m: Any, *, title: str, subtitle: str | None, sources: Sequence[st
     if data_as_of:
         meta.append(f"Data as of {html.escape(str(data_as_of))}")
     if sources:
-        meta.append("Sources: " + html.escape("; ".join(str(s) for s in sources)))
+        text = "; ".join(str(s) for s in sources)
+        if len(text) > 100:  # long credits fold away so the title block stays small
+            meta.append(f'<details><summary>Sources</summary>{html.escape(text)}</details>')
+        else:
+            meta.append("Sources: " + html.escape(text))
     if not tiles:
         meta.append("Background: Natural Earth (offline)")
     block = (

@@ -116,10 +116,10 @@ def _legend_handles(title: str, sym: styles.Symbology, geom: str, extra: dict[st
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles: list[Any] = [Patch(facecolor="none", edgecolor="none", label=mpl_text(title))]
+    single = sym.mode == "single" and len(sym.symbols) == 1
+    handles: list[Any] = [] if single else [Patch(facecolor="none", edgecolor="none", label=mpl_text(title))]
     for key, s in sym.symbols.items():
-        label = sym.labels.get(key, key)
-        label = _wrap(label)
+        label = _wrap(title if single else sym.labels.get(key, key))
         if extra and key in extra:
             label = f"{label}\n{extra[key]}"
         label = mpl_text(label)
@@ -204,8 +204,24 @@ def make_png(
         if layer.data.crs is None:
             raise InputError(f"layer {layer.name!r} has no CRS", fix="set one before drawing")
     crs = metric_crs_for(*[v[2] for v in vectors]) if vectors else None
+    meta = []
+    dr = _date_range(layers)
+    if dr:
+        meta.append(f"Incidents: {dr}")
+    if data_as_of:
+        meta.append(f"Data as of {data_as_of}")
+    if isinstance(sources, str):
+        sources = [sources]
+    if sources:
+        meta.append("Sources: " + "; ".join(map(str, sources)))
+    meta.append("Background and inset: Natural Earth")
+    import textwrap
+
+    foot_lines = textwrap.wrap(" · ".join(meta), width=int(figsize[0] * 0.68 * 17.5))[:5]
+    bottom = 0.025 + 0.024 * len(foot_lines) * 7.5 / figsize[1]
+    map_h = 0.905 - bottom
     fig = Figure(figsize=figsize, dpi=100)
-    ax = fig.add_axes((0.015, 0.075, 0.68, 0.83))
+    ax = fig.add_axes((0.015, bottom, 0.68, map_h))
     ax.set_facecolor("#dce6ee")
     extents = []
     handles: list[Any] = []
@@ -241,7 +257,7 @@ def make_png(
     pad = max(x1 - x0, y1 - y0, 2000) * 0.06
     x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
     # fill the axes' aspect so the map is not squeezed
-    box_w, box_h = 0.68 * figsize[0], 0.83 * figsize[1]
+    box_w, box_h = 0.68 * figsize[0], map_h * figsize[1]
     want = box_w / box_h
     cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
     if w / h < want:
@@ -271,18 +287,8 @@ def make_png(
     fig.text(0.015, 0.965, mpl_text(title), fontsize=15, fontweight="bold", va="center")
     if subtitle:
         fig.text(0.015, 0.928, mpl_text(subtitle), fontsize=10.5, va="center", color="#333333")
-    meta = []
-    dr = _date_range(layers)
-    if dr:
-        meta.append(f"Incidents: {dr}")
-    if data_as_of:
-        meta.append(f"Data as of {data_as_of}")
-    if isinstance(sources, str):
-        sources = [sources]
-    if sources:
-        meta.append("Sources: " + "; ".join(map(str, sources)))
-    meta.append("Background and inset: Natural Earth")
-    fig.text(0.015, 0.035, mpl_text(" · ".join(meta)), fontsize=8, color="#333333", va="center", wrap=True)
+    fig.text(0.015, bottom - 0.012, mpl_text("\n".join(foot_lines)), fontsize=8, color="#333333", va="top",
+             linespacing=1.3)
     # inset locator
     if COUNTRIES.exists() and crs is not None:
         inset = fig.add_axes((0.72, 0.70, 0.26, 0.21))
@@ -306,8 +312,10 @@ def make_png(
         inset.set_ylabel("")
         inset.set_title("Location", fontsize=8, loc="left")
     if handles:
+        rows = sum(1 + str(h.get_label()).count("\n") for h in handles)
+        size = 7.5 if rows <= 34 else max(5.0, 7.5 * 34 / rows)
         leg = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.715, 0.68), frameon=False,
-                         fontsize=7.5, handlelength=1.8, borderaxespad=0, labelspacing=0.35)
+                         fontsize=size, handlelength=1.8, borderaxespad=0, labelspacing=0.3)
         for text, h in zip(leg.get_texts(), handles):
             if getattr(h, "get_facecolor", None) and h.get_label() and _is_title(h):
                 text.set_fontweight("bold")

@@ -113,8 +113,8 @@ CONTROLLER_FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 
 #: distinct colours for anything no family claims
 PALETTE: tuple[str, ...] = (
-    "#7b3294", "#e7298a", "#a6761d", "#17becf", "#66a61e", "#7570b3", "#d95f02", "#1b9e77",
-    "#bcbd22", "#8c564b", "#f781bf", "#4d4d4d", "#c51b7d", "#01665e", "#b8860b", "#5e3c99",
+    "#1b9e77", "#e7298a", "#a6761d", "#17becf", "#66a61e", "#b8860b", "#7570b3", "#4d4d4d",
+    "#f781bf", "#01665e", "#c51b7d", "#bcbd22", "#8c564b", "#d95f02", "#7b3294", "#5e3c99",
 )
 
 SUB_EVENT_COLOURS: dict[str, str] = {
@@ -389,7 +389,8 @@ def _hotspots(gdf: pd.DataFrame) -> Symbology:
     order = ["hot99", "hot95", "hot90", "ns", "cold90", "cold95", "cold99"]
     present = [k for k in order if k in set(keys)] or ["ns"]
     symbols = {k: (Symbol(stroke="#bdbdbd", width=0.3, stroke_opacity=0.5, fill=None) if k == "ns"
-                   else Symbol(stroke="#666666", width=0.3, fill=HOTSPOT_COLOURS[k], fill_opacity=0.8))
+                   else Symbol(stroke=HOTSPOT_COLOURS[k], width=2.5 if k.endswith("99") else 1.8,
+                               fill=HOTSPOT_COLOURS[k], fill_opacity=0.25))  # outlined: the grid shows through
                for k in present}
     sym = Symbology(kind="hotspots", mode="categorized", keys=keys, symbols=symbols,
                     labels={k: HOTSPOT_LABELS[k] for k in present}, title=KIND_TITLES["hotspots"])

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import geopandas as gpd
 import pyogrio
 import pytest
 from PIL import Image
 from test_maps import RASTERIO_AFFINE, sample_layers
 
+from geoconflict import styles
 from geoconflict.cli.main import cli
 
 pytestmark = pytest.mark.filterwarnings(RASTERIO_AFFINE)
@@ -89,7 +91,8 @@ def test_kind_override_and_tiles(cli_runner, tmp_path: Path) -> None:
                                 "-o", str(out)])
     assert r.exit_code == 0, r.output
     html = out.read_text(encoding="utf-8")
-    assert "Admin boundaries" in html  # drawn as an admin layer
+    admin = styles.symbology_for("admin", gpd.read_file(areas)).symbols["all"]
+    assert f'"color": "{admin.stroke}"' in html and '"fillOpacity": 0.0' in html  # drawn as admin
     assert "tile.openstreetmap.org" in html
 
 

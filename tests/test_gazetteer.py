@@ -8,10 +8,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, Point
 
 from geoconflict.errors import CRSError, InputError, LayerError, SchemaError
-from geoconflict.gazetteer import FUZZY_MIN, GEO_PRECISION, STATUSES, Gazetteer, geocode
+from geoconflict.gazetteer import FUZZY_MIN, GEO_PRECISION, STATUSES, Gazetteer, geocode, read_table
+from geoconflict.names import fold_name
 
 # a hand-made gazetteer in OCHA's shape
 PLACES = pd.DataFrame(
@@ -265,6 +268,17 @@ def test_several_files_are_combined(tmp_path):
     assert len(Gazetteer.from_files(xlsx)) == len(PLACES)
 
 
+def test_read_table_errors(tmp_path):
+    bad = tmp_path / "places.txt.gz"
+    bad.write_bytes(b"x")
+    with pytest.raises(InputError, match="unsupported input extension"):
+        read_table(bad)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("name,lon,lat\nMa\xe2arrat,36.6,35.6\n".encode("latin-1"))
+    with pytest.raises(InputError, match="cannot read as CSV"):
+        read_table(latin)
+
+
 def test_missing_gazetteer_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         Gazetteer.from_files(tmp_path / "nope.csv")
@@ -382,3 +396,26 @@ def test_real_name_in_two_governorates(ocha):
     r = g.match([name] * 2, context={"admin1": rows["ADM1_EN"].tolist()})
     assert r["geocode_status"].tolist() == ["exact", "exact"]
     assert r["PP_PCODE"].tolist() == rows["PP_PCODE"].tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet="abdehiklmnoqrstuyzAKMQ '-`()", max_size=16), max_size=8),
+       st.sampled_from([None, "Idlib", "Hamah", "SY04", "Atlantis"]))
+def test_exact_only_for_a_folded_name_of_the_place(gaz, names, admin1):
+    context = None if admin1 is None else {"admin1": [admin1] * len(names)}
+    r = gaz.match(names, context=context)
+    assert len(r) == len(names)
+    assert set(r["geocode_status"]) <= set(STATUSES)
+    for name, (_, row) in zip(names, r.iterrows(), strict=True):
+        if row["geocode_status"] == "exact":
+            place = PLACES[PLACES["PP_PCODE"] == row["PP_PCODE"]].iloc[0]
+            spellings = [place["PP_NAME_EN"], re.sub(r"\s*\(.*\)", "", place["PP_NAME_EN"])]
+            if isinstance(place["PP_REF_NAM"], str):
+                spellings.append(place["PP_REF_NAM"])
+            assert fold_name(name) in {fold_name(x) for x in spellings}
+            assert row["geocode_score"] == 100.0
+        elif row["geocode_status"] == "fuzzy":
+            assert FUZZY_MIN <= row["geocode_score"] < 100.0
+            assert not np.isnan(row["lon"])
+        else:
+            assert np.isnan(row["lon"]) and pd.isna(row["PP_PCODE"])

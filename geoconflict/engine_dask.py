@@ -219,7 +219,7 @@ def _read_part(part: tuple[str, int | None]) -> gpd.GeoDataFrame:
 def _write_part(gdf: gpd.GeoDataFrame, folder: Path, k: int) -> str:
     path = folder / f"part.{k:05d}.parquet"
     gdf.to_parquet(path, index=False)
-    return str(path)
+    return path.name
 
 
 # --------------------------------------------------------------------------------------------
@@ -741,7 +741,7 @@ def join_partitioned(
     if report.front_line:  # the median over every part, exactly
         import pyarrow.parquet as pq
 
-        d = np.concatenate([pq.read_table(r["part"], columns=["front_line_distance_m"]).column(0)
+        d = np.concatenate([pq.read_table(out / r["part"], columns=["front_line_distance_m"]).column(0)
                             .to_numpy(zero_copy_only=False) for r in results]) if results else np.zeros(0)
         d = d[~np.isnan(d)]
         report.front_line = {"measured": report.front_line["measured"],
@@ -755,7 +755,7 @@ def join_partitioned(
             "distances were measured in different UTM zones per partition ("
             + ", ".join(sorted(zones)) + "); the in-process engine uses one for the whole data")
     elif zones and results:
-        bounds = _total_bounds([r["part"] for r in results])
+        bounds = _total_bounds([str(out / r["part"]) for r in results])
         whole = metric_crs_for(gpd.GeoDataFrame(geometry=[_box(bounds)], crs=4326)).to_string()
         if whole not in zones:
             report.notes.append(f"distances measured in {zones.pop()}; the whole data's UTM zone is {whole}")
@@ -885,6 +885,7 @@ def count_partitioned(
     frames = [r[0] for r in results]
     reports = [r[1] for r in results]
     meta = dict(results[0][2]) if results else {}
+    meta["long"] = long
     geo_crs = frames[0].crs if frames else None
     sums = [s for s in ("count", "fatalities", "fatalities_low", "fatalities_high") if s in frames[0].columns]
     allf = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
@@ -918,7 +919,8 @@ def count_partitioned(
         base = cellinfo.set_index("_cell")
         data: dict[str, Any] = {"cell_id": base["cell_id"].to_numpy()}
         if spec.kind == "priogrid":
-            data["row"], data["col"] = base["row"].to_numpy(), base["col"].to_numpy()
+            g = base["cell_id"].to_numpy(dtype=np.int64)
+            data["row"], data["col"] = (g - 1) // 720 + 1, (g - 1) % 720 + 1
         for s in sums:
             data[s] = per_cell[s].reindex(base.index).to_numpy()
         data["count"] = data["count"].astype("int64")

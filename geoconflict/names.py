@@ -14,7 +14,8 @@ Folding (in order):
    ``as ash ad adh ar at ath az an`` (and ``es ed er et ez en esh``) when the next word starts with
    the same consonant (``as-Suqaylabiyah``, ``an Nu`man``); ``al``/``el`` glued to a word that is
    not the first one kept (``Ein Elbardeh``, but ``al-Elishar`` keeps its ``el``);
-   ``Abul``/``Aboul`` before a word is ``Abu`` (``Abul Thohur``).
+   ``Abul``/``Aboul`` before a word is ``Abu`` (``Abul Thohur``); the English words ``city``,
+   ``town``, ``village`` dropped from a longer name (``Ariha city``).
 4. Letter variants: ``sch``/``ch`` -> ``sh``, ``gh`` -> ``g``, ``q``/``ck`` -> ``k``,
    ``ph`` -> ``f``, ``dj`` -> ``j``, ``ou``/``oo``/``o`` -> ``u``, ``ee``/``ie`` -> ``i``,
    ``ei``/``ey``/``ai`` -> ``ay``, doubled letters single (``aa`` -> ``a``, ``rr`` -> ``r``).
@@ -84,6 +85,8 @@ _ASSIMILATED = {
     "az": "z", "ez": "z",
     "an": "n", "en": "n",
 }
+#: English words of press reports that are no part of the name ("Ariha city")
+_GENERIC = frozenset({"city", "town", "village"})
 #: "Abul Thohur" is "Abu al-Thohur"
 _ABUL = frozenset({"abul", "abol", "aboul", "abil", "abel"})
 #: the letter variants above in two passes (same result, faster)
@@ -125,6 +128,8 @@ def _drop_articles(words: list[str]) -> list[str]:
     for i, w in enumerate(words):
         nxt = words[i + 1] if i < last else ""
         if nxt and w in _ARTICLE_WORDS:
+            continue
+        if w in _GENERIC and last > 0:
             continue
         if nxt and w in _ASSIMILATED and nxt.startswith(_ASSIMILATED[w]):
             continue

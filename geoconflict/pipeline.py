@@ -81,7 +81,7 @@ class Scenario:
 
 def safe_name(name: str) -> str:
     """A scenario or layer name reduced to a safe file name (no separators, no '..')."""
-    cleaned = _SAFE_NAME.sub("-", str(name)).strip(".-") or "scenario"
+    cleaned = re.sub(r"\.{2,}", ".", _SAFE_NAME.sub("-", str(name))).strip(".-") or "scenario"
     return cleaned[:80]
 
 

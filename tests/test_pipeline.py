@@ -1,0 +1,157 @@
+"""The built-in Idlib 2020 scenario run end to end, and scenario files as data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from geoconflict.cli.main import cli
+from geoconflict.errors import InputError, OutputExistsError
+from geoconflict.pipeline import BUILTIN_SCENARIO, load_scenario, run_scenario, safe_name
+
+EXPECTED = {
+    "incidents.geojson", "quarantine.csv", "incidents_joined.geojson", "control_zones.geojson",
+    "zone_summary.csv", "zone_change.geojson", "corridor_m4.geojson", "ceasefire_report.md",
+    "ceasefire_incidents.geojson", "ceasefire_daily.csv", "density_hex5km.geojson",
+    "density_priogrid.geojson", "density_kde.tif", "hotspots.geojson", "flows.geojson",
+    "flow_arrows.geojson", "flows.html", "map.html", "map.png", "layers.gpkg", "manifest.json",
+}
+
+
+@pytest.fixture(scope="module")
+def builtin_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("idlib") / "idlib-2020"
+    result = run_scenario(None, outdir=out)
+    assert result.outdir == out
+    return out
+
+
+def test_builtin_run_writes_every_output(builtin_run: Path) -> None:
+    names = {p.name for p in builtin_run.iterdir()}
+    assert EXPECTED <= names, sorted(EXPECTED - names)
+    assert not [n for n in names if n.startswith(".")], "staging or temporary files left behind"
+
+
+def test_builtin_rows_accounted_for(builtin_run: Path) -> None:
+    raw = pd.read_csv(BUILTIN_SCENARIO.parent / "incidents.csv")
+    accepted = gpd.read_file(builtin_run / "incidents.geojson")
+    quarantine = pd.read_csv(builtin_run / "quarantine.csv")
+    joined = gpd.read_file(builtin_run / "incidents_joined.geojson")
+    assert len(accepted) + len(quarantine) == len(raw)
+    assert set(quarantine["reason"]) == {"duplicate_id"}
+    assert len(joined) == len(accepted)
+    assert joined["incident_id"].tolist() == accepted["incident_id"].tolist()
+    manifest = json.loads((builtin_run / "manifest.json").read_text())
+    assert manifest["stages"]["ingest"]["rows_read"] == len(raw)
+    assert manifest["stages"]["ingest"]["accepted"] == len(accepted)
+
+
+def test_builtin_control_as_of_event_date(builtin_run: Path) -> None:
+    joined = gpd.read_file(builtin_run / "incidents_joined.geojson")
+    by_id = joined.set_index("incident_id")
+    raw = pd.read_csv(BUILTIN_SCENARIO.parent / "incidents.csv").drop_duplicates("event_id_cnty")
+    row = raw[(raw["location"] == "Mozra") & raw["event_date"].str.startswith("2020-06-08")].iloc[0]
+    assert by_id.loc[row["event_id_cnty"], "controller"] == "Opposition (HTS and allied factions)"
+    # Khan Shaykun, 12 August 2019: still opposition-held (taken later in August 2019)
+    ks = raw[(raw["location"] == "Khan Shaykun") & (raw["event_date"] == "2019-08-12")].iloc[0]
+    assert by_id.loc[ks["event_id_cnty"], "controller"] == "Opposition (HTS and allied factions)"
+    # Kafr Nobol, 14 February 2020 opposition; government-held after 25 February 2020
+    kn = raw[(raw["location"] == "Kafr Nobol")].set_index("event_date")["event_id_cnty"]
+    assert by_id.loc[kn["2020-02-14"], "controller"] == "Opposition (HTS and allied factions)"
+    assert by_id.loc[kn["2020-02-24"], "controller"] == "Opposition (HTS and allied factions)"
+    assert set(joined["admin_join"]) <= {"within", "nearest", "none"}
+
+
+def test_builtin_ceasefire_report_states_the_facts(builtin_run: Path) -> None:
+    text = (builtin_run / "ceasefire_report.md").read_text()
+    assert "3 June 2020" in text and "first strikes since early March" in text
+    assert "second break within six days" in text
+    assert "38 distinct locations" in text and "9 June 2020" in text
+
+
+def test_builtin_flows_conserve_individuals(builtin_run: Path) -> None:
+    flows = gpd.read_file(builtin_run / "flows.geojson")
+    quarantine = pd.read_csv(builtin_run / "flows.quarantine.csv")
+    june = pd.read_csv(BUILTIN_SCENARIO.parent / "displacement_june2020.csv")
+    matrix = pd.read_csv(BUILTIN_SCENARIO.parent / "displacement_feb2020_matrix.csv", index_col=0)
+    cells = matrix.drop(index="Grand Total", columns="Grand Total")
+    total_in = june["individuals"].sum() + cells.to_numpy().sum()
+    assert flows["individuals"].sum() + quarantine["individuals"].sum() == pytest.approx(total_in)
+    zawiya = flows[flows["origin_name"] == "Jabal al-Zawiya"]
+    assert zawiya["individuals"].sum() == 5834
+
+
+def test_builtin_manifest(builtin_run: Path) -> None:
+    manifest = json.loads((builtin_run / "manifest.json").read_text())
+    assert set(manifest["outputs"]) >= EXPECTED - {"manifest.json"}
+    assert all(len(v["sha256"]) == 64 for v in manifest["inputs"].values())
+    assert manifest["versions"]["geopandas"]
+    assert manifest["parameters"]["ceasefire"]["start"] == "2020-03-06T00:01"
+
+
+def test_rerun_refuses_without_overwrite(builtin_run: Path) -> None:
+    before = (builtin_run / "incidents.geojson").stat().st_mtime_ns
+    with pytest.raises(OutputExistsError):
+        run_scenario(None, outdir=builtin_run)
+    assert (builtin_run / "incidents.geojson").stat().st_mtime_ns == before
+    assert not [p for p in builtin_run.iterdir() if p.name.startswith(".staging")]
+
+
+def _scenario(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def test_scenario_missing_input_is_named(tmp_path: Path, cli_runner) -> None:
+    p = _scenario(tmp_path, '[inputs]\nincidents = "nope.csv"\n')
+    res = cli_runner.invoke(cli, ["run", str(p), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert "nope.csv" in res.output and "inputs.incidents" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_scenario_unknown_key_and_bad_toml(tmp_path: Path) -> None:
+    p = _scenario(tmp_path, '[inputs]\nincidents = "x.csv"\n[grid]\nhexx = "5km"\n')
+    with pytest.raises(InputError, match="grid.hexx"):
+        load_scenario(p)
+    p = _scenario(tmp_path, '[inputs\nincidents = 1')
+    with pytest.raises(InputError, match="TOML"):
+        load_scenario(p)
+
+
+def test_scenario_is_data_not_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    p = _scenario(tmp_path, f'[scenario]\nname = "__import__(\'os\').system(\'touch {marker}\')"\n'
+                            '[inputs]\nincidents = "x.csv"\n')
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    sc = load_scenario(p)
+    assert not marker.exists()
+    assert "/" not in sc.name and ".." not in sc.name
+
+
+@pytest.mark.parametrize("name", ["../../etc", "/abs/path", "..", "a/../../b", "x\\..\\y"])
+def test_scenario_name_cannot_escape(name: str) -> None:
+    cleaned = safe_name(name)
+    assert "/" not in cleaned and "\\" not in cleaned and not cleaned.startswith(".")
+    assert ".." not in cleaned
+
+
+def test_relative_paths_resolve_against_scenario_folder(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "inc.csv").write_text("a\n1\n")
+    p = _scenario(tmp_path, '[inputs]\nincidents = "data/inc.csv"\nadmin = ["@boundaries/idlib2020_admin3.geojson"]\n')
+    sc = load_scenario(p)
+    assert sc.input("incidents") == (tmp_path / "data" / "inc.csv").resolve()
+    assert sc.input("admin")[0].name == "idlib2020_admin3.geojson"
+
+
+def test_builtin_scenario_parses() -> None:
+    sc = load_scenario(None)
+    assert sc.name == "idlib-2020"
+    assert sc.get("ceasefire", "start") == "2020-03-06T00:01"

@@ -681,8 +681,11 @@ def count_by_cell(
             cell_crs = prep.metric_crs()
         elif extent is not None:
             cell_crs = metric_crs_for(gpd.GeoDataFrame(geometry=_extent_geoseries(extent)))
-        else:
-            cell_crs = CRS.from_epsg(32637)
+        else:  # nothing counted: the zone of the input as given, else UTM 37N
+            try:
+                cell_crs = metric_crs_for(prep.source)
+            except Exception:  # noqa: BLE001 - no finite geometry at all
+                cell_crs = CRS.from_epsg(32637)
         assert spec.size_m is not None
         a, b = metric_cell_indices(prep.lon, prep.lat, cell_crs, spec.kind, spec.size_m)
         if n and (np.abs(a).max() >= 2**31 or np.abs(b).max() >= 2**31):

@@ -37,6 +37,12 @@ def geocode(
 
     Every row is kept: geocode_status is exact, fuzzy, ambiguous or none, with geocode_score,
     the gazetteer's attributes, lon/lat and the candidates for anything not exact.
+
+    \b
+    Example:
+      geoconflict geocode acled.csv --places syr_populated_places.csv \\
+        --places neighbourhoods.geojson --context-col admin1 --context-col admin2 \\
+        -o placed.geojson
     """
     from ..errors import InputError
     from ..gazetteer import Gazetteer, geocode as geocode_table, read_table

@@ -55,6 +55,9 @@ INCIDENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("flags", "Flags"),
 )
 NOTES_MAX_CHARS = 1000
+NOTES_MIN_CHARS = 160
+#: notes text kept in the page at most (characters over all incidents), to bound its size
+NOTES_BUDGET_CHARS = 2_500_000
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Layer:
 
     name: str
     kind: str
-    data: gpd.GeoDataFrame | Path
+    data: pd.DataFrame | Path
 
     def __post_init__(self) -> None:
         if self.kind not in styles.KINDS:
@@ -139,6 +142,10 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
             out.append(Layer(stem, kinds.get(stem, "kde"), path))
             continue
         if ext == ".csv":
+            header = set(pd.read_csv(path, nrows=0).columns)
+            if kinds.get(stem, "zones_summary" if {"controller", "area_km2"} <= header else "") == "zones_summary":
+                out.append(Layer(stem, "zones_summary", pd.read_csv(path)))  # labels the control legend
+                continue
             gdf = _incidents_frame(path)
             out.append(Layer(stem, kinds.get(stem, "incidents"), gdf))
             continue
@@ -364,10 +371,13 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
         for c, _ in fields:
             props[c] = _json_column(gdf[c])
         if "notes" in props:
-            long = props["notes"].map(lambda v: isinstance(v, str) and len(v) > NOTES_MAX_CHARS)
+            limit = max(NOTES_MIN_CHARS, min(NOTES_MAX_CHARS, NOTES_BUDGET_CHARS // max(len(gdf), 1)))
+            lengths = props["notes"].map(lambda v: len(v) if isinstance(v, str) else 0)
+            long = lengths > limit
             if long.any():
-                props.loc[long, "notes"] = props.loc[long, "notes"].str.slice(0, NOTES_MAX_CHARS) + "…"
-                messages.append(f"{name}: notes of {int(long.sum())} incidents cut to {NOTES_MAX_CHARS} characters")
+                props.loc[long, "notes"] = props.loc[long, "notes"].map(lambda v: v[:limit] + "…")
+                messages.append(f"{name}: notes of {int(long.sum())} incidents cut to {limit} characters "
+                                "(the full text is in the data files)")
         title_col = "sub_event_type" if "sub_event_type" in props else None
         opts["popup"] = {"title": title_col, "fields": [[c, lab] for c, lab in fields if c != title_col]}
         opts["tooltip"] = "location" if "location" in props else None
@@ -387,7 +397,9 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
         opts["cluster"] = kind == "incidents"
     if kind == "flows" and "individuals" in gdf:
         props["_w"] = np.round(styles.flow_widths(pd.to_numeric(gdf["individuals"], errors="coerce")), 1)
-    props["_k"] = sym.keys
+    short = {k: f"s{i}" for i, k in enumerate(sym.symbols)}  # short, inert style keys
+    opts["styles"] = {short[k]: v for k, v in opts["styles"].items()}
+    props["_k"] = pd.Series(sym.keys, index=gdf.index).map(short).fillna("s0").to_numpy()
     extra: dict[str, str] | None = None
     note = None
     if kind in ("control", "change") and sym.attr:
@@ -559,7 +571,7 @@ var GC = (function () {
     });
     if (!o.cluster) return g;
     if (map.options.maxZoom === undefined) map.options.maxZoom = 18;
-    var c = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 40, disableClusteringAtZoom: 13});
+    var c = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 40, disableClusteringAtZoom: 13, chunkedLoading: true});
     c.gcAll = g.getLayers(); c.addLayers(c.gcAll);
     return c;
   }
@@ -828,6 +840,9 @@ def make_map(
                                 summary=summary, show=show)
             if p is not None:
                 prepared.append(p)
+    if not prepared:
+        raise InputError("nothing to draw: the layers have no geometry",
+                         fix="add a vector layer or raster (tables such as area by controller only label the legend)")
     seen: dict[str, int] = {}
     for p in prepared:  # names label the layer control: keep them unique
         seen[p.name] = seen.get(p.name, 0) + 1

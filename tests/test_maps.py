@@ -357,3 +357,29 @@ def test_projected_input_is_drawn_in_wgs84(tmp_path: Path) -> None:
     data = _layer_data(render_html(make_map([Layer("A", "areas", utm)], title="t")), "A")
     xs = [c[0] for c in data["features"][0]["geometry"]["coordinates"][0]]
     assert min(xs) == pytest.approx(36.5, abs=1e-6) and max(xs) == pytest.approx(36.6, abs=1e-6)
+
+
+def test_zone_summary_csv_labels_control_legend(tmp_path: Path) -> None:
+    csv = tmp_path / "zone_summary.csv"
+    csv.write_text("controller,area_km2,share\nGovernment of Syria,9156.4,0.654\n", encoding="utf-8")
+    control = sample_layers(tmp_path)[1]
+    control.data.to_file(tmp_path / "control.geojson")
+    layers = load_layers([tmp_path / "control.geojson", csv])
+    assert [(lyr.name, lyr.kind) for lyr in layers] == [("control", "control"), ("zone_summary", "zones_summary")]
+    text = render_html(make_map(layers, title="t"))
+    assert "9,156 km², 65%" in text.replace("\\u0026", "&")  # the summary's figure wins
+    with pytest.raises(InputError, match="nothing to draw"):
+        make_map(layers[1:], title="t")
+
+
+def test_notes_are_cut_to_fit_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import geoconflict.maps as maps
+
+    monkeypatch.setattr(maps, "NOTES_BUDGET_CHARS", 6 * 200)
+    inc = sample_layers(tmp_path)[5].data.copy()
+    inc["notes"] = ["n" * 500, "short", None, "m" * 200, "x" * 201, "y"]
+    m = make_map([Layer("Incidents", "incidents", inc)], title="t")
+    assert "Incidents: notes of 2 incidents cut to 200 characters (the full text is in the data files)" in \
+        m.geoconflict_messages
+    notes = [f["properties"].get("notes") for f in _layer_data(render_html(m), "Incidents")["features"]]
+    assert notes == ["n" * 200 + "…", "short", None, "m" * 200, "x" * 200 + "…", "y"]

@@ -16,7 +16,11 @@ Cell systems
     ``row = ⌊(lat+90)·2⌋+1``, ``col = ⌊(lon+180)·2⌋+1``.
 
 Points are binned with numpy (floor division, hex cube rounding) or h3's own indexing, never with
-a spatial join; polygons are built only for the cells returned.
+a spatial join; polygons are built only for the cells returned.  Large inputs are projected by
+interpolation on a lattice of exactly projected nodes, and every point nearer a cell edge than the
+interpolation's measured error allows is projected exactly, so the cells are those of PROJ's own
+projection (see :func:`metric_cell_indices`).  H3 has no array API: h3's C function runs once per
+distinct coordinate pair.  Cells near the antimeridian are not split.
 """
 
 from __future__ import annotations
@@ -177,7 +181,7 @@ def priogrid_cell(gid: Any) -> Any:
     west = (col - 1) * 0.5 - 180.0
     south = (row - 1) * 0.5 - 90.0
     boxes = shapely.box(west, south, west + 0.5, south + 0.5)
-    return boxes if g.ndim else boxes.item() if hasattr(boxes, "item") else boxes
+    return boxes  # shapely.box gives a Polygon for scalars, an array for arrays
 
 
 def month_id(dates: Any) -> Any:
@@ -310,10 +314,6 @@ def _interpolated_projection(
     return out[0], out[1], err
 
 
-def _square_keys(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
-    return np.floor(x / size).astype("int64"), np.floor(y / size).astype("int64")
-
-
 def _hex_axial(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """Axial (q, r) of the pointy-top hexagon (flat-to-flat ``width``) containing each point."""
     radius = width / SQRT3
@@ -420,8 +420,9 @@ def _h3_polygons(cells: np.ndarray) -> np.ndarray:
     return np.array([shapely.Polygon(r) for r in rings], dtype=object)
 
 
-def cell_polygons(spec: str | CellSpec, cell_keys: Sequence[Any], *, crs: Any = None) -> np.ndarray:
-    """Polygons of cells given by id strings (``cell_id`` values) — a helper for checks."""
+def cell_polygons(spec: str | CellSpec, cell_keys: Sequence[Any]) -> np.ndarray:
+    """Polygons of cells given by their ``cell_id`` values (square / hex ones in the CRS named
+    in their id, H3 and PRIO-GRID ones in EPSG:4326) — a helper for checks."""
     spec = parse_cells(spec)
     if spec.kind == "priogrid":
         return priogrid_cell(np.asarray([int(k) for k in cell_keys]))
@@ -948,7 +949,6 @@ def _extent_keys(spec: CellSpec, cell_crs: CRS, extent: Any, prep: _Prepared) ->
 
         gj = shapely.geometry.mapping(area if area.area > 0 else area.buffer(1e-9))
         cells = h3.geo_to_cells(gj, spec.resolution)
-        # plus the cells of the extent's corners and edges' vertices (thin extents)
         return np.array(sorted(h3.str_to_int(c) for c in cells), dtype="uint64").view("int64")
     if spec.kind == "priogrid":
         r0, c0 = priogrid_row_col(np.array([xmin]), np.array([ymin]))

@@ -317,7 +317,7 @@ def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] 
     return part, skipped
 
 
-@dataclass
+@dataclass(eq=False)
 class Gazetteer:
     """Places with coordinates and an index of their folded names.
 
@@ -506,6 +506,10 @@ class Gazetteer:
 
     def __len__(self) -> int:
         return len(self.places)
+
+    def __repr__(self) -> str:
+        return (f"Gazetteer({len(self)} places, {len(self._entry_place)} spellings, "
+                f"names {list(self.name_cols)}, context {list(self.context_cols)})")
 
     # ------------------------------------------------------------------ context
     def context_mask(self, value: Any) -> np.ndarray | None:

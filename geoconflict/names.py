@@ -14,8 +14,10 @@ Folding (in order):
    ``as ash ad adh ar at ath az an`` (and ``es ed er et ez en esh``) when the next word starts with
    the same consonant (``as-Suqaylabiyah``, ``an Nu`man``); ``al``/``el`` glued to a word that is
    not the first one kept (``Ein Elbardeh``, but ``al-Elishar`` keeps its ``el``);
-   ``Abul``/``Aboul`` before a word is ``Abu`` (``Abul Thohur``); the English words ``city``,
-   ``town``, ``village`` dropped from a longer name (``Ariha city``).
+   ``Abul``/``Aboul`` before a word is ``Abu`` (``Abul Thohur``); generic words (``city``,
+   ``town``, ``village``, ``governorate``, ``province``, ``district``, ``subdistrict``,
+   ``muhafazat``, ``nahiya``...) dropped from a longer name (``Ariha city``, ``Idlib
+   Governorate``, ``Muhafazat Hims``).
 4. Letter variants: ``sch``/``ch`` -> ``sh``, ``gh`` -> ``g``, ``q``/``ck`` -> ``k``,
    ``ph`` -> ``f``, ``dj`` -> ``j``, ``ou``/``oo``/``o`` -> ``u``, ``ee``/``ie`` -> ``i``,
    ``ei``/``ey``/``ai`` -> ``ay``, doubled letters single (``aa`` -> ``a``, ``rr`` -> ``r``).
@@ -85,8 +87,12 @@ _ASSIMILATED = {
     "az": "z", "ez": "z",
     "an": "n", "en": "n",
 }
-#: English words of press reports that are no part of the name ("Ariha city")
-_GENERIC = frozenset({"city", "town", "village"})
+#: words of press reports and admin tables that are no part of the name ("Ariha city",
+#: "Idlib Governorate", "Muhafazat Hims")
+_GENERIC = frozenset({
+    "city", "town", "village", "governorate", "province", "district", "subdistrict",
+    "muhafazat", "muhafazah", "muhafaza", "mohafazat", "nahiya", "nahiyah", "nahiyat",
+})
 #: "Abul Thohur" is "Abu al-Thohur"
 _ABUL = frozenset({"abul", "abol", "aboul", "abil", "abel"})
 #: the letter variants above in two passes (same result, faster)

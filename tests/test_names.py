@@ -152,6 +152,9 @@ def test_exonyms_and_bracketed_qualifiers_for_admin_names():
     assert same_place("Dayr Az Zawr", "Deir-ez-Zor")
     assert same_place("As Suwayda'", "As-Sweida")
     assert same_place("Dar`a", "Dar'a")
+    assert same_place("Idlib Governorate", "Idleb")
+    assert same_place("Muhafazat Hims", "Homs")
+    assert same_place("Ariha District", "Ariha")
     # an OCHA qualifier (the sub-district) is not the place itself
     assert not same_place("Shaqra (Deir-ez-Zor)", "Deir-ez-Zor")
     # exonyms apply to whole names only

@@ -82,7 +82,7 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
         sym = styles.symbology_for(layer.kind, out)
         geom = styles.geometry_family(out.geometry.geom_type.dropna().unique())
         frames[name] = out
-        qmls[name] = (styles.qml_for(sym, geom), layer.name, layer.kind)
+        qmls[name] = (styles.qml_for(sym, geom, columns=list(out.columns)), layer.name, layer.kind)
     if not frames:
         raise InputError("no vector layers to write", path=path)
     target = Path(path)

@@ -461,7 +461,26 @@ def _mm(px: float) -> str:
     return f"{px * 0.26:.2f}"  # 1 CSS px ≈ 0.26 mm
 
 
-def _symbol_xml(name: str, sym: Symbol, geom: str) -> str:
+def _data_defined(prop: str, expression: str) -> str:
+    return (
+        '<data_defined_properties><Option type="Map"><Option name="name" type="QString" value=""/>'
+        f'<Option name="properties" type="Map"><Option name={quoteattr(prop)} type="Map">'
+        '<Option name="active" type="bool" value="true"/>'
+        f'<Option name="expression" type="QString" value={quoteattr(expression)}/>'
+        '<Option name="type" type="int" value="3"/></Option></Option>'
+        '<Option name="type" type="QString" value="collection"/></Option></data_defined_properties>'
+    )
+
+
+def flow_width_expression(column: str = "individuals", *, min_px: float = 1.5, max_px: float = 14.0) -> str:
+    """The QGIS expression (millimetres) for :func:`flow_widths`: √-scaled to the layer's maximum."""
+    lo, hi = float(_mm(min_px)), float(_mm(max_px))
+    col = '"' + column.replace('"', '""') + '"'
+    return (f"{lo} + ({hi} - {lo}) * sqrt(coalesce({col}, 0) / "
+            f"if(maximum({col}) > 0, maximum({col}), 1))")
+
+
+def _symbol_xml(name: str, sym: Symbol, geom: str, *, width_expression: str | None = None) -> str:
     if geom == "point":
         props = [
             _opt("name", "circle"), _opt("color", _rgba(sym.fill, sym.fill_opacity)),
@@ -494,7 +513,9 @@ def _symbol_xml(name: str, sym: Symbol, geom: str) -> str:
     return (
         f'<symbol name={quoteattr(name)} type="{typ}" alpha="1" clip_to_extent="1" force_rhr="0">'
         f'<layer class="{cls}" enabled="1" locked="0" pass="0">'
-        f'<Option type="Map">{"".join(props)}</Option>{legacy}</layer></symbol>'
+        f'<Option type="Map">{"".join(props)}</Option>{legacy}'
+        f'{_data_defined("outlineWidth", width_expression) if width_expression and geom == "line" else ""}'
+        '</layer></symbol>'
     )
 
 
@@ -508,14 +529,16 @@ def geometry_family(geom_types: Iterable[str]) -> str:
     return "polygon"
 
 
-def qml_for(symbology: Symbology, geom: str) -> str:
-    """A QGIS style document (QML) drawing the layer as the HTML map does."""
+def qml_for(symbology: Symbology, geom: str, *, columns: Sequence[str] = ()) -> str:
+    """A QGIS style document (QML) drawing the layer as the HTML map does (flow lines: width
+    from ``individuals``, as :func:`flow_widths`, when that column is in ``columns``)."""
     items = list(symbology.symbols.items())
     if symbology.mode == "single" or not symbology.attr:
         sym = items[0][1] if items else Symbol()
+        expr = flow_width_expression() if symbology.kind == "flows" and "individuals" in columns else None
         renderer = (
             '<renderer-v2 type="singleSymbol" symbollevels="0" forceraster="0" enableorderby="0">'
-            f'<symbols>{_symbol_xml("0", sym, geom)}</symbols></renderer-v2>'
+            f'<symbols>{_symbol_xml("0", sym, geom, width_expression=expr)}</symbols></renderer-v2>'
         )
     elif symbology.mode == "categorized":
         index = {k: str(i) for i, (k, _) in enumerate(items)}

@@ -2,7 +2,7 @@
 legends present, popups open, and script payloads in every text field run nothing.
 
 Needs ``playwright`` (pip) and Debian's ``chromium`` (/usr/bin/chromium); skips cleanly without.
-Screenshots are saved in the test's tmp folder (path printed with ``-s``).
+Screenshots are saved in the test's tmp folder, or in ``$GEOCONFLICT_SCREENSHOTS`` when set.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def test_map_loads_offline_with_layers_and_legends(browser, tmp_path: Path) -> N
                     sources=["ACLED", "OCHA"], data_as_of="2020-06-10").path
     ctx, page, ev = open_page(browser, out)
     try:
-        shot = tmp_path / "map.png"
+        keep = os.environ.get("GEOCONFLICT_SCREENSHOTS")  # a folder to keep the screenshots in
+        shot = (Path(keep) if keep else tmp_path) / "browser_map.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")
@@ -121,7 +123,8 @@ def test_payloads_in_every_text_field_run_nothing(browser, tmp_path: Path) -> No
     try:
         before = page.evaluate("document.querySelectorAll('script').length")
         texts = page.evaluate(OPEN_ALL_POPUPS)
-        page.screenshot(path=str(tmp_path / "xss.png"))
+        keep = os.environ.get("GEOCONFLICT_SCREENSHOTS")
+        page.screenshot(path=str((Path(keep) if keep else tmp_path) / "browser_payloads.png"))
         assert len(texts) >= 20 and all(t is not None for t in texts)
         joined = "\n".join(texts)
         for p in PAYLOADS:

@@ -44,6 +44,17 @@ for sub in md.querySublayers(path):
     elif r is not None and r.type() == "singleSymbol":
         sym = r.symbol()
         info["colour"] = sym.color().name() if sym.type() != 1 else sym.symbolLayer(0).color().name()
+        if sym.type() == 1:  # lines: data-defined width and the widths QGIS computes per feature
+            from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils, QgsSymbolLayer
+            prop = sym.symbolLayer(0).dataDefinedProperties().property(QgsSymbolLayer.PropertyStrokeWidth)
+            info["width_expr"] = prop.expressionString() if prop.isActive() else None
+            if prop.isActive():
+                ctx = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(lyr))
+                widths = []
+                for f in lyr.getFeatures():
+                    ctx.setFeature(f)
+                    widths.append(QgsExpression(prop.expressionString()).evaluate(ctx))
+                info["widths_mm"] = widths
     out[name] = info
 rl = QgsRasterLayer(raster, "kde")
 out["__raster__"] = {"valid": rl.isValid(), "renderer": rl.renderer().type() if rl.isValid() else None}
@@ -107,7 +118,10 @@ def test_qgis_opens_every_layer_styled(tmp_path: Path, payload: bool) -> None:
             assert [[lo, hi] for lo, hi, _ in info["ranges"]][1:] == [[0.0, 2.0], [2.0, 5.0], [5.0, 12.0]]
             assert [c for *_, c in info["ranges"]][1:] == [sym.symbols[k].fill for k in ("c1", "c2", "c3")]
         if layer.kind == "front_line":
-            assert info["colour"] == "#111111"
+            assert info["colour"] == "#111111" and info["width_expr"] is None
+        if layer.kind == "flows":  # the HTML map's √ widths (px → mm at 0.26 mm/px), computed by QGIS
+            expected = styles.flow_widths(layer.data["individuals"]) * 0.26
+            assert info["widths_mm"] == pytest.approx(list(expected), abs=0.01)
     if payload:
         assert PAYLOADS[2] in got[table_name("Control zones " + PAYLOADS[1], set())]["cats"]
     assert got["__raster__"] == {"valid": True, "renderer": "singlebandpseudocolor"}

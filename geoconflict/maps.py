@@ -410,14 +410,20 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
                         if "share" in summary else "")
                      for _, r in summary.iterrows()} | {k: v for k, v in extra.items() if k not in
                                                         set(map(str, summary["controller"]))}
+    width_rows = ""
     if kind == "flows" and "individuals" in gdf:
         tot = pd.to_numeric(gdf["individuals"], errors="coerce").sum()
         note = f"line width ∝ √people; {tot:,.0f} people in {len(gdf)} flows"
+        colour = next(iter(sym.symbols.values())).stroke or styles.FLOW_COLOUR
+        width_rows = "".join(
+            f'<div class="gc-item"><span class="gc-sw gc-sw-line" style="border-top:{w:.1f}px solid {colour}">'
+            f'</span><span>{v:,.0f} people</span></div>'
+            for v, w in styles.flow_width_legend(gdf["individuals"]))
     if kind == "incidents" and "incidents" in gdf:
         note = "aggregated: one point per 0.01° cell"
     if kind == "incidents" and "fatalities" in gdf and "incidents" not in gdf:
         note = f"{len(gdf):,} incidents, {pd.to_numeric(gdf['fatalities'], errors='coerce').sum():,.0f} fatalities"
-    legend = _legend(name, sym, geom, extra, note)
+    legend = _legend(name, sym, geom, extra, note) + width_rows
     data_js = escape_json_text(_feature_collection(gdf, props))
     b = gdf.total_bounds
     return _Prepared(name=name, kind=kind, data_js=data_js, options=opts, legend=legend, show=show,

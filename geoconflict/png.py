@@ -248,7 +248,14 @@ def make_png(
         _plot_vector(ax, gdf, layer.kind, sym)
         geom = styles.geometry_family(gdf.geometry.geom_type.unique())
         extra = _areas_by(part, sym.attr) if layer.kind == "control" and sym.attr else None
-        handles[:0] = _legend_handles(name, sym, geom, extra)  # top layer first
+        new = _legend_handles(name, sym, geom, extra)
+        if layer.kind == "flows" and "individuals" in gdf:
+            from matplotlib.lines import Line2D
+
+            colour = next(iter(sym.symbols.values())).stroke or styles.FLOW_COLOUR
+            new += [Line2D([], [], color=colour, linewidth=w * PX_TO_PT, label=f"{v:,.0f} people")
+                    for v, w in styles.flow_width_legend(gdf["individuals"])]
+        handles[:0] = new  # top layer first
         b = gdf.total_bounds
         (focus if layer.kind != "admin" else extents).append(tuple(b))
     boxes = np.array(focus or extents, dtype=float)

@@ -411,6 +411,27 @@ def flow_widths(individuals: Sequence[float] | np.ndarray, *, min_px: float = 1.
     return min_px + (max_px - min_px) * np.sqrt(v / top)
 
 
+def flow_width_legend(individuals: Sequence[float] | np.ndarray) -> list[tuple[float, float]]:
+    """Example ``(people, width_px)`` pairs for a legend: round values near 100%, 25% and 4% of
+    the largest flow, widths by :func:`flow_widths` against that largest flow."""
+    import math
+
+    v = np.asarray(pd.to_numeric(pd.Series(np.asarray(individuals, dtype=float)), errors="coerce"), dtype=float)
+    v = v[np.isfinite(v)]
+    top = float(v.max()) if v.size else 0.0
+    if top <= 0:
+        return []
+    out: list[tuple[float, float]] = []
+    for frac in (1.0, 0.25, 0.04):
+        x = top * frac
+        mag = 10 ** math.floor(math.log10(x))
+        nice = float(max(n * mag for n in (1, 2, 5) if n * mag <= x * (1 + 1e-9)))
+        if nice > 0 and all(nice != e for e, _ in out):
+            w = float(flow_widths(np.array([nice, top]))[0])
+            out.append((nice, w))
+    return out
+
+
 def symbology_for(kind: str, gdf: pd.DataFrame) -> Symbology:
     """The classes, colours and legend labels of a layer of ``kind``."""
     n = len(gdf)

@@ -93,7 +93,7 @@ def test_map_loads_offline_with_layers_and_legends(browser, tmp_path: Path) -> N
         legend = page.inner_text(".gc-legend")
         for text in ("Government of Syria", "Opposition (HTS)", "Air/drone strike", "Armed clash",
                      "Hot spot, 99% confidence", "Cold spot, 95% confidence", "1–2", "3–5", "6–12",
-                     "line width ∝ √people", "incidents/km²"):
+                     "line width ∝ √people", "100,000 people", "20,000 people", "incidents/km²"):
             assert text in legend
         title = page.inner_text("#gc-title")
         assert "Idlib, June 2020" in title and "Data as of 2020-06-10" in title and "ACLED; OCHA" in title

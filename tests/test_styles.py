@@ -164,3 +164,11 @@ def test_raster_qml() -> None:
     items = list(root.iter("item"))
     assert len(items) == 7 and items[0].get("alpha") == "0" and float(items[-1].get("value")) == 2.5
     assert root.find("pipe/rasterrenderer").get("type") == "singlebandpseudocolor"
+
+
+def test_flow_width_legend() -> None:
+    # largest 185,364: examples 100,000 (≤ 100%), 20,000 (≤ 25%: 46,341), 5,000 (≤ 4%: 7,415)
+    got = styles.flow_width_legend([185_364, 139_729, 10])
+    assert [v for v, _ in got] == [100_000.0, 20_000.0, 5_000.0]
+    assert got[0][1] == pytest.approx(1.5 + 12.5 * (100_000 / 185_364) ** 0.5)
+    assert styles.flow_width_legend([0, 0]) == []

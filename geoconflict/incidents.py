@@ -273,15 +273,21 @@ def date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     else:
         prec = np.ones(len(df), dtype=np.int64)
     d = date.to_numpy()
-    day = np.timedelta64(1, "D")
-    month0 = d.astype("datetime64[M]")
-    year0 = d.astype("datetime64[Y]")
-    start = np.where(prec == 2, d - 3 * day, d)
-    end = np.where(prec == 2, d + 3 * day, d)
-    start = np.where(prec == 3, month0.astype("datetime64[ns]"), start)
-    end = np.where(prec == 3, ((month0 + 1).astype("datetime64[D]") - day).astype("datetime64[ns]"), end)
-    start = np.where(prec >= 4, year0.astype("datetime64[ns]"), start)
-    end = np.where(prec >= 4, ((year0 + 1).astype("datetime64[D]") - day).astype("datetime64[ns]"), end)
+    start = d.copy()
+    end = d.copy()
+    sel = np.flatnonzero(prec != 1)  # days need no arithmetic
+    if len(sel):
+        ds, ps = d[sel], prec[sel]
+        day = np.timedelta64(1, "D")
+        month0 = ds.astype("datetime64[M]")
+        year0 = ds.astype("datetime64[Y]")
+        st = np.where(ps == 2, ds - 3 * day, ds)
+        en = np.where(ps == 2, ds + 3 * day, ds)
+        st = np.where(ps == 3, month0.astype("datetime64[ns]"), st)
+        en = np.where(ps == 3, ((month0 + 1).astype("datetime64[D]") - day).astype("datetime64[ns]"), en)
+        st = np.where(ps >= 4, year0.astype("datetime64[ns]"), st)
+        en = np.where(ps >= 4, ((year0 + 1).astype("datetime64[D]") - day).astype("datetime64[ns]"), en)
+        start[sel], end[sel] = st, en
     if "date_end" in df.columns:
         given = pd.Series(df["date_end"], copy=False).astype("datetime64[ns]").to_numpy()
         explicit = ~np.isnat(given) & (given != end)
@@ -391,10 +397,14 @@ def _ingest(
     rej = np.flatnonzero(~keep)
     everything = len(acc) == n
 
-    def take(values: Any) -> Any:  # boolean filtering: much faster than take() on arrow strings
-        if isinstance(values, (pd.Series, pd.DataFrame)):
-            return values.reset_index(drop=True) if everything else values[keep].reset_index(drop=True)
-        return values if everything else values[keep]
+    keep_pa = pa.array(keep)
+
+    def take(values: Any) -> Any:
+        if everything:
+            return values.reset_index(drop=True) if isinstance(values, pd.Series) else values
+        if isinstance(values, pd.Series):
+            return _filter_series(values, keep, keep_pa)
+        return values[keep]
 
     source_format = "vector" if is_vector and detected == "csv" else detected
     out: dict[str, Any] = {}
@@ -495,16 +505,27 @@ def _ingest(
     return IngestResult(incidents=incidents, quarantine=quarantine, report=report)
 
 
+def _filter_series(s: pd.Series, keep: np.ndarray, keep_pa: pa.Array) -> pd.Series:
+    """``s[keep]`` with a fresh index; pyarrow's filter for arrow-backed text (pandas would go
+    through a much slower take on the many chunks a large CSV gives)."""
+    arr = getattr(s.array, "_pa_array", None)
+    if isinstance(arr, pa.ChunkedArray) and s.dtype == "str":
+        out = pc.filter(arr, keep_pa).to_pandas()
+        out.name = s.name
+        return out
+    return s[keep].reset_index(drop=True)
+
+
 def _duplicated(ids: pd.Series) -> np.ndarray:
     """``Series.duplicated(keep="first")`` through pyarrow's hash table (faster on strings)."""
     enc = pc.dictionary_encode(V.arrow_text(ids)).combine_chunks()
     if len(enc.dictionary) == len(ids):
         return np.zeros(len(ids), dtype=bool)
-    codes = enc.indices.to_numpy(zero_copy_only=False)
-    _, first = np.unique(codes, return_index=True)
-    dup = np.ones(len(ids), dtype=bool)
-    dup[first] = False
-    return dup
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # codes are numbered in order of first appearance: a row is a first occurrence exactly
+    # when its code exceeds every code before it
+    seen = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
+    return codes <= seen
 
 
 def _resolve_columns(
@@ -638,7 +659,11 @@ def _quarantine(
     geom_name: str | None,
     malformed: list[tuple[int | None, str]],
 ) -> pd.DataFrame:
-    q = pd.DataFrame(frame.take(rej)).reset_index(drop=True)
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[rej] = True
+    drop_pa = pa.array(drop)
+    q = pd.DataFrame({c: _filter_series(frame[c], drop, drop_pa) for c in frame.columns},
+                     index=range(len(rej)))
     if geom_name is not None and geom_name in q.columns:
         q[geom_name] = pd.Series(shapely.to_wkt(np.asarray(q[geom_name].values, dtype=object)),
                                  dtype="str")

@@ -118,7 +118,7 @@ def _read_one(
         raise LayerError(
             f"no controller column (looked for {controller_col or ', '.join(CONTROLLER_ALIASES[:5])})",
             path=path,
-            fix="name the column 'controller' or pass controller_col= / --control-field",
+            fix="rename the column to 'controller' (library: pass controller_col=)",
         )
     ctrl = gdf[col].astype(object).where(gdf[col].notna(), None)
     ctrl = ctrl.map(lambda v: "" if v is None else str(v).strip())

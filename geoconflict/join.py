@@ -290,7 +290,7 @@ def join_admin(
     """Carry an admin polygon layer's attributes onto each incident.
 
     ``fields`` picks attributes (case-insensitive; default all).  An attribute whose name is
-    already a column of ``incidents`` is written as ``prefix + name`` (``prefix`` defaults to
+    already a column of ``incidents`` (ignoring case) is written as ``prefix + name`` (``prefix`` defaults to
     ``"admin_"``).  Adds ``admin_join{status_suffix}`` and ``admin_distance_m{status_suffix}``
     (0 within, metres to the polygon when snapped, NaN for none).
     """
@@ -337,7 +337,9 @@ def join_admin(
     else:
         vals = pd.DataFrame(index=range(n), columns=attrs, dtype=object)
     pre = prefix if prefix is not None else "admin_"
-    rename = {c: (pre + c if c in incidents.columns else c) for c in attrs}
+    # case-insensitive: GeoPackage and Shapefile column names are
+    taken_names = {str(c).lower() for c in incidents.columns}
+    rename = {c: (pre + c if c.lower() in taken_names else c) for c in attrs}
     vals = vals.rename(columns=rename)
     vals.index = incidents.index
     result = incidents.copy()
@@ -701,18 +703,22 @@ def join_all(
     front_line: Layer | None = None,
     areas: Layer | None = None,
     derive_front_line: bool = True,
+    admin_names: Sequence[str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, JoinReport]:
     """Every join at once.  Admin layers are joined in the order given: the first writes
     ``admin_join``/``admin_distance_m``, the i-th (i >= 2) ``admin_join_<i>``/``admin_distance_m_<i>``;
     an attribute that clashes with an earlier column gets the layer's name as a prefix
     (``syr_adm2_ADM1_EN``).  With ``control`` and no ``front_line``, the front line is derived
-    from the control snapshots (``derive_front_line``)."""
+    from the control snapshots (``derive_front_line``).  ``admin_names`` names the admin layers
+    (report, prefixes); default: the file's stem, ``admin<i>`` for a GeoDataFrame."""
     _incident_points(incidents)
     n = len(incidents)
     report = JoinReport(rows_in=n)
     out = incidents
-    layers = [(_layer_name(layer, i), _load(layer, f"admin layer {_layer_name(layer, i)}"))
-              for i, layer in enumerate(admin)]
+    if admin_names is not None and len(admin_names) != len(admin):
+        raise InputError(f"{len(admin_names)} admin_names for {len(admin)} admin layers")
+    names = list(admin_names) if admin_names is not None else [_layer_name(a, i) for i, a in enumerate(admin)]
+    layers = [(names[i], _load(layer, f"admin layer {names[i]}")) for i, layer in enumerate(admin)]
     if admin_fields is not None:
         found = {c.lower() for _, gdf in layers for c in gdf.columns}
         missing = [f for f in admin_fields if f.lower() not in found]

@@ -325,7 +325,11 @@ def test_admin_fields_across_layers() -> None:
     adm = gpd.read_file(DATA / "admin_utm.gpkg")
     out, _ = join_all(inc, admin=[adm, _admin_wgs84()], admin_fields=["adm3_pcode"])
     assert "adm3_en" not in out.columns and "ADM3_EN" not in out.columns
-    # the second layer's ADM3_PCODE clashes (case-insensitively distinct names are kept apart)
-    assert "ADM3_PCODE" in out.columns and "adm3_pcode" in out.columns
+    # the second layer's ADM3_PCODE clashes with adm3_pcode (GeoPackage names ignore case)
+    assert out["adm3_pcode"].fillna("").tolist()[:2] == ["SY070001", "SY070001"]
+    assert "admin2_ADM3_PCODE" in out.columns and "ADM3_PCODE" not in out.columns
+    named, rep = join_all(inc, admin=[adm, _admin_wgs84()], admin_names=["adm3", "other"])
+    assert [a["layer"] for a in rep.admin] == ["adm3", "other"]
+    assert "other_ADM3_PCODE" in named.columns
     with pytest.raises(InputError, match="no admin layer has"):
         join_all(inc, admin=[adm], admin_fields=["ADM9_PCODE"])

@@ -272,8 +272,12 @@ def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:
     base = (flags.astype(object).where(flags.notna(), "").astype(str) if flags is not None
             else pd.Series("", index=tokens.index, dtype=object))
     add = tokens.astype(str).str.lstrip(";")
-    out = np.where(add == "", base, np.where(base == "", add, base + ";" + add))
-    return pd.Series(out, index=tokens.index, dtype=object).astype(str)
+    out = pd.Series(np.where(add == "", base, np.where(base == "", add, base + ";" + add)),
+                    index=tokens.index, dtype=object)
+    todo = (add != "").to_numpy()
+    if todo.any():  # a token already there (from another admin layer) is not repeated
+        out[todo] = out[todo].map(lambda f: ";".join(dict.fromkeys(t for t in f.split(";") if t)))
+    return out.astype(str)
 
 
 def join_admin(
@@ -731,12 +735,14 @@ def join_all(
             wanted = {f.lower() for f in admin_fields}
             fields = [c for c in gdf.columns if c.lower() in wanted]
         suffix = "" if i == 0 else f"_{i + 1}"
+        before = out["flags"].astype(str).to_numpy() if "flags" in out.columns else None
         out = join_admin(out, gdf, fields=fields, snap_distance_m=snap_distance_m,
                          prefix=f"{name}_", status_suffix=suffix, notes=report.notes)
         counts = out[f"admin_join{suffix}"].value_counts()
-        mism = 0
+        mism = 0  # rows this layer flagged
         if "flags" in out.columns:
-            mism = int(out["flags"].astype(str).str.contains("admin_name_mismatch", regex=False).sum())
+            now = out["flags"].astype(str).to_numpy()
+            mism = int((now != before).sum()) if before is not None else int((now != "").sum())
         report.admin.append({"layer": name, **{s: int(counts.get(s, 0)) for s in ADMIN_STATUS},
                              "name_mismatch": mism})
     if control is not None:

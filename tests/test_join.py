@@ -333,3 +333,12 @@ def test_admin_fields_across_layers() -> None:
     assert "other_ADM3_PCODE" in named.columns
     with pytest.raises(InputError, match="no admin layer has"):
         join_all(inc, admin=[adm], admin_fields=["ADM9_PCODE"])
+
+
+def test_name_mismatch_flag_once_across_layers_and_counted_per_layer() -> None:
+    inc = incidents([{"lon": 36.2, "lat": 35.2, "date": "2020-01-01", "admin1": "Aleppo"},
+                     {"lon": 36.2, "lat": 35.2, "date": "2020-01-01", "admin1": "Idlib"}])
+    layer = _admin_wgs84().rename(columns={"ADM3_EN": "ADM1_EN"})
+    out, report = join_all(inc, admin=[layer, layer])
+    assert out["flags"].tolist() == ["admin_name_mismatch:admin1", ""]
+    assert [a["name_mismatch"] for a in report.admin] == [1, 0]

@@ -66,6 +66,8 @@ def join(
     if not (admin or control or front_line or areas):
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
     result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
+    if len(result.quarantine):
+        check_output(sibling(output, ".quarantine.csv"), overwrite=overwrite)
     fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
     out, report = join_all(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,

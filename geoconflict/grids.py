@@ -242,20 +242,39 @@ def metric_cell_indices(
     1 mm) is then projected exactly and binned again.
     """
     n = len(lon)
-    approx = _interpolated_projection(lon, lat, crs) if n >= APPROX_PROJECTION_FROM else None
-    if approx is None:
+    lattice = _Lattice.build(lon, lat, crs) if n >= APPROX_PROJECTION_FROM else None
+    if lattice is None:
         x, y = project(lon, lat, crs)
         a, b, _ = _indices_and_edge_distance(kind, x, y, size)
         return a, b
-    x, y, err = approx
-    band = max(8.0 * err, 1e-3)
-    a, b, dist = _indices_and_edge_distance(kind, x, y, size)
-    near = np.flatnonzero(dist <= band)
+    band = max(8.0 * lattice.err, 1e-3)
+
+    def work(sl: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x, y = lattice.interpolate(lon[sl], lat[sl])
+        a, b, dist = _indices_and_edge_distance(kind, x, y, size)
+        return a, b, np.flatnonzero(dist <= band) + (sl.start or 0)
+
+    parts = _in_halves(work, n)
+    a = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    near = np.concatenate([p[2] for p in parts])
     if len(near):
         xe, ye = project(lon[near], lat[near], crs)
         a[near], b[near], _ = _indices_and_edge_distance(kind, xe, ye, size)
-    log.debug("interpolated projection: error %.2e m, %d of %d points projected exactly", err, len(near), n)
+    log.debug("interpolated projection: error %.2e m, %d of %d points projected exactly",
+              lattice.err, len(near), n)
     return a, b
+
+
+def _in_halves(fn: Any, n: int) -> list[Any]:
+    """``fn(slice)`` over two halves of ``range(n)`` in two threads (numpy releases the GIL),
+    or over one slice for small inputs."""
+    if n < THREADED_PROJECTION_FROM:
+        return [fn(slice(0, n))]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(fn, [slice(0, n // 2), slice(n // 2, n)]))
 
 
 def _indices_and_edge_distance(
@@ -277,41 +296,55 @@ def _indices_and_edge_distance(
     return q, r, size / 2.0 - reach
 
 
-def _interpolated_projection(
-    lon: np.ndarray, lat: np.ndarray, crs: CRS
-) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """(x, y, max error in m) by bilinear interpolation on a lattice; None when unsuitable."""
-    west, east = float(lon.min()), float(lon.max())
-    south, north = float(lat.min()), float(lat.max())
-    if east - west > 30 or north - south > 30 or max(abs(south), abs(north)) > 84:
-        return None
-    step = max(0.002, math.sqrt(max(east - west, 1e-9) * max(north - south, 1e-9) / LATTICE_NODES))
-    nx = int(math.ceil((east - west) / step)) + 2
-    ny = int(math.ceil((north - south) / step)) + 2
-    glon = west + step * np.arange(nx)
-    glat = south + step * np.arange(ny)
-    lo, la = np.meshgrid(glon, glat)
-    gx, gy = project(lo.ravel(), la.ravel(), crs)
-    gx, gy = gx.reshape(ny, nx), gy.reshape(ny, nx)
-    # the lattice cells' centres, exactly and interpolated: the measured error
-    mlo, mla = np.meshgrid(glon[:-1] + step / 2, glat[:-1] + step / 2)
-    mx, my = project(mlo.ravel(), mla.ravel(), crs)
-    ix = (gx[:-1, :-1] + gx[:-1, 1:] + gx[1:, :-1] + gx[1:, 1:]).ravel() / 4
-    iy = (gy[:-1, :-1] + gy[:-1, 1:] + gy[1:, :-1] + gy[1:, 1:]).ravel() / 4
-    if not (np.isfinite(gx).all() and np.isfinite(gy).all() and np.isfinite(mx).all() and np.isfinite(my).all()):
-        return None
-    err = float(max(np.abs(mx - ix).max(), np.abs(my - iy).max()))
-    fi = (lon - west) / step
-    fj = (lat - south) / step
-    i = np.clip(np.floor(fi).astype("int64"), 0, nx - 2)
-    j = np.clip(np.floor(fj).astype("int64"), 0, ny - 2)
-    tx, ty = fi - i, fj - j
-    flat = j * nx + i
-    out = []
-    for g in (gx.ravel(), gy.ravel()):
-        v00, v01, v10, v11 = g[flat], g[flat + 1], g[flat + nx], g[flat + nx + 1]
-        out.append(v00 + tx * (v01 - v00) + ty * (v10 - v00) + tx * ty * (v11 - v10 - v01 + v00))
-    return out[0], out[1], err
+@dataclass
+class _Lattice:
+    """Exactly projected nodes of a lon/lat lattice, for bilinear interpolation."""
+
+    west: float
+    south: float
+    step: float
+    nx: int
+    ny: int
+    gx: np.ndarray  # (ny * nx,) projected x of the nodes, row-major from the south-west
+    gy: np.ndarray
+    err: float  # largest interpolation error measured at the lattice cells' centres (m)
+
+    @classmethod
+    def build(cls, lon: np.ndarray, lat: np.ndarray, crs: CRS) -> _Lattice | None:
+        west, east = float(lon.min()), float(lon.max())
+        south, north = float(lat.min()), float(lat.max())
+        if east - west > 30 or north - south > 30 or max(abs(south), abs(north)) > 84:
+            return None
+        step = max(0.002, math.sqrt(max(east - west, 1e-9) * max(north - south, 1e-9) / LATTICE_NODES))
+        nx = int(math.ceil((east - west) / step)) + 2
+        ny = int(math.ceil((north - south) / step)) + 2
+        glon = west + step * np.arange(nx)
+        glat = south + step * np.arange(ny)
+        lo, la = np.meshgrid(glon, glat)
+        gx, gy = project(lo.ravel(), la.ravel(), crs)
+        # the lattice cells' centres, exactly and interpolated (the mean of the 4 corners)
+        mlo, mla = np.meshgrid(glon[:-1] + step / 2, glat[:-1] + step / 2)
+        mx, my = project(mlo.ravel(), mla.ravel(), crs)
+        if not all(np.isfinite(v).all() for v in (gx, gy, mx, my)):
+            return None
+        gx2, gy2 = gx.reshape(ny, nx), gy.reshape(ny, nx)
+        ix = (gx2[:-1, :-1] + gx2[:-1, 1:] + gx2[1:, :-1] + gx2[1:, 1:]).ravel() / 4
+        iy = (gy2[:-1, :-1] + gy2[:-1, 1:] + gy2[1:, :-1] + gy2[1:, 1:]).ravel() / 4
+        err = float(max(np.abs(mx - ix).max(), np.abs(my - iy).max()))
+        return cls(west, south, step, nx, ny, gx, gy, err)
+
+    def interpolate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fi = (lon - self.west) / self.step
+        fj = (lat - self.south) / self.step
+        i = np.clip(np.floor(fi).astype("int64"), 0, self.nx - 2)
+        j = np.clip(np.floor(fj).astype("int64"), 0, self.ny - 2)
+        tx, ty = fi - i, fj - j
+        flat = j * self.nx + i
+        out = []
+        for g in (self.gx, self.gy):
+            v00, v01, v10, v11 = g[flat], g[flat + 1], g[flat + self.nx], g[flat + self.nx + 1]
+            out.append(v00 + tx * (v01 - v00) + ty * (v10 - v00) + tx * ty * (v11 - v10 - v01 + v00))
+        return out[0], out[1]
 
 
 def _hex_axial(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:

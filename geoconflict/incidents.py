@@ -23,8 +23,10 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -348,11 +350,15 @@ def _ingest(
     # --- coordinates
     geo_status: pd.Series | None = None
     candidates: pd.Series | None = None
+    # independent columns are parsed in two threads (pyarrow and shapely release the GIL)
+    pool = _pool()
+    date_job = pool.submit(V.parse_dates, frame[cols["date"]]) if cols["date"] is not None else None
     if is_vector and cols["lon"] is None:
         x, y = _vector_xy(frame, mark, where)
     else:
-        x, xmiss, xbad = V.parse_number(frame[cols["lon"]], decimal_comma=True)
+        lon_job = pool.submit(V.parse_number, frame[cols["lon"]], decimal_comma=True)
         y, ymiss, ybad = V.parse_number(frame[cols["lat"]], decimal_comma=True)
+        x, xmiss, xbad = lon_job.result()
         if places:
             x, y, xmiss, ymiss, geo_status, candidates = _geocode(
                 frame, cols, x, y, xmiss | ymiss, places)
@@ -363,8 +369,8 @@ def _ingest(
         mark((x == 0) & (y == 0), "null_island")
 
     # --- dates
-    if cols["date"] is not None:
-        dates, dmiss, dbad, hint = V.parse_dates(frame[cols["date"]])
+    if date_job is not None:
+        dates, dmiss, dbad, hint = date_job.result()
         mark(dmiss, "missing_date")
         mark(dbad, "unparseable_date")
     else:
@@ -389,7 +395,7 @@ def _ingest(
         ids[noid] = pd.Series(np.arange(1, n + 1)[noid].astype(str), index=ids.index[noid]).radd("row-")
     ok = code == 0
     dup = np.zeros(n, dtype=bool)
-    dup[ok] = _duplicated(ids[ok])
+    dup[ok] = _duplicated(ids if ok.all() else _filter_series(ids, ok, pa.array(ok)))
     mark(dup, "duplicate_id")
 
     keep = code == 0
@@ -433,8 +439,13 @@ def _ingest(
     out["geo_precision"] = take(_geo_precision(detected, frame, cols))
     out["source_format"] = pa.repeat(pa.scalar(source_format), len(acc)).to_pandas()
 
-    # --- flags on kept rows
+    # --- flags on kept rows (geometry and the other columns are built meanwhile)
     xa, ya = take(x), take(y)
+    geom_job = pool.submit(shapely.points, xa, ya)
+    used = {c for k, c in cols.items() if c is not None and k != "country"}
+    others = [c for c in attr_cols if c not in used or c in _KEEP_MAPPED]
+    other_job = pool.submit(lambda: pd.DataFrame({c: take(frame[c]) for c in others},
+                                                 index=range(len(acc))))
     masks: list[tuple[str, np.ndarray]] = [
         ("imprecise_location", (out["geo_precision"] == 3).fillna(False).to_numpy(dtype=bool)),
     ]
@@ -467,9 +478,7 @@ def _ingest(
     flagged = int((bits != 0).sum())
 
     # --- the source's other columns
-    used = {c for k, c in cols.items() if c is not None and k != "country"}
-    others = [c for c in attr_cols if c not in used or c in _KEEP_MAPPED]
-    other = pd.DataFrame({c: take(frame[c]) for c in others}, index=range(len(acc)))
+    other = other_job.result()
     other = other.rename(columns={c: f"{c}_source" for c in others if c in CANONICAL_COLUMNS})
     if detected == "ucdp":
         for c in ("low", "high"):
@@ -477,7 +486,7 @@ def _ingest(
                 other[c] = V.parse_number(other[c])[0]
     table = pd.DataFrame(out)
     table = pd.concat([table, other], axis=1) if len(other.columns) else table
-    incidents = gpd.GeoDataFrame(table, geometry=shapely.points(xa, ya), crs="EPSG:4326")
+    incidents = gpd.GeoDataFrame(table, geometry=geom_job.result(), crs="EPSG:4326")
     incidents = incidents[list(CANONICAL_COLUMNS) + [c for c in table.columns if c not in CANONICAL_COLUMNS]]
 
     # --- quarantine
@@ -503,6 +512,12 @@ def _ingest(
         )
     log.info("%s: %s (%s)", where, report.summary(), source_format)
     return IngestResult(incidents=incidents, quarantine=quarantine, report=report)
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    """Two worker threads for independent column work (the machine has at least two cores)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="geoconflict-ingest")
 
 
 def _filter_series(s: pd.Series, keep: np.ndarray, keep_pa: pa.Array) -> pd.Series:

@@ -590,3 +590,243 @@ def test_run_scenario_invalid_control_leaves_nothing(runner: CliRunner, tmp_path
     out = tmp_path / "out"
     result = invoke(runner, "run", sc, "-o", out)
     assert_refused(result, out, "control_to_before_from.geojson", "valid_to")
+
+
+# ----------------------------------------------------------------------------- size limits
+
+def test_grid_all_cells_size_limit(runner: CliRunner, out: Path) -> None:
+    """1 m squares over ~30 x 20 km would be 6e8 cells: refused before anything is allocated."""
+    result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "square:1m", "--all-cells",
+                    "-o", out / "g.geojson")
+    assert_refused(result, out, "limit", any_of=("cells",))
+
+
+def test_grid_h3_all_cells_size_limit(tmp_path: Path) -> None:
+    """H3 resolution 15 over the same extent (~6e8 cells): refused, not computed.  Run in a child
+    process with a memory cap and a timeout, so a missing limit cannot take the machine down."""
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))\n"
+        "from click.testing import CliRunner\n"
+        "from geoconflict.cli.main import cli\n"
+        f"r = CliRunner().invoke(cli, ['grid', {str(BAD / 'incidents_good.csv')!r}, '--cells', 'h3:15',"
+        f" '--all-cells', '-o', {str(tmp_path / 'g.geojson')!r}])\n"
+        "print(r.exit_code); print(r.output); print(type(r.exception).__name__)\n"
+    )
+    import subprocess
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("h3:15 --all-cells ran for more than 90 s instead of refusing")
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines, proc.stderr[-2000:]
+    assert lines[0] == "2", proc.stdout
+    assert "limit" in proc.stdout.lower()
+    assert not (tmp_path / "g.geojson").exists()
+
+
+def test_kde_raster_size_limit(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "hex:5km", "-o", out / "g.geojson",
+                    "--kde", out / "k.tif", "--resolution", "1m")
+    assert_refused(result, out, "limit", any_of=("pixels", "resolution"))
+
+
+def test_run_input_size_limit(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs over the pipeline's size limit are refused by name (the limit lowered for the test)."""
+    import geoconflict.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "MAX_INPUT_BYTES", 1000)
+    sc = tmp_path / "big.toml"
+    sc.write_text(f'[scenario]\nname = "big"\n[inputs]\nincidents = {json.dumps(str(BAD / "incidents_good.csv"))}\n')
+    out = tmp_path / "out"
+    result = invoke(runner, "run", sc, "-o", out)
+    text = assert_refused(result, out, "incidents_good.csv", "larger than")
+    assert "0 GB" not in text  # the limit is stated in a unit that shows it
+
+
+# ----------------------------------------------------------------------------- safety: HTML, paths, TOML
+
+PAYLOADS = [
+    '<img src=x onerror="window.__xss=1">',
+    "</script><script>window.__xss=2</script>",
+    "${window.__xss=3}",
+    "`;window.__xss=4;`",
+    '"><svg onload=window.__xss=5>',
+    "'-alert(6)-'",
+    "<!-- </style><iframe src=javascript:alert(7)>",
+]
+
+
+def _tag_counts(html_text: str) -> dict[str, int]:
+    from collections import Counter
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: Counter[str] = Counter()
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:  # type: ignore[override]
+            self.tags[tag] += 1
+            for name, _ in attrs:
+                if name.startswith("on"):
+                    self.tags[f"@{name}"] += 1
+
+    p = Tags()
+    p.feed(html_text)
+    return dict(p.tags)
+
+
+def _assert_inert(html_text: str, benign_text: str) -> None:
+    """The page built from payloads has exactly the elements of the page built from plain text,
+    and no payload appears raw."""
+    for p in PAYLOADS:
+        if "<" in p:
+            assert p not in html_text, f"raw payload in the page: {p}"
+    assert "window.__xss=2</script>" not in html_text
+    assert _tag_counts(html_text) == _tag_counts(benign_text)
+
+
+def _map_inputs(folder: Path, texts: list[str]) -> list[Path]:
+    """An incident CSV, a control layer and an admin layer whose every text field carries
+    ``texts``, in files whose names carry them too (as far as a file name can)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, t in enumerate(texts):
+        r = corpus.acled_row(f"X{i}", lat=f"{35.6 + i * 0.03:.4f}", lon=f"{36.55 + i * 0.02:.4f}",
+                             location=t, notes=t, admin3=t)
+        cols = corpus.ACLED_HEADER.split(",")
+        for c in ("actor1", "actor2", "assoc_actor_1", "source", "admin1", "admin2", "sub_event_type"):
+            r[cols.index(c)] = t
+        rows.append(r)
+    stem = texts[0].replace("/", "_")
+    inc = folder / f"{stem}.csv"
+    inc.write_text(corpus.acled_text(rows), encoding="utf-8")
+    feats = [corpus.control_feature(t, "2020-01-01", None, (36.0 + 0.1 * i, 35.5, 36.1 + 0.1 * i, 36.0))
+             for i, t in enumerate(texts)]
+    ctrl = folder / f"control {stem}.geojson"
+    ctrl.write_text(json.dumps(corpus._fc(feats)), encoding="utf-8")
+    admin = folder / f"admin {stem}.geojson"
+    admin.write_text(json.dumps(corpus._fc([
+        corpus._feat({"ADM3_EN": t, "ADM3_PCODE": f"SY{i:06d}"}, corpus._box(36.0 + 0.1 * i, 35.5, 36.1 + 0.1 * i, 36.0))
+        for i, t in enumerate(texts)])), encoding="utf-8")
+    return [admin, ctrl, inc]
+
+
+def test_map_escapes_payloads_in_every_field_and_layer_name(runner: CliRunner, tmp_path: Path) -> None:
+    benign = [f"plain text {i}" for i in range(len(PAYLOADS))]
+    pages = {}
+    for label, texts in (("payload", PAYLOADS), ("benign", benign)):
+        files = _map_inputs(tmp_path / label, texts)
+        out = tmp_path / label / "map.html"
+        result = invoke(runner, "map", *files, "-o", out, "--title", texts[0], "--subtitle", texts[1],
+                        "--source", texts[2], "--source", texts[3], "--data-as-of", texts[4])
+        assert_ok(result)
+        pages[label] = out.read_text(encoding="utf-8")
+    _assert_inert(pages["payload"], pages["benign"])
+
+
+def test_flows_html_escapes_place_names(runner: CliRunner, tmp_path: Path) -> None:
+    pages = {}
+    for label, texts in (("payload", PAYLOADS[:4]), ("benign", [f"place {i}" for i in range(4)])):
+        folder = tmp_path / label
+        folder.mkdir()
+        src = folder / "records.csv"
+        coords = [(36.61, 35.81), (36.77, 36.21), (36.81, 35.86), (36.72, 36.19)]
+        lines = ["date,origin,destination,individuals,origin_lon,origin_lat,destination_lon,destination_lat"]
+        for i in range(4):
+            (ox, oy), (dx, dy) = coords[i], coords[(i + 1) % 4]
+            o, d = texts[i], texts[(i + 1) % 4]
+            lines.append(corpus._csv_line(["2020-06-09", o, d, str(100 * (i + 1)), str(ox), str(oy), str(dx), str(dy)]))
+        src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = invoke(runner, "flows", src, "--origin-lon", "origin_lon", "--origin-lat", "origin_lat",
+                        "--destination-lon", "destination_lon", "--destination-lat", "destination_lat",
+                        "-o", folder / "flows.geojson", "--html", folder / "flows.html")
+        assert_ok(result)
+        pages[label] = (folder / "flows.html").read_text(encoding="utf-8")
+    _assert_inert(pages["payload"], pages["benign"])
+
+
+def _minimal_scenario(folder: Path, *, name: str, title: str, corridor_name: str, sources: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    sc = folder / "scenario.toml"
+    sc.write_text(
+        "[scenario]\n"
+        f"name = {json.dumps(name)}\ntitle = {json.dumps(title)}\nsources = {json.dumps(sources)}\n"
+        f"data_as_of = {json.dumps(sources[-1])}\n"
+        "[inputs]\n"
+        f"incidents = {json.dumps(str(BAD / 'incidents_good.csv'))}\n"
+        f"corridor_line = {json.dumps(str(ROOT / 'boundaries' / 'idlib2020_m4.geojson'))}\n"
+        "[corridor]\n"
+        f"name = {json.dumps(corridor_name)}\nwidth = \"6km\"\n",
+        encoding="utf-8",
+    )
+    return sc
+
+
+def test_run_names_cannot_escape_the_output_folder(runner: CliRunner, tmp_path: Path) -> None:
+    """A scenario and corridor named '../../…' write only inside the chosen output folder, and the
+    scenario's title and sources reach map.html as text."""
+    work = tmp_path / "deep" / "er"
+    sc = _minimal_scenario(work, name="../../../escape", title=PAYLOADS[0], corridor_name="../../../../escape",
+                           sources=PAYLOADS[1:5])
+    before = set(files_in(tmp_path))
+    out = work / "out"
+    result = invoke(runner, "run", sc, "-o", out)
+    assert_ok(result)
+    created = set(files_in(tmp_path)) - before
+    assert created and all(f.startswith("deep/er/out/") for f in created), sorted(created)
+    assert not any(".." in f for f in files_in(out))
+    html_text = (out / "map.html").read_text(encoding="utf-8")
+    for p in PAYLOADS[:5]:
+        if "<" in p:
+            assert p not in html_text
+    assert "window.__xss=2</script>" not in html_text
+
+
+def test_default_output_folder_stays_under_outputs(tmp_path: Path) -> None:
+    from geoconflict.pipeline import default_outdir, load_scenario
+
+    for evil in ("../../../etc", "/etc/cron.d/x", "..", "a/../../b", "C:\\\\Windows\\\\x", "\u2024\u2024/x", ""):
+        sc = _minimal_scenario(tmp_path / "s", name=evil, title="t", corridor_name="m4", sources=["s"])
+        scenario = load_scenario(sc)
+        target = (tmp_path / default_outdir(scenario)).resolve()
+        assert target.is_relative_to((tmp_path / "outputs").resolve()), (evil, target)
+        assert target != (tmp_path / "outputs").resolve()
+        assert "/" not in scenario.name and ".." not in scenario.name and "\\" not in scenario.name
+
+
+def test_scenario_is_data_never_evaluated(runner: CliRunner, tmp_path: Path) -> None:
+    """Values that look like code stay text: nothing runs while a scenario is loaded."""
+    from geoconflict.pipeline import load_scenario
+
+    marker = tmp_path / "PWNED"
+    code = f"__import__('os').system('touch {marker}')"
+    sc = tmp_path / "code.toml"
+    sc.write_text(
+        f"[scenario]\nname = {json.dumps(code)}\ntitle = {json.dumps('{{7*7}} ${7*7} ' + code)}\n"
+        f"[inputs]\nincidents = {json.dumps(str(BAD / 'incidents_good.csv'))}\n"
+        f"[join]\nsnap_distance = {json.dumps(code)}\n",
+        encoding="utf-8",
+    )
+    scenario = load_scenario(sc)
+    assert scenario.get("scenario", "title").startswith("{{7*7}} ${7*7} __import__")
+    assert not marker.exists()
+    result = invoke(runner, "run", sc, "-o", tmp_path / "out")
+    assert_refused(result, tmp_path / "out", "snap_distance", any_of=("distance",))
+    assert not marker.exists()
+
+
+def test_package_never_evaluates_text() -> None:
+    """No eval/exec/pickle of anything in the package (scenario values, cells, layer names)."""
+    import re
+
+    pattern = re.compile(r"\b(eval|exec)\s*\(|pickle\.loads?\(|yaml\.load\(|DataFrame\.eval|\.query\(")
+    offenders = []
+    for p in (ROOT / "geoconflict").rglob("*.py"):
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and "tree.query(" not in code and "STRtree" not in code:
+                offenders.append(f"{p.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -144,6 +144,9 @@ def grids(run: _Run) -> None:
                          bandwidth_m=parse_distance_m(sc.get("grid", "kde_bandwidth", "5km")),
                          resolution_m=parse_distance_m(sc.get("grid", "kde_resolution", "500m")),
                          kernel=sc.get("grid", "kde_kernel", "quartic"), include_imprecise=include_imprecise)
+        from .publish import write_raster_style
+
+        write_raster_style(run.out("density_kde.tif"))  # density_kde.tif.qml: QGIS opens it styled
         all_hex = count_by_cell(incidents, cells=f"hex:{hex_size}", all_cells=True,
                                 extent=run.state["admin"][0] if run.state.get("admin") else None,
                                 include_imprecise=include_imprecise)

@@ -187,7 +187,7 @@ def write_layer(
         elif ext == ".gpkg":
             with pyogrio_config():
                 _plain_columns(gdf).to_file(
-                    tmp, driver="GPKG", engine="pyogrio", layer=layer or target.stem,
+                    tmp, driver="GPKG", engine="pyogrio", layer=layer or target.stem, VERSION="1.2",
                     metadata=_text_metadata(metadata),
                 )
         elif ext == ".parquet":
@@ -216,7 +216,7 @@ def write_layers(
     with atomic_path(path, overwrite=overwrite) as tmp, pyogrio_config():
         for name, gdf in layers.items():
             _plain_columns(gdf).to_file(
-                tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists()
+                tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists(), VERSION="1.2"
             )
     return Path(path)
 

@@ -562,3 +562,13 @@ def test_without_places_rows_without_coordinates_are_quarantined():
     res = read_incidents(DATA / "acled_no_coords.csv")
     assert res.report.quarantined_by_reason == {"missing_coordinate": 4}
     assert "geocode_candidates" not in res.quarantine.columns
+
+
+def test_encoding_error_after_the_sniffed_sample(tmp_path):
+    p = tmp_path / "late.csv"
+    body = "".join(f"{36 + i / 1e5:.5f},35.9,place {i}\n" for i in range(5000))  # > 64 KiB
+    p.write_bytes(("lon,lat,name\n" + body).encode() + "36.6,35.9,Kafr Nöbol\n".encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8") as err:
+        read_incidents(p)
+    assert "--encoding" in str(err.value)
+    assert read_incidents(p, encoding="latin-1").report.accepted == 5001

@@ -118,7 +118,7 @@ def get_client(
     if isinstance(memory_limit, str) and memory_limit != "auto":
         limit = parse_bytes(memory_limit)
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                           memory_limit=limit, processes=processes, dashboard_address=None)
+                           memory_limit=limit, processes=processes, dashboard_address=":0")
     client = Client(cluster)
     client._geoconflict_owns_cluster = True  # type: ignore[attr-defined]
     # closing the client closes the cluster it started
@@ -131,6 +131,16 @@ def get_client(
 
     client.close = close  # type: ignore[method-assign]
     return client
+
+
+def _gather(client: Any, futures: list[Any]) -> list[Any]:
+    """Results in order; on the first failure the other tasks are cancelled (they would write
+    into a folder that is about to be removed) and the task's own error is raised."""
+    try:
+        return client.gather(futures)
+    except BaseException:
+        client.cancel(futures)
+        raise
 
 
 @contextlib.contextmanager
@@ -404,7 +414,7 @@ def _ingest_block(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
 
         made = clean_text(frame[idcol]).isna().to_numpy()[acc_pos]
     if made.any() and frame_offset:
-        ids = res.incidents["incident_id"].astype(object).to_numpy()
+        ids = res.incidents["incident_id"].astype(object).to_numpy(copy=True)
         ids[made] = "row-" + (acc_pos[made] + frame_offset + 1).astype(str).astype(object)
         res.incidents["incident_id"] = pd.Series(ids, index=res.incidents.index, dtype="str")
     res.incidents.attrs["_made_id"] = made
@@ -562,7 +572,7 @@ def ingest_partitioned(
                             [options] * len(layout.blocks), row_off.tolist(), frame_off.tolist(),
                             dup_by_block, [str(tmp)] * len(layout.blocks),
                             list(range(len(layout.blocks))), pure=False)
-            results = c.gather(futures)
+            results = _gather(c, futures)
     qframes = [r.pop("quarantine") for r in results]
     check_output(qpath, overwrite=overwrite)
     _write_quarantine(qframes, qpath)
@@ -713,8 +723,8 @@ def join_partitioned(
     with _client_or_local(client) as c:
         shared = c.scatter(layers, broadcast=True)
         with _output_dir(out, overwrite=overwrite) as tmp:
-            results = c.gather(c.map(_join_part, parts, [shared] * len(parts), [options] * len(parts),
-                                     [str(tmp)] * len(parts), list(range(len(parts))), pure=False))
+            results = _gather(c, c.map(_join_part, parts, [shared] * len(parts), [options] * len(parts),
+                                       [str(tmp)] * len(parts), list(range(len(parts))), pure=False))
     report = JoinReport(rows_in=0)
     report.control_problems = problems
     for r in results:

@@ -426,7 +426,7 @@ def test_zones_admin_not_polygons(runner: CliRunner, out: Path) -> None:
 
 
 def test_zones_unreadable_date(runner: CliRunner, out: Path) -> None:
-    result = invoke(runner, "zones", BAD / "control_null_controller.geojson", "--admin",
+    result = invoke(runner, "zones", ROOT / "boundaries" / "idlib2020_control.geojson", "--admin",
                     BAD / "admin_projected.gpkg", "--date", "the day after", "-o", out / "z.geojson")
     assert_refused(result, out, "the day after", any_of=("--date", "date"))
 
@@ -450,7 +450,7 @@ def test_corridor_negative_width_refused(runner: CliRunner, out: Path) -> None:
 
 def test_grid_unreadable_cell_spec(runner: CliRunner, out: Path) -> None:
     result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "hex:five", "-o", out / "g.geojson")
-    assert_refused(result, out, "hex:five", any_of=("cells", "hex:5km"))
+    assert_refused(result, out, "five", any_of=("cells", "hex:5km"))
 
 
 def test_grid_header_only_incidents(runner: CliRunner, out: Path) -> None:
@@ -830,3 +830,45 @@ def test_package_never_evaluates_text() -> None:
             if pattern.search(code) and "tree.query(" not in code and "STRtree" not in code:
                 offenders.append(f"{p.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+# ----------------------------------------------------------------------------- multi-output commands: all or nothing
+
+def test_ingest_existing_quarantine_blocks_before_writing(runner: CliRunner, out: Path) -> None:
+    (out / "i.quarantine.csv").write_text("keep me")
+    result = invoke(runner, "ingest", BAD / "acled_bad_cells.csv", "-o", out / "i.geojson")
+    assert_clean_exit(result)
+    assert result.exit_code == 2 and "i.quarantine.csv" in result.output
+    assert files_in(out) == ["i.quarantine.csv"]
+    assert (out / "i.quarantine.csv").read_text() == "keep me"
+
+
+def test_grid_bad_second_output_blocks_first(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "hex:5km", "-o", out / "g.geojson",
+                    "--hotspots", out / "h.txt")
+    assert_refused(result, out, ".txt")
+
+
+def test_grid_existing_kde_blocks_grid(runner: CliRunner, out: Path) -> None:
+    (out / "k.tif").write_bytes(b"old raster")
+    result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "hex:5km", "-o", out / "g.geojson",
+                    "--kde", out / "k.tif")
+    assert_clean_exit(result)
+    assert result.exit_code == 2 and "k.tif" in result.output and "--overwrite" in result.output
+    assert files_in(out) == ["k.tif"]
+
+
+def test_flows_bad_arrows_path_blocks_flows(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "flows", BAD / "records_negative.csv", "--places", BAD / "places.csv",
+                    "-o", out / "flows.geojson", "--arrows", out / "arrows.txt")
+    assert_refused(result, out, ".txt")
+
+
+def test_ceasefire_existing_report_blocks_all(runner: CliRunner, out: Path) -> None:
+    cf = out / "cf"
+    cf.mkdir()
+    (cf / "ceasefire_report.md").write_text("old report")
+    result = invoke(runner, "ceasefire", BAD / "incidents_good.csv", "--start", "2020-03-06", "-o", cf)
+    assert_clean_exit(result)
+    assert result.exit_code == 2 and "ceasefire_report.md" in result.output
+    assert files_in(cf) == ["ceasefire_report.md"]

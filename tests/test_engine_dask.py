@@ -97,7 +97,7 @@ def _quarantine_text(q: pd.DataFrame) -> pd.DataFrame:
 # ingest
 
 
-@pytest.mark.parametrize("blocksize", [9_000, 60_000])
+@pytest.mark.parametrize("blocksize", [25_000, 100_000])
 def test_ingest_equals_in_process(client, tmp_path: Path, blocksize: int) -> None:
     src = tmp_path / "acled.csv"
     _write_csv(src, _acled_rows(2000), ragged_after=1000)
@@ -193,7 +193,7 @@ def parts(tmp_path_factory, client) -> tuple[Path, gpd.GeoDataFrame]:
     tmp = tmp_path_factory.mktemp("parts")
     src = tmp / "acled.csv"
     _write_csv(src, _acled_rows(2000, seed=3))
-    rep = E.ingest_partitioned(src, tmp / "inc.parquet", client=client, blocksize=50_000)
+    rep = E.ingest_partitioned(src, tmp / "inc.parquet", client=client, blocksize=150_000)
     return rep.out_dir, rep.read()
 
 

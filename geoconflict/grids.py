@@ -559,9 +559,11 @@ class _Prepared:
 
     def metric_crs(self) -> CRS:
         """UTM zone of the kept points' extent (from their lon/lat bounds)."""
+        # the centre rounded to 0.01° (the zone only changes at 6° boundaries), so repeated
+        # calls on the same data hit the cache instead of the PROJ database
         return _metric_crs_at(
-            round((float(self.lon.min()) + float(self.lon.max())) / 2, 6),
-            round((float(self.lat.min()) + float(self.lat.max())) / 2, 6),
+            round((float(self.lon.min()) + float(self.lon.max())) / 2, 2),
+            round((float(self.lat.min()) + float(self.lat.max())) / 2, 2),
         )
 
 

@@ -279,6 +279,9 @@ def make_join_cases() -> None:
     bowtie_c = control_feature("Opposition", "2020-03-06", None, e)
     bowtie_c["geometry"] = bowtie
     _write("control_bowtie.geojson", _fc([control_feature("Government", "2020-03-06", None, w), bowtie_c]))
+    numeric = control_feature("Opposition", None, None, e)
+    numeric["properties"]["valid_from"] = 43896  # an Excel serial day (2020-03-06), not a date
+    _write("control_numeric_date.geojson", _fc([control_feature("Government", "2020-03-06", None, w), numeric]))
     _write("control_lines.geojson", _fc([
         _feat({"controller": "Government", "valid_from": "2020-03-06"},
               {"type": "LineString", "coordinates": [[36.0, 35.5], [36.5, 36.0]]}),

@@ -872,3 +872,49 @@ def test_ceasefire_existing_report_blocks_all(runner: CliRunner, out: Path) -> N
     assert_clean_exit(result)
     assert result.exit_code == 2 and "ceasefire_report.md" in result.output
     assert files_in(cf) == ["ceasefire_report.md"]
+
+
+# ----------------------------------------------------------------------------- more readers and commands
+
+def test_control_numeric_date_is_not_1970(runner: CliRunner, out: Path) -> None:
+    """valid_from = 43896 (an Excel serial day) must not become 1970-01-01: refused by feature and
+    column, or read as the Excel day it is (2020-03-06)."""
+    from geoconflict.control import read_control
+    from geoconflict.errors import InputError
+
+    try:
+        control = read_control(BAD / "control_numeric_date.geojson")
+    except InputError as exc:
+        assert "valid_from" in str(exc) and "feature 2" in str(exc)
+    else:
+        assert control.loc[control["controller"] == "Opposition", "valid_from"].iloc[0] == pd.Timestamp("2020-03-06")
+    result = _join(runner, out, "--control", BAD / "control_numeric_date.geojson")
+    assert_clean_exit(result)
+    if result.exit_code == 2:
+        assert_refused(result, out, "control_numeric_date.geojson", "feature", "valid_from")
+
+
+def test_ingest_garbage_workbook(runner: CliRunner, out: Path, big: Path) -> None:
+    result = invoke(runner, "ingest", big / "garbage.xlsx", "-o", out / "i.geojson")
+    assert_refused(result, out, "garbage.xlsx", any_of=("spreadsheet", "excel", "workbook", "csv"))
+
+
+def test_flows_one_line_of_50_mb(runner: CliRunner, out: Path, big: Path) -> None:
+    result = _flows(runner, out, big / "one_line_50mb.csv")
+    assert_refused(result, out, "one_line_50mb.csv")
+
+
+def test_geocode_one_line_of_50_mb(runner: CliRunner, out: Path, big: Path) -> None:
+    """A header and no rows: nothing to geocode is an error, not an empty output."""
+    result = invoke(runner, "geocode", big / "one_line_50mb.csv", "--places", BAD / "places.csv", "-o", out / "g.csv")
+    assert_refused(result, out, "one_line_50mb.csv", any_of=("no rows", "no data", "empty", "header"))
+
+
+def test_map_of_garbage_geopackage(runner: CliRunner, out: Path, big: Path) -> None:
+    result = invoke(runner, "map", big / "garbage.gpkg", "-o", out / "map.html")
+    assert_refused(result, out, "garbage.gpkg")
+
+
+def test_map_of_shapefile_without_dbf(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "map", BAD / "shp_no_dbf" / "points.shp", "-o", out / "map.html")
+    assert_refused(result, out, "points.shp", ".dbf")

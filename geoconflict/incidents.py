@@ -18,6 +18,17 @@ Decisions worth knowing:
 - ``has_time`` is True when the date cell carries a time of day other than 00:00 (exports that
   write ``2020-06-08 00:00:00.000`` for a plain day, as UCDP does, are days).
 - ``date_end`` is the source's (UCDP ``date_end``) or else the end of :func:`date_window`.
+- Dates: ISO 8601 (``2020-06-08``, ``2020-06-08T14:30``), ``08 June 2020``, ``08-06-2020`` and
+  other day-first forms; an impossible day (``2020-02-30``) is unparseable, never rolled over.
+  In a generic CSV ``2020-06`` is a month (precision 3) and ``2020`` a year (precision 4).
+- Coordinates accept a decimal comma (``36,61``); ``NA``, ``null``, ``-`` and the like are missing.
+- ``flags``: ``imprecise_location`` (geo_precision 3), ``outside_country`` (more than 25 km, in
+  metres, outside the Natural Earth 110m polygon of the country the row names; unknown names are
+  not flagged), ``future_date``, ``geocoded:exact|fuzzy`` (with ``places``; such rows get
+  ``geo_precision`` 2, a populated place's point).
+- Speed: CSV is read by pyarrow with every column as text; when every row is one line (checked
+  by counting lines) the multi-threaded parser is used, else the careful one that allows line
+  breaks inside quoted values.  Each distinct date or number text is parsed once.
 """
 
 from __future__ import annotations

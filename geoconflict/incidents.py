@@ -502,11 +502,10 @@ def _ingest(
 
     # --- quarantine
     rows = raw.row_numbers[rej] if raw.row_numbers is not None else rej + 1
-    quarantine = _quarantine(frame, rej, rows, code, geom_name, raw.malformed)
+    extra = None
     if candidates is not None:
-        cand_q = candidates.to_numpy(dtype=object)[rej] if len(rej) else np.array([], dtype=object)
-        quarantine["geocode_candidates"] = pd.Series(cand_q, dtype="str").reindex(
-            range(len(quarantine)))
+        extra = {"geocode_candidates": candidates.to_numpy(dtype=object)[rej]}
+    quarantine = _quarantine(frame, rej, rows, code, geom_name, raw.malformed, extra)
 
     reasons = quarantine["reason"].value_counts()
     by_reason = {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index}
@@ -684,6 +683,7 @@ def _quarantine(
     code: np.ndarray,
     geom_name: str | None,
     malformed: list[tuple[int | None, str]],
+    extra: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     drop = np.zeros(len(frame), dtype=bool)
     drop[rej] = True
@@ -693,11 +693,13 @@ def _quarantine(
     if geom_name is not None and geom_name in q.columns:
         q[geom_name] = pd.Series(shapely.to_wkt(np.asarray(q[geom_name].values, dtype=object)),
                                  dtype="str")
-    for extra in ("reason", "source_row"):
-        if extra in q.columns:
-            q = q.rename(columns={extra: f"{extra}_source"})
+    for added in ("reason", "source_row"):
+        if added in q.columns:
+            q = q.rename(columns={added: f"{added}_source"})
     q["reason"] = pd.Series(_REASON_NAME[code[rej]], dtype="str")
     q["source_row"] = pd.Series(rows, dtype="Int64")
+    for name, values in (extra or {}).items():
+        q[name] = pd.Series(values, dtype="str")
     if malformed:
         m = pd.DataFrame({
             "raw_line": pd.Series([t for _, t in malformed], dtype="str"),

@@ -572,3 +572,17 @@ def test_encoding_error_after_the_sniffed_sample(tmp_path):
         read_incidents(p)
     assert "--encoding" in str(err.value)
     assert read_incidents(p, encoding="latin-1").report.accepted == 5001
+
+
+def test_geocode_candidates_stay_on_their_rows_next_to_malformed_rows(tmp_path):
+    lines = (DATA / "acled_no_coords.csv").read_text().splitlines()
+    lines.insert(2, "SYR999,2020-06-09,too,few")  # a malformed row between two quarantined ones
+    p = tmp_path / "mixed.csv"
+    p.write_text("\n".join(lines) + "\n")
+    res = read_incidents(p, places=[DATA / "places.csv"])
+    accounted(res)
+    q = res.quarantine
+    assert list(q["reason"]) == ["missing_coordinate", "malformed_row", "missing_coordinate"]
+    assert list(q["source_row"]) == [1, 2, 5]
+    assert q.loc[0, "event_id_cnty"] == "SYR400" and q.loc[0, "geocode_candidates"].startswith("Mozra")
+    assert q.loc[2, "event_id_cnty"] == "SYR403"

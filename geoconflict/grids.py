@@ -598,11 +598,10 @@ def _prepare(
     types = shapely.get_type_id(geom)  # -1 missing, 0 point
     drop(types == -1, "no_geometry")
     drop(types != 0, "not_a_point")
-    drop(shapely.is_empty(geom), "no_geometry")
-    if keep.all():  # the usual case: one pass over the coordinates
-        xy = shapely.get_coordinates(geom)
+    xy = shapely.get_coordinates(geom) if keep.all() else None  # the usual case: one pass
+    if xy is not None and len(xy) == len(geom):  # every row a non-empty point
         x, y = xy[:, 0].copy(), xy[:, 1].copy()
-    else:
+    else:  # empty points have NaN coordinates here, and are dropped below
         pts = np.where(keep, geom, None)
         x, y = shapely.get_x(pts), shapely.get_y(pts)
     drop(~(np.isfinite(x) & np.isfinite(y)), "no_geometry")

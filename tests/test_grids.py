@@ -416,3 +416,11 @@ def test_interpolated_projection_bins_exactly(monkeypatch):
     for spec, counts in exact.items():
         approx = count_by_cell(g, cells=spec, crs=UTM37).cells.set_index("cell_id")["count"]
         assert approx.sort_index().equals(counts.sort_index())
+
+
+def test_empty_points_are_excluded_with_a_reason():
+    g = incidents_at([36.6, 36.61], [35.9, 35.91])
+    g.loc[1, "geometry"] = shapely.Point()
+    res = count_by_cell(g, cells="square:5km")
+    assert res.report.excluded == {"no_geometry": 1}
+    assert res.report.counted == 1 and int(res.cells["count"].sum()) == 1

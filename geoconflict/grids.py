@@ -601,8 +601,8 @@ def _prepare(
     xy = shapely.get_coordinates(geom) if keep.all() else None  # the usual case: one pass
     if xy is not None and len(xy) == len(geom):  # every row a non-empty point
         x, y = xy[:, 0].copy(), xy[:, 1].copy()
-    else:  # empty points have NaN coordinates here, and are dropped below
-        pts = np.where(keep, geom, None)
+    else:  # empty points get NaN coordinates here, and are dropped below
+        pts = np.where(keep & ~shapely.is_empty(geom), geom, None)
         x, y = shapely.get_x(pts), shapely.get_y(pts)
     drop(~(np.isfinite(x) & np.isfinite(y)), "no_geometry")
     drop((np.abs(x) > 180) | (np.abs(y) > 90), "coordinate_out_of_range")

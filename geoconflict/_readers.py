@@ -312,10 +312,12 @@ def read_csv_text(
 
 
 def _one_row_per_line_candidate(p: Path) -> bool:
-    """Worth trying the fast path: text with \\n or \\r\\n line ends."""
+    """Worth trying the fast path: text with \\n or \\r\\n line ends, and no line of the first
+    64 KiB with an odd number of quotes (a quoted value going on over the next line)."""
     with open(p, "rb") as fh:
         head = fh.read(SAMPLE_BYTES)
-    return b"\n" in head
+    lines = head.split(b"\n")[:-1]  # the last one may be cut
+    return bool(lines) and not any(line.count(b'"') % 2 for line in lines)
 
 
 def _count_lines(p: Path) -> int:

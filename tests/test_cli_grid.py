@@ -144,6 +144,9 @@ def test_refuses_overwrite(cli_runner, acled_csv, tmp_path):
         (["--bandwidth", "3km"], "--kde"),
         (["--extent", "x.geojson"], "--all-cells"),
         (["--bandwidth", "five"], "not a distance"),
+        (["--cells", "square:5km", "--crs", "EPSG:999999"], "unknown CRS"),
+        (["--cells", "square:5km", "--crs", "EPSG:4326"], "not projected"),
+        (["--kde", "d.png"], "GeoTIFF"),
     ],
 )
 def test_user_errors(cli_runner, acled_csv, tmp_path, args, message):

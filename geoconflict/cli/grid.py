@@ -85,6 +85,8 @@ def grid(
     if kde is None and any(v is not None for v in kde_opts.values()):
         given = ", ".join(k for k, v in kde_opts.items() if v is not None)
         raise click.UsageError(f"{given} only apply to a KDE: add --kde OUT.tif")
+    if kde is not None and kde.suffix.lower() not in (".tif", ".tiff"):
+        raise click.UsageError(f"--kde {kde}: the density raster is a GeoTIFF; name it *.tif")
     output_format(output)
     targets = [output] + [p for p in (kde, hotspots) if p is not None]
     if len({p.resolve() for p in targets}) != len(targets):

@@ -586,3 +586,28 @@ def test_geocode_candidates_stay_on_their_rows_next_to_malformed_rows(tmp_path):
     assert list(q["source_row"]) == [1, 2, 5]
     assert q.loc[0, "event_id_cnty"] == "SYR400" and q.loc[0, "geocode_candidates"].startswith("Mozra")
     assert q.loc[2, "event_id_cnty"] == "SYR403"
+
+
+@pytest.mark.parametrize("many", [False, True])  # True: the distinct-text path (> 1000 rows)
+def test_date_forms(many):
+    from geoconflict._validate import parse_dates
+
+    cells = {
+        "2020-06-08": "2020-06-08", "2020-06-08 14:30": "2020-06-08 14:30",
+        "2020-06-08T14:30:05": "2020-06-08 14:30:05", "2020-06-08T16:30+02:00": "2020-06-08 14:30",
+        "2020-06-08 00:00:00.000": "2020-06-08", "08 June 2020": "2020-06-08",
+        "8 Jun 2020": "2020-06-08", "08-Jun-2020": "2020-06-08", "June 8, 2020": "2020-06-08",
+        "08-06-2020": "2020-06-08", "08/06/2020": "2020-06-08", " 2020-06-08 ": "2020-06-08",
+        "29-02-2020": "2020-02-29",
+    }
+    bad = ["2020-02-30", "31-04-2020", "2021-02-29", "2020-13-01", "yesterday", "32 June 2020"]
+    texts = list(cells) + bad + ["", "NA"]
+    reps = 100 if many else 1
+    s = pd.Series(texts * reps, dtype="str")
+    dates, missing, invalid, _ = parse_dates(s)
+    n = len(texts)
+    got = dates[:n]
+    assert [got[i] for i in range(len(cells))] == [TS(v) for v in cells.values()]
+    assert invalid[:n].tolist() == [False] * len(cells) + [True] * len(bad) + [False, False]
+    assert missing[:n].tolist() == [False] * (len(cells) + len(bad)) + [True, True]
+    assert (dates[n:].to_numpy() == np.tile(got.to_numpy(), reps - 1)).sum() == (reps - 1) * len(cells)

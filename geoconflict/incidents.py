@@ -771,7 +771,7 @@ class _Bar:
         self._p.update(self._task, completed=done, total=total)
 
     def stage(self, description: str) -> None:
-        self._p.update(self._task, description=description, completed=None, total=None)
+        self._p.reset(self._task, total=None, description=description)  # pulsing: no known end
 
 
 @contextlib.contextmanager

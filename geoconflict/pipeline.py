@@ -9,6 +9,7 @@ outputs are not replaced without ``overwrite``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -51,6 +52,7 @@ PATH_KEYS = {"incidents", "admin", "control", "front_line", "areas", "corridor_l
              "displacement"}
 MAX_INPUT_BYTES = 5 * 1024**3
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
 
 def boundaries_dir() -> Path:
@@ -150,6 +152,52 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     return Scenario(path=p.resolve(), name=name, config=config)
 
 
+DISTANCE_KEYS = (("join", "snap_distance"), ("corridor", "width"), ("grid", "hex"),
+                 ("grid", "kde_bandwidth"), ("grid", "kde_resolution"))
+DATE_KEYS = (("zones", "date"), ("zones", "change_from"), ("zones", "change_to"),
+             ("ceasefire", "start"), ("ceasefire", "end"), ("scenario", "data_as_of"))
+
+
+def check_parameters(scenario: Scenario) -> None:
+    """Check every parameter's form before any stage runs; report all problems at once."""
+    import pandas as pd
+
+    from .cli.options import parse_distance_m
+
+    problems: list[str] = []
+    for table, key in DISTANCE_KEYS:
+        value = scenario.get(table, key)
+        if value is None:
+            continue
+        try:
+            if parse_distance_m(value) <= 0:
+                raise ValueError("must be positive")
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{table}.{key} = {value!r}: not a distance ({exc}); write e.g. \"5km\" or \"500m\"")
+    for table, key in DATE_KEYS:
+        value = scenario.get(table, key)
+        if value is None:
+            continue
+        if isinstance(value, (dt.date, dt.datetime)):
+            continue
+        try:
+            if not _ISO_DATE.match(str(value)) or pd.isna(pd.Timestamp(str(value))):
+                raise ValueError("not ISO 8601")
+        except (ValueError, TypeError):
+            problems.append(f"{table}.{key} = {value!r}: not a date; write e.g. \"2020-03-06\" or \"2020-03-06T00:01\"")
+    for table, key in (("ceasefire", "lull_days"), ("ceasefire", "window_days"), ("flows", "top"),
+                       ("map", "dpi")):
+        value = scenario.get(table, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            problems.append(f"{table}.{key} = {value!r}: must be a positive whole number")
+    types = scenario.get("ceasefire", "types")
+    if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+        problems.append(f"ceasefire.types = {types!r}: must be a list of event types (text)")
+    if problems:
+        raise InputError("invalid parameters:\n  - " + "\n  - ".join(problems), path=scenario.path,
+                         fix="correct the values named above")
+
+
 def default_outdir(scenario: Scenario) -> Path:
     return Path("outputs") / scenario.name
 
@@ -205,6 +253,7 @@ def run_scenario(
 ) -> RunResult:
     """Run a scenario end to end into ``outdir`` (default ``outputs/<name>``)."""
     scenario = load_scenario(path)
+    check_parameters(scenario)
     target = Path(outdir) if outdir is not None else default_outdir(scenario)
     target.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()

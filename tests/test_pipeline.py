@@ -155,3 +155,14 @@ def test_builtin_scenario_parses() -> None:
     sc = load_scenario(None)
     assert sc.name == "idlib-2020"
     assert sc.get("ceasefire", "start") == "2020-03-06T00:01"
+
+
+def test_bad_parameters_are_reported_together_before_any_stage(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    p = _scenario(tmp_path, '[inputs]\nincidents = "x.csv"\n[grid]\nhex = "five km"\n'
+                            '[ceasefire]\nstart = "6th of March"\nlull_days = -1\n')
+    with pytest.raises(InputError) as err:
+        run_scenario(p, outdir=tmp_path / "out")
+    text = str(err.value)
+    assert "grid.hex" in text and "ceasefire.start" in text and "ceasefire.lull_days" in text
+    assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True

@@ -72,8 +72,9 @@ admin_opt = click.option(
     help="Admin boundary polygon layer (repeatable).",
 )
 control_opt = click.option(
-    "--control", "control", default=None, type=click.Path(dir_okay=False, path_type=Path),
-    help="Dated control-zone layer (controller, valid_from/valid_to or date).",
+    "--control", "control", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    callback=lambda ctx, param, value: (list(value) if len(value) > 1 else value[0]) if value else None,
+    help="Dated control-zone layer (controller, valid_from/valid_to or date); repeat for one file per date.",
 )
 
 

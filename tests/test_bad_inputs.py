@@ -918,3 +918,55 @@ def test_map_of_garbage_geopackage(runner: CliRunner, out: Path, big: Path) -> N
 def test_map_of_shapefile_without_dbf(runner: CliRunner, out: Path) -> None:
     result = invoke(runner, "map", BAD / "shp_no_dbf" / "points.shp", "-o", out / "map.html")
     assert_refused(result, out, "points.shp", ".dbf")
+
+
+# ----------------------------------------------------------------------------- the crash matrix
+
+_MATRIX_ADMIN = ROOT / "boundaries" / "idlib2020_admin2.geojson"
+_MATRIX_CONTROL = ROOT / "boundaries" / "idlib2020_control.geojson"
+MATRIX = {
+    "ingest": lambda f, o: ["ingest", f, "-o", o / "x.geojson"],
+    "join incidents": lambda f, o: ["join", f, "--admin", _MATRIX_ADMIN, "-o", o / "x.geojson"],
+    "join --admin": lambda f, o: ["join", BAD / "incidents_good.csv", "--admin", f, "-o", o / "x.geojson"],
+    "join --control": lambda f, o: ["join", BAD / "incidents_good.csv", "--control", f, "-o", o / "x.geojson"],
+    "join --front-line": lambda f, o: ["join", BAD / "incidents_good.csv", "--front-line", f, "-o", o / "x.geojson"],
+    "join --areas": lambda f, o: ["join", BAD / "incidents_good.csv", "--areas", f, "-o", o / "x.geojson"],
+    "zones control": lambda f, o: ["zones", f, "--admin", _MATRIX_ADMIN, "--date", "2020-03-10", "-o", o / "x.geojson"],
+    "zones --admin": lambda f, o: ["zones", _MATRIX_CONTROL, "--admin", f, "--date", "2020-03-10", "-o", o / "x.geojson"],
+    "corridor": lambda f, o: ["corridor", f, "--width", "6km", "-o", o / "x.geojson"],
+    "grid": lambda f, o: ["grid", f, "--cells", "hex:5km", "-o", o / "x.geojson"],
+    "ceasefire": lambda f, o: ["ceasefire", f, "--start", "2020-03-06", "-o", o / "cf"],
+    "flows": lambda f, o: ["flows", f, "--places", BAD / "places.csv", "-o", o / "x.geojson"],
+    "geocode": lambda f, o: ["geocode", f, "--places", BAD / "places.csv", "-o", o / "x.csv"],
+    "geocode --places": lambda f, o: ["geocode", BAD / "incidents_good.csv", "--places", f, "-o", o / "x.csv"],
+    "map": lambda f, o: ["map", f, "-o", o / "x.html"],
+}
+
+
+def _matrix_files(big: Path) -> list[Path]:
+    sidecars = {".dbf", ".shx", ".prj", ".cpg", ".md"}
+    files = [p for p in sorted(BAD.rglob("*")) if p.is_file() and p.suffix not in sidecars]
+    return files + [big / "garbage.csv", big / "garbage.gpkg", big / "garbage.xlsx"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", list(MATRIX))
+def test_no_command_crashes_on_any_corpus_file(runner: CliRunner, tmp_path: Path, big: Path, command: str) -> None:
+    """Every corpus file in every input slot of every command: exit 0 or 2, never a traceback,
+    and nothing left in the output folder after a refusal."""
+    import warnings
+
+    problems = []
+    for i, f in enumerate(_matrix_files(big)):
+        out = tmp_path / f"o{i}"
+        out.mkdir()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # GDAL/pandas warnings are not the point here
+            result = invoke(runner, *MATRIX[command](f, out))
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        if crashed or result.exit_code not in (0, 2) or "Traceback" in result.output:
+            problems.append(f"{f.name}: exit {result.exit_code}, {type(result.exception).__name__}: "
+                            f"{str(result.exception)[:120]}")
+        elif result.exit_code == 2 and files_in(out):
+            problems.append(f"{f.name}: refused but left {files_in(out)}")
+    assert not problems, f"{command}:\n" + "\n".join(problems)

@@ -1029,15 +1029,15 @@ def _check_cell_count(n: int) -> None:
 # re-exports (kept in their own modules)
 
 
-def kde_raster(*args: Any, **kwargs: Any) -> Any:
-    """See :func:`geoconflict.kde.kde_raster`."""
-    from .kde import kde_raster as _kde
+def __getattr__(name: str) -> Any:
+    """``kde_raster`` and ``hot_spots`` live in :mod:`geoconflict.kde` and
+    :mod:`geoconflict.hotspots`; importing them from here loads those modules on first use."""
+    if name == "kde_raster":
+        from .kde import kde_raster
 
-    return _kde(*args, **kwargs)
+        return kde_raster
+    if name == "hot_spots":
+        from .hotspots import hot_spots
 
-
-def hot_spots(*args: Any, **kwargs: Any) -> Any:
-    """See :func:`geoconflict.hotspots.hot_spots`."""
-    from .hotspots import hot_spots as _hs
-
-    return _hs(*args, **kwargs)
+        return hot_spots
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -230,7 +230,9 @@ def publish(run: _Run) -> None:
         if any(ly.kind == "flows" for ly in flow_layers):
             write_map(flow_layers, run.out("flows.html"), title=f"{title}: displacement flows",
                       time_slider=False, **common)
-        write_png(layers, run.out("map.png"), title=title, dpi=int(sc.get("map", "dpi", 150)), **common)
+        # the slide map leaves out the hexagon choropleth: the KDE and the hot spots say it more clearly
+        write_png([ly for ly in layers if ly.kind != "grid"], run.out("map.png"), title=title,
+                  dpi=int(sc.get("map", "dpi", 150)), **common)
         write_gpkg(layers, run.out("layers.gpkg"))
         rec.update(layers=[ly.name for ly in layers], html_bytes=run.out("map.html").stat().st_size)
         for msg in getattr(report, "messages", []) or []:

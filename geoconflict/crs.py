@@ -34,7 +34,7 @@ def require_crs(gdf: gpd.GeoDataFrame, what: str) -> CRS:
     """Return the layer's CRS, or raise a :class:`CRSError` naming the layer and the fix."""
     if gdf.crs is None:
         raise CRSError(
-            f"{what} has no CRS.\n  fix: add a .prj / CRS to the file, or set one with "
+            f"{what} has no CRS; fix: add a .prj / CRS to the file, or set one with "
             "GeoDataFrame.set_crs(...)"
         )
     return gdf.crs

@@ -51,7 +51,7 @@ class InputError(GeoconflictError, ValueError):
             where.append(f"column '{self.column}'")
         text = (": ".join([", ".join(where), self.detail]) if where else self.detail)
         if self.fix:
-            text += f"\n  fix: {self.fix}"
+            text += f"; fix: {self.fix}"
         return text
 
 
@@ -73,7 +73,7 @@ class OutputExistsError(GeoconflictError, FileExistsError):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         super().__init__(
-            f"{path}: already exists; not replaced.\n  fix: pass --overwrite (overwrite=True), "
+            f"{path}: already exists; not replaced; fix: pass --overwrite (overwrite=True), "
             "or choose another output path"
         )
 

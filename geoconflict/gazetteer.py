@@ -272,7 +272,7 @@ def _prepare(df: pd.DataFrame, *, name_col: str | None, alt_cols: Sequence[str] 
         gdf = df
         if gdf.crs is None:
             raise CRSError(
-                f"{path or 'the gazetteer layer'} has no CRS.\n  fix: add a CRS to the file"
+                f"{path or 'the gazetteer layer'} has no CRS; fix: add a CRS to the file"
             )
         if gdf.crs.to_epsg() != 4326:
             gdf = gdf.to_crs(4326)

@@ -955,7 +955,7 @@ def _extent_geoseries(extent: Any) -> gpd.GeoSeries:
         if extent.crs is None:
             from .errors import CRSError
 
-            raise CRSError("extent has no CRS.\n  fix: set one with GeoSeries.set_crs(...)")
+            raise CRSError("extent has no CRS; fix: set one with GeoSeries.set_crs(...)")
         return extent
     raise InputError("extent must be a GeoDataFrame or GeoSeries (a polygon layer)")
 

@@ -627,7 +627,7 @@ def _vector_xy(frame: gpd.GeoDataFrame, mark: Any, where: str) -> tuple[np.ndarr
         bounds = gdf.geometry.total_bounds
         if np.all(np.isfinite(bounds)) and (np.abs(bounds[[0, 2]]) > 180).any() | (np.abs(bounds[[1, 3]]) > 90).any():
             raise CRSError(f"{where}: the layer has no CRS and its coordinates are not longitude/latitude."
-                           "\n  fix: add a .prj / CRS to the file")
+                           "; fix: add a .prj / CRS to the file")
         log.warning("%s has no CRS; assuming EPSG:4326 (longitude/latitude)", where)
     elif gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs(4326)

@@ -313,6 +313,19 @@ def date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
             pd.Series(end, index=index, name="date_end").astype("datetime64[ns]"))
 
 
+def _merge_flags(previous: pd.Series, current: pd.Series) -> pd.Series:
+    """Union of ';'-separated flag tokens, in order, computed once per distinct pair."""
+    prev = previous.astype(object).where(previous.notna(), "").astype(str).to_numpy()
+    cur = current.astype(object).where(current.notna(), "").astype(str).to_numpy()
+    pairs = pd.MultiIndex.from_arrays([prev, cur])
+    codes, uniques = pd.factorize(pairs)
+    merged = []
+    for a, b in uniques:
+        tokens = [t for t in (a.split(";") + b.split(";")) if t]
+        merged.append(";".join(dict.fromkeys(tokens)))
+    return pd.Series(np.asarray(merged, dtype=object)[codes], index=current.index, dtype=object)
+
+
 def detect_format(columns: Iterable[str]) -> str:
     """``acled``, ``ucdp`` or ``csv`` from a table's column names."""
     cols = {str(c).strip().lower() for c in columns}
@@ -490,7 +503,14 @@ def _ingest(
 
     # --- the source's other columns
     other = other_job.result()
-    other = other.rename(columns={c: f"{c}_source" for c in others if c in CANONICAL_COLUMNS})
+    # a table geoconflict wrote before (read again, e.g. a join output): its derived canonical
+    # columns are recomputed, not kept twice; its earlier flags are carried into the new ones
+    if "flags" in other.columns:
+        out["flags"] = _merge_flags(other["flags"], out["flags"])
+    other = other.drop(columns=[c for c in ("has_time", "source_format", "flags") if c in other.columns])
+    renames = {c: f"{c}_source" for c in other.columns if c in CANONICAL_COLUMNS}
+    other = other.drop(columns=[c for c, new_name in renames.items() if new_name in other.columns])
+    other = other.rename(columns={c: n for c, n in renames.items() if c in other.columns})
     if detected == "ucdp":
         for c in ("low", "high"):
             if c in other.columns:

@@ -611,3 +611,34 @@ def test_date_forms(many):
     assert invalid[:n].tolist() == [False] * len(cells) + [True] * len(bad) + [False, False]
     assert missing[:n].tolist() == [False] * (len(cells) + len(bad)) + [True, True]
     assert (dates[n:].to_numpy() == np.tile(got.to_numpy(), reps - 1)).sum() == (reps - 1) * len(cells)
+
+
+def test_reading_a_geoconflict_output_again_keeps_columns_unique_and_flags(tmp_path):
+    """ingest -> write -> read again (as join/grid/ceasefire do with a join output)."""
+    import pandas as pd
+
+    from geoconflict.incidents import incidents_from_frame, read_incidents
+    from geoconflict.io import write_layer
+
+    df = pd.DataFrame({
+        "event_id_cnty": ["A1", "A2"], "event_date": ["2020-06-08", "2020-06-09"],
+        "time_precision": [1, 1], "event_type": ["Explosions/Remote violence"] * 2,
+        "sub_event_type": ["Air/drone strike"] * 2, "actor1": ["X", "Y"], "actor2": ["", ""],
+        "country": ["Syria", "Syria"], "location": ["Idleb", "Bara"],
+        "latitude": [35.9306, 35.6853], "longitude": [36.6339, 36.5419],
+        "geo_precision": [3, 1], "fatalities": [0, 2], "notes": ["a", "b"], "source": ["s", "s"],
+    })
+    first = incidents_from_frame(df, format="acled").incidents
+    assert "imprecise_location" in first.loc[0, "flags"]
+    first["controller"] = ["Opposition", "Opposition"]
+    path = tmp_path / "joined.gpkg"
+    for _ in range(2):  # twice round the loop: no column may multiply
+        write_layer(first, path, overwrite=True)
+        again = read_incidents(path)
+        cols = list(again.incidents.columns)
+        assert len(cols) == len(set(cols)), sorted(c for c in cols if cols.count(c) > 1)
+        assert again.incidents["incident_id"].tolist() == ["A1", "A2"]
+        assert "imprecise_location" in again.incidents.loc[0, "flags"]
+        assert again.incidents.loc[0, "flags"].count("imprecise_location") == 1
+        assert again.incidents["controller"].tolist() == ["Opposition", "Opposition"]
+        first = again.incidents

@@ -297,7 +297,9 @@ def make_flow_cases() -> None:
     _write("records_non_numeric.csv",
            "date,origin,destination,individuals\n2020-06-09,Ariha,Dana,1200\n"
            "2020-06-09,Ariha,Sarmada,many\n2020-06-09,Saraqab,Atma,300\n")
-    _write("flows_no_usable_columns.csv", "colour,size,weight\nred,3,1.5\nblue,4,2.5\n")
+    # no column holds numbers: neither records nor a matrix
+    _write("flows_no_usable_columns.csv",
+           "region,notes,contact\nIdleb,see the report,OCHA\nHama,no data yet,UNHCR\n")
     _write("places.csv", "name,pcode,lon,lat\nAriha,C4278,36.6103,35.8141\nSaraqab,C3916,36.8061,35.8611\n"
            "Dana,C4126,36.7697,36.2137\nSarmada,C4121,36.7239,36.1867\nAtma,C4130,36.6899,36.3099\n")
     _write("places_no_name_column.csv", "x,y,code\n36.61,35.81,C4278\n36.80,35.86,C3916\n")

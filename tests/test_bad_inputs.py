@@ -114,16 +114,20 @@ def quarantine_of(output: Path) -> pd.DataFrame:
     return pd.read_csv(q, dtype=str, keep_default_na=False)
 
 
-def test_corpus_is_large_enough_and_reproducible(tmp_path: Path) -> None:
-    """At least 30 committed cases (the generated ones come on top), and the generator's
-    text cases are what is committed."""
+def test_corpus_is_large_enough_and_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At least 30 committed cases (the generated ones come on top), and the generator's text
+    cases are what is committed (re-made into a temporary folder, compared byte for byte)."""
     cases = [p for p in BAD.rglob("*") if p.is_file() and p.name != "README.md"]
     assert len(cases) >= 30
-    before = {p: p.read_bytes() for p in BAD.glob("*.csv")}
+    monkeypatch.setattr(corpus, "BAD", tmp_path)
     corpus.make_incident_cases()
+    corpus.make_join_cases()
     corpus.make_flow_cases()
-    for p, data in before.items():
-        assert p.read_bytes() == data, p.name
+    corpus.make_scenario_cases()
+    made = [p for p in tmp_path.iterdir() if p.suffix in (".csv", ".geojson", ".json", ".toml")]
+    assert len(made) >= 30
+    for p in made:
+        assert p.read_bytes() == (BAD / p.name).read_bytes(), p.name
 
 
 # ----------------------------------------------------------------------------- ingest: file level

@@ -142,6 +142,16 @@ def make_incident_cases() -> None:
         acled_row("BAD10", lat="135.8", lon="36.6"),
     ]
     _write("acled_bad_cells.csv", acled_text(bad_cells))
+    dup = acled_text(GOOD_ROWS).splitlines()
+    _write("acled_duplicate_columns.csv",
+           "\n".join([dup[0] + ",notes,notes"] + [line + ",a,b" for line in dup[1:]]) + "\n")
+    _write("acled_crlf_trailing_comma.csv", "\r\n".join(line + "," for line in acled_text(GOOD_ROWS).splitlines()) + "\r\n")
+    _write("legacy_crs_3857.geojson", {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+        "features": [_feat({"event_id_cnty": "M1", "event_date": "2020-06-08", "fatalities": 0},
+                           _pt(4075000.0, 4273000.0))],
+    })
     _write("generic_no_coordinates.csv", "when,what,where\n2020-06-08,strike,Ariha\n2020-06-09,strike,Bara\n")
     _write("not_json.geojson", '{"type": "FeatureCollection", "features": [{"type": "Feature", "prop')
     _write("json_array.geojson", "[1, 2, 3]\n")

@@ -267,6 +267,32 @@ def test_ingest_ragged_rows_quarantined_or_named(runner: CliRunner, out: Path) -
         assert_refused(result, out, "acled_ragged.csv", any_of=("row", "line"))
 
 
+def test_ingest_duplicate_column_names(runner: CliRunner, out: Path) -> None:
+    """Two more 'notes' columns: the rows are all kept, the canonical notes are the first."""
+    result = invoke(runner, "ingest", BAD / "acled_duplicate_columns.csv", "-o", out / "i.geojson")
+    assert_ok(result)
+    gdf = read_out(out / "i.geojson").set_index("incident_id").sort_index()
+    assert list(gdf.index) == ["SYR1", "SYR2", "SYR3", "SYR4"]
+    assert set(gdf["notes"]) == {"Shelling hit the town."}
+
+
+def test_ingest_crlf_and_trailing_delimiter(runner: CliRunner, out: Path) -> None:
+    result = invoke(runner, "ingest", BAD / "acled_crlf_trailing_comma.csv", "-o", out / "i.geojson")
+    assert_ok(result)
+    assert _accepted_ids(out / "i.geojson") == ["SYR1", "SYR2", "SYR3", "SYR4"]
+
+
+def test_ingest_legacy_crs_member_is_honoured(runner: CliRunner, out: Path) -> None:
+    """A pre-RFC 7946 GeoJSON in Web Mercator (a 'crs' member): reprojected, not read as degrees."""
+    from pyproj import Transformer
+
+    result = invoke(runner, "ingest", BAD / "legacy_crs_3857.geojson", "-o", out / "i.geojson")
+    assert_ok(result)
+    pt = read_out(out / "i.geojson").geometry.iloc[0]
+    lon, lat = Transformer.from_crs(3857, 4326, always_xy=True).transform(4075000.0, 4273000.0)
+    assert pt.x == pytest.approx(lon, abs=1e-6) and pt.y == pytest.approx(lat, abs=1e-6)
+
+
 # ----------------------------------------------------------------------------- ingest: quarantine of rows
 
 def test_ingest_bad_cells_quarantined_good_rows_kept(runner: CliRunner, out: Path) -> None:

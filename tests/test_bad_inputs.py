@@ -1010,3 +1010,13 @@ def test_no_command_crashes_on_any_corpus_file(runner: CliRunner, tmp_path: Path
         elif result.exit_code == 2 and files_in(out):
             problems.append(f"{f.name}: refused but left {files_in(out)}")
     assert not problems, f"{command}:\n" + "\n".join(problems)
+
+
+def test_zones_admin_self_intersecting_repaired_and_named(runner: CliRunner, out: Path) -> None:
+    """The bow-tie admin unit is repaired with make_valid, and the report names the feature."""
+    result = invoke(runner, "zones", ROOT / "boundaries" / "idlib2020_control.geojson", "--admin",
+                    BAD / "admin_bowtie.geojson", "--date", "2020-03-10", "-o", out / "z.geojson")
+    text = assert_ok(result).lower()
+    assert "repaired" in text and "feature 2" in text
+    z = read_out(out / "z.geojson")
+    assert set(z["ADM3_PCODE"]) <= {"SY000001", "SY000002"}

@@ -421,12 +421,27 @@ def _ingest_block(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
     return res, frame, acc_pos
 
 
+def _trim() -> None:
+    """Give freed memory back to the OS (glibc keeps it otherwise, and a dask worker whose RSS
+    stays above its pause threshold would wait forever)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _ingest_pass1(layout: _CsvLayout, block: tuple[int, int], options: dict[str, Any]) -> dict[str, Any]:
     """Rows in the block and the ids it accepts (those from the file, not ``row-<n>``)."""
     res, frame, _ = _ingest_block(layout, block, options, 0, 0)
     made = res.incidents.attrs.pop("_made_id")
     ids = res.incidents["incident_id"][~made].reset_index(drop=True)
-    return {"rows": len(frame), "malformed": int(res.report.quarantined_by_reason.get("malformed_row", 0)),
+    n_rows = len(frame)
+    del frame
+    res.incidents = None  # type: ignore[assignment]
+    _trim()
+    return {"rows": n_rows, "malformed": int(res.report.quarantined_by_reason.get("malformed_row", 0)),
             "ids": ids}
 
 
@@ -462,11 +477,14 @@ def _ingest_pass2(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
     counts = tokens.value_counts()
     reasons = q["reason"].value_counts()
     path = _write_part(inc, Path(out), k)
+    n_acc, rep = len(inc), res.report
+    del inc, frame, res
+    _trim()
     return {
-        "part": path, "accepted": len(inc), "flagged": int((flags != "").sum()),
+        "part": path, "accepted": n_acc, "flagged": int((flags != "").sum()),
         "flags": {str(f): int(v) for f, v in counts.items()},
         "by_reason": {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index},
-        "source_format": res.report.source_format, "columns": res.report.columns,
+        "source_format": rep.source_format, "columns": rep.columns,
         "quarantine": q,
     }
 

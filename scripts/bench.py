@@ -432,7 +432,7 @@ def memory_child(which: str, csv: Path, out: Path, limit: int, workers: int, blo
         with PeakTree() as peak:
             client = get_client(n_workers=workers, memory_limit=limit // workers)
             try:
-                rep = ingest_partitioned(csv, out, client=client, blocksize=blocksize).summary()
+                rep = ingest_partitioned(csv, out, client=client, blocksize=blocksize, overwrite=True).summary()
             finally:
                 client.close()
     return {"seconds": time.perf_counter() - t, "peak_total_mb": peak.total, "peak_process_mb": peak.per,

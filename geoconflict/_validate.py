@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
+from pyproj import Transformer
 
 from . import crs as _crs
 
@@ -325,6 +326,29 @@ def _metric_crs(west: float, south: float, east: float, north: float) -> Any:
     return _crs.metric_crs_for(box)
 
 
+def _contains_xy(geom: Any, x: np.ndarray, y: np.ndarray, *, n: int = 128) -> np.ndarray:
+    """``shapely.intersects_xy(geom, x, y)``, answered for most points by an n×n grid of cells
+    classified once (inside / outside / on the boundary); only boundary cells are tested exactly."""
+    if len(x) < 20_000:
+        return shapely.intersects_xy(geom, x, y)
+    x0, y0, x1, y1 = shapely.bounds(geom)
+    w, h = max(x1 - x0, 1e-9) / n, max(y1 - y0, 1e-9) / n
+    ix, iy = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    boxes = shapely.box(x0 + ix.ravel() * w, y0 + iy.ravel() * h, x0 + (ix.ravel() + 1) * w,
+                        y0 + (iy.ravel() + 1) * h)
+    shapely.prepare(geom)
+    state = np.where(shapely.contains(geom, boxes), 1, np.where(shapely.intersects(geom, boxes), 2, 0))
+    col = np.floor((x - x0) / w).astype(np.int64)
+    row = np.floor((y - y0) / h).astype(np.int64)
+    within_box = (col >= 0) & (row >= 0) & (col < n) & (row < n)
+    cls = np.zeros(len(x), dtype=np.int64)
+    cls[within_box] = state[col[within_box] * n + row[within_box]]
+    out = cls == 1
+    exact = cls == 2
+    out[exact] = shapely.intersects_xy(geom, x[exact], y[exact])
+    return out
+
+
 def outside_country(
     lon: np.ndarray, lat: np.ndarray, country: pd.Series, *, tolerance_m: float = COUNTRY_TOLERANCE_M
 ) -> np.ndarray:
@@ -348,18 +372,24 @@ def outside_country(
     if not known.any():
         return out
     kidx = np.flatnonzero(known)
-    inside = shapely.intersects_xy(geoms[row_c[kidx]], lon[kidx], lat[kidx])
+    inside = np.zeros(len(kidx), dtype=bool)
+    kc = row_c[kidx]
+    for c in np.unique(kc):  # one pass per named country, not per incident
+        sel = np.flatnonzero(kc == c)
+        inside[sel] = _contains_xy(geoms[c], lon[kidx[sel]], lat[kidx[sel]])
     cand = kidx[~inside]
     for c in np.unique(row_c[cand]):  # one pass per country, not per incident
         rows = cand[row_c[cand] == c]
-        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon[rows], lat[rows]), crs=4326)
-        metric = _metric_crs(*np.round(pts.total_bounds, 0))
-        x0, y0, x1, y1 = pts.total_bounds
+        x, y = lon[rows], lat[rows]
+        x0, y0, x1, y1 = float(x.min()), float(y.min()), float(x.max()), float(y.max())
+        metric = _metric_crs(*np.round([x0, y0, x1, y1], 0))
         window = shapely.clip_by_rect(geoms[c], x0 - 2, max(y0 - 2, -90), x1 + 2, min(y1 + 2, 90))
         if window.is_empty:
             out[rows] = True
             continue
-        poly = gpd.GeoSeries([window], crs=4326).to_crs(metric).values[0]
-        d = shapely.distance(pts.to_crs(metric).geometry.values, poly)
+        to_metric = Transformer.from_crs(4326, metric, always_xy=True)
+        poly = shapely.transform(window, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
+        px, py = to_metric.transform(x, y)
+        d = shapely.distance(shapely.points(px, py), poly)
         out[rows] = ~(d <= tolerance_m)
     return out

@@ -642,3 +642,22 @@ def test_reading_a_geoconflict_output_again_keeps_columns_unique_and_flags(tmp_p
         assert again.incidents.loc[0, "flags"].count("imprecise_location") == 1
         assert again.incidents["controller"].tolist() == ["Opposition", "Opposition"]
         first = again.incidents
+
+
+def test_country_grid_test_equals_exact_intersects():
+    """The cell pre-classification used on large inputs gives shapely's exact answer."""
+    import numpy as np
+    import shapely
+
+    from geoconflict._validate import _contains_xy, _countries, fold_country
+
+    geoms, index = _countries()
+    syria = geoms[index[fold_country("Syria")]]
+    rng = np.random.default_rng(7)
+    x = rng.uniform(35.0, 43.0, 60_000)
+    y = rng.uniform(32.0, 38.0, 60_000)
+    # points exactly on the border too
+    border = shapely.get_coordinates(syria.boundary)
+    x = np.r_[x, border[:, 0]]
+    y = np.r_[y, border[:, 1]]
+    np.testing.assert_array_equal(_contains_xy(syria, x, y), shapely.intersects_xy(syria, x, y))

@@ -338,9 +338,10 @@ def _contains_xy(geom: Any, x: np.ndarray, y: np.ndarray, *, n: int = 128) -> np
                         y0 + (iy.ravel() + 1) * h)
     shapely.prepare(geom)
     state = np.where(shapely.contains(geom, boxes), 1, np.where(shapely.intersects(geom, boxes), 2, 0))
-    col = np.floor((x - x0) / w).astype(np.int64)
-    row = np.floor((y - y0) / h).astype(np.int64)
-    within_box = (col >= 0) & (row >= 0) & (col < n) & (row < n)
+    within_box = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    # a point on the far edge of the bounds belongs to the last cell
+    col = np.clip(np.floor((np.where(within_box, x, x0) - x0) / w).astype(np.int64), 0, n - 1)
+    row = np.clip(np.floor((np.where(within_box, y, y0) - y0) / h).astype(np.int64), 0, n - 1)
     cls = np.zeros(len(x), dtype=np.int64)
     cls[within_box] = state[col[within_box] * n + row[within_box]]
     out = cls == 1

@@ -6,6 +6,7 @@ Every distance and area geoconflict reports is measured in a projected CRS suite
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -84,7 +85,12 @@ def metric_crs_for(*gdfs: gpd.GeoDataFrame) -> CRS:
     For north-west Syria this is EPSG:32637 (UTM 37N).
     """
     west, south, east, north = _lonlat_bounds(gdfs)
-    lon, lat = (west + east) / 2, (south + north) / 2
+    return _utm_at(round((west + east) / 2, 4), round((south + north) / 2, 4))
+
+
+@lru_cache(maxsize=256)
+def _utm_at(lon: float, lat: float) -> CRS:
+    """The UTM zone at a point (the PROJ database query takes ~0.1 s: cached)."""
     infos = query_utm_crs_info(
         datum_name="WGS 84",
         area_of_interest=AreaOfInterest(lon, lat, lon, lat),

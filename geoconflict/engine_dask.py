@@ -134,13 +134,21 @@ def get_client(
 
 
 def _gather(client: Any, futures: list[Any]) -> list[Any]:
-    """Results in order; on the first failure the other tasks are cancelled (they would write
-    into a folder that is about to be removed) and the task's own error is raised."""
+    """Results in order, collected as tasks finish (so workers drop them at once); on the first
+    failure the other tasks are cancelled (they would write into a folder that is about to be
+    removed) and the task's own error is raised."""
+    from distributed import as_completed
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(futures)
     try:
-        return client.gather(futures)
+        for fut, result in as_completed(futures, with_results=True):
+            out[index[fut.key]] = result
+            fut.release()
     except BaseException:
         client.cancel(futures)
         raise
+    return out
 
 
 @contextlib.contextmanager
@@ -428,6 +436,10 @@ def _trim() -> None:
     import gc
 
     gc.collect()
+    with contextlib.suppress(Exception):
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -571,7 +583,7 @@ def ingest_partitioned(
     options = {"format": format, "lon": lon, "lat": lat, "date": date}
     with _client_or_local(client) as c:
         lay = c.scatter(layout, broadcast=True)
-        first = c.gather(c.map(_ingest_pass1, [lay] * len(layout.blocks), layout.blocks,
+        first = _gather(c, c.map(_ingest_pass1, [lay] * len(layout.blocks), layout.blocks,
                                [options] * len(layout.blocks), pure=False))
         rows = np.array([f["rows"] for f in first], dtype=np.int64)
         mal = np.array([f["malformed"] for f in first], dtype=np.int64)

@@ -582,7 +582,7 @@ def ingest_partitioned(
     layout = _csv_layout(p, parse_bytes(blocksize), encoding, format in ("auto", "ucdp"))
     options = {"format": format, "lon": lon, "lat": lat, "date": date}
     with _client_or_local(client) as c:
-        lay = c.scatter(layout, broadcast=True)
+        lay = c.scatter(layout, broadcast=True, hash=False)
         first = _gather(c, c.map(_ingest_pass1, [lay] * len(layout.blocks), layout.blocks,
                                [options] * len(layout.blocks), pure=False))
         rows = np.array([f["rows"] for f in first], dtype=np.int64)
@@ -751,7 +751,7 @@ def join_partitioned(
     options = {"admin_fields": list(admin_fields) if admin_fields is not None else None,
                "snap_distance_m": snap_distance_m}
     with _client_or_local(client) as c:
-        shared = c.scatter(layers, broadcast=True)
+        shared = c.scatter(layers, broadcast=True, hash=False)
         with _output_dir(out, overwrite=overwrite) as tmp:
             results = _gather(c, c.map(_join_part, parts, [shared] * len(parts), [options] * len(parts),
                                        [str(tmp)] * len(parts), list(range(len(parts))), pure=False))

@@ -13,12 +13,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from geoconflict import engine_dask as E
-from geoconflict.errors import InputError, OutputExistsError
-from geoconflict.grids import count_by_cell
-from geoconflict.incidents import read_incidents
-from geoconflict.io import table_for_csv
-from geoconflict.join import join_all
+pytest.importorskip("distributed")
+pytest.importorskip("dask_geopandas")
+
+from geoconflict import engine_dask as E  # noqa: E402
+from geoconflict.errors import InputError, OutputExistsError  # noqa: E402
+from geoconflict.grids import count_by_cell  # noqa: E402
+from geoconflict.incidents import read_incidents  # noqa: E402
+from geoconflict.io import table_for_csv  # noqa: E402
+from geoconflict.join import join_all  # noqa: E402
 
 ACLED = ["event_id_cnty", "event_date", "time_precision", "event_type", "sub_event_type", "actor1",
          "actor2", "country", "location", "latitude", "longitude", "geo_precision", "notes",

@@ -269,7 +269,7 @@ def _csv_layout(path: Path, blocksize: int, encoding: str | None, ucdp_ok: bool)
         raise InputError(f"the dask engine reads 8-bit text encodings, not {enc}", path=p,
                          fix="convert the file to UTF-8 first, or use the in-process engine")
     # find the header line in bytes (blank lines and an Excel "sep=" line before it)
-    pos = len(codecs_bom(sample))
+    pos = len(_bom(sample))
     delimiter: str | None = None
     while True:
         nl = sample.find(b"\n", pos)
@@ -301,7 +301,7 @@ def _csv_layout(path: Path, blocksize: int, encoding: str | None, ucdp_ok: bool)
                       _record_blocks(p, start, size, blocksize))
 
 
-def codecs_bom(sample: bytes) -> bytes:
+def _bom(sample: bytes) -> bytes:
     import codecs
 
     return codecs.BOM_UTF8 if sample.startswith(codecs.BOM_UTF8) else b""

@@ -269,3 +269,29 @@ def test_engine_options(cli_runner) -> None:
     assert r.exit_code == 2 and "not a size" in r.output
     r = cli_runner.invoke(cmd, ["--engine", "dask", "--scheduler", "tcp://h:1", "--memory-limit", "1GB"])
     assert r.exit_code == 2 and "local cluster" in r.output
+
+
+def test_command_paths(client, tmp_path: Path) -> None:
+    """The functions the ingest / join / grid commands call with --engine dask (on the test's
+    cluster; without client= they start a LocalCluster from the engine options)."""
+    from geoconflict.cli._engine import Engine, grid_dask, ingest_dask, join_dask
+
+    src = tmp_path / "acled.csv"
+    _write_csv(src, _acled_rows(2000)[:300])
+    engine = Engine(name="dask", workers=1, blocksize=20_000)
+    with pytest.raises(click.UsageError, match="partitioned GeoParquet"):
+        ingest_dask(None, engine, src, tmp_path / "inc.gpkg")
+    rep = ingest_dask(None, engine, src, tmp_path / "inc.parquet", client=client)
+    assert rep.partitions > 1 and rep.accepted == 299
+    assert (tmp_path / "inc.quarantine.csv").exists()
+    admin, _control = _layers()
+    admin_path = tmp_path / "adm.geojson"
+    admin.to_file(admin_path)
+    res = join_dask(None, engine, tmp_path / "inc.parquet", tmp_path / "joined.parquet", admin=[admin_path],
+                    client=client)
+    assert res.report.rows_out == 299
+    grid = grid_dask(None, engine, tmp_path / "joined.parquet", cells="h3:6", client=client)
+    precise = res.read()
+    assert int(grid.cells["count"].sum()) == int((precise["geo_precision"] < 3).sum())
+    with pytest.raises(click.UsageError, match="partitioned GeoParquet"):
+        grid_dask(None, engine, src, cells="h3:6")

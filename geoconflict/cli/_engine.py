@@ -104,6 +104,15 @@ def engine_options(f: Any) -> Any:
 # the dask path of each command
 
 
+@contextlib.contextmanager
+def _use(engine: Engine, client: Any) -> Iterator[Any]:
+    if client is not None:
+        yield client
+    else:
+        with engine.client() as c:
+            yield c
+
+
 def _say(ctx: click.Context | None, message: str) -> None:
     from ._helpers import say
 
@@ -123,6 +132,7 @@ def ingest_dask(
     encoding: str | None = None,
     places: Sequence[Path] = (),
     overwrite: bool = False,
+    client: Any = None,
 ) -> Any:
     """``ingest --engine dask``: OUTPUT must end in .parquet and becomes a folder of parts;
     the quarantine goes to <OUTPUT stem>.quarantine.csv as in-process."""
@@ -134,8 +144,8 @@ def ingest_dask(
                                "e.g. -o incidents.parquet (a folder of parts)")
     if places:
         raise click.UsageError("--places is not available with --engine dask: geocode in-process")
-    with engine.client() as client:
-        report = ingest_partitioned(input, output, client=client, blocksize=engine.blocksize,
+    with _use(engine, client) as c:
+        report = ingest_partitioned(input, output, client=c, blocksize=engine.blocksize,
                                     format=fmt, lon=lon, lat=lat, date=date, encoding=encoding,
                                     overwrite=overwrite, quarantine=quarantine_path(output))
     _say(ctx, f"ingest (dask): {report.summary()} -> {output}")
@@ -155,6 +165,7 @@ def join_dask(
     front_line: Path | None = None,
     areas: Path | None = None,
     overwrite: bool = False,
+    client: Any = None,
 ) -> Any:
     """``join --engine dask``: INCIDENTS is partitioned GeoParquet (an ``ingest --engine dask``
     output, a folder of parts or a glob); OUTPUT (.parquet) becomes a folder of joined parts."""
@@ -164,10 +175,10 @@ def join_dask(
     if output.suffix.lower() != ".parquet":
         raise click.UsageError("with --engine dask the output is partitioned GeoParquet: name it "
                                "e.g. -o joined.parquet (a folder of parts)")
-    with engine.client() as client:
+    with _use(engine, client) as c:
         res = join_partitioned(incidents, output, admin=list(admin), admin_fields=admin_fields,
                                snap_distance_m=snap_distance_m, control=control,
-                               front_line=front_line, areas=areas, client=client, overwrite=overwrite)
+                               front_line=front_line, areas=areas, client=c, overwrite=overwrite)
     _say(ctx, f"joined (dask, {res.partitions} partitions) {res.report.summary()} -> {output}")
     for problem in res.report.control_problems:
         _say(ctx, f"control layer: {problem}")
@@ -185,6 +196,7 @@ def grid_dask(
     include_imprecise: bool = False,
     long: bool = False,
     crs: str | None = None,
+    client: Any = None,
 ) -> Any:
     """``grid --engine dask``: the counts of :func:`count_by_cell` over partitioned GeoParquet; the
     command writes ``result.cells`` as usual.  --all-cells, --extent, --kde and --hotspots run
@@ -192,9 +204,9 @@ def grid_dask(
     from ..engine_dask import count_partitioned
 
     _need_parquet(incidents)
-    with engine.client() as client:
+    with _use(engine, client) as c:
         return count_partitioned(incidents, cells=cells, by=by, period=period,
-                                 include_imprecise=include_imprecise, long=long, crs=crs, client=client)
+                                 include_imprecise=include_imprecise, long=long, crs=crs, client=c)
 
 
 def refuse_with_dask(engine: Engine, **given: Any) -> None:

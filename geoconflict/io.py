@@ -92,23 +92,86 @@ def atomic_path(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def read_layer(path: str | Path, *, layer: str | int | None = None, what: str = "layer") -> gpd.GeoDataFrame:
+GEOMETRY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "polygon": ("Polygon", "MultiPolygon"),
+    "line": ("LineString", "MultiLineString"),
+    "point": ("Point", "MultiPoint"),
+}
+
+
+def _sniff_text(p: Path, n: int = 4096) -> str:
+    with open(p, "rb") as fh:
+        return fh.read(n).decode("utf-8", errors="replace")
+
+
+def _check_shapefile_parts(p: Path) -> None:
+    """A shapefile needs its .shx and .dbf (and a .prj for its CRS): name what is missing."""
+    import zipfile
+
+    if p.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(p) as zf:
+                members = [m.lower() for m in zf.namelist()]
+        except zipfile.BadZipFile:
+            raise InputError("not a zip archive", path=p, fix="re-export it, or unzip it and name the .shp") from None
+        shps = [m for m in members if m.endswith(".shp")]
+        if not shps:
+            raise InputError("the zip holds no shapefile (.shp)", path=p,
+                             fix="zip the .shp with its .shx, .dbf and .prj, or name the layer file itself")
+        stems = [m[:-4] for m in shps]
+        present = {Path(m).suffix for m in members}
+        for stem in stems:
+            for part in (".shx", ".dbf", ".prj"):
+                if stem + part not in members:
+                    raise InputError(f"the shapefile {Path(stem).name}.shp in the zip has no {part} part",
+                                     path=p, fix=f"add {Path(stem).name}{part} to the zip (export all parts)")
+        del present
+        return
+    for part in (".shx", ".dbf", ".prj"):
+        if not any(p.with_suffix(s).exists() for s in (part, part.upper())):
+            raise InputError(f"the shapefile has no {part} part ({p.with_suffix(part).name} is missing)",
+                             path=p, fix=f"copy {p.with_suffix(part).name} beside it (a shapefile is several files)")
+
+
+def read_layer(
+    path: str | Path,
+    *,
+    layer: str | int | None = None,
+    what: str = "layer",
+    geometry: str | None = None,
+    allow_empty: bool = True,
+) -> gpd.GeoDataFrame:
     """Read a vector layer (GeoJSON, GeoPackage, Shapefile or zipped Shapefile, FlatGeobuf,
-    GeoParquet) with clear errors for the usual problems."""
+    GeoParquet) with clear errors for the usual problems.
+
+    ``geometry`` (``"polygon"``, ``"line"``, ``"point"``) requires that family; ``allow_empty=False``
+    refuses a layer without features. Every refusal names the file and the fix.
+    """
+    import shapely
+
     p = require_file(path, what)
     ext = p.suffix.lower()
     if ext in (".parquet", ".geoparquet"):
         try:
-            return gpd.read_parquet(p)
+            gdf = gpd.read_parquet(p)
         except Exception as exc:  # pyarrow raises many types
             raise InputError(
-                f"cannot read as GeoParquet: {exc}", path=p, fix="write it with GeoDataFrame.to_parquet"
+                f"cannot read as GeoParquet: {_short(exc)}", path=p, fix="write it with GeoDataFrame.to_parquet"
             ) from None
+        return _check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
+    if ext in (".geojson", ".json", ".topojson"):
+        head = _sniff_text(p)
+        if '"Topology"' in head.replace(" ", "") or ext == ".topojson":
+            raise InputError("this is TopoJSON, not GeoJSON", path=p,
+                             fix="convert it first, e.g. ogr2ogr -f GeoJSON out.geojson in.json")
+    if ext in (".shp", ".zip"):
+        _check_shapefile_parts(p)
     if ext == ".gpkg" and layer is None:
         try:
             layers = pyogrio.list_layers(p)
         except Exception as exc:
-            raise InputError(f"cannot open as GeoPackage: {exc}", path=p) from None
+            raise InputError(f"cannot open as GeoPackage: {_short(exc)}", path=p,
+                             fix="check the file is a GeoPackage (.gpkg) and not damaged") from None
         if len(layers) > 1:
             names = ", ".join(str(n) for n in layers[:, 0])
             raise InputError(
@@ -117,16 +180,36 @@ def read_layer(path: str | Path, *, layer: str | int | None = None, what: str = 
                 fix="name one with --layer NAME",
             )
     try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="raise")
     except pyogrio.errors.DataLayerError as exc:
-        raise InputError(f"cannot read layer: {exc}", path=p) from None
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.FieldError, ValueError) as exc:
+        raise InputError(f"cannot read layer: {_short(exc)}", path=p,
+                         fix="list the layers with ogrinfo and name one with --layer") from None
+    except shapely.errors.GEOSException as exc:
+        raise InputError(f"invalid geometry: {_short(exc)}", path=p,
+                         fix="close every polygon ring (last point = first point) and re-export") from None
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.FieldError, ValueError, TypeError) as exc:
         hint = "check the file is a valid GeoJSON/GeoPackage/Shapefile/FlatGeobuf"
         if ext == ".zip":
             hint = "the zip must contain a shapefile (.shp, .shx, .dbf and .prj)"
         if ext in (".geojson", ".json"):
-            hint = "it must be a GeoJSON FeatureCollection (TopoJSON must be converted first)"
+            hint = "it must be a GeoJSON FeatureCollection"
         raise InputError(f"cannot read as a vector layer: {_short(exc)}", path=p, fix=hint) from None
+    return _check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
+
+
+def _check_layer(gdf: gpd.GeoDataFrame, p: Path, *, what: str, geometry: str | None,
+                 allow_empty: bool) -> gpd.GeoDataFrame:
+    if not allow_empty and len(gdf) == 0:
+        raise InputError(f"the {what} has no features", path=p, fix="check the export: it wrote an empty layer")
+    if geometry is not None and len(gdf):
+        wanted = GEOMETRY_FAMILIES[geometry]
+        types = gdf.geometry.geom_type
+        bad = types.notna() & ~types.isin(wanted)
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(
+                f"the {what} must hold {geometry}s, but feature {i + 1} is a {types.iloc[i]}",
+                path=p, feature=i + 1, fix=f"give a {geometry} layer here")
     return gdf
 
 

@@ -20,7 +20,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from .errors import InputError, OutputExistsError
+from .errors import InputError, LayerError, OutputExistsError
 
 #: extension -> (kind, pyogrio driver)
 VECTOR_EXTENSIONS: dict[str, str] = {
@@ -158,12 +158,15 @@ def read_layer(
             raise InputError(
                 f"cannot read as GeoParquet: {_short(exc)}", path=p, fix="write it with GeoDataFrame.to_parquet"
             ) from None
-        return _check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
+        return check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
     if ext in (".geojson", ".json", ".topojson"):
         head = _sniff_text(p)
         if '"Topology"' in head.replace(" ", "") or ext == ".topojson":
             raise InputError("this is TopoJSON, not GeoJSON", path=p,
                              fix="convert it first, e.g. ogr2ogr -f GeoJSON out.geojson in.json")
+    if ext in (".csv", ".tsv", ".txt", ".xlsx", ".xls"):
+        raise InputError(f"the {what} must be a vector layer, not a table ({ext})", path=p,
+                         fix="give a GeoJSON, GeoPackage, Shapefile, FlatGeobuf or GeoParquet file here")
     if ext in (".shp", ".zip"):
         _check_shapefile_parts(p)
     if ext == ".gpkg" and layer is None:
@@ -194,21 +197,24 @@ def read_layer(
         if ext in (".geojson", ".json"):
             hint = "it must be a GeoJSON FeatureCollection"
         raise InputError(f"cannot read as a vector layer: {_short(exc)}", path=p, fix=hint) from None
-    return _check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
+    return check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
 
 
-def _check_layer(gdf: gpd.GeoDataFrame, p: Path, *, what: str, geometry: str | None,
+def check_layer(gdf: gpd.GeoDataFrame, p: Path | str | None, *, what: str, geometry: str | None,
                  allow_empty: bool) -> gpd.GeoDataFrame:
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputError(f"the {what} has no geometry (a plain table?)", path=p,
+                         fix="give a vector layer here: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or GeoParquet")
     if not allow_empty and len(gdf) == 0:
-        raise InputError(f"the {what} has no features", path=p, fix="check the export: it wrote an empty layer")
+        raise LayerError(f"the {what} has no features", path=p, fix="check the export: it wrote an empty layer")
     if geometry is not None and len(gdf):
         wanted = GEOMETRY_FAMILIES[geometry]
         types = gdf.geometry.geom_type
         bad = types.notna() & ~types.isin(wanted)
         if bad.any():
             i = int(bad.to_numpy().argmax())
-            raise InputError(
-                f"the {what} must hold {geometry}s, but feature {i + 1} is a {types.iloc[i]}",
+            raise LayerError(
+                f"the {what} must be {geometry}s, but feature {i + 1} is a {types.iloc[i]}",
                 path=p, feature=i + 1, fix=f"give a {geometry} layer here")
     return gdf
 

@@ -186,9 +186,14 @@ def _incident_points(incidents: gpd.GeoDataFrame) -> None:
 
 
 def _load(layer: Layer, what: str) -> gpd.GeoDataFrame:
+    """A layer from a file or a frame, checked: admin units and areas are polygons, front lines
+    are lines, and none may be empty (the message names the file and the feature)."""
+    from .io import check_layer
+
+    family = "line" if "front" in what else "polygon"
     if isinstance(layer, gpd.GeoDataFrame):
-        return layer
-    return read_layer(layer, what=what)
+        return check_layer(layer, None, what=what, geometry=family, allow_empty=False)
+    return read_layer(layer, what=what, geometry=family, allow_empty=False)
 
 
 def _aligned(layer: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, what: str,

@@ -102,9 +102,16 @@ def _resolve(value: str, base: Path, where: str, scenario_path: Path) -> Path:
         raise InputError(f"{where} names a file that does not exist: {p}", path=scenario_path,
                          fix="correct the path (relative paths resolve against the scenario's folder)")
     if p.is_file() and p.stat().st_size > MAX_INPUT_BYTES:
-        raise InputError(f"{where}: {p} is larger than {MAX_INPUT_BYTES // 1024**3} GB", path=scenario_path,
+        raise InputError(f"{where}: {p} is larger than the limit of {_size(MAX_INPUT_BYTES)}", path=scenario_path,
                          fix="split the input, or use the dask engine")
     return p
+
+
+def _size(n: int) -> str:
+    for unit, div in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if n >= div:
+            return f"{n / div:,.1f} {unit}"
+    return f"{n:,} bytes"
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:

@@ -77,7 +77,7 @@ def test_a_polygon_layer_is_refused(cli_runner, tmp_path):
         ],
     )
     assert res.exit_code == 2
-    assert "needs lines" in res.output and "Traceback" not in res.output
+    assert "must be lines" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "c.geojson").exists()
 
 

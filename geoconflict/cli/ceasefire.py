@@ -109,7 +109,8 @@ def ceasefire(
         from ..control import read_control
 
         ctl = read_control(control)
-    zone_layer = read_layer(zones, what="zones layer") if zones is not None else None
+    zone_layer = (read_layer(zones, what="zones layer", geometry="polygon", allow_empty=False)
+                  if zones is not None else None)
     result = ceasefire_report(
         read.incidents,
         start=start,

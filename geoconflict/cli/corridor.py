@@ -52,7 +52,7 @@ def corridor(
 
     output_format(output)
     check_output(output, overwrite=overwrite)
-    lines = read_layer(line, layer=layer, what="line layer")
+    lines = read_layer(line, layer=layer, what="line layer", geometry="line", allow_empty=False)
     out = make_corridor(lines, width_m=width, sides=sides, name=name)  # type: ignore[arg-type]
     write_layer(out, output, overwrite=overwrite)
     parts = ", ".join(f"{r.name} {r.area_km2:,.1f} km²" for r in out.itertuples())

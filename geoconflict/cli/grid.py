@@ -100,7 +100,8 @@ def grid(
 
     read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer,
                           places=list(places) or None)
-    ext_layer = read_layer(extent, what="extent") if extent is not None else None
+    ext_layer = (read_layer(extent, what="extent", geometry="polygon", allow_empty=False)
+                 if extent is not None else None)
     result = count_by_cell(
         read.incidents, cells=spec, by=by, period=period, all_cells=all_cells,  # type: ignore[arg-type]
         extent=ext_layer, include_imprecise=include_imprecise, long=long_table, crs=crs,

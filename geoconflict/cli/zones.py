@@ -108,7 +108,7 @@ def zones(
     check_output(summary_path, overwrite=overwrite)
     fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
     ctl = read_control(control, layer=layer)
-    adm = read_layer(admin[0], what="admin layer") if admin else None
+    adm = read_layer(admin[0], what="admin layer", geometry="polygon", allow_empty=False) if admin else None
 
     if not change:
         assert adm is not None

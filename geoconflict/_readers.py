@@ -89,7 +89,7 @@ def read_raw(
             fix="save the sheet as CSV (UTF-8) and ingest the CSV",
         )
     if ext in VECTOR_EXTENSIONS or p.suffix.lower() == ".gdb":
-        gdf = read_layer(p, layer=layer, what="input")
+        gdf = read_layer(p, layer=layer, what="input layer", allow_empty=False)
         if on_progress:
             on_progress(1, 1)
         return RawTable(frame=gdf, kind="vector", path=p)

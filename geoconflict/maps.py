@@ -142,7 +142,11 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
             out.append(Layer(stem, kinds.get(stem, "kde"), path))
             continue
         if ext == ".csv":
-            header = set(pd.read_csv(path, nrows=0).columns)
+            try:
+                header = set(pd.read_csv(path, nrows=0).columns)
+            except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read as a CSV table: {str(exc).splitlines()[0][:200]}", path=path,
+                                 fix="give a UTF-8 CSV with a header row, or a vector layer") from None
             if kinds.get(stem, "zones_summary" if {"controller", "area_km2"} <= header else "") == "zones_summary":
                 out.append(Layer(stem, "zones_summary", pd.read_csv(path)))  # labels the control legend
                 continue
@@ -153,14 +157,23 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
         if ext == ".gpkg":
             import pyogrio
 
-            names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+            try:
+                listed = pyogrio.list_layers(path)
+            except Exception as exc:  # pyogrio raises DataSourceError and others
+                raise InputError(f"cannot open as GeoPackage: {str(exc).splitlines()[0][:200]}", path=path,
+                                 fix="check the file is a GeoPackage (.gpkg) and not damaged") from None
+            names = []
+            for lname, gtype in listed:
+                if gtype is None:  # an attribute table: only an area-by-controller summary is drawn
+                    table = pyogrio.read_dataframe(path, layer=str(lname), read_geometry=False)
+                    kind = kinds.get(str(lname)) or ("zones_summary" if "area_km2" in table.columns else None)
+                    if kind is not None:
+                        out.append(Layer(str(lname), kind, table))
+                    continue  # e.g. layer_styles has nothing to draw
+                names.append(str(lname))
         for lname in names:
             gdf = read_layer(path, layer=lname, what="layer")
             name = lname or stem
-            if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
-                kind = kinds.get(name) or ("zones_summary" if "area_km2" in gdf.columns else None)
-                if kind is None:
-                    continue  # attribute tables (e.g. layer_styles) have nothing to draw
             kind = kinds.get(name) or _kind_of(gdf, name, path)
             out.append(Layer(name, kind, gdf))
     for name in kinds:

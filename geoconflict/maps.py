@@ -175,6 +175,11 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
             gdf = read_layer(path, layer=lname, what="layer")
             name = lname or stem
             kind = kinds.get(name) or _kind_of(gdf, name, path)
+            if kind == "control" and ({"valid_from", "valid_to", "date"} & set(gdf.columns)):
+                from .control import read_control
+
+                # dated snapshots: parsed (and refused, naming the feature) as every command does
+                gdf = read_control(path, layer=lname, validate=False)
             out.append(Layer(name, kind, gdf))
     for name in kinds:
         if not any(layer.name == name for layer in out):

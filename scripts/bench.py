@@ -205,7 +205,6 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
     import scipy.ndimage
-    import shapely
 
     import bench_grids as BG
     import bench_join as BJ
@@ -296,7 +295,7 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
 
     z, ov = st.run("zones", zones)
     z.to_parquet(ans / "zones.parquet")
-    hexes = BG_cells(grids["hex:5km"], fast_crs)
+    hexes = hex_cells(grids["hex:5km"], fast_crs)
     lines = gpd.read_file(data / "front_line.gpkg")
 
     def gpkg() -> None:
@@ -316,11 +315,10 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
 
     n = st.run("html", html)
     (ans / "html.json").write_text(json.dumps({"features": n}))
-    del shapely
     return {"times": st.times, "peak_mb": peak_mb()}
 
 
-def BG_cells(counts: Any, crs: str) -> Any:  # noqa: N802
+def hex_cells(counts: Any, crs: str) -> Any:
     """Hex cell polygons for the plain map (what the analyst's sjoin grid had)."""
     import geopandas as gpd
 

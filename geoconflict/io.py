@@ -235,14 +235,15 @@ def _prepare_geojson(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Columns GDAL can write: lists/dicts as JSON text, categories as text."""
-    out = gdf.copy()
+    out = gdf.copy(deep=False)  # copy-on-write: only the columns changed below are copied
     for col in out.columns:
         if col == out.geometry.name:
             continue
         s = out[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
             out[col] = s.astype(object).where(s.notna(), None)
-        elif s.dtype == object and s.map(lambda v: isinstance(v, (list, dict, tuple))).any():
+        elif (s.dtype == object and pd.api.types.infer_dtype(s, skipna=True).startswith("mixed")
+              and s.map(lambda v: isinstance(v, (list, dict, tuple))).any()):
             out[col] = s.map(lambda v: json.dumps(v) if isinstance(v, (list, dict, tuple)) else v)
     return out
 
@@ -277,6 +278,7 @@ def write_layer(
             with pyogrio_config():
                 _plain_columns(gdf).to_file(
                     tmp, driver="GPKG", engine="pyogrio", layer=layer or target.stem, VERSION="1.2",
+                    use_arrow=True,
                     metadata=_text_metadata(metadata),
                 )
         elif ext == ".parquet":
@@ -305,7 +307,8 @@ def write_layers(
     with atomic_path(path, overwrite=overwrite) as tmp, pyogrio_config():
         for name, gdf in layers.items():
             _plain_columns(gdf).to_file(
-                tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists(), VERSION="1.2"
+                tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists(), VERSION="1.2",
+                use_arrow=True,
             )
     return Path(path)
 

@@ -319,11 +319,9 @@ def _countries() -> tuple[np.ndarray, dict[str, int]]:
     return arr, index
 
 
-@lru_cache(maxsize=64)
-def _metric_crs(west: float, south: float, east: float, north: float) -> Any:
-    """crs.metric_crs_for on a (rounded) extent, cached: the UTM lookup is slow."""
-    box = gpd.GeoDataFrame(geometry=[shapely.box(west, south, east, north)], crs=4326)
-    return _crs.metric_crs_for(box)
+@lru_cache(maxsize=128)
+def _to_utm(epsg: int) -> Transformer:
+    return Transformer.from_crs(4326, epsg, always_xy=True)
 
 
 def _contains_xy(geom: Any, x: np.ndarray, y: np.ndarray, *, n: int = 128) -> np.ndarray:
@@ -379,16 +377,20 @@ def outside_country(
         sel = np.flatnonzero(kc == c)
         inside[sel] = _contains_xy(geoms[c], lon[kidx[sel]], lat[kidx[sel]])
     cand = kidx[~inside]
-    for c in np.unique(row_c[cand]):  # one pass per country, not per incident
-        rows = cand[row_c[cand] == c]
+    # each point is measured in its own UTM zone (from its longitude and hemisphere), so the
+    # answer for a row never depends on the other rows of the file (or of a dask block)
+    zone = np.clip(np.floor((lon[cand] + 180.0) / 6.0).astype(np.int64) + 1, 1, 60)
+    epsg = np.where(lat[cand] >= 0, 32600, 32700) + zone
+    groups = pd.DataFrame({"c": row_c[cand], "epsg": epsg}).groupby(["c", "epsg"]).indices
+    for (c, code), pos in groups.items():  # one pass per country and zone, not per incident
+        rows = cand[pos]
         x, y = lon[rows], lat[rows]
         x0, y0, x1, y1 = float(x.min()), float(y.min()), float(x.max()), float(y.max())
-        metric = _metric_crs(*np.round([x0, y0, x1, y1], 0))
         window = shapely.clip_by_rect(geoms[c], x0 - 2, max(y0 - 2, -90), x1 + 2, min(y1 + 2, 90))
         if window.is_empty:
             out[rows] = True
             continue
-        to_metric = Transformer.from_crs(4326, metric, always_xy=True)
+        to_metric = _to_utm(int(code))
         poly = shapely.transform(window, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
         px, py = to_metric.transform(x, y)
         d = shapely.distance(shapely.points(px, py), poly)

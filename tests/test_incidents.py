@@ -661,3 +661,19 @@ def test_country_grid_test_equals_exact_intersects():
     x = np.r_[x, border[:, 0]]
     y = np.r_[y, border[:, 1]]
     np.testing.assert_array_equal(_contains_xy(syria, x, y), shapely.intersects_xy(syria, x, y))
+
+
+def test_outside_country_does_not_depend_on_other_rows():
+    """A point ~20 km outside Syria is within the 25 km tolerance whatever else the file holds."""
+    import numpy as np
+    import pandas as pd
+
+    from geoconflict._validate import outside_country
+
+    near = (37.10, 36.83)   # in Turkey, north of Kilis: within 25 km of Syria's (110m) border
+    far = (44.8, 37.9)      # far to the east, in Iran: another UTM zone
+    alone = outside_country(np.array([near[0]]), np.array([near[1]]), pd.Series(["Syria"]))
+    mixed = outside_country(np.array([near[0], far[0]]), np.array([near[1], far[1]]),
+                            pd.Series(["Syria", "Syria"]))
+    assert not alone[0] and not mixed[0]
+    assert bool(mixed[1]) is True

@@ -295,3 +295,35 @@ def test_command_paths(client, tmp_path: Path) -> None:
     assert int(grid.cells["count"].sum()) == int((precise["geo_precision"] < 3).sum())
     with pytest.raises(click.UsageError, match="partitioned GeoParquet"):
         grid_dask(None, engine, src, cells="h3:6")
+
+
+def test_cli_engine_dask_equals_in_process(client, tmp_path: Path, cli_runner) -> None:
+    """ingest -> join -> grid from the command line with --engine dask on the test cluster
+    (--scheduler) give the in-process commands' answers."""
+    import geopandas as gpd
+
+    from geoconflict.cli.main import cli
+
+    src = tmp_path / "acled.csv"
+    _write_csv(src, _acled_rows(2000)[:400])
+    admin, _control = _layers()
+    admin_path = tmp_path / "adm.geojson"
+    admin.to_file(admin_path)
+    sched = ["--engine", "dask", "--scheduler", client.scheduler.address, "--blocksize", "20KB"]
+    steps = {
+        "dask": [["ingest", src, "-o", tmp_path / "d_inc.parquet", *sched],
+                 ["join", tmp_path / "d_inc.parquet", "--admin", admin_path, "-o", tmp_path / "d_join.parquet", *sched],
+                 ["grid", tmp_path / "d_join.parquet", "--cells", "hex:5km", "-o", tmp_path / "d_hex.geojson", *sched]],
+        "inprocess": [["ingest", src, "-o", tmp_path / "p_inc.parquet"],
+                      ["join", tmp_path / "p_inc.parquet", "--admin", admin_path, "-o", tmp_path / "p_join.parquet"],
+                      ["grid", tmp_path / "p_join.parquet", "--cells", "hex:5km", "-o", tmp_path / "p_hex.geojson"]],
+    }
+    for args_list in steps.values():
+        for args in args_list:
+            res = cli_runner.invoke(cli, [str(a) for a in args])
+            assert res.exit_code == 0, res.output
+    d = gpd.read_file(tmp_path / "d_hex.geojson").sort_values("cell_id").reset_index(drop=True)
+    p = gpd.read_file(tmp_path / "p_hex.geojson").sort_values("cell_id").reset_index(drop=True)
+    assert d["cell_id"].tolist() == p["cell_id"].tolist()
+    assert d["count"].tolist() == p["count"].tolist()
+    assert (tmp_path / "d_join.parquet").is_dir()

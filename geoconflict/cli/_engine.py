@@ -51,6 +51,11 @@ class Engine:
         """A dask client: the --scheduler cluster, else a LocalCluster closed on exit."""
         from ..engine_dask import get_client
 
+        import logging
+
+        if logging.getLogger().getEffectiveLevel() > logging.INFO:  # without -v: no cluster chatter
+            for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         client = get_client(self.scheduler, n_workers=self.workers,
                             memory_limit=self.memory_limit if self.memory_limit else "auto")
         try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ._engine import Engine, engine_options, grid_dask, refuse_with_dask
 from ._helpers import say
 from .options import DISTANCE, incident_options, input_path, output_opt, overwrite_opt, places_opt
 
@@ -15,7 +16,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command("grid")
-@input_path("incidents")
+@input_path("incidents", dir_okay=True)
 @incident_options
 @places_opt
 @click.option("--cells", default="hex:5km", show_default=True, metavar="SPEC",
@@ -43,6 +44,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @click.option("--hotspots", "hotspots", default=None, type=_PATH,
               help="Also write Getis-Ord Gi* hot spots (FDR-corrected) on every cell of the grid.")
 @overwrite_opt
+@engine_options
 @click.pass_context
 def grid(
     ctx: click.Context,
@@ -69,6 +71,7 @@ def grid(
     resolution: float | None,
     hotspots: Path | None,
     overwrite: bool,
+    engine: Engine,
 ) -> None:
     """Count INCIDENTS (anything `ingest` reads, or a `join` output) per cell: one feature per
     non-empty cell with cell_id, count, fatalities (and per --by / --period columns).
@@ -95,6 +98,17 @@ def grid(
         check_output(p, overwrite=overwrite)
     if hotspots is not None:
         output_format(hotspots)
+
+    if engine.dask:
+        refuse_with_dask(engine, all_cells=all_cells, extent=extent, kde=kde, hotspots=hotspots,
+                         places=places)
+        result = grid_dask(ctx, engine, incidents, cells=cells, by=by, period=period,
+                           include_imprecise=include_imprecise, long=long_table, crs=crs)
+        write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
+        for line in result.report.lines():
+            say(ctx, line)
+        say(ctx, f"-> {output}")
+        return
 
     from ..incidents import read_incidents
 

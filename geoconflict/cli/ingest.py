@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._helpers import say
+from ._engine import Engine, engine_options, ingest_dask
 from .options import incident_options, input_path, output_opt, overwrite_opt, places_opt
 
 
@@ -20,6 +21,7 @@ from .options import incident_options, input_path, output_opt, overwrite_opt, pl
               help="Text encoding of a CSV that is not UTF-8, e.g. latin-1, cp1252, cp1256.")
 @places_opt
 @overwrite_opt
+@engine_options
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -33,6 +35,7 @@ def ingest(
     encoding: str | None,
     places: tuple[Path, ...],
     overwrite: bool,
+    engine: Engine,
 ) -> None:
     """Read INPUT (ACLED or UCDP GED export, a CSV with coordinates, or a point layer) into the
     canonical incident table, written to OUTPUT; rejected rows go to
@@ -44,6 +47,9 @@ def ingest(
       geoconflict ingest GEDEvent_v24_1.csv -o ged.parquet --format ucdp
       geoconflict ingest reports.csv -o points.geojson --lon x --lat y --date reported
     """
+    if engine.dask:
+        return ingest_dask(ctx, engine, input, output, fmt=fmt, lon=lon, lat=lat, date=date_col,
+                           encoding=encoding, places=places, overwrite=overwrite)
     from ..incidents import quarantine_path, read_incidents, write_ingest
     from ..io import check_output, output_format
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ._engine import Engine, engine_options, join_dask
 from ._helpers import say
 from .options import (
     DISTANCE,
@@ -19,7 +20,7 @@ from .options import (
 
 
 @click.command("join")
-@input_path("incidents")
+@input_path("incidents", dir_okay=True)
 @incident_options
 @admin_opt
 @click.option("--admin-fields", default=None, metavar="A,B,...",
@@ -33,6 +34,7 @@ from .options import (
               help="Named areas (a 'name' column), e.g. Jabal al-Zawiya, the al-Ghab plain.")
 @output_opt
 @overwrite_opt
+@engine_options
 @click.pass_context
 def join(
     ctx: click.Context,
@@ -50,6 +52,7 @@ def join(
     areas: Path | None,
     output: Path,
     overwrite: bool,
+    engine: Engine,
 ) -> None:
     """Join INCIDENTS (anything `ingest` reads) to admin units (--admin, repeatable), the
     controller in force on each event's date (--control), the front line and named areas.
@@ -57,6 +60,11 @@ def join(
     Every incident is kept, in order: admin_join says within / nearest / none, control_status
     says in_force / uncertain / none.
     """
+    fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+    if engine.dask:
+        return join_dask(ctx, engine, incidents, output, admin=admin, admin_fields=fields,
+                         snap_distance_m=snap_distance, control=control, front_line=front_line,
+                         areas=areas, overwrite=overwrite)
     from ..incidents import read_incidents
     from ..io import check_output, output_format, sibling, write_layer, write_table
     from ..join import join_all

@@ -40,13 +40,15 @@ class Distance(click.ParamType):
 DISTANCE = Distance()
 
 
-def input_path(name: str = "input", **kw: Any) -> Any:
-    return click.argument(name, type=click.Path(dir_okay=False, path_type=Path), **kw)
+def input_path(name: str = "input", *, dir_okay: bool = False, **kw: Any) -> Any:
+    """A file argument (``dir_okay`` for a folder of GeoParquet parts, e.g. with --engine dask)."""
+    return click.argument(name, type=click.Path(dir_okay=dir_okay, path_type=Path), **kw)
 
 
 output_opt = click.option(
-    "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file; its extension picks the format (.geojson, .gpkg, .parquet, .csv).",
+    "-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+    help="Output file; its extension picks the format (.geojson, .gpkg, .parquet, .csv); "
+         "with --engine dask a .parquet output is a folder of parts.",
 )
 outdir_opt = click.option(
     "-o", "--output", "output", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -54,8 +54,12 @@ class Engine:
         import logging
 
         if logging.getLogger().getEffectiveLevel() > logging.INFO:  # without -v: no cluster chatter
-            for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core"):
+            import os
+
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+            for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
                 logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         client = get_client(self.scheduler, n_workers=self.workers,
                             memory_limit=self.memory_limit if self.memory_limit else "auto")
         try:

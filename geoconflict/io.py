@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,11 @@ def read_layer(
                 fix="name one with --layer NAME",
             )
     try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="raise")
+        with warnings.catch_warnings():
+            # a GeoJSON property holding text in one feature and a number in another comes back
+            # as text: pyogrio says so in a warning; the readers downstream check the values
+            warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
+            gdf = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="raise")
     except pyogrio.errors.DataLayerError as exc:
         raise InputError(f"cannot read layer: {_short(exc)}", path=p,
                          fix="list the layers with ogrinfo and name one with --layer") from None
@@ -216,7 +221,18 @@ def check_layer(gdf: gpd.GeoDataFrame, p: Path | str | None, *, what: str, geome
             raise LayerError(
                 f"the {what} must be {geometry}s, but feature {i + 1} is a {types.iloc[i]}",
                 path=p, feature=i + 1, fix=f"give a {geometry} layer here")
+    if p is not None:
+        gdf.attrs[SOURCE_ATTR] = str(p)
     return gdf
+
+
+#: key of ``GeoDataFrame.attrs`` naming the file a layer was read from (for messages)
+SOURCE_ATTR = "geoconflict_source"
+
+
+def source_of(gdf: Any) -> str | None:
+    """The file a layer was read from by :func:`read_layer`, else None (messages name it)."""
+    return getattr(gdf, "attrs", {}).get(SOURCE_ATTR)
 
 
 def _short(exc: BaseException) -> str:

@@ -196,6 +196,49 @@ def _load(layer: Layer, what: str) -> gpd.GeoDataFrame:
     return read_layer(layer, what=what, geometry=family, allow_empty=False)
 
 
+def _load_polygons(layer: Layer, what: str) -> gpd.GeoDataFrame:
+    """A polygon layer (admin units, areas) checked feature by feature: it must have features, a
+    CRS and polygons; invalid polygons are repaired with ``make_valid`` and each repair logged."""
+    path = None if isinstance(layer, gpd.GeoDataFrame) else str(layer)
+    gdf = _load(layer, what)
+    if len(gdf) == 0:
+        raise LayerError(f"the {what} has no features", path=path, fix="give a layer with polygons")
+    if gdf.crs is None:
+        raise LayerError(f"the {what} has no CRS", path=path,
+                         fix="add a .prj / CRS to the file, or set one with GeoDataFrame.set_crs(...)")
+    geoms = gdf.geometry.to_numpy()
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    types = shapely.get_type_id(geoms)
+    wrong = np.flatnonzero(present & ~np.isin(types, (3, 6)))  # Polygon, MultiPolygon
+    if len(wrong):
+        i = int(wrong[0])
+        raise LayerError(
+            f"the {what} must be polygons; feature {i + 1} is a {geoms[i].geom_type}"
+            + (f" ({len(wrong)} such features)" if len(wrong) > 1 else ""),
+            path=path, feature=i + 1, fix="give the boundary polygons, not points or lines",
+        )
+    invalid = np.flatnonzero(present & ~shapely.is_valid(geoms))
+    if len(invalid):
+        reasons = shapely.is_valid_reason(geoms[invalid])
+        fixed = geoms.copy()
+        fixed[invalid] = [_polygonal_part(g) for g in shapely.make_valid(geoms[invalid])]
+        for i, why in zip(invalid[:20], reasons[:20], strict=False):
+            log.warning("%s: feature %d: invalid geometry (%s); repaired with make_valid",
+                        path or what, int(i) + 1, why)
+        if len(invalid) > 20:
+            log.warning("%s: %d more invalid features repaired", path or what, len(invalid) - 20)
+        gdf = gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs), crs=gdf.crs)
+    return gdf
+
+
+def _polygonal_part(g: Any) -> Any:
+    """The polygons of a repaired geometry (make_valid may add stray lines or points)."""
+    if g is None or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
 def _aligned(layer: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, what: str,
              notes: list[str] | None = None) -> gpd.GeoDataFrame:
     """The layer in the incidents' CRS; a mismatch is reprojected explicitly and noted."""
@@ -304,7 +347,7 @@ def join_admin(
     (0 within, metres to the polygon when snapped, NaN for none).
     """
     _incident_points(incidents)
-    layer = _aligned(_load(admin, "admin layer"), incidents, "admin layer", notes)
+    layer = _aligned(_load_polygons(admin, "admin layer"), incidents, "admin layer", notes)
     geom_col = layer.geometry.name
     attrs = [c for c in layer.columns if c != geom_col]
     if fields is not None:
@@ -727,7 +770,7 @@ def join_all(
     if admin_names is not None and len(admin_names) != len(admin):
         raise InputError(f"{len(admin_names)} admin_names for {len(admin)} admin layers")
     names = list(admin_names) if admin_names is not None else [_layer_name(a, i) for i, a in enumerate(admin)]
-    layers = [(names[i], _load(layer, f"admin layer {names[i]}")) for i, layer in enumerate(admin)]
+    layers = [(names[i], _load_polygons(layer, "admin layer")) for i, layer in enumerate(admin)]
     if admin_fields is not None:
         found = {c.lower() for _, gdf in layers for c in gdf.columns}
         missing = [f for f in admin_fields if f.lower() not in found]

@@ -34,6 +34,7 @@ import shapely
 
 from .crs import align, equal_area_crs_for, require_crs, require_same_crs
 from .errors import InputError, LayerError, SchemaError
+from .io import source_of
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,11 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
 def _valid(geoms: np.ndarray, what: str) -> np.ndarray:
     bad = ~shapely.is_valid(geoms)
     if bad.any():
-        log.warning("%s: %d invalid polygon(s) repaired with make_valid", what, int(bad.sum()))
+        idx = np.flatnonzero(bad)
+        reasons = shapely.is_valid_reason(geoms[idx[:10]])
+        detail = "; ".join(f"feature {i + 1}: {r}" for i, r in zip(idx[:10], reasons, strict=True))
+        log.warning("%s: %d invalid polygon(s) repaired with make_valid (%s%s)", what, int(bad.sum()),
+                    detail, ", ..." if len(idx) > 10 else "")
         geoms = geoms.copy()
         geoms[bad] = _polygonal(shapely.make_valid(geoms[bad]))
     return geoms
@@ -125,10 +130,11 @@ def _dissolve_by_controller(snap: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndar
 def _admin_frame(
     admin: gpd.GeoDataFrame, admin_fields: Sequence[str] | None
 ) -> tuple[pd.DataFrame, list[str]]:
+    src = source_of(admin)
     require_crs(admin, "admin layer")
     if len(admin) == 0:
         raise LayerError(
-            "the admin layer has no features", fix="give a polygon layer of admin units"
+            "the admin layer has no features", path=src, fix="give a polygon layer of admin units"
         )
     geom = admin.geometry.name
     fields = (
@@ -138,6 +144,7 @@ def _admin_frame(
     if absent:
         raise SchemaError(
             f"admin field(s) not found: {', '.join(absent)}",
+            path=src,
             column=absent[0],
             fix=f"choose among {', '.join(str(c) for c in admin.columns if c != geom)}",
         )
@@ -147,6 +154,7 @@ def _admin_frame(
         i = int(np.flatnonzero(notpoly)[0])
         raise LayerError(
             "admin units must be polygons",
+            path=src,
             feature=i + 1,
             fix="give the admin boundary polygons, not points or lines",
         )
@@ -231,7 +239,7 @@ def area_by_controller(
     ea = equal_area_crs_for(admin)
 
     names, ctrl_geoms = _dissolve_by_controller(work)
-    unit_geoms = _valid(np.asarray(admin.geometry.values, dtype=object), "admin layer")
+    unit_geoms = _valid(np.asarray(admin.geometry.values, dtype=object), source_of(admin) or "admin layer")
     unit_km2 = _km2(unit_geoms, admin.crs, ea)
     iu, ic, inter = _pairs(unit_geoms, ctrl_geoms)
     order = np.lexsort((names[ic].astype(str), iu))

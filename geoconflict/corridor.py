@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .crs import WGS84, equal_area_crs_for, metric_crs_for, require_crs
 from .errors import InputError, LayerError
+from .io import source_of
 
 SideLabels = Literal["auto", "north-south", "east-west", "left-right"]
 SIDE_CHOICES: tuple[str, ...] = ("auto", "north-south", "east-west", "left-right")
@@ -44,7 +45,8 @@ def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoD
         )
     require_crs(gdf, "line layer")
     if len(gdf) == 0:
-        raise LayerError("the line layer has no features", fix="give a layer with one line")
+        raise LayerError("the line layer has no features", path=source_of(gdf),
+                         fix="give a layer with one line")
     return gdf
 
 
@@ -86,7 +88,8 @@ def corridor(
         i = int(np.flatnonzero(bad)[0])
         raise LayerError(
             f"a corridor needs lines; found {getattr(geoms[i], 'geom_type', 'no')} geometry",
-            feature=i,
+            path=source_of(gdf),
+            feature=i + 1,
             fix="give a LineString layer (e.g. the road's centre line)",
         )
     metric = metric_crs_for(gdf)
@@ -95,7 +98,8 @@ def corridor(
         i = int(np.flatnonzero(shapely.get_type_id(lines_m) != 1)[0])
         raise LayerError(
             "the line has parts that do not connect, so its sides are undefined",
-            feature=i,
+            path=source_of(gdf),
+            feature=i + 1,
             fix="give one connected line per feature (or split it into features)",
         )
     left = shapely.buffer(lines_m, width_m, quad_segs=quad_segs, single_sided=True)

@@ -89,14 +89,19 @@ def _parse_dates(
     else:
         text = s.astype(object).where(s.notna(), None)
         text = text.map(lambda v: None if v is None or str(v).strip().lower() in _OPEN else v)
-        out = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
-        bad = out.isna().to_numpy() & text.notna().to_numpy()
+        # a number is not a date (pandas would read 43896 as nanoseconds after 1970; it is
+        # probably an Excel serial day): refused like any other unreadable value
+        number = text.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                          and not pd.isna(v))
+        number = number.to_numpy(dtype=bool)
+        out = pd.to_datetime(text.where(~number, None), errors="coerce", format="mixed", dayfirst=False)
+        bad = (out.isna().to_numpy() & text.notna().to_numpy()) | number
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise LayerError(
-                f"cannot read the date {text.iloc[i]!r} ({int(bad.sum())} bad value(s) in all)",
+                f"cannot read the date {str(text.iloc[i])!r} ({int(bad.sum())} bad value(s) in all)",
                 path=path, feature=int(features[i]), column=column,
-                fix="write dates as YYYY-MM-DD; leave the cell empty for an open end",
+                fix="write dates as YYYY-MM-DD text (not numbers); leave the cell empty for an open end",
             )
     if isinstance(out.dtype, pd.DatetimeTZDtype):
         out = out.dt.tz_localize(None)

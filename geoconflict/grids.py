@@ -37,7 +37,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS, Geod, Transformer
 
 from .crs import WGS84, metric_crs_for, require_crs, to_crs
 from .errors import InputError, SchemaError, SizeLimitError
@@ -982,6 +982,9 @@ def _extent_keys(spec: CellSpec, cell_crs: CRS, extent: Any, prep: _Prepared) ->
         import h3
 
         gj = shapely.geometry.mapping(area if area.area > 0 else area.buffer(1e-9))
+        # estimate before asking h3 for the cells: it would build all of them in memory
+        geod_area_km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(area)[0]) / 1e6
+        _check_cell_count(int(geod_area_km2 / h3.average_hexagon_area(spec.resolution, unit="km^2")))
         cells = h3.geo_to_cells(gj, spec.resolution)
         return np.array(sorted(h3.str_to_int(c) for c in cells), dtype="uint64").view("int64")
     if spec.kind == "priogrid":

@@ -121,25 +121,12 @@ def grid(
         extent=ext_layer, include_imprecise=include_imprecise, long=long_table, crs=crs,
     )
     say(ctx, f"read {read.report.summary()}")
-    if len(read.quarantine):
-        qpath = write_table(read.quarantine, sibling(output, ".quarantine.csv"), overwrite=overwrite)
-        say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")
-    write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
-    for line in result.report.lines():
-        say(ctx, line)
-    say(ctx, f"-> {output}")
-
-    if kde is not None:
-        from ..kde import kde_raster
-
-        k = kde_raster(
-            read.incidents, kde, bandwidth_m=bandwidth or 5000.0, kernel=kernel or "quartic",  # type: ignore[arg-type]
-            weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
-            include_imprecise=include_imprecise, crs=crs,
-        )
-        say(ctx, f"KDE ({k.kernel}, bandwidth {k.bandwidth_m:g} m, {k.resolution_m:g} m pixels, {k.crs}): "
-                 f"{k.width} x {k.height}, integral {k.integral:,.1f} of {k.total:,.1f} -> {kde}")
-
+    # everything is computed (and every output checked) before the first file is written, so a
+    # refusal (e.g. the KDE's size limit) leaves no partial output
+    qpath = sibling(output, ".quarantine.csv") if len(read.quarantine) else None
+    if qpath is not None:
+        check_output(qpath, overwrite=overwrite)
+    hs = meta = None
     if hotspots is not None:
         from ..hotspots import hot_spots, hotspot_metadata
 
@@ -149,6 +136,27 @@ def grid(
                                  include_imprecise=include_imprecise, crs=crs)
         hs = hot_spots(base.cells)
         meta = {**base.metadata, "hotspots": hotspot_metadata(hs)}
+    k = None
+    if kde is not None:  # writes its raster only once its size is known to be within limits
+        from ..kde import kde_raster
+
+        k = kde_raster(
+            read.incidents, kde, bandwidth_m=bandwidth or 5000.0, kernel=kernel or "quartic",  # type: ignore[arg-type]
+            weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
+            include_imprecise=include_imprecise, crs=crs,
+        )
+
+    if qpath is not None:
+        write_table(read.quarantine, qpath, overwrite=overwrite)
+        say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")
+    write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
+    for line in result.report.lines():
+        say(ctx, line)
+    say(ctx, f"-> {output}")
+    if k is not None:
+        say(ctx, f"KDE ({k.kernel}, bandwidth {k.bandwidth_m:g} m, {k.resolution_m:g} m pixels, {k.crs}): "
+                 f"{k.width} x {k.height}, integral {k.integral:,.1f} of {k.total:,.1f} -> {kde}")
+    if hs is not None and meta is not None and hotspots is not None:
         write_layer(hs, hotspots, overwrite=overwrite, metadata=_meta(hotspots, meta))
         classes = hs["hotspot"].value_counts()
         summary = ", ".join(f"{name} {classes[name]}" for name in sorted(classes.index))

@@ -154,7 +154,14 @@ def _read_csv_grid(path: Path) -> pd.DataFrame:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(_io.StringIO(text), dialect))
+    if "\x00" in text[:65536]:
+        raise InputError("binary data, not a CSV table", path=path,
+                         fix="give a CSV (UTF-8) or an Excel workbook (.xlsx) of flow records or a matrix")
+    try:
+        rows = list(csv.reader(_io.StringIO(text), dialect))
+    except csv.Error as exc:
+        raise InputError(f"cannot read as CSV: {exc}", path=path,
+                         fix="check the export (one record per line, quotes balanced); save it as CSV again") from None
     width = max((len(r) for r in rows), default=0)
     if width == 0:
         raise InputError("no rows in the file", path=path, fix="export the table again")
@@ -224,7 +231,7 @@ def _numbers(grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         col = pd.Series(arr[:, j], dtype=object)
         is_none = col.isna().to_numpy()
         is_num = col.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
-                         and not isinstance(v, bool) and not np.isnan(v)).to_numpy(dtype=bool)
+                         and not isinstance(v, bool) and bool(np.isfinite(v))).to_numpy(dtype=bool)
         text = col.where(~is_none & ~is_num, None).astype("string")
         parsed = _parse_number_text(text)
         blank[:, j] = is_none | text.str.lower().isin(list(_BLANK_TEXT)).fillna(False).to_numpy(bool)
@@ -242,7 +249,8 @@ def _parse_number_text(text: pd.Series) -> pd.Series:
     thousands = t.str.match(_THOUSANDS_RE.pattern, flags=_THOUSANDS_RE.flags).fillna(False)
     t = t.where(~thousands, t.str.replace(",", "", regex=False))
     ok = t.str.match(_NUMBER_RE.pattern, flags=_NUMBER_RE.flags).fillna(False)
-    return pd.to_numeric(t.where(ok, None), errors="coerce")
+    vals = pd.to_numeric(t.where(ok, None), errors="coerce")
+    return vals.mask(vals.abs() == np.inf)  # '1e999' overflows: not a count
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,8 +757,10 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
     label_before = np.array([is_text[r, : first_num[r]].any() for r in range(nrows)])
     data_like = has_num & label_before
     if not data_like.any():
+        first = ", ".join(str(v) for v in arr[0] if v is not None)[:200] if nrows else ""
         raise SchemaError("neither flow records (origin, destination, individuals columns) nor an "
-                          "origin/destination matrix (labelled rows of numbers) found", path=path,
+                          "origin/destination matrix (labelled rows of numbers) found"
+                          + (f"; first row: {first}" if first else ""), path=path,
                           fix="name the columns with --origin/--destination/--individuals, or check "
                               "the sheet with --sheet NAME")
     dc = int(pd.Series(first_num[data_like]).mode().min())  # first data column

@@ -371,6 +371,9 @@ class Gazetteer:
         skipped = 0
         for p in paths:
             df = read_table(p, what="gazetteer")
+            if len(df) == 0:
+                raise InputError("the gazetteer has no rows", path=p,
+                                 fix="give a table of place names with coordinates")
             part, n = _prepare(
                 df, name_col=name_col, alt_cols=alt_cols, lon=lon, lat=lat, path=str(p)
             )

@@ -53,6 +53,9 @@ def geocode(
     output_format(output)
     check_output(output, overwrite=overwrite)
     table = read_table(input, what="input")
+    if len(table) == 0:
+        raise InputError("the table has no rows", path=input,
+                         fix="check the export's filters; there is nothing to geocode")
     gazetteer = Gazetteer.from_files(list(places))
     result = geocode_table(
         table, gazetteer, name_col=name_col, context_cols=context_cols, candidates=candidates

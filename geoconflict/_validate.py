@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
-from . import crs as _crs
 
 #: cell texts that mean "no value"
 NULL_TOKENS = frozenset(

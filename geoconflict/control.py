@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._geometry import repair_polygons
 from .crs import align, equal_area_crs_for, require_crs
 from .errors import LayerError
 from .io import read_layer
@@ -399,15 +400,9 @@ def validate_control(
         add("not_polygon", "error", [i], f"geometry is a {shapely.get_type_id(geoms[i])!s} type, "
             "not a polygon")
     ok = ~empty & ~notpoly
-    invalid = ok & ~shapely.is_valid(geoms)
-    if invalid.any():
-        reasons = shapely.is_valid_reason(geoms[invalid])
-        repaired = shapely.make_valid(geoms[invalid])
-        # keep only the polygonal part of a repair (make_valid may add lines where a ring touched)
-        repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
-        geoms = geoms.copy()
-        geoms[invalid] = repaired
-        for i, why in zip(np.flatnonzero(invalid), reasons, strict=True):
+    geoms, repaired, reasons = repair_polygons(geoms, ok)
+    if len(repaired):
+        for i, why in zip(repaired, reasons, strict=True):
             add("invalid_geometry", "warning", [i], f"invalid geometry ({why}); repaired with make_valid")
         ctl = ctl.set_geometry(gpd.GeoSeries(geoms, index=ctl.index, crs=ctl.crs))
     # overlaps and gaps per state in time, measured in an equal-area CRS
@@ -461,13 +456,6 @@ def validate_control(
     if strict:
         report.raise_if_invalid()
     return report
-
-
-def _polygonal(g: Any) -> Any:
-    if g is None or g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 # --------------------------------------------------------------------------------------------

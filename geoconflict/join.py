@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 
 from . import control as _control
+from ._geometry import repair_polygons
 from .crs import align, metric_crs_for, require_crs
 from .errors import InputError, LayerError
 from .io import read_layer
@@ -200,28 +201,12 @@ def _load_polygons(layer: Layer, what: str) -> gpd.GeoDataFrame:
     """A polygon layer (admin units, areas) checked feature by feature: it must have features, a
     CRS and polygons; invalid polygons are repaired with ``make_valid`` and each repair logged."""
     path = None if isinstance(layer, gpd.GeoDataFrame) else str(layer)
-    gdf = _load(layer, what)
-    if len(gdf) == 0:
-        raise LayerError(f"the {what} has no features", path=path, fix="give a layer with polygons")
+    gdf = _load(layer, what)  # polygons, not empty (io.check_layer)
     if gdf.crs is None:
         raise LayerError(f"the {what} has no CRS", path=path,
                          fix="add a .prj / CRS to the file, or set one with GeoDataFrame.set_crs(...)")
-    geoms = gdf.geometry.to_numpy()
-    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    types = shapely.get_type_id(geoms)
-    wrong = np.flatnonzero(present & ~np.isin(types, (3, 6)))  # Polygon, MultiPolygon
-    if len(wrong):
-        i = int(wrong[0])
-        raise LayerError(
-            f"the {what} must be polygons; feature {i + 1} is a {geoms[i].geom_type}"
-            + (f" ({len(wrong)} such features)" if len(wrong) > 1 else ""),
-            path=path, feature=i + 1, fix="give the boundary polygons, not points or lines",
-        )
-    invalid = np.flatnonzero(present & ~shapely.is_valid(geoms))
+    fixed, invalid, reasons = repair_polygons(gdf.geometry.to_numpy())
     if len(invalid):
-        reasons = shapely.is_valid_reason(geoms[invalid])
-        fixed = geoms.copy()
-        fixed[invalid] = [_polygonal_part(g) for g in shapely.make_valid(geoms[invalid])]
         for i, why in zip(invalid[:20], reasons[:20], strict=False):
             log.warning("%s: feature %d: invalid geometry (%s); repaired with make_valid",
                         path or what, int(i) + 1, why)
@@ -229,14 +214,6 @@ def _load_polygons(layer: Layer, what: str) -> gpd.GeoDataFrame:
             log.warning("%s: %d more invalid features repaired", path or what, len(invalid) - 20)
         gdf = gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs), crs=gdf.crs)
     return gdf
-
-
-def _polygonal_part(g: Any) -> Any:
-    """The polygons of a repaired geometry (make_valid may add stray lines or points)."""
-    if g is None or g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def _aligned(layer: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, what: str,

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._geometry import POLYGON_TYPES, polygonal, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs, require_same_crs
 from .errors import InputError, LayerError, SchemaError
 from .io import source_of
@@ -66,7 +67,6 @@ _RESERVED = (
     "date_to",
     "scope",
 )
-_POLY_TYPES = (3, 6)  # Polygon, MultiPolygon
 
 
 def parse_day(value: Any, what: str = "date") -> pd.Timestamp:
@@ -92,27 +92,12 @@ def _require_control(control: gpd.GeoDataFrame) -> None:
     require_crs(control, "control layer")
 
 
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep the polygonal part of each geometry (intersections may add lines or points)."""
-    out = geoms.copy()
-    types = shapely.get_type_id(out)
-    mixed = ~np.isin(types, _POLY_TYPES) & ~shapely.is_empty(out)
-    for i in np.flatnonzero(mixed):  # only geometry collections: few, not one per incident
-        parts = [p for p in shapely.get_parts(out[i]) if shapely.get_type_id(p) in _POLY_TYPES]
-        out[i] = shapely.union_all(parts) if parts else shapely.Polygon()
-    return out
-
-
 def _valid(geoms: np.ndarray, what: str) -> np.ndarray:
-    bad = ~shapely.is_valid(geoms)
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        reasons = shapely.is_valid_reason(geoms[idx[:10]])
-        detail = "; ".join(f"feature {i + 1}: {r}" for i, r in zip(idx[:10], reasons, strict=True))
-        log.warning("%s: %d invalid polygon(s) repaired with make_valid (%s%s)", what, int(bad.sum()),
+    geoms, idx, reasons = repair_polygons(geoms)
+    if len(idx):
+        detail = "; ".join(f"feature {i + 1}: {r}" for i, r in zip(idx[:10], reasons[:10], strict=True))
+        log.warning("%s: %d invalid polygon(s) repaired with make_valid (%s%s)", what, len(idx),
                     detail, ", ..." if len(idx) > 10 else "")
-        geoms = geoms.copy()
-        geoms[bad] = _polygonal(shapely.make_valid(geoms[bad]))
     return geoms
 
 
@@ -124,7 +109,7 @@ def _dissolve_by_controller(snap: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndar
     merged = np.array(
         [shapely.union_all(geoms[names == n]) for n in uniq], dtype=object
     )  # one union per controller
-    return uniq.astype(object), _polygonal(merged)
+    return uniq.astype(object), polygonal(merged)
 
 
 def _admin_frame(
@@ -149,7 +134,7 @@ def _admin_frame(
             fix=f"choose among {', '.join(str(c) for c in admin.columns if c != geom)}",
         )
     types = shapely.get_type_id(np.asarray(admin.geometry.values, dtype=object))
-    notpoly = ~np.isin(types, _POLY_TYPES)
+    notpoly = ~np.isin(types, POLYGON_TYPES)
     if notpoly.any():
         i = int(np.flatnonzero(notpoly)[0])
         raise LayerError(
@@ -188,7 +173,7 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     """Index pairs (i in a, j in b) whose polygons share area, and the intersections."""
     tree = shapely.STRtree(b)
     ia, ib = tree.query(a, predicate="intersects")
-    inter = _polygonal(shapely.intersection(a[ia], b[ib]))
+    inter = polygonal(shapely.intersection(a[ia], b[ib]))
     keep = shapely.area(inter) > 0
     return ia[keep], ib[keep], inter[keep]
 
@@ -407,8 +392,8 @@ def control_change(
     geoms = list(inter[moved])
     # ground covered on one date only
     ua, ub = shapely.union_all(ga), shapely.union_all(gb)
-    lost = _polygonal(shapely.difference(ga, ub))
-    gained = _polygonal(shapely.difference(gb, ua))
+    lost = polygonal(shapely.difference(ga, ub))
+    gained = polygonal(shapely.difference(gb, ua))
     for names, pieces, is_from in ((na, lost, True), (nb, gained, False)):
         for n, g in zip(names, pieces, strict=True):  # one per controller
             if shapely.area(g) > 0:

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, OutputExistsError
+from .incidents import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -501,37 +502,21 @@ def _ingest_pass2(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
     }
 
 
-@dataclass
-class PartitionedIngest:
-    """What :func:`ingest_partitioned` wrote and the row accounting (same as the in-process
-    :class:`~geoconflict.incidents.IngestReport`, summed over the blocks)."""
+@dataclass(kw_only=True)
+class PartitionedIngest(IngestReport):
+    """What :func:`ingest_partitioned` wrote: the in-process
+    :class:`~geoconflict.incidents.IngestReport` (summed over the blocks) and the parts."""
 
-    path: str
     out_dir: Path
     quarantine_path: Path
     partitions: int
-    rows_read: int
-    accepted: int
-    flagged: int
-    source_format: str
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    flags_by_name: dict[str, int] = field(default_factory=dict)
-    columns: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def quarantined(self) -> int:
-        return sum(self.quarantined_by_reason.values())
 
     @property
     def parts(self) -> list[Path]:
         return sorted(self.out_dir.glob("*.parquet"))
 
     def summary(self) -> str:
-        text = (f"{self.rows_read:,} rows read, {self.accepted:,} accepted "
-                f"({self.flagged:,} flagged), {self.quarantined:,} quarantined")
-        if self.quarantined_by_reason:
-            text += " (" + ", ".join(f"{k} {v:,}" for k, v in self.quarantined_by_reason.items()) + ")"
-        return text + f"; {self.partitions} partition(s)"
+        return super().summary() + f"; {self.partitions} partition(s)"
 
     def read(self) -> gpd.GeoDataFrame:
         """All parts in one GeoDataFrame (for data that fits in memory)."""

@@ -57,6 +57,16 @@ from .io import output_format, sibling, write_layer, write_table
 
 log = logging.getLogger(__name__)
 
+#: ACLED's export columns since March 2023 (SCENARIO.md), in order; benchmarks and the built-in
+#: scenario write files in this layout
+ACLED_COLUMNS: tuple[str, ...] = (
+    "event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type",
+    "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2", "inter2",
+    "interaction", "civilian_targeting", "iso", "region", "country", "admin1", "admin2", "admin3",
+    "location", "latitude", "longitude", "geo_precision", "source", "source_scale", "notes",
+    "fatalities", "tags", "timestamp",
+)
+
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "incident_id", "date", "date_end", "has_time", "date_precision", "event_type",
     "sub_event_type", "actor1", "actor2", "fatalities", "location", "geo_precision", "source",

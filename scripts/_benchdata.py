@@ -30,13 +30,9 @@ sys.path.insert(0, str(HERE))
 import bench_join as _bj  # noqa: E402 - its generators are reused, not copied
 
 PLACES = HERE.parents[0].parent / "shared" / "data" / "syria-cod" / "syr_populated_places_ocha_20210113.csv"
-ACLED_COLUMNS = [
-    "event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type",
-    "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2", "inter2",
-    "interaction", "civilian_targeting", "iso", "region", "country", "admin1", "admin2", "admin3",
-    "location", "latitude", "longitude", "geo_precision", "source", "source_scale", "notes",
-    "fatalities", "tags", "timestamp",
-]
+from geoconflict.incidents import ACLED_COLUMNS as _ACLED_COLUMNS  # noqa: E402
+
+ACLED_COLUMNS = list(_ACLED_COLUMNS)
 ACTORS = ["Military Forces of Syria (2000-)", "Military Forces of Russia (2000-)",
           "Hayat Tahrir al Sham", "NLF: National Liberation Front", "Civilians (Syria)",
           "Unidentified Armed Group (Syria)", "Military Forces of Turkey (2016-)"]

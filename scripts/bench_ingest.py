@@ -29,13 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ACLED_COLUMNS = [
-    "event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type",
-    "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2", "inter2",
-    "interaction", "civilian_targeting", "iso", "region", "country", "admin1", "admin2", "admin3",
-    "location", "latitude", "longitude", "geo_precision", "source", "source_scale", "notes",
-    "fatalities", "tags", "timestamp",
-]
+from geoconflict.incidents import ACLED_COLUMNS as _ACLED_COLUMNS  # noqa: E402
+
+ACLED_COLUMNS = list(_ACLED_COLUMNS)
 PLACES = [  # OCHA spellings, lon, lat
     ("Ariha", 36.6103, 35.8141), ("Ma'arrat An Nu'man", 36.6767, 35.6477),
     ("Saraqab", 36.8061, 35.8611), ("Jisr-Ash-Shugur", 36.3149, 35.8143),

@@ -16,13 +16,9 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "geoconflict" / "scenarios" / "idlib-2020"
 SOURCE = "Illustrative reconstruction from press reporting (geoconflict built-in scenario); not ACLED data"
 
-ACLED_COLUMNS = [
-    "event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type",
-    "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2", "inter2",
-    "interaction", "civilian_targeting", "iso", "region", "country", "admin1", "admin2", "admin3",
-    "location", "latitude", "longitude", "geo_precision", "source", "source_scale", "notes",
-    "fatalities", "tags", "timestamp",
-]
+from geoconflict.incidents import ACLED_COLUMNS as _ACLED_COLUMNS  # noqa: E402
+
+ACLED_COLUMNS = list(_ACLED_COLUMNS)
 
 # name: (OCHA P-code, lon, lat, admin1, admin2, admin3) at OCHA positions
 P = {

@@ -148,9 +148,7 @@ def ingest_dask(
     from ..engine_dask import ingest_partitioned
     from ..incidents import quarantine_path
 
-    if output.suffix.lower() != ".parquet":
-        raise click.UsageError("with --engine dask the output is partitioned GeoParquet: name it "
-                               "e.g. -o incidents.parquet (a folder of parts)")
+    _need_parquet_output(output, "incidents.parquet")
     if places:
         raise click.UsageError("--places is not available with --engine dask: geocode in-process")
     with _use(engine, client) as c:
@@ -181,9 +179,7 @@ def join_dask(
     from ..engine_dask import join_partitioned
 
     _need_parquet(incidents)
-    if output.suffix.lower() != ".parquet":
-        raise click.UsageError("with --engine dask the output is partitioned GeoParquet: name it "
-                               "e.g. -o joined.parquet (a folder of parts)")
+    _need_parquet_output(output, "joined.parquet")
     with _use(engine, client) as c:
         res = join_partitioned(incidents, output, admin=list(admin), admin_fields=admin_fields,
                                snap_distance_m=snap_distance_m, control=control,
@@ -226,6 +222,12 @@ def refuse_with_dask(engine: Engine, **given: Any) -> None:
     if bad:
         flags = ", ".join("--" + b.replace("_", "-") for b in bad)
         raise click.UsageError(f"{flags} not available with --engine dask")
+
+
+def _need_parquet_output(output: Path, example: str) -> None:
+    if output.suffix.lower() != ".parquet":
+        raise click.UsageError("with --engine dask the output is partitioned GeoParquet: name it "
+                               f"e.g. -o {example} (a folder of parts)")
 
 
 def _need_parquet(path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 from pyproj.exceptions import CRSError as _PyprojCRSError
@@ -19,6 +19,30 @@ from pyproj.exceptions import CRSError as _PyprojCRSError
 from .errors import CRSError
 
 WGS84 = CRS.from_epsg(4326)
+
+#: from this many points, coordinates are transformed in two threads (PROJ releases the GIL)
+THREADED_TRANSFORM_FROM = 400_000
+
+
+def transform_xy(x: Any, y: Any, source: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates from ``source`` to ``target`` CRS (float64 arrays, x/y = lon/lat order for
+    geographic CRSs).  The same numbers as ``GeoSeries.to_crs`` without building geometries;
+    large inputs in two threads (a Transformer per thread: they are not thread-safe)."""
+    src, dst = to_crs(source), to_crs(target)
+    x = np.array(x, dtype="float64", copy=True)
+    y = np.array(y, dtype="float64", copy=True)
+    n = len(x)
+    if n < THREADED_TRANSFORM_FROM:
+        Transformer.from_crs(src, dst, always_xy=True).transform(x, y, inplace=True)
+        return x, y
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(sl: slice) -> None:
+        Transformer.from_crs(src, dst, always_xy=True).transform(x[sl], y[sl], inplace=True)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(run, [slice(0, n // 2), slice(n // 2, n)]))
+    return x, y
 
 
 def to_crs(value: Any) -> CRS:

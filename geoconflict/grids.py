@@ -39,7 +39,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Geod, Transformer
 
-from .crs import WGS84, metric_crs_for, require_crs, to_crs
+from .crs import WGS84, metric_crs_for, require_crs, to_crs, transform_xy
 from .errors import InputError, SchemaError, SizeLimitError
 
 log = logging.getLogger(__name__)
@@ -197,32 +197,19 @@ def month_id(dates: Any) -> Any:
 
 
 #: above this many points, project in two threads (PROJ releases the GIL)
-THREADED_PROJECTION_FROM = 400_000
 
 
 def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 lon/lat -> x/y in ``crs`` (float64 arrays); large inputs in two threads."""
-    tr = Transformer.from_crs(WGS84, crs, always_xy=True)
-    n = len(lon)
-    if n < THREADED_PROJECTION_FROM:
-        x, y = tr.transform(lon, lat)
-        return np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
-    from concurrent.futures import ThreadPoolExecutor
-
-    x = np.array(lon, dtype="float64", copy=True)
-    y = np.array(lat, dtype="float64", copy=True)
-    half = n // 2
-
-    def run(sl: slice) -> None:  # pyproj Transformers are thread-local: one per thread
-        Transformer.from_crs(WGS84, crs, always_xy=True).transform(x[sl], y[sl], inplace=True)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(run, [slice(0, half), slice(half, n)]))
+    x, y = transform_xy(lon, lat, WGS84, crs)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(f"some points cannot be projected to {crs.to_string()}",
                          fix="choose another --crs, or check the coordinates")
     return x, y
 
+
+#: from this many points, numpy work is split over two threads
+THREADED_PROJECTION_FROM = 400_000
 
 #: from this many points, square / hex binning interpolates the projection on a lon/lat lattice
 #: and projects exactly (PROJ) only the points that land near a cell edge

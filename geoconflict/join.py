@@ -34,8 +34,9 @@ import pandas as pd
 import shapely
 
 from . import control as _control
+from ._nearest import SegmentIndex
 from ._geometry import repair_polygons
-from .crs import align, metric_crs_for, require_crs
+from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
 from .io import read_layer
 
@@ -294,6 +295,8 @@ def _bare(name: str) -> str:
 
 
 def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:
+    if flags is not None and not (tokens != "").any():  # nothing to add (the usual case)
+        return flags.astype(object).where(flags.notna(), "").astype(str)
     base = (flags.astype(object).where(flags.notna(), "").astype(str) if flags is not None
             else pd.Series("", index=tokens.index, dtype=object))
     add = tokens.astype(str).str.lstrip(";")
@@ -303,6 +306,17 @@ def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:
     if todo.any():  # a token already there (from another admin layer) is not repeated
         out[todo] = out[todo].map(lambda f: ";".join(dict.fromkeys(t for t in f.split(";") if t)))
     return out.astype(str)
+
+
+def _take(col: pd.Series, idx: np.ndarray) -> pd.Series:
+    """``col`` at positions ``idx``, missing (None / NaN / NaT) where ``idx < 0``."""
+    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        values = col.astype(object).to_numpy()
+        out = np.full(len(idx), None, dtype=object)
+        hit = idx >= 0
+        out[hit] = values[idx[hit]]
+        return pd.Series(out, dtype=object)
+    return pd.Series(pd.api.extensions.take(col.array, idx, allow_fill=True))
 
 
 def join_admin(
@@ -342,9 +356,9 @@ def join_admin(
     dist = np.where(idx >= 0, 0.0, np.nan)
     out_pts = np.flatnonzero((idx < 0) & np.isfinite(x) & np.isfinite(y))
     if len(out_pts) and snap_distance_m and snap_distance_m > 0 and len(layer):
-        metric = metric_crs_for(incidents.iloc[out_pts], layer)
+        metric = metric_crs_for(gpd.GeoDataFrame(geometry=incidents.geometry.values[out_pts]), layer)
         polys_m = layer.geometry.to_crs(metric).to_numpy()
-        pts_m = gpd.GeoSeries(incidents.geometry.to_numpy()[out_pts], crs=incidents.crs).to_crs(metric).to_numpy()
+        pts_m = shapely.points(*transform_xy(x[out_pts], y[out_pts], incidents.crs, metric))
         # a point outside every polygon is nearest to a boundary segment: search the segments
         # (a tree of short pieces), not whole detailed polygons
         segs, owner = _boundary_segments(polys_m)
@@ -361,8 +375,7 @@ def join_admin(
     # attributes: taken by position, empty where none
     taken = pd.DataFrame(layer[attrs]).reset_index(drop=True)
     if len(taken):
-        vals = taken.iloc[np.maximum(idx, 0)].reset_index(drop=True)
-        vals = vals.where(np.repeat((idx >= 0)[:, None], len(attrs), axis=1))
+        vals = pd.DataFrame({c: _take(taken[c], idx) for c in attrs}, columns=attrs)
     else:
         vals = pd.DataFrame(index=range(n), columns=attrs, dtype=object)
     pre = prefix if prefix is not None else "admin_"
@@ -371,7 +384,7 @@ def join_admin(
     rename = {c: (pre + c if c.lower() in taken_names else c) for c in attrs}
     vals = vals.rename(columns=rename)
     vals.index = incidents.index
-    result = incidents.copy()
+    result = incidents.copy(deep=False)  # copy-on-write: new columns do not touch the input
     for c in vals.columns:
         col = vals[c]
         if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
@@ -470,7 +483,7 @@ def join_control(
     end_a = np.where(np.isnat(end_a), day, end_a)
     sl = _StateLocator(ctl)
     at = np.full(n, -1, dtype=np.int64)
-    result = incidents.copy()
+    result = incidents.copy(deep=False)  # copy-on-write: new columns do not touch the input
     if sl.states:
         k_day = _state_index(sl.states, day)
         kf, kl = _states_overlapping(sl.states, start_a, end_a)
@@ -608,8 +621,7 @@ def join_front_line(
     side = np.full(n, "", dtype=object)
     if states and n:
         k = _state_index(states, day)
-        pts_m = gpd.GeoSeries(incidents.geometry.to_numpy(), crs=incidents.crs).to_crs(metric).to_numpy()
-        px, py = _xy(gpd.GeoDataFrame(geometry=pts_m))
+        px, py = transform_xy(*_xy(incidents), incidents.crs, metric)
         has_lr = {"controller_left", "controller_right"} <= set(states[0][2].columns)
         k = np.where(np.isfinite(px), k, -1)
         order = np.argsort(k, kind="stable")
@@ -621,21 +633,22 @@ def join_front_line(
                 continue
             geoms = st.geometry.to_crs(metric).to_numpy()
             segs = _segments(geoms)
-            tree = shapely.STRtree(segs)
-            (pi, si), d = tree.query_nearest(pts_m[sel], return_distance=True, all_matches=False)
-            dist[sel[pi]] = d
+            if not len(segs):
+                continue
+            d, si = SegmentIndex(segs).nearest(px[sel], py[sel])
+            dist[sel] = d
             if ctl is None and front_line is not None and has_lr:
                 seg_owner = _segment_owner(geoms)
-                sgn = _side_of(segs[si], px[sel[pi]], py[sel[pi]])
+                sgn = _side_of(segs[si], px[sel], py[sel])
                 left = st["controller_left"].astype(str).to_numpy()[seg_owner[si]]
                 right = st["controller_right"].astype(str).to_numpy()[seg_owner[si]]
-                side[sel[pi]] = np.where(sgn > 0, left, np.where(sgn < 0, right, ""))
+                side[sel] = np.where(sgn > 0, left, np.where(sgn < 0, right, ""))
     if ctl is not None:
         if "controller" in incidents.columns and "control_status" in incidents.columns:
             side = incidents["controller"].astype(str).to_numpy()
         else:
             side = join_control(incidents, ctl)["controller"].astype(str).to_numpy()
-    result = incidents.copy()
+    result = incidents.copy(deep=False)  # copy-on-write: new columns do not touch the input
     result["front_line_distance_m"] = dist
     result["front_line_side"] = pd.Series(side, index=incidents.index).astype(str)
     assert len(result) == n, "join_front_line changed the number of rows"
@@ -672,7 +685,7 @@ def join_areas(
     x, y = _xy(incidents)
     idx = PointLocator(layer.geometry.to_numpy()).locate(x, y)
     names = layer[col].astype(object).where(layer[col].notna(), "").astype(str).to_numpy()
-    result = incidents.copy()
+    result = incidents.copy(deep=False)  # copy-on-write: new columns do not touch the input
     vals = np.where(idx >= 0, names[np.maximum(idx, 0)] if len(names) else "", "")
     result["area"] = pd.Series(vals, index=incidents.index).astype(str)
     return result
@@ -771,8 +784,15 @@ def join_all(
         report.admin.append({"layer": name, **{s: int(counts.get(s, 0)) for s in ADMIN_STATUS},
                              "name_mismatch": mism})
     if control is not None:
-        ctl = _as_control(control)
-        report.control_problems = [p.describe() for p in _control.validate_control(ctl, strict=False).problems]
+        if isinstance(control, gpd.GeoDataFrame):
+            ctl = _as_control(control)
+            checked = _control.validate_control(ctl, strict=False)
+        else:  # read once, validate once (errors raise, as read_control does)
+            checked = _control.validate_control(_control.read_control(control, validate=False))
+            for p in checked.warnings:
+                log.warning("control layer: %s", p.describe())
+            ctl = checked.control
+        report.control_problems = [p.describe() for p in checked.problems]
         out = join_control(out, ctl, notes=report.notes)
         counts = out["control_status"].value_counts()
         report.control_status = {s: int(counts.get(s, 0)) for s in CONTROL_STATUS}

@@ -1,0 +1,104 @@
+"""geoconflict._nearest: nearest segment by k-d tree candidates equals GEOS's answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geoconflict import _nearest
+from geoconflict._nearest import SegmentIndex, point_segment_distance
+
+
+def _segments(coords: np.ndarray) -> np.ndarray:
+    return shapely.linestrings(np.stack([coords[:-1], coords[1:]], axis=1))
+
+
+def _geos(segs: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    return shapely.distance(shapely.multilinestrings(segs), shapely.points(px, py))
+
+
+def _wiggly_line(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = np.cumsum(rng.uniform(-300, 1000, n))
+    y = np.cumsum(rng.normal(0, 800, n))
+    return np.column_stack([x, y])
+
+
+def test_distances_equal_geos_on_a_wiggly_line_and_hard_points():
+    rng = np.random.default_rng(7)
+    line = _wiggly_line(rng, 800)
+    segs = _segments(line)
+    x0, y0, x1, y1 = shapely.total_bounds(segs)
+    far = np.column_stack([rng.uniform(x0 - 5e4, x1 + 5e4, 20_000), rng.uniform(y0 - 5e4, y1 + 5e4, 20_000)])
+    on_vertex = line[rng.integers(0, len(line), 500)]
+    t = rng.uniform(0, 1, 500)[:, None]
+    j = rng.integers(0, len(line) - 1, 500)
+    on_segment = line[j] + t * (line[j + 1] - line[j])
+    near = on_segment + rng.normal(0, 1e-3, on_segment.shape)
+    pts = np.vstack([far, on_vertex, on_segment, near])
+    d, seg = SegmentIndex(segs).nearest(pts[:, 0], pts[:, 1])
+    expected = _geos(segs, pts[:, 0], pts[:, 1])
+    np.testing.assert_allclose(d, expected, rtol=1e-12, atol=1e-9)
+    # the segment returned is at that distance
+    np.testing.assert_allclose(shapely.distance(segs[seg], shapely.points(pts)), expected, rtol=1e-12, atol=1e-9)
+    assert (d[len(far):len(far) + 1000] < 1e-6).all()  # on the line: zero
+
+
+def test_the_fallback_answers_when_candidates_are_not_provably_complete(monkeypatch):
+    """With one candidate vertex per point almost nothing is provably complete: GEOS answers."""
+    monkeypatch.setattr(_nearest, "K", 2)
+    rng = np.random.default_rng(3)
+    # a tight zig-zag: many vertices at almost the same distance from points on its axis
+    xs = np.arange(200) * 10.0
+    line = np.column_stack([xs, np.where(np.arange(200) % 2, 5.0, -5.0)])
+    segs = _segments(line)
+    px, py = rng.uniform(0, 2000, 5000), rng.uniform(-50, 50, 5000)
+    d, seg = SegmentIndex(segs).nearest(px, py)
+    np.testing.assert_allclose(d, _geos(segs, px, py), rtol=1e-12, atol=1e-9)
+    assert (seg >= 0).all()
+
+
+def test_zero_length_segments_and_a_single_segment():
+    segs = shapely.linestrings([[(0, 0), (0, 0)], [(10, 0), (10, 10)]])
+    d, seg = SegmentIndex(segs).nearest(np.array([0.0, 13.0, -3.0]), np.array([4.0, 5.0, 0.0]))
+    np.testing.assert_allclose(d, [4.0, 3.0, 3.0])
+    assert list(seg) == [0, 1, 0]
+    one = shapely.linestrings([[(0, 0), (100, 0)]])
+    d, seg = SegmentIndex(one).nearest(np.array([50.0, 150.0]), np.array([7.0, 0.0]))
+    np.testing.assert_allclose(d, [7.0, 50.0])
+
+
+def test_point_segment_distance_matches_geos_formula():
+    rng = np.random.default_rng(11)
+    a, b, p = (rng.uniform(-1e5, 1e5, (3000, 2)) for _ in range(3))
+    got = point_segment_distance(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+    expected = shapely.distance(shapely.linestrings(np.stack([a, b], axis=1)), shapely.points(p))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_vertices=st.integers(2, 60),
+    scale=st.sampled_from([1.0, 100.0, 1e5]),
+)
+def test_property_equal_to_geos(seed: int, n_vertices: int, scale: float):
+    rng = np.random.default_rng(seed)
+    line = rng.uniform(-scale, scale, (n_vertices, 2))
+    segs = _segments(line)
+    pts = np.vstack([rng.uniform(-2 * scale, 2 * scale, (300, 2)), line + rng.normal(0, scale * 1e-6, line.shape)])
+    d, seg = SegmentIndex(segs).nearest(pts[:, 0], pts[:, 1])
+    expected = _geos(segs, pts[:, 0], pts[:, 1])
+    np.testing.assert_allclose(d, expected, rtol=1e-10, atol=scale * 1e-12)
+    assert (seg >= 0).all() and (seg < len(segs)).all()
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_few_points(n: int):
+    segs = shapely.linestrings([[(0, 0), (10, 0)], [(10, 0), (10, 10)]])
+    d, seg = SegmentIndex(segs).nearest(np.full(n, 5.0), np.full(n, 5.0))
+    assert len(d) == len(seg) == n
+    if n:
+        assert d[0] == pytest.approx(5.0)

@@ -2,6 +2,9 @@
 
 CSV files are read with pyarrow's multi-threaded reader, every column as text (nothing is lost or
 guessed at this stage); typed parsing happens in :mod:`geoconflict._validate`, vectorised.
+A GeoParquet layer of longitude/latitude points is read with pyarrow and its WKB decoded straight
+to coordinates (:class:`PointCoords`): no shapely object is made per row only to be taken apart
+again (any other GeoParquet goes through :func:`geoconflict.io.read_layer`).
 File-level problems (missing, empty, binary, wrong encoding, unknown extension) raise
 :class:`~geoconflict.errors.InputError` with a fix; rows with the wrong number of fields are not
 fatal: they are collected as *malformed* rows and later quarantined.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -22,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from .errors import InputError
 from .io import VECTOR_EXTENSIONS, read_layer, require_file
@@ -35,6 +40,9 @@ SPREADSHEET_EXTENSIONS = (".xlsx", ".xls", ".xlsm", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
 _DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SAMPLE_BYTES = 1 << 16
+GEOPARQUET_EXTENSIONS = (".parquet", ".geoparquet")
+#: a 2D point in little-endian WKB: byte order 1, geometry type 1, x, y (21 bytes, packed)
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 #: The published UCDP GED column order (49 columns), used for files without a header row.
 GED_COLUMNS: tuple[str, ...] = (
@@ -53,6 +61,19 @@ _DATE_START = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
+class PointCoords:
+    """A point layer's coordinates, decoded from GeoParquet WKB without shapely objects."""
+
+    #: the geometry column of :attr:`RawTable.frame` (still WKB bytes there, for the quarantine)
+    column: str
+    #: longitude and latitude (EPSG:4326); NaN where the geometry is missing or empty
+    x: np.ndarray
+    y: np.ndarray
+    #: missing geometry or ``POINT EMPTY`` (WKB with both coordinates NaN)
+    empty: np.ndarray
+
+
+@dataclass
 class RawTable:
     """What a reader found: the rows (text for CSV), and facts about the file."""
 
@@ -66,6 +87,9 @@ class RawTable:
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
     #: 1-based data row of each row of ``frame`` (None: 1..n in order)
     row_numbers: np.ndarray | None = None
+    #: a GeoParquet point layer's coordinates (``frame`` is then a plain DataFrame whose
+    #: geometry column holds the WKB); None for every other input
+    points: PointCoords | None = None
 
 
 def read_raw(
@@ -88,6 +112,10 @@ def read_raw(
             path=p,
             fix="save the sheet as CSV (UTF-8) and ingest the CSV",
         )
+    if ext in GEOPARQUET_EXTENSIONS and (fast := read_geoparquet_points(p)) is not None:
+        if on_progress:
+            on_progress(1, 1)
+        return fast
     if ext in VECTOR_EXTENSIONS or p.suffix.lower() == ".gdb":
         gdf = read_layer(p, layer=layer, what="input layer", allow_empty=False)
         if on_progress:
@@ -103,6 +131,105 @@ def read_raw(
             )
         return read_csv_text(p, encoding=encoding, ucdp_ok=ucdp_ok, on_progress=on_progress)
     raise InputError(f"unknown input format {ext!r}", path=p)  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# GeoParquet points
+
+
+def read_geoparquet_points(p: Path) -> RawTable | None:
+    """A GeoParquet file of 2D points in EPSG:4326 (one WKB geometry column, no bbox covering),
+    read with pyarrow: the attributes as :func:`geopandas.read_parquet` gives them, the points
+    as coordinates.  None for any other file (multi-part, projected, 3D, big-endian, other
+    geometry types, unreadable, ...): :func:`~geoconflict.io.read_layer` reads or refuses it.
+
+    Why: making a shapely point per row (``from_wkb``) and taking it apart again (``get_x``)
+    was most of the time of reading a large incident file.
+    """
+    geo = _geoparquet_point_metadata(p)
+    if geo is None:
+        return None
+    name = geo["primary_column"]
+    try:
+        table = pq.read_table(p)
+    except Exception:  # noqa: BLE001 - pyarrow raises many types; read_layer reports them
+        return None
+    if table.num_rows == 0 or name not in table.column_names:
+        return None
+    coords = _wkb_points(table[name])
+    if coords is None:
+        return None
+    x, y, empty = coords
+    # columns in geopandas' order: the attributes as table.to_pandas() gives them (index
+    # columns restored from the pandas metadata), the geometry at its place among them
+    order = list(table.slice(0, 0).to_pandas().columns)
+    frame = table.drop([name]).to_pandas()
+    frame.insert(order.index(name), name, pd.Series(pd.arrays.ArrowExtensionArray(table[name]),
+                                                     index=frame.index))
+    log.info("read %s: %d points, %d columns (GeoParquet)", p, len(frame), frame.shape[1])
+    return RawTable(frame=frame, kind="vector", path=p,
+                    points=PointCoords(column=name, x=x, y=y, empty=empty))
+
+
+def _geoparquet_point_metadata(p: Path) -> dict | None:
+    """The file's GeoParquet metadata when the fast point reader applies to it, else None."""
+    if not p.is_file():
+        return None
+    try:
+        meta = pq.read_schema(p).metadata or {}
+        geo = json.loads(meta[b"geo"])
+        column = geo["columns"][geo["primary_column"]]
+    except Exception:  # noqa: BLE001 - no or malformed metadata: read_layer says what is wrong
+        return None
+    if len(geo["columns"]) != 1 or column.get("encoding") != "WKB" or "covering" in column:
+        return None
+    types = column.get("geometry_types") or ["Point"]
+    if any(t != "Point" for t in types) or "crs" not in column or column["crs"] is None:
+        return None  # no crs key means OGC:CRS84, which read_layer's path reprojects
+    try:
+        from pyproj import CRS
+
+        if CRS.from_user_input(column["crs"]).to_epsg() != 4326:
+            return None
+    except Exception:  # noqa: BLE001 - a CRS pyproj cannot read: leave it to read_layer
+        return None
+    return geo
+
+
+def _wkb_points(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(x, y, empty) from WKB cells that are all 21-byte little-endian 2D points or null;
+    None when any cell is something else.  ``POINT EMPTY`` is written with both coordinates
+    NaN (as GEOS reads it); a point with one NaN coordinate is a point, not empty."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        return None
+    n = len(arr)
+    valid = np.ones(n, dtype=bool) if arr.null_count == 0 else _valid_mask(arr)
+    bufs = arr.buffers()
+    off_type = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    offsets = np.frombuffer(bufs[1], dtype=off_type)[arr.offset: arr.offset + n + 1].astype(np.int64)
+    starts = offsets[:-1][valid]
+    if len(starts) and not (np.diff(offsets)[valid] == _WKB_POINT.itemsize).all():
+        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    first = int(starts[0]) if len(starts) else 0
+    if (starts == first + _WKB_POINT.itemsize * np.arange(len(starts))).all():
+        cells = data[first: first + _WKB_POINT.itemsize * len(starts)].view(_WKB_POINT)
+    else:  # cells not back to back (unusual writer): gather them
+        take = starts[:, None] + np.arange(_WKB_POINT.itemsize)
+        cells = np.ascontiguousarray(data[take]).view(_WKB_POINT).ravel()
+    if not ((cells["order"] == 1).all() and (cells["type"] == 1).all()):
+        return None
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    x[valid] = cells["x"]
+    y[valid] = cells["y"]
+    empty = ~valid | (np.isnan(x) & np.isnan(y))
+    return x, y, empty
+
+
+def _valid_mask(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _looks_like_text(p: Path) -> bool:

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import shapely
 
 from . import _validate as V
-from ._readers import RawTable, read_raw
+from ._readers import PointCoords, RawTable, read_raw
 from .errors import CRSError, InputError, OutputExistsError, SchemaError
 from .io import output_format, sibling, write_layer, write_table
 
@@ -368,7 +368,8 @@ def _ingest(
     where = str(raw.path) if raw.path is not None else (name or "<frame>")
     frame = raw.frame.reset_index(drop=True)
     is_vector = raw.kind == "vector"
-    geom_name = frame.geometry.name if is_vector else None
+    points = raw.points
+    geom_name = points.column if points is not None else frame.geometry.name if is_vector else None
     attr_cols = [c for c in frame.columns if c != geom_name]
     detected = detect_format(attr_cols) if fmt == "auto" else fmt
     if raw.headerless:
@@ -388,7 +389,7 @@ def _ingest(
     pool = _pool()
     date_job = pool.submit(V.parse_dates, frame[cols["date"]]) if cols["date"] is not None else None
     if is_vector and cols["lon"] is None:
-        x, y = _vector_xy(frame, mark, where)
+        x, y = _points_xy(points, mark) if points is not None else _vector_xy(frame, mark, where)
     else:
         lon_job = pool.submit(V.parse_number, frame[cols["lon"]], decimal_comma=True)
         y, ymiss, ybad = V.parse_number(frame[cols["lat"]], decimal_comma=True)
@@ -401,6 +402,16 @@ def _ingest(
     with np.errstate(invalid="ignore"):
         mark(~((np.abs(x) <= 180) & (np.abs(y) <= 90)), "coordinate_out_of_range")
         mark((x == 0) & (y == 0), "null_island")
+    # ids are cleaned and hashed in the pool; duplicates are decided once the other checks are in
+    id_job = pool.submit(_incident_ids, frame[cols["incident_id"]] if cols["incident_id"] is not None
+                         else None, n)
+    # a row's point and its outside_country flag depend on that row alone: both are made now
+    # for every row with usable coordinates, in the pool while the other columns are checked,
+    # and the accepted rows' are picked out at the end
+    located = code == 0
+    point_job = pool.submit(_points_where, x, y, located)
+    country_job = (pool.submit(_outside_country_where, x, y, frame[cols["country"]], located)
+                   if cols["country"] is not None else None)
 
     # --- dates
     if date_job is not None:
@@ -420,31 +431,19 @@ def _ingest(
     else:
         fat = np.full(n, np.nan)
 
-    # --- ids (duplicates among otherwise valid rows; the first stays)
-    ids = (V.clean_text(frame[cols["incident_id"]], trim=True) if cols["incident_id"] is not None
-           else pd.Series(pd.NA, index=frame.index, dtype="str"))
-    noid = ids.isna().to_numpy()
-    if noid.any():
-        ids = ids.copy()
-        ids[noid] = pd.Series(np.arange(1, n + 1)[noid].astype(str), index=ids.index[noid]).radd("row-")
-    ok = code == 0
-    dup = np.zeros(n, dtype=bool)
-    dup[ok] = _duplicated(ids if ok.all() else _filter_series(ids, ok, pa.array(ok)))
-    mark(dup, "duplicate_id")
+    # --- duplicate ids among otherwise valid rows (the first stays)
+    ids, id_codes = id_job.result()
+    mark(_duplicated_among(id_codes, code == 0), "duplicate_id")
 
     keep = code == 0
     acc = np.flatnonzero(keep)
     rej = np.flatnonzero(~keep)
-    everything = len(acc) == n
-
-    keep_pa = pa.array(keep)
+    rows_kept = _Rows.of(keep)
 
     def take(values: Any) -> Any:
-        if everything:
-            return values.reset_index(drop=True) if isinstance(values, pd.Series) else values
         if isinstance(values, pd.Series):
-            return _filter_series(values, keep, keep_pa)
-        return values[keep]
+            return _filter_series(values, rows_kept)
+        return values if rows_kept.everything else values[keep]
 
     source_format = "vector" if is_vector and detected == "csv" else detected
     out: dict[str, Any] = {}
@@ -465,7 +464,7 @@ def _ingest(
         if col is None:
             out[fld] = pd.Series(pd.NA, index=range(len(acc)), dtype="str")
         else:
-            out[fld] = take(V.clean_text(frame[col], trim=fld not in ("notes", "source")))
+            out[fld] = V.clean_text(take(frame[col]), trim=fld not in ("notes", "source"))
     if detected == "ucdp" and cols["event_type"] is not None:
         et = out["event_type"]
         out["event_type"] = et.map(UCDP_VIOLENCE).fillna(et).astype("str")
@@ -473,19 +472,14 @@ def _ingest(
     out["geo_precision"] = take(_geo_precision(detected, frame, cols))
     out["source_format"] = pa.repeat(pa.scalar(source_format), len(acc)).to_pandas()
 
-    # --- flags on kept rows (geometry and the other columns are built meanwhile)
-    xa, ya = take(x), take(y)
-    geom_job = pool.submit(shapely.points, xa, ya)
+    # --- flags on kept rows
     used = {c for k, c in cols.items() if c is not None and k != "country"}
     others = [c for c in attr_cols if c not in used or c in _KEEP_MAPPED]
-    other_job = pool.submit(lambda: pd.DataFrame({c: take(frame[c]) for c in others},
-                                                 index=range(len(acc))))
     masks: list[tuple[str, np.ndarray]] = [
         ("imprecise_location", (out["geo_precision"] == 3).fillna(False).to_numpy(dtype=bool)),
     ]
-    if cols["country"] is not None:
-        masks.append(("outside_country",
-                      V.outside_country(xa, ya, take(V.clean_text(frame[cols["country"]], trim=True)))))
+    if country_job is not None:
+        masks.append(("outside_country", take(country_job.result())))
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
     masks.append(("future_date", (d_acc.dt.normalize() > today).fillna(False).to_numpy(dtype=bool)))
     if geo_status is not None:
@@ -497,22 +491,10 @@ def _ingest(
             gp = out["geo_precision"].copy()
             gp[gmask] = GEOCODED_PRECISION  # a populated place's point, whatever the source said
             out["geo_precision"] = gp
-    # one bit per flag; the text is built once per distinct combination
-    bits = np.zeros(len(acc), dtype=np.int64)
-    flag_counts: dict[str, int] = {}
-    for i, (fname, mask) in enumerate(masks):
-        if mask.any():
-            bits |= mask.astype(np.int64) << i
-            flag_counts[fname] = int(mask.sum())
-    combos, inverse = np.unique(bits, return_inverse=True)
-    labels = [";".join(f for i, (f, _) in enumerate(masks) if c >> i & 1) for c in combos.tolist()]
-    flags_arr = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)),
-                                               pa.array(labels, type=pa.string()))
-    out["flags"] = pc.cast(flags_arr, pa.string()).to_pandas()
-    flagged = int((bits != 0).sum())
+    out["flags"], flag_counts, flagged = _flag_texts(masks, len(acc))
 
     # --- the source's other columns
-    other = other_job.result()
+    other = pd.DataFrame({c: take(frame[c]) for c in others}, index=range(len(acc)))
     # a table geoconflict wrote before (read again, e.g. a join output): its derived canonical
     # columns are recomputed, not kept twice; its earlier flags are carried into the new ones
     if "flags" in other.columns:
@@ -527,7 +509,7 @@ def _ingest(
                 other[c] = V.parse_number(other[c])[0]
     table = pd.DataFrame(out)
     table = pd.concat([table, other], axis=1) if len(other.columns) else table
-    incidents = gpd.GeoDataFrame(table, geometry=geom_job.result(), crs="EPSG:4326")
+    incidents = gpd.GeoDataFrame(table, geometry=take(point_job.result()), crs="EPSG:4326")
     incidents = incidents[list(CANONICAL_COLUMNS) + [c for c in table.columns if c not in CANONICAL_COLUMNS]]
 
     # --- quarantine
@@ -560,27 +542,122 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="geoconflict-ingest")
 
 
-def _filter_series(s: pd.Series, keep: np.ndarray, keep_pa: pa.Array) -> pd.Series:
-    """``s[keep]`` with a fresh index; pyarrow's filter for arrow-backed text (pandas would go
-    through a much slower take on the many chunks a large CSV gives)."""
+#: kept rows forming runs at least this long on average are sliced out of arrow-backed text
+#: without a copy (a few bad rows in millions); shorter runs are copied by pyarrow's filter
+_SLICE_MIN_RUN = 1000
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Which rows of a frame to keep: a mask, and the runs of consecutive kept rows when they
+    are long (see :func:`_filter_series`)."""
+
+    mask: np.ndarray
+    mask_pa: pa.Array
+    runs: list[tuple[int, int]] | None
+    everything: bool
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _Rows:
+        n, kept = len(mask), int(mask.sum())
+        runs = None
+        if kept and kept < n:
+            edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+            if kept >= _SLICE_MIN_RUN * (len(edges) // 2):
+                runs = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+        return cls(mask=mask, mask_pa=pa.array(mask), runs=runs, everything=kept == n)
+
+
+def _filter_series(s: pd.Series, rows: _Rows) -> pd.Series:
+    """``s[rows.mask]`` with a fresh index.
+
+    Arrow-backed text is filtered by pyarrow (pandas would go through a much slower take on
+    the many chunks a large CSV gives), and when the kept rows form long runs it is not
+    copied at all: the result is made of slices of the original chunks.  Copying the text of
+    millions of rows (gigabytes, mostly notes) cost seconds, most of it the kernel handing out
+    fresh memory; the values are the same either way.
+    """
+    if rows.everything:
+        return s.reset_index(drop=True)
     arr = getattr(s.array, "_pa_array", None)
     if isinstance(arr, pa.ChunkedArray) and s.dtype == "str":
-        out = pc.filter(arr, keep_pa).to_pandas()
+        if rows.runs is not None:
+            chunks = [c for a, b in rows.runs for c in arr.slice(a, b - a).chunks]
+            out = pa.chunked_array(chunks, type=arr.type).to_pandas()
+        else:
+            out = pc.filter(arr, rows.mask_pa).to_pandas()
         out.name = s.name
         return out
-    return s[keep].reset_index(drop=True)
+    return s[rows.mask].reset_index(drop=True)
 
 
-def _duplicated(ids: pd.Series) -> np.ndarray:
-    """``Series.duplicated(keep="first")`` through pyarrow's hash table (faster on strings)."""
+def _incident_ids(source: pd.Series | None, n: int) -> tuple[pd.Series, np.ndarray]:
+    """(the ids as text, trimmed, ``row-<n>`` where missing; an integer code per row, equal for
+    equal ids).  Hashing millions of distinct strings is slow, so this runs in the pool while
+    the other checks decide which rows compete for an id."""
+    ids = (V.clean_text(source, trim=True).reset_index(drop=True) if source is not None
+           else pd.Series(pd.NA, index=range(n), dtype="str"))
+    noid = ids.isna().to_numpy()
+    if noid.any():
+        ids = ids.copy()
+        ids[noid] = pd.Series(np.arange(1, n + 1)[noid].astype(str), index=ids.index[noid]).radd("row-")
     enc = pc.dictionary_encode(V.arrow_text(ids)).combine_chunks()
-    if len(enc.dictionary) == len(ids):
-        return np.zeros(len(ids), dtype=bool)
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    # codes are numbered in order of first appearance: a row is a first occurrence exactly
-    # when its code exceeds every code before it
-    seen = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
-    return codes <= seen
+    if len(enc.dictionary) == n:  # all distinct: the row number is a code
+        return ids, np.arange(n, dtype=np.int64)
+    return ids, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _duplicated_among(codes: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``ids[ok].duplicated(keep="first")`` spread back over all rows (False outside ``ok``),
+    from the codes of :func:`_incident_ids`; only ids used more than once are looked at."""
+    dup = np.zeros(len(codes), dtype=bool)
+    if not len(codes):
+        return dup
+    counts = np.bincount(codes[ok], minlength=int(codes.max()) + 1)
+    rows = np.flatnonzero(ok & (counts[codes] > 1))
+    if len(rows):
+        _, first = np.unique(codes[rows], return_index=True)
+        dup[rows] = True
+        dup[rows[first]] = False
+    return dup
+
+
+def _points_where(x: np.ndarray, y: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Shapely points at the rows in ``where`` (None elsewhere)."""
+    pts = np.full(len(x), None, dtype=object)
+    pts[where] = shapely.points(x[where], y[where])
+    return pts
+
+
+def _outside_country_where(x: np.ndarray, y: np.ndarray, country: pd.Series,
+                           where: np.ndarray) -> np.ndarray:
+    """:func:`V.outside_country` for the rows in ``where`` (False elsewhere).  The names need no
+    cleaning first: the lookup folds case and white space, and an empty name is unknown."""
+    out = np.zeros(len(x), dtype=bool)
+    if where.all():
+        return V.outside_country(x, y, country.reset_index(drop=True))
+    rows = _Rows.of(where)
+    out[where] = V.outside_country(x[where], y[where], _filter_series(country, rows))
+    return out
+
+
+def _flag_texts(masks: list[tuple[str, np.ndarray]], n: int) -> tuple[pd.Series, dict[str, int], int]:
+    """The ``flags`` column (';'-joined names, in ``masks`` order), the count per flag and the
+    number of flagged rows.  One bit per flag; the text is built once per distinct combination
+    (found by counting, not sorting: there are at most a few dozen)."""
+    bits = np.zeros(n, dtype=np.int64)
+    counts: dict[str, int] = {}
+    for i, (fname, mask) in enumerate(masks):
+        if mask.any():
+            bits |= mask.astype(np.int64) << i
+            counts[fname] = int(mask.sum())
+    present = np.bincount(bits, minlength=1) > 0
+    combos = np.flatnonzero(present)  # ascending, as np.unique gives them
+    inverse = (np.cumsum(present) - 1)[bits]
+    labels = [";".join(f for i, (f, _) in enumerate(masks) if c >> i & 1) for c in combos.tolist()]
+    flags_arr = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)),
+                                               pa.array(labels, type=pa.string()))
+    return pc.cast(flags_arr, pa.string()).to_pandas(), counts, int((bits != 0).sum())
 
 
 def _resolve_columns(
@@ -678,6 +755,12 @@ def _vector_xy(frame: gpd.GeoDataFrame, mark: Any, where: str) -> tuple[np.ndarr
     return x, y
 
 
+def _points_xy(points: PointCoords, mark: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_vector_xy` for coordinates decoded from GeoParquet (all points, EPSG:4326)."""
+    mark(points.empty, "empty_geometry")
+    return points.x, points.y
+
+
 def _date_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None], hint: pd.Series) -> pd.Series:
     n = len(frame)
     col = cols["date_precision"]
@@ -717,12 +800,16 @@ def _quarantine(
 ) -> pd.DataFrame:
     drop = np.zeros(len(frame), dtype=bool)
     drop[rej] = True
-    drop_pa = pa.array(drop)
-    q = pd.DataFrame({c: _filter_series(frame[c], drop, drop_pa) for c in frame.columns},
+    picked = _Rows.of(drop)
+    q = pd.DataFrame({c: _filter_series(frame[c], picked) for c in frame.columns},
                      index=range(len(rej)))
     if geom_name is not None and geom_name in q.columns:
-        q[geom_name] = pd.Series(shapely.to_wkt(np.asarray(q[geom_name].values, dtype=object)),
-                                 dtype="str")
+        column = q[geom_name]
+        if isinstance(column.dtype, pd.ArrowDtype):  # WKB from the GeoParquet point reader
+            geoms = shapely.from_wkb(column.to_numpy(dtype=object, na_value=None))
+        else:
+            geoms = np.asarray(column.values, dtype=object)
+        q[geom_name] = pd.Series(shapely.to_wkt(geoms), dtype="str")
     for added in ("reason", "source_row"):
         if added in q.columns:
             q = q.rename(columns={added: f"{added}_source"})

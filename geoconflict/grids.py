@@ -208,14 +208,14 @@ def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.
     return x, y
 
 
-#: from this many points, numpy work is split over two threads
-THREADED_PROJECTION_FROM = 400_000
-
 #: from this many points, square / hex binning interpolates the projection on a lon/lat lattice
 #: and projects exactly (PROJ) only the points that land near a cell edge
 APPROX_PROJECTION_FROM = 200_000
-#: lattice nodes at most (each projected exactly, with the lattice cells' centres)
-LATTICE_NODES = 100_000
+#: lattice nodes at most (each projected exactly, with the lattice cells' centres), and at most
+#: one per this many points (the answer does not depend on it: a coarser lattice only sends more
+#: points to the exact projection)
+LATTICE_NODES = 20_000
+POINTS_PER_NODE = 25
 
 
 def metric_cell_indices(
@@ -235,33 +235,20 @@ def metric_cell_indices(
         a, b, _ = _indices_and_edge_distance(kind, x, y, size)
         return a, b
     band = max(8.0 * lattice.err, 1e-3)
+    from ._binning import lattice_cells
 
-    def work(sl: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x, y = lattice.interpolate(lon[sl], lat[sl])
-        a, b, dist = _indices_and_edge_distance(kind, x, y, size)
-        return a, b, np.flatnonzero(dist <= band) + (sl.start or 0)
-
-    parts = _in_halves(work, n)
-    a = np.concatenate([p[0] for p in parts])
-    b = np.concatenate([p[1] for p in parts])
-    near = np.concatenate([p[2] for p in parts])
+    a, b, is_near = lattice_cells(
+        np.ascontiguousarray(lon, dtype="float64"), np.ascontiguousarray(lat, dtype="float64"),
+        lattice.west, lattice.south, lattice.step, lattice.nx, lattice.ny, lattice.gx, lattice.gy,
+        kind == "hex", float(size), band,
+    )
+    near = np.flatnonzero(is_near)
     if len(near):
         xe, ye = project(lon[near], lat[near], crs)
         a[near], b[near], _ = _indices_and_edge_distance(kind, xe, ye, size)
     log.debug("interpolated projection: error %.2e m, %d of %d points projected exactly",
               lattice.err, len(near), n)
     return a, b
-
-
-def _in_halves(fn: Any, n: int) -> list[Any]:
-    """``fn(slice)`` over two halves of ``range(n)`` in two threads (numpy releases the GIL),
-    or over one slice for small inputs."""
-    if n < THREADED_PROJECTION_FROM:
-        return [fn(slice(0, n))]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(fn, [slice(0, n // 2), slice(n // 2, n)]))
 
 
 def _indices_and_edge_distance(
@@ -302,7 +289,8 @@ class _Lattice:
         south, north = float(lat.min()), float(lat.max())
         if east - west > 30 or north - south > 30 or max(abs(south), abs(north)) > 84:
             return None
-        step = max(0.002, math.sqrt(max(east - west, 1e-9) * max(north - south, 1e-9) / LATTICE_NODES))
+        nodes = min(LATTICE_NODES, max(len(lon) // POINTS_PER_NODE, 1_000))
+        step = max(0.002, math.sqrt(max(east - west, 1e-9) * max(north - south, 1e-9) / nodes))
         nx = int(math.ceil((east - west) / step)) + 2
         ny = int(math.ceil((north - south) / step)) + 2
         glon = west + step * np.arange(nx)
@@ -319,19 +307,6 @@ class _Lattice:
         iy = (gy2[:-1, :-1] + gy2[:-1, 1:] + gy2[1:, :-1] + gy2[1:, 1:]).ravel() / 4
         err = float(max(np.abs(mx - ix).max(), np.abs(my - iy).max()))
         return cls(west, south, step, nx, ny, gx, gy, err)
-
-    def interpolate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fi = (lon - self.west) / self.step
-        fj = (lat - self.south) / self.step
-        i = np.clip(np.floor(fi).astype("int64"), 0, self.nx - 2)
-        j = np.clip(np.floor(fj).astype("int64"), 0, self.ny - 2)
-        tx, ty = fi - i, fj - j
-        flat = j * self.nx + i
-        out = []
-        for g in (self.gx, self.gy):
-            v00, v01, v10, v11 = g[flat], g[flat + 1], g[flat + self.nx], g[flat + self.nx + 1]
-            out.append(v00 + tx * (v01 - v00) + ty * (v10 - v00) + tx * ty * (v11 - v10 - v01 + v00))
-        return out[0], out[1]
 
 
 def _hex_axial(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -582,16 +557,18 @@ def _prepare(
             report.excluded[reason] = report.excluded.get(reason, 0) + n
             keep[mask] = False
 
-    types = shapely.get_type_id(geom)  # -1 missing, 0 point
-    drop(types == -1, "no_geometry")
-    drop(types != 0, "not_a_point")
-    xy = shapely.get_coordinates(geom) if keep.all() else None  # the usual case: one pass
-    if xy is not None and len(xy) == len(geom):  # every row a non-empty point
-        x, y = xy[:, 0].copy(), xy[:, 1].copy()
-    else:  # empty points get NaN coordinates here, and are dropped below
-        pts = np.where(keep & ~shapely.is_empty(geom), geom, None)
+    try:  # the usual case: one pass each (NaN for missing and non-point geometry)
+        x, y = shapely.get_x(geom), shapely.get_y(geom)
+    except shapely.errors.GEOSException:  # GEOS refuses the x of an empty point
+        pts = np.where(~shapely.is_empty(geom), geom, None)
         x, y = shapely.get_x(pts), shapely.get_y(pts)
-    drop(~(np.isfinite(x) & np.isfinite(y)), "no_geometry")
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():  # name the reason: missing / not a point / empty or not finite
+        types = np.zeros(len(geom), dtype=np.int64)
+        types[bad] = shapely.get_type_id(geom[bad])  # -1 missing, 0 point
+        drop(types == -1, "no_geometry")
+        drop(types > 0, "not_a_point")
+        drop(bad, "no_geometry")
     drop((np.abs(x) > 180) | (np.abs(y) > 90), "coordinate_out_of_range")
     if "geo_precision" in gdf.columns:
         prec = pd.to_numeric(gdf["geo_precision"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -643,11 +620,16 @@ def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.nda
 
 
 def _numeric(prep: _Prepared, col: str, report: GridReport) -> np.ndarray:
-    v = pd.to_numeric(prep.col(col), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = int(np.isnan(v).sum())
+    """A column as float64 for the kept rows, 0 where it is not a number (counted in a note)."""
+    v = pd.to_numeric(prep.source[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if prep.idx is not None:
+        v = v[prep.idx]  # a numpy take, not a pandas one
+    missing = np.isnan(v)
+    bad = int(missing.sum())
     if bad:
         report.notes.append(f"{bad:,} rows without a number in '{col}' add 0 to its sums")
-    return np.nan_to_num(v, nan=0.0)
+        v = np.where(missing, 0.0, v)
+    return v
 
 
 # --------------------------------------------------------------------------------------------

@@ -409,8 +409,7 @@ def test_interpolated_projection_bins_exactly(monkeypatch):
     g = incidents_at(lon, lat)
     exact = {s: count_by_cell(g, cells=s, crs=UTM37).cells.set_index("cell_id")["count"] for s in ("square:1km", "hex:5km")}
     monkeypatch.setattr(grids, "APPROX_PROJECTION_FROM", 0)
-    monkeypatch.setattr(grids, "THREADED_PROJECTION_FROM", 1000)  # the two-thread paths too
-    monkeypatch.setattr(crs_module, "THREADED_TRANSFORM_FROM", 1000)
+    monkeypatch.setattr(crs_module, "THREADED_TRANSFORM_FROM", 1000)  # the two-thread projection too
     fast = grids.metric_cell_indices(np.asarray(lon), np.asarray(lat), grids.to_crs(UTM37), "square", 1000.0)
     x, y = Transformer.from_crs("EPSG:4326", UTM37, always_xy=True).transform(lon, lat)
     assert np.array_equal(fast[0], np.floor(np.asarray(x) / 1000).astype("int64"))

@@ -214,18 +214,72 @@ def _try_format(
 
 def clean_text(s: pd.Series, *, trim: bool = False) -> pd.Series:
     """Text as given; empty cells become missing.  ``trim``: strip surrounding white space
-    (ids, names), else long texts (notes) are left as they are, without a copy."""
+    (ids, names), else long texts (notes) are left as they are, without a copy.
+
+    Text that needs neither is not copied: most columns of a large export are clean, and
+    copying millions of cells costs more than checking them (see :func:`_trim` and
+    :func:`_null_where_empty`)."""
     t = arrow_text(s)
     if trim:
-        t = pc.utf8_trim_whitespace(t)
+        t = _trim(t)
     empty = pc.equal(t, "")
     if pc.any(empty).as_py():
-        t = pc.if_else(empty, pa.scalar(None, pa.string()), t)
+        t = _null_where_empty(t)
     elif not trim and pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
         return s
     out = t.to_pandas()
     out.index = s.index
     return out
+
+
+def _trim(t: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``pc.utf8_trim_whitespace(t)``, but ``t`` itself when no cell has white space to strip.
+
+    Every white space character is a byte <= 0x20 or starts with a byte >= 0x80 in UTF-8, so
+    only cells beginning or ending with such a byte can change; those few are trimmed to see.
+    """
+    maybe = np.concatenate([_edge_bytes_suspect(c) for c in t.chunks]) if t.num_chunks else None
+    if maybe is None or not maybe.any():
+        return t
+    some = t.filter(pa.array(maybe))
+    if pc.all(pc.equal(pc.binary_length(pc.utf8_trim_whitespace(some)), pc.binary_length(some))).as_py():
+        return t
+    return pc.utf8_trim_whitespace(t)
+
+
+def _edge_bytes_suspect(a: pa.Array) -> np.ndarray:
+    """Per cell: does it begin or end with a byte that may be (part of) white space?"""
+    n = len(a)
+    bufs = a.buffers()
+    if bufs[2] is None or n == 0:
+        return np.zeros(n, dtype=bool)
+    wide = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
+    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[a.offset: a.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8)
+    start, stop = offsets[:-1], offsets[1:]
+    filled = np.flatnonzero(stop > start)
+    first, last = data[start[filled]], data[stop[filled] - 1]
+    out = np.zeros(n, dtype=bool)
+    out[filled] = (first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F)
+    return out
+
+
+def _null_where_empty(t: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``pc.if_else(t == "", null, t)`` without copying the text: an empty cell has no bytes,
+    so only the validity bitmap changes (chunks that are not plain string arrays go through
+    ``if_else``)."""
+    chunks = []
+    for c in t.chunks:
+        if not (pa.types.is_string(c.type) or pa.types.is_large_string(c.type)) or c.buffers()[2] is None:
+            empty = pc.equal(c, "")
+            chunks.append(pc.if_else(empty, pa.scalar(None, c.type), c))
+            continue
+        wide = pa.types.is_large_string(c.type)
+        bufs = c.buffers()
+        offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[c.offset: c.offset + len(c) + 1]
+        keep = pc.and_(pc.is_valid(c), pc.not_equal(pc.binary_length(c), 0))
+        chunks.append(pa.Array.from_buffers(c.type, len(c), [keep.buffers()[1], pa.py_buffer(offsets), bufs[2]]))
+    return pa.chunked_array(chunks, type=t.type)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,7 +426,7 @@ def outside_country(
     kidx = np.flatnonzero(known)
     inside = np.zeros(len(kidx), dtype=bool)
     kc = row_c[kidx]
-    for c in np.unique(kc):  # one pass per named country, not per incident
+    for c in np.flatnonzero(np.bincount(kc)):  # one pass per named country, not per incident
         sel = np.flatnonzero(kc == c)
         inside[sel] = _contains_xy(geoms[c], lon[kidx[sel]], lat[kidx[sel]])
     cand = kidx[~inside]
@@ -392,6 +446,63 @@ def outside_country(
         to_metric = _to_utm(int(code))
         poly = shapely.transform(window, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
         px, py = to_metric.transform(x, y)
-        d = shapely.distance(shapely.points(px, py), poly)
-        out[rows] = ~(d <= tolerance_m)
+        out[rows] = _farther_than(poly, np.asarray(px), np.asarray(py), tolerance_m)
+    return out
+
+
+#: numpy measures point-to-boundary distances for polygons with at most this many segments
+_MAX_NUMPY_SEGMENTS = 512
+#: points whose numpy distance is this close (metres) to the tolerance are measured by GEOS
+_DISTANCE_MARGIN_M = 1.0
+
+
+def _farther_than(poly: Any, px: np.ndarray, py: np.ndarray, tolerance: float) -> np.ndarray:
+    """``~(shapely.distance(shapely.points(px, py), poly) <= tolerance)``, with the same answers
+    but without a GEOS point per row when the polygon is simple.
+
+    A point's distance to a polygon is 0 inside it, else the distance to its boundary.  The
+    boundary distance is computed with numpy; only the points within a metre of the tolerance
+    (rounding could matter there) are measured by GEOS, and the far ones are tested for lying
+    inside the polygon (projected, a point outside in longitude/latitude can be inside).
+    """
+    segments = _boundary_segments(poly)
+    if segments is None:
+        return ~(shapely.distance(shapely.points(px, py), poly) <= tolerance)
+    bd = _segment_distance(px, py, *segments)
+    near = bd <= tolerance - _DISTANCE_MARGIN_M
+    far = bd > tolerance + _DISTANCE_MARGIN_M
+    unsure = ~near & ~far  # includes NaN
+    out = np.zeros(len(px), dtype=bool)
+    if far.any():
+        out[far] = ~shapely.intersects_xy(poly, px[far], py[far])
+    if unsure.any():
+        d = shapely.distance(shapely.points(px[unsure], py[unsure]), poly)
+        out[unsure] = ~(d <= tolerance)
+    return out
+
+
+def _boundary_segments(poly: Any) -> tuple[np.ndarray, ...] | None:
+    """(ax, ay, bx, by) of the polygon's boundary segments; None when there are too many for
+    numpy to beat GEOS, or none."""
+    lines = shapely.get_parts(shapely.boundary(poly))
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    same = index[1:] == index[:-1]  # consecutive vertices of one ring
+    if not 0 < same.sum() <= _MAX_NUMPY_SEGMENTS:
+        return None
+    a, b = coords[:-1][same], coords[1:][same]
+    return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
+
+
+def _segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
+                      bx: np.ndarray, by: np.ndarray, block: int = 16_384) -> np.ndarray:
+    """Euclidean distance from each point to the nearest segment, in blocks of points."""
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)  # a point-segment: t = 0
+    out = np.empty(len(px))
+    for i in range(0, len(px), block):
+        x, y = px[i:i + block, None], py[i:i + block, None]
+        t = np.clip(((x - ax) * dx + (y - ay) * dy) * inv, 0.0, 1.0)
+        ex, ey = x - (ax + t * dx), y - (ay + t * dy)
+        out[i:i + block] = np.sqrt((ex * ex + ey * ey).min(axis=1))
     return out

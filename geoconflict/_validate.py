@@ -247,21 +247,24 @@ def _trim(t: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(t)
 
 
+#: bytes that may be (part of) white space in UTF-8: controls, space, DEL and non-ASCII
+_MAYBE_SPACE = np.array([b <= 0x20 or b >= 0x7F for b in range(256)])
+
+
 def _edge_bytes_suspect(a: pa.Array) -> np.ndarray:
     """Per cell: does it begin or end with a byte that may be (part of) white space?"""
     n = len(a)
     bufs = a.buffers()
-    if bufs[2] is None or n == 0:
+    if bufs[2] is None or bufs[2].size == 0 or n == 0:
         return np.zeros(n, dtype=bool)
     wide = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
     offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[a.offset: a.offset + n + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8)
     start, stop = offsets[:-1], offsets[1:]
-    filled = np.flatnonzero(stop > start)
-    first, last = data[start[filled]], data[stop[filled] - 1]
-    out = np.zeros(n, dtype=bool)
-    out[filled] = (first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F)
-    return out
+    # an empty cell reads a neighbour's byte here; it is masked out below
+    first = data[np.minimum(start, len(data) - 1)]
+    last = data[np.maximum(stop - 1, 0)]
+    return (_MAYBE_SPACE[first] | _MAYBE_SPACE[last]) & (stop > start)
 
 
 def _null_where_empty(t: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -31,6 +31,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from . import control as _control
@@ -308,6 +309,14 @@ def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:
     return out.astype(str)
 
 
+def _labels_at(labels: Sequence[Any], codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``labels[codes]`` as a ``str`` Series (``""`` where ``codes < 0``), built with one Arrow
+    take instead of an object array of millions of Python strings."""
+    table = pa.array([str(v) for v in labels] + [""], type=pa.string())
+    pick = np.where(codes >= 0, codes, len(labels))
+    return pd.Series(table.take(pa.array(pick)), index=index, dtype="str")
+
+
 def _take(col: pd.Series, idx: np.ndarray) -> pd.Series:
     """``col`` at positions ``idx``, missing (None / NaN / NaT) where ``idx < 0``."""
     if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
@@ -352,7 +361,7 @@ def join_admin(
     x, y = _xy(incidents)
     locator = PointLocator(layer.geometry.to_numpy())
     idx = locator.locate(x, y)
-    status = np.where(idx >= 0, "within", "none").astype(object)
+    status = np.where(idx >= 0, 0, 2)  # positions in ADMIN_STATUS: within, nearest, none
     dist = np.where(idx >= 0, 0.0, np.nan)
     out_pts = np.flatnonzero((idx < 0) & np.isfinite(x) & np.isfinite(y))
     if len(out_pts) and snap_distance_m and snap_distance_m > 0 and len(layer):
@@ -370,7 +379,7 @@ def join_admin(
             best = pd.DataFrame({"p": pi, "g": gi, "d": d}).sort_values(["p", "g"]).drop_duplicates("p")
             rows = out_pts[best["p"].to_numpy()]
             idx[rows] = best["g"].to_numpy()
-            status[rows] = "nearest"
+            status[rows] = 1
             dist[rows] = best["d"].to_numpy()
     # attributes: taken by position, empty where none
     taken = pd.DataFrame(layer[attrs]).reset_index(drop=True)
@@ -390,7 +399,7 @@ def join_admin(
         if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
             col = col.astype(object).where(col.notna(), None)
         result[c] = col
-    result[f"admin_join{status_suffix}"] = pd.Series(status, index=incidents.index).astype(str)
+    result[f"admin_join{status_suffix}"] = _labels_at(ADMIN_STATUS, status, incidents.index)
     result[f"admin_distance_m{status_suffix}"] = dist
     if check_names:
         name_cols = {lvl: rename[c] for lvl, c in _name_columns(attrs).items()}
@@ -515,15 +524,14 @@ def join_control(
         changes = np.zeros(n, bool)
     found = at >= 0
     pos = np.maximum(at, 0)
-    ctrl = np.where(found, ctl["controller"].astype(str).to_numpy()[pos] if len(ctl) else "", "")
+    feature = np.where(found, at, -1)
     vf = ctl["valid_from"].to_numpy("datetime64[ns]")[pos] if len(ctl) else np.full(n, np.datetime64("NaT"))
-    snap = ctl["snapshot"].astype(str).to_numpy()[pos] if len(ctl) else np.full(n, "")
-    status = np.where(changes, "uncertain", np.where(found, "in_force", "none"))
-    result["controller"] = pd.Series(ctrl, index=incidents.index).astype(str)
+    status = np.where(changes, 1, np.where(found, 0, 2))  # positions in CONTROL_STATUS
+    result["controller"] = _labels_at(ctl["controller"].astype(str).tolist(), feature, incidents.index)
     result["control_valid_from"] = pd.Series(np.where(found, vf, np.datetime64("NaT", "ns")),
                                              index=incidents.index).astype("datetime64[ns]")
-    result["control_snapshot"] = pd.Series(np.where(found, snap, ""), index=incidents.index).astype(str)
-    result["control_status"] = pd.Series(status, index=incidents.index).astype(str)
+    result["control_snapshot"] = _labels_at(ctl["snapshot"].astype(str).tolist(), feature, incidents.index)
+    result["control_status"] = _labels_at(CONTROL_STATUS, status, incidents.index)
     assert len(result) == n, "join_control changed the number of rows"
     return result
 
@@ -643,14 +651,15 @@ def join_front_line(
                 left = st["controller_left"].astype(str).to_numpy()[seg_owner[si]]
                 right = st["controller_right"].astype(str).to_numpy()[seg_owner[si]]
                 side[sel] = np.where(sgn > 0, left, np.where(sgn < 0, right, ""))
-    if ctl is not None:
-        if "controller" in incidents.columns and "control_status" in incidents.columns:
-            side = incidents["controller"].astype(str).to_numpy()
-        else:
-            side = join_control(incidents, ctl)["controller"].astype(str).to_numpy()
+    if ctl is None:
+        side_col = pd.Series(side, index=incidents.index).astype(str)
+    elif "controller" in incidents.columns and "control_status" in incidents.columns:
+        side_col = incidents["controller"].astype(str)
+    else:
+        side_col = join_control(incidents, ctl)["controller"].astype(str)
     result = incidents.copy(deep=False)  # copy-on-write: new columns do not touch the input
     result["front_line_distance_m"] = dist
-    result["front_line_side"] = pd.Series(side, index=incidents.index).astype(str)
+    result["front_line_side"] = side_col
     assert len(result) == n, "join_front_line changed the number of rows"
     return result
 

@@ -1,4 +1,4 @@
-"""geoconflict._nearest: nearest segment by k-d tree candidates equals GEOS's answer."""
+"""geoconflict._nearest: nearest segment by boxed runs of segments equals GEOS's answer."""
 
 from __future__ import annotations
 
@@ -46,21 +46,22 @@ def test_distances_equal_geos_on_a_wiggly_line_and_hard_points():
     assert (d[len(far):len(far) + 1000] < 1e-6).all()  # on the line: zero
 
 
-def test_the_fallback_answers_when_candidates_are_not_provably_complete(monkeypatch):
-    """With one candidate vertex per point almost nothing is provably complete: GEOS answers."""
-    monkeypatch.setattr(_nearest, "K", 2)
+@pytest.mark.parametrize("chunk", [1, 3, 1000])
+def test_any_run_length_gives_the_same_answer(monkeypatch, chunk: int):
+    """Runs of one segment, of a few, and one run holding every segment (no pruning at all)."""
     rng = np.random.default_rng(3)
-    # a tight zig-zag: many vertices at almost the same distance from points on its axis
+    # a tight zig-zag: many segments at almost the same distance from points on its axis
     xs = np.arange(200) * 10.0
     line = np.column_stack([xs, np.where(np.arange(200) % 2, 5.0, -5.0)])
     segs = _segments(line)
-    px, py = rng.uniform(0, 2000, 5000), rng.uniform(-50, 50, 5000)
+    px, py = rng.uniform(-100, 2100, 5000), rng.uniform(-50, 50, 5000)
+    monkeypatch.setattr(_nearest, "CHUNK", chunk)
     d, seg = SegmentIndex(segs).nearest(px, py)
     np.testing.assert_allclose(d, _geos(segs, px, py), rtol=1e-12, atol=1e-9)
     assert (seg >= 0).all()
 
 
-def test_zero_length_segments_and_a_single_segment():
+def test_zero_length_segments_a_single_segment_and_ties():
     segs = shapely.linestrings([[(0, 0), (0, 0)], [(10, 0), (10, 10)]])
     d, seg = SegmentIndex(segs).nearest(np.array([0.0, 13.0, -3.0]), np.array([4.0, 5.0, 0.0]))
     np.testing.assert_allclose(d, [4.0, 3.0, 3.0])
@@ -68,6 +69,10 @@ def test_zero_length_segments_and_a_single_segment():
     one = shapely.linestrings([[(0, 0), (100, 0)]])
     d, seg = SegmentIndex(one).nearest(np.array([50.0, 150.0]), np.array([7.0, 0.0]))
     np.testing.assert_allclose(d, [7.0, 50.0])
+    # equally near two segments (a shared vertex): the lower index
+    corner = shapely.linestrings([[(0, 0), (10, 0)], [(10, 0), (10, 10)]])
+    d, seg = SegmentIndex(corner).nearest(np.array([15.0]), np.array([-5.0]))
+    assert d[0] == pytest.approx(np.hypot(5, 5)) and seg[0] == 0
 
 
 def test_point_segment_distance_matches_geos_formula():
@@ -81,7 +86,7 @@ def test_point_segment_distance_matches_geos_formula():
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
-    n_vertices=st.integers(2, 60),
+    n_vertices=st.integers(2, 80),
     scale=st.sampled_from([1.0, 100.0, 1e5]),
 )
 def test_property_equal_to_geos(seed: int, n_vertices: int, scale: float):

@@ -3,100 +3,24 @@
 GEOS answers this with ``STRtree.query_nearest`` at a few microseconds a point, one thread.
 Here the segments (in the order they follow along their lines) are cut into runs of
 ``CHUNK`` consecutive segments with a bounding box each; for every point a compiled loop (numba,
-both cores) measures the segments of the run whose box is nearest, then only the runs whose box
-is nearer than the best distance so far.  The box distance is a lower bound of the distance to
-any segment in it, so the answer is the exact minimum; the point-to-segment distance is the
-formula GEOS uses (``Distance::pointToSegment``).
+both cores; :func:`geoconflict._compiled.nearest_segments`) measures the segments of the run
+whose box is nearest, then only the runs whose box is nearer than the best distance so far.
+The box distance is a lower bound of the distance to any segment in it, so the answer is the
+exact minimum; the point-to-segment distance is the formula GEOS uses
+(``Distance::pointToSegment``).  Small inputs go to GEOS's tree (same distances).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import shapely
-from numba import njit, prange
 
 #: consecutive segments per bounding box
 CHUNK = 24
+#: from this many points the compiled loop is used (below it, GEOS's tree: no numba import and
+#: no loading of the compiled code, which cost about a second once per process)
+COMPILED_FROM = 50_000
 
-
-@njit(cache=True, inline="always")
-def _segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:  # pragma: no cover
-    dx = bx - ax
-    dy = by - ay
-    len2 = dx * dx + dy * dy
-    if len2 == 0.0:
-        return math.sqrt((px - ax) * (px - ax) + (py - ay) * (py - ay))
-    r = ((px - ax) * dx + (py - ay) * dy) / len2
-    if r <= 0.0:
-        return math.sqrt((px - ax) * (px - ax) + (py - ay) * (py - ay))
-    if r >= 1.0:
-        return math.sqrt((px - bx) * (px - bx) + (py - by) * (py - by))
-    s = ((ay - py) * dx - (ax - px) * dy) / len2
-    return abs(s) * math.sqrt(len2)
-
-
-@njit(cache=True, inline="always")
-def _box_distance(x: float, y: float, x0: float, y0: float, x1: float, y1: float) -> float:  # pragma: no cover
-    ddx = max(x0 - x, 0.0, x - x1)
-    ddy = max(y0 - y, 0.0, y - y1)
-    return math.sqrt(ddx * ddx + ddy * ddy)
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def _nearest(
-    px: np.ndarray, py: np.ndarray,
-    ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray,
-    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, chunk: int,
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled (tested through SegmentIndex)
-    n = px.shape[0]
-    nseg = ax.shape[0]
-    nbox = x0.shape[0]
-    dist = np.empty(n, dtype=np.float64)
-    seg = np.empty(n, dtype=np.int64)
-    for k in prange(n):
-        x = px[k]
-        y = py[k]
-        first = 0
-        first_lb = np.inf
-        for c in range(nbox):  # the run whose box is nearest: a good first answer
-            lb = _box_distance(x, y, x0[c], y0[c], x1[c], y1[c])
-            if lb < first_lb:
-                first, first_lb = c, lb
-        best = np.inf
-        best_i = -1
-        for step in range(nbox + 1):
-            if step == 0:
-                c = first
-            else:
-                c = step - 1
-                if c == first or _box_distance(x, y, x0[c], y0[c], x1[c], y1[c]) > best:
-                    continue
-            for i in range(c * chunk, min((c + 1) * chunk, nseg)):
-                d = _segment_distance(x, y, ax[i], ay[i], bx[i], by[i])
-                if d < best or (d == best and i < best_i):
-                    best = d
-                    best_i = i
-        dist[k] = best
-        seg[k] = best_i
-    return dist, seg
-
-
-def point_segment_distance(
-    px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
-) -> np.ndarray:
-    """Distance from (px, py) to segment (a, b), element-wise (numpy), as GEOS computes it."""
-    dx, dy = bx - ax, by - ay
-    len2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = ((px - ax) * dx + (py - ay) * dy) / len2
-        s = ((ay - py) * dx - (ax - px) * dy) / len2
-        perp = np.abs(s) * np.sqrt(len2)
-    to_a = np.sqrt((px - ax) ** 2 + (py - ay) ** 2)
-    to_b = np.sqrt((px - bx) ** 2 + (py - by) ** 2)
-    out = np.where(r <= 0, to_a, np.where(r >= 1, to_b, perp))
-    return np.where(len2 == 0, to_a, out)
 
 
 class SegmentIndex:
@@ -124,7 +48,24 @@ class SegmentIndex:
         n = len(px)
         if n == 0 or len(self.ax) == 0:
             return np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
-        return _nearest(
+        if n < COMPILED_FROM:
+            return self._geos(np.asarray(px, dtype="float64"), np.asarray(py, dtype="float64"))
+        from ._compiled import nearest_segments
+
+        return nearest_segments(
             np.ascontiguousarray(px, dtype="float64"), np.ascontiguousarray(py, dtype="float64"),
             self.ax, self.ay, self.bx, self.by, self.x0, self.y0, self.x1, self.y1, CHUNK,
         )
+
+    def _geos(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """GEOS's nearest segment (the same distances; ties: the lowest index)."""
+        tree = shapely.STRtree(self.segments)
+        (pi, si), d = tree.query_nearest(shapely.points(px, py), return_distance=True, all_matches=True)
+        dist = np.full(len(px), np.nan)
+        seg = np.full(len(px), -1, dtype=np.int64)
+        order = np.lexsort((si, pi))  # per point, the lowest segment index first
+        pi, si, d = pi[order], si[order], d[order]
+        first = np.r_[True, pi[1:] != pi[:-1]]
+        dist[pi[first]] = d[first]
+        seg[pi[first]] = si[first]
+        return dist, seg

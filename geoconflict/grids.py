@@ -235,7 +235,7 @@ def metric_cell_indices(
         a, b, _ = _indices_and_edge_distance(kind, x, y, size)
         return a, b
     band = max(8.0 * lattice.err, 1e-3)
-    from ._binning import lattice_cells
+    from ._compiled import lattice_cells
 
     a, b, is_near = lattice_cells(
         np.ascontiguousarray(lon, dtype="float64"), np.ascontiguousarray(lat, dtype="float64"),

@@ -35,8 +35,8 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._nearest import SegmentIndex
 from ._geometry import repair_polygons
+from ._nearest import SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
 from .io import read_layer

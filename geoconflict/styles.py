@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -295,6 +296,33 @@ def _categorized(kind: str, values: pd.Series, colours: dict[str, str], column: 
 JENKS_SAMPLE = 300
 
 
+def _mapclassify() -> Any:
+    """mapclassify, imported without numba.
+
+    When numba is importable, mapclassify compiles its Fisher-Jenks kernel eagerly at import
+    (3-5 s on this project's machine, in every process that draws a map); on the few hundred
+    values classified here its pure-Python path takes milliseconds.  geoconflict itself uses
+    numba for large inputs, so numba is hidden from this one import only.
+    """
+    import sys
+
+    if "mapclassify" in sys.modules:
+        return sys.modules["mapclassify"]
+    saved = sys.modules.get("numba", _MISSING)
+    sys.modules["numba"] = None  # type: ignore[assignment]  # makes `import numba` fail
+    try:
+        import mapclassify  # slow to import: only when there is something to classify
+    finally:
+        if saved is _MISSING:
+            del sys.modules["numba"]
+        else:
+            sys.modules["numba"] = saved
+    return mapclassify
+
+
+_MISSING = object()
+
+
 def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tuple[float, float]]:
     """Class ranges ``(lower, upper]`` for positive counts (Fisher-Jenks via mapclassify;
     the unique values themselves when there are ``k`` or fewer)."""
@@ -308,8 +336,7 @@ def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tu
     else:
         import warnings
 
-        import mapclassify  # slow to import: only when there is something to classify
-
+        mapclassify = _mapclassify()
         sample = np.sort(y)
         if sample.size > JENKS_SAMPLE:  # Fisher-Jenks is O(k·n²): fit on evenly spaced quantiles
             sample = sample[np.linspace(0, sample.size - 1, JENKS_SAMPLE).round().astype(int)]

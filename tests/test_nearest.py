@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geoconflict import _nearest
-from geoconflict._nearest import SegmentIndex, point_segment_distance
+from geoconflict._nearest import SegmentIndex
+
+
+@pytest.fixture(autouse=True, params=["compiled", "geos"])
+def path(request, monkeypatch):
+    """Every test on both paths: the compiled loop (large inputs) and GEOS's tree (small)."""
+    monkeypatch.setattr(_nearest, "COMPILED_FROM", 0 if request.param == "compiled" else 10**12)
+    return request.param
 
 
 def _segments(coords: np.ndarray) -> np.ndarray:
@@ -73,14 +80,6 @@ def test_zero_length_segments_a_single_segment_and_ties():
     corner = shapely.linestrings([[(0, 0), (10, 0)], [(10, 0), (10, 10)]])
     d, seg = SegmentIndex(corner).nearest(np.array([15.0]), np.array([-5.0]))
     assert d[0] == pytest.approx(np.hypot(5, 5)) and seg[0] == 0
-
-
-def test_point_segment_distance_matches_geos_formula():
-    rng = np.random.default_rng(11)
-    a, b, p = (rng.uniform(-1e5, 1e5, (3000, 2)) for _ in range(3))
-    got = point_segment_distance(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
-    expected = shapely.distance(shapely.linestrings(np.stack([a, b], axis=1)), shapely.points(p))
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
 
 
 @settings(max_examples=60, deadline=None)

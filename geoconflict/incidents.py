@@ -467,7 +467,9 @@ def _ingest(
         if col is None:
             out[fld] = pd.Series(pd.NA, index=range(len(acc)), dtype="str")
         else:
-            out[fld] = V.clean_text(take(frame[col]), trim=fld not in ("notes", "source"))
+            # cleaned before the rows are picked: the picked text is many slices, which
+            # clean_text would walk one by one
+            out[fld] = take(V.clean_text(frame[col], trim=fld not in ("notes", "source")))
     if detected == "ucdp" and cols["event_type"] is not None:
         et = out["event_type"]
         out["event_type"] = et.map(UCDP_VIOLENCE).fillna(et).astype("str")

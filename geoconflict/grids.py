@@ -362,9 +362,92 @@ def _unpack(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+#: from this many points, H3 cells are first read off a raster of the cells' outlines
+H3_RASTER_FROM = 200_000
+#: pixels per H3 edge length, and pixels / cells at most for the raster
+H3_PIXELS_PER_EDGE = 24
+H3_MAX_PIXELS = 30_000_000
+H3_MAX_CELLS = 300_000
+
+
 def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
-    """h3 cell (uint64 as int64) per point.  h3 4 has no array API, so this runs its C function
-    once per *distinct* coordinate pair (events repeat at the same village)."""
+    """h3 cell (uint64 as int64) per point.  h3 4 has no array API: large inputs are first
+    classified on a raster of the cells (:func:`_h3_keys_by_raster`); the rest run h3's C
+    function once per *distinct* coordinate pair (events repeat at the same village)."""
+    if len(lat) >= H3_RASTER_FROM:
+        keys, todo = _h3_keys_by_raster(lat, lon, res)
+        if keys is not None:
+            keys[todo] = _h3_keys_per_point(lat[todo], lon[todo], res)
+            return keys
+    return _h3_keys_per_point(lat, lon, res)
+
+
+def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """(cell per point, positions still to ask h3) from a lon/lat raster of the H3 cells.
+
+    The cells around the points' extent are drawn with rasterio (a pixel gets the cell holding
+    its centre); every pixel that any cell outline touches, and its 8 neighbours, is marked
+    unsure.  A point in a sure pixel is more than a pixel (~90 m at resolution 7) from every
+    outline, so it lies in that pixel's cell: the outlines' straight lon/lat edges stand in
+    for H3's great-circle edges, which differ from them by millimetres.  Points in unsure
+    pixels (or outside the raster) are left to h3 itself.  ``(None, ...)`` when the extent is
+    too large, crosses the antimeridian or comes near a pole.
+    """
+    import h3
+    from rasterio import features
+    from rasterio.transform import Affine
+
+    west, east = float(lon.min()), float(lon.max())
+    south, north = float(lat.min()), float(lat.max())
+    nothing = (None, np.zeros(0, dtype=np.int64))
+    if east - west > 40 or north - south > 40 or max(abs(south), abs(north)) > 80:
+        return nothing
+    edge_deg = h3.average_hexagon_edge_length(res, unit="km") / 111.32  # degrees of latitude
+    margin = 3 * edge_deg / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.2)
+    w, e, s, n = west - margin, east + margin, south - margin, north + margin
+    pixel = edge_deg / H3_PIXELS_PER_EDGE
+    ncol, nrow = int(math.ceil((e - w) / pixel)), int(math.ceil((n - s) / pixel))
+    if ncol * nrow > H3_MAX_PIXELS or (e - w) * (n - s) / (2.6 * edge_deg**2) > H3_MAX_CELLS:
+        return nothing
+    box = h3.LatLngPoly([(s, w), (s, e), (n, e), (n, w)])
+    cells = np.array(sorted(h3.h3shape_to_cells(box, res)), dtype=object)
+    if not 0 < len(cells) <= H3_MAX_CELLS:
+        return nothing
+    rings = [[(lng, la) for la, lng in h3.cell_to_boundary(c)] for c in cells]
+    for r in rings:
+        r.append(r[0])
+    transform = Affine(pixel, 0, w, 0, -pixel, n)
+    # GeoJSON-like shapes straight from h3's vertices (no shapely objects to convert)
+    labels = features.rasterize((({"type": "Polygon", "coordinates": [r]}, i + 1) for i, r in enumerate(rings)),
+                                out_shape=(nrow, ncol), transform=transform, fill=0, dtype="int32")
+    edges = features.rasterize((({"type": "LineString", "coordinates": r}, 1) for r in rings),
+                               out_shape=(nrow, ncol), transform=transform, fill=0, dtype="uint8",
+                               all_touched=True).astype(bool)
+    unsure = _dilate(edges) | (labels == 0)
+    col = np.floor((lon - w) / pixel).astype(np.int64)
+    row = np.floor((n - lat) / pixel).astype(np.int64)
+    inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
+    col, row = np.where(inside, col, 0), np.where(inside, row, 0)
+    sure = inside & ~unsure[row, col]
+    ids = np.array([h3.str_to_int(c) for c in cells], dtype="uint64").view("int64")
+    keys = np.zeros(len(lat), dtype="int64")
+    keys[sure] = ids[labels[row[sure], col[sure]] - 1]
+    return keys, np.flatnonzero(~sure)
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    """A boolean raster grown by one pixel in all 8 directions (two separable passes)."""
+    out = mask.copy()
+    out[1:, :] |= mask[:-1, :]
+    out[:-1, :] |= mask[1:, :]
+    rows = out.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out
+
+
+def _h3_keys_per_point(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
+    """h3's own cell for each point (its C function once per distinct coordinate pair)."""
     try:  # the compiled function, without the per-call argument wrapping of the public API
         from h3._cy import latlng_to_cell as _to_cell
     except ImportError:  # pragma: no cover - other h3 builds

@@ -272,6 +272,46 @@ def test_h3_ids_with_repeated_coordinates():
     assert dict(zip(res.cells["cell_id"], res.cells["count"])) == dict(expected)
 
 
+def _h3_hard_points(res: int, span: float) -> tuple[np.ndarray, np.ndarray]:
+    """Random points over north-west Syria plus points on, and a hair off, H3 cell vertices and
+    edge midpoints (where the raster's straight outlines and h3's own answer could disagree)."""
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(36.6, 36.6 + span, 20_000), rng.uniform(35.8, 35.8 + span, 20_000)
+    cells = {h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon[:3000], lat[:3000])}
+    verts = np.array([v for c in sorted(cells) for v in h3.cell_to_boundary(c)])  # (lat, lng)
+    mids = (verts + np.roll(verts, -1, axis=0)) / 2
+    pts = np.vstack([verts, mids])
+    jitter = rng.choice([-1, 1], pts.shape) * 10 ** rng.uniform(-12, -6, pts.shape)
+    pts = np.vstack([pts, pts + jitter])
+    return np.r_[lon, pts[:, 1]], np.r_[lat, pts[:, 0]]
+
+
+@pytest.mark.parametrize(("res", "span"), [(5, 2.0), (7, 1.3), (9, 0.2)])
+def test_h3_raster_classification_equals_h3_on_hard_points(monkeypatch, res: int, span: float):
+    import geoconflict.grids as grids
+
+    lon, lat = _h3_hard_points(res, span)
+    expected = np.array([h3.str_to_int(h3.latlng_to_cell(la, lo, res)) for lo, la in zip(lon, lat)],
+                        dtype="uint64").view("int64")
+    keys, todo = grids._h3_keys_by_raster(lat, lon, res)
+    assert keys is not None and 0 < len(todo) < len(lon)  # the raster answers most, h3 the rest
+    sure = np.setdiff1d(np.arange(len(lon)), todo)
+    assert np.array_equal(keys[sure], expected[sure])
+    monkeypatch.setattr(grids, "H3_RASTER_FROM", 0)
+    res_counts = count_by_cell(incidents_at(lon, lat), cells=f"h3:{res}").cells
+    want = Counter(h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat))
+    assert dict(zip(res_counts["cell_id"], res_counts["count"])) == dict(want)
+
+
+def test_h3_raster_declines_extents_it_cannot_draw():
+    import geoconflict.grids as grids
+
+    lon, lat = np.array([-170.0, 170.0]), np.array([10.0, 12.0])  # 340 degrees wide
+    assert grids._h3_keys_by_raster(lat, lon, 7)[0] is None
+    lon, lat = np.array([10.0, 11.0]), np.array([84.0, 85.0])  # near the pole
+    assert grids._h3_keys_by_raster(lat, lon, 7)[0] is None
+
+
 # ------------------------------------------------------------------ accounting
 
 

@@ -37,3 +37,15 @@ def repair_polygons(geoms: np.ndarray, where: np.ndarray | None = None
     fixed = geoms.copy()
     fixed[invalid] = polygonal(shapely.make_valid(geoms[invalid]))
     return fixed, invalid, reasons
+
+
+def dilate(mask: np.ndarray) -> np.ndarray:
+    """A boolean raster grown by one pixel in all 8 directions (``scipy.ndimage.binary_dilation``
+    with a 3 x 3 square, in two separable passes of array ORs: several times faster)."""
+    out = mask.copy()
+    out[1:, :] |= mask[:-1, :]
+    out[:-1, :] |= mask[1:, :]
+    rows = out.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out

@@ -39,6 +39,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Geod, Transformer
 
+from ._geometry import dilate
 from .crs import WGS84, metric_crs_for, require_crs, to_crs, transform_xy
 from .errors import InputError, SchemaError, SizeLimitError
 
@@ -423,7 +424,7 @@ def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.n
     edges = features.rasterize((({"type": "LineString", "coordinates": r}, 1) for r in rings),
                                out_shape=(nrow, ncol), transform=transform, fill=0, dtype="uint8",
                                all_touched=True).astype(bool)
-    unsure = _dilate(edges) | (labels == 0)
+    unsure = dilate(edges) | (labels == 0)
     col = np.floor((lon - w) / pixel).astype(np.int64)
     row = np.floor((n - lat) / pixel).astype(np.int64)
     inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
@@ -433,17 +434,6 @@ def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.n
     keys = np.zeros(len(lat), dtype="int64")
     keys[sure] = ids[labels[row[sure], col[sure]] - 1]
     return keys, np.flatnonzero(~sure)
-
-
-def _dilate(mask: np.ndarray) -> np.ndarray:
-    """A boolean raster grown by one pixel in all 8 directions (two separable passes)."""
-    out = mask.copy()
-    out[1:, :] |= mask[:-1, :]
-    out[:-1, :] |= mask[1:, :]
-    rows = out.copy()
-    out[:, 1:] |= rows[:, :-1]
-    out[:, :-1] |= rows[:, 1:]
-    return out
 
 
 def _h3_keys_per_point(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:

@@ -35,7 +35,7 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._geometry import repair_polygons
+from ._geometry import dilate, repair_polygons
 from ._nearest import SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
@@ -88,7 +88,6 @@ class PointLocator:
     def _build_grid(self, n_points: int = 1_000_000) -> None:
         from rasterio import features
         from rasterio.transform import Affine
-        from scipy import ndimage
 
         g = self.geoms[self._valid]
         x0, y0, x1, y1 = shapely.total_bounds(g)
@@ -110,7 +109,7 @@ class PointLocator:
             ((b, 1) for b in shapely.boundary(g) if not b.is_empty),
             out_shape=(nrow, ncol), transform=transform, fill=0, dtype="uint8", all_touched=True,
         ).astype(bool)
-        edges = ndimage.binary_dilation(edges, structure=np.ones((3, 3), bool))
+        edges = dilate(edges)
         grid = labels - 1
         grid[edges] = -2  # needs an exact test
         self._grid = grid

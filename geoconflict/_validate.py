@@ -114,20 +114,58 @@ def parse_number(s: pd.Series, *, decimal_comma: bool = False) -> tuple[np.ndarr
 
     def parse(a: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t, missing = _trim_missing(a)
-        ok = pc.match_substring_regex(t, _NUM_RE)
-        if decimal_comma:
-            comma = pc.match_substring_regex(t, _COMMA_RE)
-            if pc.any(comma).as_py():
-                t = pc.if_else(comma, pc.replace_substring(t, ",", "."), t)
-                ok = pc.or_(ok, comma)
-        num = pc.cast(pc.if_else(ok, t, pa.scalar(None, pa.string())), pa.float64())
-        vals = np.array(pc.fill_null(num, np.nan).to_numpy(zero_copy_only=False), dtype="float64")
-        invalid = ~missing & np.isnan(vals)
-        vals[missing] = np.nan
-        return vals, missing, invalid
+        vals = np.full(len(t), np.nan)
+        # in blocks: one odd cell sends only its block to the regular expressions
+        for start in range(0, len(t), _CAST_BLOCK):
+            stop = min(start + _CAST_BLOCK, len(t))
+            vals[start:stop] = _parse_number_block(t.slice(start, stop - start), missing[start:stop],
+                                                   decimal_comma)
+        return vals, missing, ~missing & np.isnan(vals)
 
     vals, missing, invalid = _by_distinct(s, parse)
     return vals, missing, invalid
+
+
+#: cells parsed per pyarrow cast in :func:`parse_number`
+_CAST_BLOCK = 4096
+
+
+def _parse_number_block(t: pa.Array, missing: np.ndarray, decimal_comma: bool) -> np.ndarray:
+    """Values of trimmed text cells, NaN where missing or not a number."""
+    plain = _cast_plain_numbers(t, missing)
+    if plain is not None:
+        return plain
+    ok = pc.match_substring_regex(t, _NUM_RE)
+    if decimal_comma:
+        comma = pc.match_substring_regex(t, _COMMA_RE)
+        if pc.any(comma).as_py():
+            t = pc.if_else(comma, pc.replace_substring(t, ",", "."), t)
+            ok = pc.or_(ok, comma)
+    num = pc.cast(pc.if_else(ok, t, pa.scalar(None, pa.string())), pa.float64())
+    vals = np.array(pc.fill_null(num, np.nan).to_numpy(zero_copy_only=False), dtype="float64")
+    vals[missing] = np.nan
+    return vals
+
+
+def _cast_plain_numbers(t: pa.Array, missing: np.ndarray) -> np.ndarray | None:
+    """:func:`_parse_number_block`'s answer by one cast, when pyarrow's parser reads every cell
+    that is not missing; None when it refuses one (then the regular expressions decide).
+
+    The cast reads exactly what the number pattern accepts, and also ``inf``/``nan`` spellings:
+    those are the non-finite results, checked against the pattern.  Coordinates are mostly
+    distinct, so this runs on millions of cells, where a regular expression costs seconds.
+    """
+    try:
+        num = pc.cast(t.filter(pa.array(~missing)), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    vals = np.full(len(t), np.nan)
+    vals[~missing] = np.asarray(num.to_numpy(zero_copy_only=False), dtype="float64")
+    odd = np.flatnonzero(~missing & ~np.isfinite(vals))
+    if len(odd):
+        numeric = _np_bool(pc.match_substring_regex(t.take(pa.array(odd)), _NUM_RE))
+        vals[odd[~numeric]] = np.nan
+    return vals
 
 
 def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series]:

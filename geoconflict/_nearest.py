@@ -2,7 +2,7 @@
 
 GEOS answers this with ``STRtree.query_nearest`` at a few microseconds a point, one thread.
 Here the segments (in the order they follow along their lines) are cut into runs of
-``CHUNK`` consecutive segments with a bounding box each; for every point a compiled loop (numba,
+consecutive segments (about the square root of their number) with a bounding box each; for every point a compiled loop (numba,
 both cores; :func:`geoconflict._compiled.nearest_segments`) measures the segments of the run
 whose box is nearest, then only the runs whose box is nearer than the best distance so far.
 The box distance is a lower bound of the distance to any segment in it, so the answer is the
@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-#: consecutive segments per bounding box
-CHUNK = 24
+#: consecutive segments per bounding box (None: about the square root of their number, which
+#: balances the boxes every point looks at against the segments in the boxes it opens)
+CHUNK: int | None = None
 #: from this many points the compiled loop is used (below it, GEOS's tree: no numba import and
 #: no loading of the compiled code, which cost about a second once per process)
 COMPILED_FROM = 50_000
@@ -34,7 +35,8 @@ class SegmentIndex:
         self.ax, self.ay = np.ascontiguousarray(c[:, 0, 0]), np.ascontiguousarray(c[:, 0, 1])
         self.bx, self.by = np.ascontiguousarray(c[:, 1, 0]), np.ascontiguousarray(c[:, 1, 1])
         n = len(self.ax)
-        starts = np.arange(0, n, CHUNK)
+        self.chunk = CHUNK or max(8, round(n**0.5))
+        starts = np.arange(0, n, self.chunk)
         lo_x, hi_x = np.minimum(self.ax, self.bx), np.maximum(self.ax, self.bx)
         lo_y, hi_y = np.minimum(self.ay, self.by), np.maximum(self.ay, self.by)
         self.x0 = np.minimum.reduceat(lo_x, starts) if n else np.zeros(0)
@@ -54,7 +56,7 @@ class SegmentIndex:
 
         return nearest_segments(
             np.ascontiguousarray(px, dtype="float64"), np.ascontiguousarray(py, dtype="float64"),
-            self.ax, self.ay, self.bx, self.by, self.x0, self.y0, self.x1, self.y1, CHUNK,
+            self.ax, self.ay, self.bx, self.by, self.x0, self.y0, self.x1, self.y1, self.chunk,
         )
 
     def _geos(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

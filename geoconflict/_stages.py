@@ -188,7 +188,7 @@ def scenario_layers(run: _Run) -> list[Any]:
         layers.append(Layer(f"Control zones on {when}", "control", st["control_zones"]))
         if st.get("zone_change") is not None and len(st["zone_change"]):
             span = f"{sc.get('zones', 'change_from')} to {sc.get('zones', 'change_to')}"
-            layers.append(Layer(f"Changed hands, {span}", "change", st["zone_change"]))
+            layers.append(Layer(f"Changed hands, {span}", "change", st["zone_change"], show=False))
         front = front_lines(snapshot_at(st["control"], when))
         if len(front):
             layers.append(Layer(f"Front line on {when}", "front_line", front))
@@ -198,13 +198,13 @@ def scenario_layers(run: _Run) -> list[Any]:
     if st.get("areas") is not None:
         layers.append(Layer("Named areas", "areas", st["areas"]))
     if st.get("kde") is not None and Path(st["kde"]).exists():
-        layers.append(Layer("Incident density (KDE)", "kde", Path(st["kde"])))
+        layers.append(Layer("Incident density (KDE)", "kde", Path(st["kde"]), show=False))
     if st.get("grid") is not None:
-        layers.append(Layer(f"Incidents per {sc.get('grid', 'hex', '5km')} hexagon", "grid", st["grid"]))
+        layers.append(Layer(f"Incidents per {sc.get('grid', 'hex', '5km')} hexagon", "grid", st["grid"], show=False))
     if st.get("hotspots") is not None:
         spots = st["hotspots"]
         sig = spots[spots["hotspot"].astype(str) != "not significant"] if "hotspot" in spots else spots
-        layers.append(Layer("Hot spots (Gi*, FDR)", "hotspots", sig if len(sig) else spots))
+        layers.append(Layer("Hot spots (Gi*, FDR)", "hotspots", sig if len(sig) else spots, show=False))
     if st.get("flows") is not None and len(st["flows"]):
         layers.append(Layer("Displacement flows", "flows", st["flows"]))
         layers.append(Layer("Flow arrows", "arrows", st["arrows"]))

@@ -68,6 +68,8 @@ class Layer:
     name: str
     kind: str
     data: pd.DataFrame | Path
+    #: switched on when the map opens (off: listed in the layer control, drawn when ticked)
+    show: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in styles.KINDS:
@@ -850,7 +852,9 @@ def make_map(
         if layer.kind == "kde":
             if not isinstance(layer.data, (str, Path)):
                 raise InputError(f"kde layer {layer.name!r} must be a GeoTIFF path")
-            prepared.append(_prepare_kde(layer.name, Path(layer.data), msgs))
+            kde = _prepare_kde(layer.name, Path(layer.data), msgs)
+            kde.show = kde.show and layer.show
+            prepared.append(kde)
             continue
         if not isinstance(layer.data, gpd.GeoDataFrame) or layer.data.geometry.name not in layer.data:
             if layer.kind == "zones_summary":
@@ -861,7 +865,7 @@ def make_map(
         for name, part, show in _split_snapshots(layer):
             p = _prepare_vector(name, layer.kind, part, max_features=max_features,
                                 max_vertices=max_vertices, messages=msgs, time_slider=time_slider,
-                                summary=summary, show=show)
+                                summary=summary, show=show and layer.show)
             if p is not None:
                 prepared.append(p)
     if not prepared:

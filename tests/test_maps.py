@@ -383,3 +383,16 @@ def test_notes_are_cut_to_fit_the_page(tmp_path: Path, monkeypatch: pytest.Monke
         m.geoconflict_messages
     notes = [f["properties"].get("notes") for f in _layer_data(render_html(m), "Incidents")["features"]]
     assert notes == ["n" * 200 + "…", "short", None, "m" * 200, "x" * 200 + "…", "y"]
+
+
+def test_layers_can_start_switched_off(tmp_path: Path) -> None:
+    """``Layer(show=False)``: in the layer control, not drawn until ticked (vector and raster)."""
+    pts = gpd.GeoDataFrame({"name": ["a"]}, geometry=gpd.points_from_xy([36.6], [35.8]), crs=4326)
+    areas = gpd.GeoDataFrame({"name": ["z"]}, geometry=[box(36.5, 35.7, 36.7, 35.9)], crs=4326)
+    text = render_html(make_map([Layer("Zone", "areas", areas, show=False), Layer("Points", "incidents", pts)],
+                                title="t"))
+    hidden = re.search(r"var (geoconflict_layer_\w+) = GC.register\(\"Zone\"", text).group(1)
+    shown = re.search(r"var (geoconflict_layer_\w+) = GC.register\(\"Points\"", text).group(1)
+    assert f"{shown}.addTo(" in text and f"{hidden}.addTo(" not in text
+    assert f'"Zone" : {hidden}' in text  # still offered in the layer control
+

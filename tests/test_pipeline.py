@@ -85,6 +85,21 @@ def test_builtin_flows_conserve_individuals(builtin_run: Path) -> None:
     assert zawiya["individuals"].sum() == 5834
 
 
+def test_builtin_map_opens_with_the_briefing_layers(builtin_run: Path) -> None:
+    """Zones, front line, corridor, flows and incidents are on when map.html opens; density,
+    hot spots and changed hands are in the layer control, off, so they do not stack up."""
+    import re
+
+    text = (builtin_run / "map.html").read_text(encoding="utf-8")
+    names = dict(re.findall(r'var (geoconflict_\w+) = GC.register\("([^"]+)"', text))
+    on = {name for var, name in names.items() if f"{var}.addTo(" in text}
+    assert {"Incidents", "Displacement flows", "M4 security corridor (6 km each side)"} <= on
+    assert any(n.startswith("Control zones on") for n in on) and any(n.startswith("Front line") for n in on)
+    off = set(names.values()) - on
+    assert {"Incident density (KDE)", "Hot spots (Gi*, FDR)"} <= off
+    assert any(n.startswith("Changed hands") for n in off) and any(n.startswith("Incidents per") for n in off)
+
+
 def test_builtin_manifest(builtin_run: Path) -> None:
     manifest = json.loads((builtin_run / "manifest.json").read_text())
     assert set(manifest["outputs"]) >= EXPECTED - {"manifest.json"}

@@ -171,3 +171,16 @@ def test_front_lines_are_shared_boundaries_between_controllers() -> None:
     assert row["length_m"] == pytest.approx(geodesic, rel=0.01)
     # one controller only: no front line
     assert len(front_lines(snapshot_at(c, "2020-02-15").iloc[:1])) == 0
+
+
+def test_gap_in_zones_meeting_edge_to_edge_is_reported() -> None:
+    """Zones that form a valid coverage (the fast path: no overlap to measure, union by
+    stitching edges) still report the hole they enclose, and nothing else."""
+    x0, y0 = 300_000, 3_960_000
+    cells = [(x0 + 1000 * i, y0 + 1000 * j, x0 + 1000 * (i + 1), y0 + 1000 * (j + 1))
+             for j in range(3) for i in range(3) if (i, j) != (1, 1)]
+    g = _utm_boxes(cells, ["A", "B"] * 4)
+    assert shapely.coverage_is_valid(g.geometry.to_numpy())
+    report = validate_control(read_control(g, validate=False))
+    assert [p.kind for p in report.problems] == ["gap"]
+    assert report.problems[0].area_km2 == pytest.approx(1.0, rel=0.005)

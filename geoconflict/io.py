@@ -14,12 +14,16 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
+import shapely
 
 from .errors import InputError, LayerError, OutputExistsError
 
@@ -318,15 +322,90 @@ def _text_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
 def write_layers(
     layers: Mapping[str, gpd.GeoDataFrame], path: str | Path, *, overwrite: bool = False
 ) -> Path:
-    """Write several layers into one GeoPackage atomically (layer order as given)."""
+    """Write several layers into one GeoPackage atomically (layer order as given).
+
+    Layers go to GDAL as Arrow tables built here (:func:`_arrow_layer`) rather than by
+    ``GeoDataFrame.to_file``, which spends seconds on a 2.5M-point layer finding its geometry type
+    and encoding WKB point by point; the file is the same. Layers needing pyogrio's special
+    handling take ``to_file``.
+    """
     output_format(path, (".gpkg",))
     with atomic_path(path, overwrite=overwrite) as tmp, pyogrio_config():
         for name, gdf in layers.items():
-            _plain_columns(gdf).to_file(
-                tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists(), VERSION="1.2",
-                use_arrow=True,
-            )
+            plain = _plain_columns(gdf)
+            arrow = _arrow_layer(plain)
+            if arrow is None:
+                plain.to_file(
+                    tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists(), VERSION="1.2",
+                    use_arrow=True,
+                )
+            else:
+                pyogrio.write_arrow(
+                    arrow.table, tmp, driver="GPKG", layer=name, append=tmp.exists(), VERSION="1.2",
+                    geometry_name=arrow.geometry, geometry_type=arrow.geometry_type, crs=arrow.crs,
+                )
     return Path(path)
+
+
+@dataclass(frozen=True)
+class _ArrowLayer:
+    """A layer as pyogrio hands it to GDAL: attributes and WKB geometry, the layer's geometry
+    type and its CRS (``EPSG:n`` or WKT)."""
+
+    table: pa.Table
+    geometry: str
+    geometry_type: str
+    crs: str
+
+
+#: shapely type id -> GDAL layer geometry type, for layers of one geometry type
+_LAYER_TYPES: dict[int, str] = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint",
+                                5: "MultiLineString", 6: "MultiPolygon"}
+
+
+def _arrow_layer(gdf: gpd.GeoDataFrame) -> _ArrowLayer | None:
+    """The Arrow table, geometry type and CRS ``to_file(engine="pyogrio", use_arrow=True)`` gives
+    GDAL for ``gdf``, or None when pyogrio would treat the frame specially: the index written as
+    a column, no CRS, no rows, more than one geometry type or 3D ones, object columns holding other
+    things than text, datetimes with a local time zone, all-null columns."""
+    geom = gdf.geometry
+    index = gdf.index
+    if (gdf.crs is None or list(index.names) != [None] or not pd.api.types.is_integer_dtype(index.dtype)
+            or not gdf.columns.is_unique):
+        return None
+    geoms = np.asarray(geom.values, dtype=object)
+    type_ids = shapely.get_type_id(geoms)
+    types = np.flatnonzero(np.bincount(type_ids + 1)[1:])  # -1: missing geometry
+    if len(types) != 1 or int(types[0]) not in _LAYER_TYPES or shapely.has_z(geoms).any():
+        return None
+    attrs = pd.DataFrame(gdf.drop(columns=geom.name))
+    for name, dtype in attrs.dtypes.items():
+        if dtype == object and pd.api.types.infer_dtype(attrs[name]) != "string":
+            return None
+        if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) != "UTC":
+            return None
+    table = pa.Table.from_pandas(attrs, preserve_index=False)
+    if any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in table.schema):
+        return None
+    points = bool((type_ids == 0).all() and not shapely.is_empty(geoms).any())
+    wkb = _point_wkb(geoms) if points else pa.array(shapely.to_wkb(geoms), type=pa.binary())
+    table = table.add_column(list(gdf.columns).index(geom.name), pa.field(geom.name, wkb.type), wkb)
+    epsg = gdf.crs.to_epsg()
+    crs = f"EPSG:{epsg}" if epsg else gdf.crs.to_wkt("WKT1_GDAL")
+    return _ArrowLayer(table, geom.name, _LAYER_TYPES[int(types[0])], crs)
+
+
+def _point_wkb(points: np.ndarray) -> pa.Array:
+    """Well-known binary of (non-empty, 2D) points as shapely writes it (little-endian), packed
+    with numpy at 21 bytes a point: many times faster than shapely."""
+    xy = shapely.get_coordinates(points)
+    packed = np.empty(len(points), dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    packed["order"], packed["type"] = 1, 1
+    packed["x"], packed["y"] = xy[:, 0], xy[:, 1]
+    large = packed.nbytes >= 2**31  # beyond 32-bit offsets
+    offsets = np.arange(len(packed) + 1, dtype=np.int64 if large else np.int32) * packed.itemsize
+    return pa.Array.from_buffers(pa.large_binary() if large else pa.binary(), len(packed),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(packed.view(np.uint8))])
 
 
 #: GDAL settings while writing GeoPackages, restored afterwards

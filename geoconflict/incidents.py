@@ -621,10 +621,61 @@ def _incident_ids(source: pd.Series | None, n: int) -> tuple[pd.Series, np.ndarr
     if noid.any():
         ids = ids.copy()
         ids[noid] = pd.Series(np.arange(1, n + 1)[noid].astype(str), index=ids.index[noid]).radd("row-")
-    enc = pc.dictionary_encode(V.arrow_text(ids)).combine_chunks()
-    if len(enc.dictionary) == n:  # all distinct: the row number is a code
-        return ids, np.arange(n, dtype=np.int64)
-    return ids, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return ids, _text_codes(V.arrow_text(ids).combine_chunks())
+
+
+def _text_codes(text: pa.Array) -> np.ndarray:
+    """An integer per cell, equal exactly for equal texts (cells not null).
+
+    pyarrow's hash table takes about a second for millions of distinct ids.  Short texts (at
+    most 16 bytes, as ACLED's and UCDP's ids) are packed into two integers instead, whose
+    numeric hash is sorted to find repeats; only the cells whose hash repeats (the duplicates
+    and rare collisions) go through the hash table, to be compared exactly.
+    """
+    n = len(text)
+    packed = _pack_short_text(text) if text.null_count == 0 else None
+    if packed is None:
+        enc = pc.dictionary_encode(text)
+        return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    lo, hi, length = packed
+    key = lo * np.uint64(0x9E3779B97F4A7C15) + hi * np.uint64(0xC2B2AE3D27D4EB4F) + length
+    codes = np.arange(n, dtype=np.int64)
+    ordered = np.sort(key)
+    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])  # hashes seen more than once
+    if not len(twice):
+        return codes
+    at = np.minimum(np.searchsorted(twice, key), len(twice) - 1)
+    repeated = np.flatnonzero(twice[at] == key)
+    if len(repeated):
+        enc = pc.dictionary_encode(text.take(pa.array(repeated)))
+        codes[repeated] = n + enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes
+
+
+#: _LOW_BYTES[k]: a mask of the k low bytes of a 64-bit integer
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+
+def _pack_short_text(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(first 8 bytes, next 8 bytes, byte length) of every cell as unsigned integers, zero
+    padded; None when a cell is longer than 16 bytes or the array is not plain text."""
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return None
+    bufs = text.buffers()
+    wide = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[
+        text.offset: text.offset + len(text) + 1].astype(np.int64)
+    start, length = offsets[:-1], np.diff(offsets)
+    if len(length) and length.max() > 16:
+        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    padded = np.zeros(len(data) + 16, dtype=np.uint8)
+    padded[:len(data)] = data
+    # 8 bytes read from any byte position (an unaligned view: one step of 1 byte)
+    words = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    lo = words[start] & _LOW_BYTES[np.minimum(length, 8)]
+    hi = words[start + 8] & _LOW_BYTES[np.clip(length - 8, 0, 8)]
+    return lo, hi, length.astype(np.uint64)
 
 
 def _duplicated_among(codes: np.ndarray, ok: np.ndarray) -> np.ndarray:

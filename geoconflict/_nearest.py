@@ -44,13 +44,15 @@ class SegmentIndex:
         self.x1 = np.maximum.reduceat(hi_x, starts) if n else np.zeros(0)
         self.y1 = np.maximum.reduceat(hi_y, starts) if n else np.zeros(0)
 
-    def nearest(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, px: np.ndarray, py: np.ndarray, *, compiled: bool | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """(distance, segment index) for each point (finite coordinates); among segments at
-        the same distance, the lowest index."""
+        the same distance, the lowest index.  ``compiled``: the compiled loop (True), GEOS's
+        tree (False), or by the number of points (None: from ``COMPILED_FROM``)."""
         n = len(px)
         if n == 0 or len(self.ax) == 0:
             return np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
-        if n < COMPILED_FROM:
+        if not (n >= COMPILED_FROM if compiled is None else compiled):
             return self._geos(np.asarray(px, dtype="float64"), np.asarray(py, dtype="float64"))
         from ._compiled import nearest_segments
 

@@ -36,7 +36,7 @@ import shapely
 
 from . import control as _control
 from ._geometry import dilate, repair_polygons
-from ._nearest import SegmentIndex
+from ._nearest import COMPILED_FROM, SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
 from .io import read_layer
@@ -631,6 +631,7 @@ def join_front_line(
         px, py = transform_xy(*_xy(incidents), incidents.crs, metric)
         has_lr = {"controller_left", "controller_right"} <= set(states[0][2].columns)
         k = np.where(np.isfinite(px), k, -1)
+        compiled = int((k >= 0).sum()) >= COMPILED_FROM  # one choice for all the states
         order = np.argsort(k, kind="stable")
         ks = k[order]
         cuts = np.searchsorted(ks, np.arange(len(states) + 1))
@@ -642,7 +643,7 @@ def join_front_line(
             segs = _segments(geoms)
             if not len(segs):
                 continue
-            d, si = SegmentIndex(segs).nearest(px[sel], py[sel])
+            d, si = SegmentIndex(segs).nearest(px[sel], py[sel], compiled=compiled)
             dist[sel] = d
             if ctl is None and front_line is not None and has_lr:
                 seg_owner = _segment_owner(geoms)

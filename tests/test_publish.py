@@ -152,3 +152,27 @@ def test_geojson_output_follows_rfc7946(tmp_path: Path) -> None:
     x, y = tr.transform(*shell[0])
     assert any(abs(cx - x) <= 5e-7 and abs(cy - y) <= 5e-7 for cx, cy in rings[0])
     assert doc["features"][0]["properties"]["name"] == "Jabal al-Zawiya </script>"
+
+
+def test_styles_classify_every_row(tmp_path: Path) -> None:
+    """The styles are classified on one row per distinct class value: the QML is the one computed
+    on every row, also with repeated values, missing ones and an event_type-only incidents layer."""
+    layers = sample_layers(tmp_path)
+    incidents = layers[5].data
+    many = pd.concat([incidents] * 50, ignore_index=True)
+    many.loc[::7, "sub_event_type"] = None
+    many.loc[::11, "sub_event_type"] = ""
+    events = many.drop(columns="sub_event_type").assign(event_type=["Battles", "Riots", None] * 100)
+    control = layers[1].data
+    layers = [*layers, Layer("Many incidents", "incidents", many), Layer("Events", "incidents", events),
+              Layer("Control twice", "control", pd.concat([control, control], ignore_index=True))]
+    out = write_gpkg(layers, tmp_path / "layers.gpkg")
+    stored = {t: qml for t, (qml, *_rest) in _styles(out).items()}
+    taken: set[str] = set()
+    for layer in layers:
+        if layer.kind == "kde":
+            continue
+        gdf = layer.data.rename_geometry("geometry") if layer.data.geometry.name != "geometry" else layer.data
+        sym = styles.symbology_for(layer.kind, gdf)
+        geom = styles.geometry_family(gdf.geometry.geom_type.dropna().unique())
+        assert stored[table_name(layer.name, taken)] == styles.qml_for(sym, geom, columns=list(gdf.columns))

@@ -287,7 +287,7 @@ def run_scenario(
 
 def _versions() -> dict[str, str]:
     names = ["geoconflict", "geopandas", "shapely", "pyproj", "pyogrio", "rasterio", "folium", "pandas",
-             "numpy", "pyarrow", "h3", "matplotlib", "mapclassify", "rapidfuzz", "scipy"]
+             "numpy", "pyarrow", "h3", "matplotlib", "numba", "rapidfuzz", "scipy"]
     out = {}
     for n in names:
         try:

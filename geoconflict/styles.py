@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -296,35 +295,49 @@ def _categorized(kind: str, values: pd.Series, colours: dict[str, str], column: 
 JENKS_SAMPLE = 300
 
 
-def _mapclassify() -> Any:
-    """mapclassify, imported without numba.
+def fisher_jenks(values: Sequence[float] | np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` Fisher-Jenks classes: mapclassify's ``FisherJenks(values, k).bins``
+    (its ``_fisher_jenks_means``, float32 sums and tie rules included), with the inner loop as
+    numpy cumulative sums.
 
-    When numba is importable, mapclassify compiles its Fisher-Jenks kernel eagerly at import
-    (3-5 s on this project's machine, in every process that draws a map); on the few hundred
-    values classified here its pure-Python path takes milliseconds.  geoconflict itself uses
-    numba for large inputs, so numba is hidden from this one import only.
+    Why not call mapclassify: importing it takes 2-3 s in every process that draws a map
+    (scikit-learn, scipy.stats, matplotlib.pyplot, and with numba an eager compile), for a
+    dynamic programme over a few hundred values.  tests/test_styles.py checks the two agree.
     """
-    import sys
-
-    if "mapclassify" in sys.modules:
-        return sys.modules["mapclassify"]
-    saved = sys.modules.get("numba", _MISSING)
-    sys.modules["numba"] = None  # type: ignore[assignment]  # makes `import numba` fail
-    try:
-        import mapclassify  # slow to import: only when there is something to classify
-    finally:
-        if saved is _MISSING:
-            del sys.modules["numba"]
-        else:
-            sys.modules["numba"] = saved
-    return mapclassify
-
-
-_MISSING = object()
+    x = np.sort(np.asarray(values, dtype="f8"))
+    n = len(x)
+    mat1 = np.zeros((n + 1, k + 1), dtype=np.int32)
+    mat2 = np.zeros((n + 1, k + 1), dtype=np.float32)
+    mat1[1, 1:] = 1
+    mat2[2:, 1:] = np.inf
+    x32 = x.astype(np.float32)
+    for last in range(2, n + 1):
+        vals = x32[last - 1::-1]  # m = 1..last takes the value at position last - m
+        s1 = np.cumsum(vals, dtype=np.float32)
+        s2 = np.cumsum(vals * vals, dtype=np.float32)
+        v = s2 - (s1 * s1) / np.arange(1, last + 1, dtype=np.float32)
+        i3 = last - np.arange(1, last) + 1  # m = 1..last-1 (i4 = i3 - 1 > 0)
+        for j in range(2, k + 1):
+            cand = v[:-1] + mat2[i3 - 1, j - 1]
+            # the sequential ">=" update keeps the last m reaching the minimum
+            pick = len(cand) - 1 - int(np.argmin(cand[::-1]))
+            if mat2[last, j] >= cand[pick]:
+                mat1[last, j] = i3[pick]
+                mat2[last, j] = cand[pick]
+        mat1[last, 1] = 1
+        mat2[last, 1] = v[-1]
+    kclass = np.zeros(k + 1)
+    kclass[k], kclass[0] = x[-1], x[0]
+    row = n
+    for count in range(k, 1, -1):
+        pivot = int(mat1[row, count])
+        kclass[count - 1] = x[pivot - 2]
+        row = pivot - 1
+    return kclass[1:]
 
 
 def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tuple[float, float]]:
-    """Class ranges ``(lower, upper]`` for positive counts (Fisher-Jenks via mapclassify;
+    """Class ranges ``(lower, upper]`` for positive counts (Fisher-Jenks, :func:`fisher_jenks`;
     the unique values themselves when there are ``k`` or fewer)."""
     y = np.asarray(values, dtype=float)
     y = y[np.isfinite(y) & (y > 0)]
@@ -334,15 +347,10 @@ def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tu
     if uniq.size <= k:
         uppers = list(uniq)
     else:
-        import warnings
-
-        mapclassify = _mapclassify()
         sample = np.sort(y)
         if sample.size > JENKS_SAMPLE:  # Fisher-Jenks is O(k·n²): fit on evenly spaced quantiles
             sample = sample[np.linspace(0, sample.size - 1, JENKS_SAMPLE).round().astype(int)]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
-            uppers = list(np.unique(mapclassify.FisherJenks(sample, k=k).bins))
+        uppers = list(np.unique(fisher_jenks(sample, k)))
         uppers[-1] = float(y.max())
     lowers = [0.0] + uppers[:-1]
     return [(float(lo), float(hi)) for lo, hi in zip(lowers, uppers)]

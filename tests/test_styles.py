@@ -97,6 +97,25 @@ def test_grid_classes_small_and_jenks() -> None:
     assert len(r) == 5 and r[-1][1] == big.max() and r[0][0] == 0.0
 
 
+@pytest.mark.filterwarnings("ignore:Numba not installed:UserWarning")  # mapclassify, called directly
+def test_fisher_jenks_equals_mapclassify() -> None:
+    """geoconflict's port gives mapclassify's bins exactly: skewed counts, few distinct values
+    (ties), normal and log-normal values, 2 to 7 classes, 6 to 300 values."""
+    import mapclassify
+
+    rng = np.random.default_rng(42)
+    checked = 0
+    for case in range(160):
+        n, k = int(rng.integers(6, 301)), int(rng.integers(2, 8))
+        y = [rng.gamma(1.5, 10, n).round() + 1, rng.integers(1, 8, n).astype(float),
+             rng.normal(100, 30, n), rng.lognormal(2, 1.5, n)][case % 4]
+        if len(np.unique(y)) <= k:
+            continue
+        assert np.array_equal(styles.fisher_jenks(y, k), mapclassify.FisherJenks(y, k=k).bins), (n, k, case)
+        checked += 1
+    assert checked > 120
+
+
 def test_graduated_keys_match_digitize() -> None:
     gdf = pd.DataFrame({"count": [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89]})
     sym = symbology_for("grid", gdf)

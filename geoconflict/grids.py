@@ -371,16 +371,41 @@ H3_MAX_PIXELS = 30_000_000
 H3_MAX_CELLS = 300_000
 
 
+#: a square tile of this many pixels a side is rasterised when it holds at least this many points
+H3_TILE_PIXELS = 2048
+H3_TILE_MIN_POINTS = 20_000
+
+
 def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
     """h3 cell (uint64 as int64) per point.  h3 4 has no array API: large inputs are first
-    classified on a raster of the cells (:func:`_h3_keys_by_raster`); the rest run h3's C
-    function once per *distinct* coordinate pair (events repeat at the same village)."""
-    if len(lat) >= H3_RASTER_FROM:
-        keys, todo = _h3_keys_by_raster(lat, lon, res)
-        if keys is not None:
-            keys[todo] = _h3_keys_per_point(lat[todo], lon[todo], res)
-            return keys
-    return _h3_keys_per_point(lat, lon, res)
+    classified, tile by tile where points are dense, on a raster of the cells
+    (:func:`_h3_keys_by_raster`); the rest run h3's C function once per *distinct* coordinate
+    pair (events repeat at the same village)."""
+    n = len(lat)
+    if n < H3_RASTER_FROM:
+        return _h3_keys_per_point(lat, lon, res)
+    import h3
+
+    keys = np.zeros(n, dtype="int64")
+    todo = np.ones(n, dtype=bool)
+    tile = h3.average_hexagon_edge_length(res, unit="km") / 111.32 / H3_PIXELS_PER_EDGE * H3_TILE_PIXELS
+    tx = np.floor((lon - lon.min()) / tile).astype(np.int64)
+    ty = np.floor((lat - lat.min()) / tile).astype(np.int64)
+    code = tx * (int(ty.max()) + 1) + ty
+    order = np.argsort(code, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):  # a loop over tiles, not points
+        if b - a < H3_TILE_MIN_POINTS:
+            continue
+        idx = order[a:b]
+        k, unsure = _h3_keys_by_raster(lat[idx], lon[idx], res)
+        if k is not None:
+            keys[idx] = k
+            todo[idx] = False
+            todo[idx[unsure]] = True
+    rest = np.flatnonzero(todo)
+    keys[rest] = _h3_keys_per_point(lat[rest], lon[rest], res)
+    return keys
 
 
 def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray | None, np.ndarray]:
@@ -406,9 +431,11 @@ def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.n
     edge_deg = h3.average_hexagon_edge_length(res, unit="km") / 111.32  # degrees of latitude
     margin = 3 * edge_deg / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.2)
     w, e, s, n = west - margin, east + margin, south - margin, north + margin
-    pixel = edge_deg / H3_PIXELS_PER_EDGE
+    # pixels as fine as H3_PIXELS_PER_EDGE allows within H3_MAX_PIXELS, and no coarser than an
+    # eighth of an edge (coarser, too few points would land in sure pixels to pay for the raster)
+    pixel = max(edge_deg / H3_PIXELS_PER_EDGE, math.sqrt((e - w) * (n - s) / H3_MAX_PIXELS))
     ncol, nrow = int(math.ceil((e - w) / pixel)), int(math.ceil((n - s) / pixel))
-    if ncol * nrow > H3_MAX_PIXELS or (e - w) * (n - s) / (2.6 * edge_deg**2) > H3_MAX_CELLS:
+    if pixel > edge_deg / 8 or (e - w) * (n - s) / (2.6 * edge_deg**2) > H3_MAX_CELLS:
         return nothing
     box = h3.LatLngPoly([(s, w), (s, e), (n, e), (n, w)])
     cells = np.array(sorted(h3.h3shape_to_cells(box, res)), dtype=object)

@@ -298,9 +298,15 @@ def test_h3_raster_classification_equals_h3_on_hard_points(monkeypatch, res: int
     sure = np.setdiff1d(np.arange(len(lon)), todo)
     assert np.array_equal(keys[sure], expected[sure])
     monkeypatch.setattr(grids, "H3_RASTER_FROM", 0)
+    monkeypatch.setattr(grids, "H3_TILE_MIN_POINTS", 0)
+    monkeypatch.setattr(grids, "H3_TILE_PIXELS", 256)  # several tiles, each drawn on its own
+    calls = []
+    real = grids._h3_keys_by_raster
+    monkeypatch.setattr(grids, "_h3_keys_by_raster", lambda *a: calls.append(1) or real(*a))
     res_counts = count_by_cell(incidents_at(lon, lat), cells=f"h3:{res}").cells
     want = Counter(h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat))
     assert dict(zip(res_counts["cell_id"], res_counts["count"])) == dict(want)
+    assert len(calls) > 1
 
 
 def test_h3_raster_declines_extents_it_cannot_draw():

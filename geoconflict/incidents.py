@@ -412,8 +412,9 @@ def _ingest(
     located = code == 0
     country_job = (pool.submit(_outside_country_where, x, y, frame[cols["country"]], located)
                    if cols["country"] is not None else None)
-    point_jobs = [pool.submit(_points_where, x[part], y[part], located[part])
-                  for part in (slice(0, n // 2), slice(n // 2, n))]
+    cuts = np.linspace(0, n, _POINT_PARTS + 1).astype(np.int64)
+    point_jobs = [pool.submit(_points_where, x[a:b], y[a:b], located[a:b])
+                  for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
     # --- dates
     if date_job is not None:
@@ -548,6 +549,8 @@ def _pool() -> ThreadPoolExecutor:
 
 
 _DAY_NS = 86_400_000_000_000
+#: the points are made in this many pieces, one pool job each
+_POINT_PARTS = 2
 
 
 def _day_and_time(dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:

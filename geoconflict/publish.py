@@ -77,7 +77,7 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
         if gdf.crs is None:
             raise InputError(f"layer {layer.name!r} has no CRS", fix="set one before publishing")
         name = table_name(layer.name, taken)
-        out = gdf.copy()
+        out = gdf.copy(deep=False)  # copy-on-write: the caller's frame is never changed
         if out.geometry.name != "geometry":
             out = out.rename_geometry("geometry")
         # flows/arrows/change carry their own columns; the symbology reads the frame as written

@@ -166,7 +166,10 @@ def test_styles_classify_every_row(tmp_path: Path) -> None:
     control = layers[1].data
     layers = [*layers, Layer("Many incidents", "incidents", many), Layer("Events", "incidents", events),
               Layer("Control twice", "control", pd.concat([control, control], ignore_index=True))]
+    before = [layer.data.copy() for layer in layers if layer.kind != "kde"]
     out = write_gpkg(layers, tmp_path / "layers.gpkg")
+    for old, layer in zip(before, [layer for layer in layers if layer.kind != "kde"]):
+        pd.testing.assert_frame_equal(layer.data, old)  # the caller's frames are left as they were
     stored = {t: qml for t, (qml, *_rest) in _styles(out).items()}
     taken: set[str] = set()
     for layer in layers:

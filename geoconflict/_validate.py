@@ -168,6 +168,15 @@ def _cast_plain_numbers(t: pa.Array, missing: np.ndarray) -> np.ndarray | None:
     return vals
 
 
+def small_ints(values: np.ndarray, index: pd.Index | None = None) -> pd.Series:
+    """Whole numbers held as floats (NaN: missing) as an ``Int8`` Series, built from numpy
+    (the pandas routes, a list of ``pd.NA`` or Float64 then Int8, take seconds on millions of
+    rows)."""
+    missing = np.isnan(values)
+    data = np.where(missing, 0, values).astype(np.int8)
+    return pd.Series(pd.arrays.IntegerArray(data, missing), index=index)
+
+
 def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series]:
     """(dates datetime64[ns], missing, unparseable, precision hint) for a column of dates.
 
@@ -181,12 +190,12 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Ser
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(s.dtype):
         out = s.astype("datetime64[ns]")
-        hint = pd.Series(pd.array([pd.NA] * n, dtype="Int8"), index=s.index)
+        hint = small_ints(np.full(n, np.nan), index=s.index)
         return out, out.isna().to_numpy(), np.zeros(n, dtype=bool), hint
     parsed, missing, hint_code = _by_distinct(s, _parse_date_texts)
     out = pd.Series(parsed.astype("datetime64[ns]"), index=s.index)
     invalid = ~missing & np.isnat(parsed)
-    hint = pd.Series(pd.array(hint_code, dtype="Int8"), index=s.index).replace(0, pd.NA)
+    hint = small_ints(np.where(hint_code == 0, np.nan, hint_code), index=s.index)
     return out, missing, invalid, hint
 
 

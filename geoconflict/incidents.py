@@ -423,7 +423,7 @@ def _ingest(
         mark(dbad, "unparseable_date")
     else:
         dates = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-        hint = pd.Series(pd.array([pd.NA] * n, dtype="Int8"))
+        hint = V.small_ints(np.full(n, np.nan))
 
     # --- fatalities
     if cols["fatalities"] is not None:
@@ -844,23 +844,22 @@ def _date_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None], 
         if fmt == "ucdp":
             v = np.where(v >= 4, 4, v)  # date_prec 4, 5 -> year
         v = np.where((v >= 1) & (v <= 4), v, np.nan)
-        prec = pd.Series(v).astype("Float64").astype("Int8")
     else:
-        prec = pd.Series(pd.array([pd.NA] * n, dtype="Int8"))
-    prec = prec.fillna(pd.Series(hint.to_numpy(), dtype="Int8")).fillna(1).astype("Int8")
-    return prec
+        v = np.full(n, np.nan)
+    v = np.where(np.isnan(v), hint.to_numpy(dtype="float64", na_value=np.nan), v)  # 2020-06: a month
+    return V.small_ints(np.where(np.isnan(v), 1, v))  # no precision: a day
 
 
 def _geo_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None]) -> pd.Series:
     col = cols["geo_precision"]
     if col is None:
-        return pd.Series(pd.array([pd.NA] * len(frame), dtype="Int8"))
+        return V.small_ints(np.full(len(frame), np.nan))
     v = V.parse_number(frame[col])[0]
     v = np.where(np.isfinite(v), np.round(v), np.nan)
     if fmt == "ucdp":
         v = np.where(v >= 3, 3, v)  # where_prec 3..7: region or coarser
     v = np.where((v >= 1) & (v <= 9), v, np.nan)
-    return pd.Series(v).astype("Float64").astype("Int8")
+    return V.small_ints(v)
 
 
 def _quarantine(

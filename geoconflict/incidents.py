@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -407,14 +408,14 @@ def _ingest(
                          else None, n)
     # a row's point and its outside_country flag depend on that row alone: both are made now
     # for every row with usable coordinates, in the pool while the other columns are checked,
-    # and the accepted rows' are picked out at the end.  The points are made in two halves:
-    # GEOS makes them without the GIL, so both threads work at once
+    # and the accepted rows' are picked out at the end.  The points are made in pieces: GEOS
+    # makes them without the GIL (but not the Python objects), so both threads work at once
     located = code == 0
     country_job = (pool.submit(_outside_country_where, x, y, frame[cols["country"]], located)
                    if cols["country"] is not None else None)
     cuts = np.linspace(0, n, _POINT_PARTS + 1).astype(np.int64)
     point_jobs = [pool.submit(_points_where, x[a:b], y[a:b], located[a:b])
-                  for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+                  for a, b in itertools.pairwise(cuts)]
 
     # --- dates
     if date_job is not None:
@@ -515,7 +516,8 @@ def _ingest(
                 other[c] = V.parse_number(other[c])[0]
     table = pd.DataFrame(out)
     table = pd.concat([table, other], axis=1) if len(other.columns) else table
-    incidents = gpd.GeoDataFrame(table, geometry=take(np.concatenate([job.result() for job in point_jobs])), crs="EPSG:4326")
+    geometry = take(np.concatenate([job.result() for job in point_jobs]))
+    incidents = gpd.GeoDataFrame(table, geometry=geometry, crs="EPSG:4326")
     incidents = incidents[list(CANONICAL_COLUMNS) + [c for c in table.columns if c not in CANONICAL_COLUMNS]]
 
     # --- quarantine

@@ -4,6 +4,8 @@
   the projection on the lattice of exactly projected nodes (bilinear, the formula of
   ``grids._Lattice``), finds the cell and measures the distance to its nearest edge, so that the
   caller can project the points near an edge exactly.
+* :func:`bounds_of_pairs`, :func:`dense_pair_codes` — integer pairs (cell indices) to dense
+  codes in (a, b) order, the distinct pairs and their counts, in two passes (``grids._encode_pairs``).
 * :func:`nearest_segments` — nearest line segment and its distance (:mod:`geoconflict._nearest`):
   a branch-and-bound over runs of consecutive segments with a bounding box each; the box
   distance is a lower bound, so the answer is the exact minimum, measured with the formula GEOS
@@ -144,3 +146,46 @@ def nearest_segments(
         dist[k] = best
         seg[k] = best_i
     return dist, seg
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def bounds_of_pairs(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:  # pragma: no cover
+    """(min a, max a, min b, max b) of non-empty integer arrays."""
+    amin, amax, bmin, bmax = a[0], a[0], b[0], b[0]
+    for i in prange(a.shape[0]):
+        amin = min(amin, a[i])
+        amax = max(amax, a[i])
+        bmin = min(bmin, b[i])
+        bmax = max(bmax, b[i])
+    return amin, amax, bmin, bmax
+
+
+@njit(cache=True, nogil=True)
+def dense_pair_codes(
+    a: np.ndarray, b: np.ndarray, amin: int, bmin: int, nb: int, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - tested via grids
+    """(code per pair, a and b of each distinct pair, its count): codes number the distinct
+    pairs in (a, b) order; ``size`` = the number of (a, b) slots in the bounding range."""
+    n = a.shape[0]
+    occ = np.zeros(size, dtype=np.int64)
+    for i in range(n):
+        occ[(a[i] - amin) * nb + (b[i] - bmin)] += 1
+    rank = np.empty(size, dtype=np.int64)
+    k = 0
+    for c in range(size):
+        if occ[c]:
+            rank[c] = k
+            k += 1
+    ua = np.empty(k, dtype=np.int64)
+    ub = np.empty(k, dtype=np.int64)
+    counts = np.empty(k, dtype=np.int64)
+    for c in range(size):
+        if occ[c]:
+            r = rank[c]
+            ua[r] = c // nb + amin
+            ub[r] = c % nb + bmin
+            counts[r] = occ[c]
+    codes = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        codes[i] = rank[(a[i] - amin) * nb + (b[i] - bmin)]
+    return codes, ua, ub, counts

@@ -330,17 +330,27 @@ def _hex_centres(q: np.ndarray, r: np.ndarray, width: float) -> tuple[np.ndarray
     return radius * SQRT3 * (q + r / 2.0), radius * 1.5 * r
 
 
-def _encode_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def _encode_pairs(a: np.ndarray, b: np.ndarray, *, compiled: bool = False
+                  ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """(code per point, (a, b) of each distinct pair, sorted by a then b) for integer pairs.
 
-    Uses a dense count over the pairs' bounding range when it is small (no hashing, no sort),
-    else ``pandas.factorize`` of a packed key.
+    Uses a dense count over the pairs' bounding range when it is small (no hashing, no sort;
+    with ``compiled``, numba's two passes instead of numpy's dozen), else ``pandas.factorize``
+    of a packed key.
     """
     n = len(a)
     if n == 0:
         return np.zeros(0, dtype="int64"), (np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"))
-    amin, bmin = int(a.min()), int(b.min())
-    na, nb = int(a.max()) - amin + 1, int(b.max()) - bmin + 1
+    if compiled:
+        from ._compiled import bounds_of_pairs, dense_pair_codes
+
+        amin, amax, bmin, bmax = (int(v) for v in bounds_of_pairs(a, b))
+    else:
+        amin, amax, bmin, bmax = int(a.min()), int(a.max()), int(b.min()), int(b.max())
+    na, nb = amax - amin + 1, bmax - bmin + 1
+    if na * nb <= max(4 * n, 1 << 22) and compiled:
+        codes, ua, ub, _counts = dense_pair_codes(a, b, amin, bmin, nb, na * nb)
+        return codes, (ua, ub)
     if na * nb <= max(4 * n, 1 << 22):
         lin = (a - amin) * nb + (b - bmin)
         occ = np.bincount(lin, minlength=na * nb)
@@ -794,7 +804,8 @@ def count_by_cell(
         a, b = metric_cell_indices(prep.lon, prep.lat, cell_crs, spec.kind, spec.size_m)
         if n and (np.abs(a).max() >= 2**31 or np.abs(b).max() >= 2**31):
             raise SizeLimitError(f"cell size {spec.size_m:g} m is too small for this extent")
-        cell_code, cell_keys = _encode_pairs(a, b)
+        # the compiled loops are loaded when the binning used them (large inputs)
+        cell_code, cell_keys = _encode_pairs(a, b, compiled=n >= APPROX_PROJECTION_FROM)
         cell_keys = _pack(*cell_keys)
     else:
         cell_crs = WGS84

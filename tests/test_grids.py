@@ -471,3 +471,16 @@ def test_empty_points_are_excluded_with_a_reason():
     res = count_by_cell(g, cells="square:5km")
     assert res.report.excluded == {"no_geometry": 1}
     assert res.report.counted == 1 and int(res.cells["count"].sum()) == 1
+
+
+def test_encode_pairs_compiled_equals_numpy():
+    import geoconflict.grids as grids
+
+    rng = np.random.default_rng(12)
+    for lo, hi, n in ((-50, 50, 10_000), (-3, 4, 1000), (10**6, 10**6 + 300, 5000), (0, 1, 1)):
+        a, b = rng.integers(lo, hi, n), rng.integers(lo - 7, hi + 9, n)
+        codes, (ua, ub) = grids._encode_pairs(a, b)
+        c2, (ua2, ub2) = grids._encode_pairs(a, b, compiled=True)
+        assert np.array_equal(codes, c2) and np.array_equal(ua, ua2) and np.array_equal(ub, ub2)
+        assert np.array_equal(ua[codes], a) and np.array_equal(ub[codes], b)
+        assert np.all(np.diff(ua * (hi - lo + 20) + ub) > 0)  # distinct pairs in (a, b) order

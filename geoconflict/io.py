@@ -366,12 +366,12 @@ _LAYER_TYPES: dict[int, str] = {0: "Point", 1: "LineString", 3: "Polygon", 4: "M
 def _arrow_layer(gdf: gpd.GeoDataFrame) -> _ArrowLayer | None:
     """The Arrow table, geometry type and CRS ``to_file(engine="pyogrio", use_arrow=True)`` gives
     GDAL for ``gdf``, or None when pyogrio would treat the frame specially: the index written as
-    a column, no CRS, no rows, more than one geometry type or 3D ones, object columns holding other
-    things than text, datetimes with a local time zone, all-null columns."""
+    a column, no CRS, no rows, more than one geometry column or type, 3D geometries, object columns
+    holding other things than text, datetimes with a local time zone, all-null columns."""
     geom = gdf.geometry
     index = gdf.index
     if (gdf.crs is None or list(index.names) != [None] or not pd.api.types.is_integer_dtype(index.dtype)
-            or not gdf.columns.is_unique):
+            or not gdf.columns.is_unique or (gdf.dtypes == "geometry").sum() != 1):
         return None
     geoms = np.asarray(geom.values, dtype=object)
     type_ids = shapely.get_type_id(geoms)

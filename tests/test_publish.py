@@ -164,8 +164,13 @@ def test_styles_classify_every_row(tmp_path: Path) -> None:
     many.loc[::11, "sub_event_type"] = ""
     events = many.drop(columns="sub_event_type").assign(event_type=["Battles", "Riots", None] * 100)
     control = layers[1].data
+    change = control.assign(from_controller=["Opposition (HTS)", None],
+                            to_controller=["Government of Syria", "Government of Syria"])
+    summary = pd.DataFrame({"controller": ["Government of Syria", "Opposition (HTS)", None] * 3,
+                            "area_km2": range(9)})
     layers = [*layers, Layer("Many incidents", "incidents", many), Layer("Events", "incidents", events),
-              Layer("Control twice", "control", pd.concat([control, control], ignore_index=True))]
+              Layer("Control twice", "control", pd.concat([control, control], ignore_index=True)),
+              Layer("Changed hands", "change", change), Layer("Summary", "zones_summary", summary)]
     before = [layer.data.copy() for layer in layers if layer.kind != "kde"]
     out = write_gpkg(layers, tmp_path / "layers.gpkg")
     for old, layer in zip(before, [layer for layer in layers if layer.kind != "kde"]):
@@ -175,7 +180,10 @@ def test_styles_classify_every_row(tmp_path: Path) -> None:
     for layer in layers:
         if layer.kind == "kde":
             continue
-        gdf = layer.data.rename_geometry("geometry") if layer.data.geometry.name != "geometry" else layer.data
+        gdf = layer.data
+        if isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry.name != "geometry":
+            gdf = gdf.rename_geometry("geometry")
         sym = styles.symbology_for(layer.kind, gdf)
-        geom = styles.geometry_family(gdf.geometry.geom_type.dropna().unique())
+        types = gdf.geometry.geom_type.dropna().unique() if isinstance(gdf, gpd.GeoDataFrame) else []
+        geom = styles.geometry_family(types)
         assert stored[table_name(layer.name, taken)] == styles.qml_for(sym, geom, columns=list(gdf.columns))

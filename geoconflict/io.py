@@ -296,11 +296,7 @@ def write_layer(
             )
         elif ext == ".gpkg":
             with pyogrio_config():
-                _plain_columns(gdf).to_file(
-                    tmp, driver="GPKG", engine="pyogrio", layer=layer or target.stem, VERSION="1.2",
-                    use_arrow=True,
-                    metadata=_text_metadata(metadata),
-                )
+                _write_gpkg_layer(_plain_columns(gdf), tmp, layer or target.stem, metadata=_text_metadata(metadata))
         elif ext == ".parquet":
             gdf.to_parquet(tmp, index=False)
         elif ext == ".csv":
@@ -327,24 +323,26 @@ def write_layers(
     Layers go to GDAL as Arrow tables built here (:func:`_arrow_layer`) rather than by
     ``GeoDataFrame.to_file``, which spends seconds on a 2.5M-point layer finding its geometry type
     and encoding WKB point by point; the file is the same. Layers needing pyogrio's special
-    handling take ``to_file``.
+    handling take ``to_file`` (:func:`_write_gpkg_layer`).
     """
     output_format(path, (".gpkg",))
     with atomic_path(path, overwrite=overwrite) as tmp, pyogrio_config():
         for name, gdf in layers.items():
-            plain = _plain_columns(gdf)
-            arrow = _arrow_layer(plain)
-            if arrow is None:
-                plain.to_file(
-                    tmp, driver="GPKG", engine="pyogrio", layer=name, append=tmp.exists(), VERSION="1.2",
-                    use_arrow=True,
-                )
-            else:
-                pyogrio.write_arrow(
-                    arrow.table, tmp, driver="GPKG", layer=name, append=tmp.exists(), VERSION="1.2",
-                    geometry_name=arrow.geometry, geometry_type=arrow.geometry_type, crs=arrow.crs,
-                )
+            _write_gpkg_layer(_plain_columns(gdf), tmp, name)
     return Path(path)
+
+
+def _write_gpkg_layer(gdf: gpd.GeoDataFrame, path: Path, name: str, *,
+                      metadata: dict[str, str] | None = None) -> None:
+    """Add layer ``name`` to the GeoPackage ``path`` (created if missing), through Arrow."""
+    arrow = _arrow_layer(gdf)
+    if arrow is None:
+        gdf.to_file(path, driver="GPKG", engine="pyogrio", layer=name, append=path.exists(), VERSION="1.2",
+                    use_arrow=True, metadata=metadata)
+    else:
+        pyogrio.write_arrow(arrow.table, path, driver="GPKG", layer=name, append=path.exists(), VERSION="1.2",
+                            geometry_name=arrow.geometry, geometry_type=arrow.geometry_type, crs=arrow.crs,
+                            metadata=metadata)
 
 
 @dataclass(frozen=True)

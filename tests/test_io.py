@@ -130,3 +130,13 @@ def test_gdal_settings_are_restored() -> None:
         assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") is None
     finally:
         pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": None})
+
+
+def test_single_layer_with_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_layer's GeoPackage (layer metadata included) is the same through Arrow and to_file."""
+    meta = {"source": "ACLED", "rows": 40, "fields": ["a", "b"]}
+    fast = io.write_layer(_points(), tmp_path / "fast" / "incidents.gpkg", metadata=meta)
+    monkeypatch.setattr(io, "_arrow_layer", lambda gdf: None)
+    plain = io.write_layer(_points(), tmp_path / "plain" / "incidents.gpkg", metadata=meta)
+    assert filecmp.cmp(fast, plain, shallow=False)
+    assert pyogrio.read_info(fast)["layer_metadata"]["source"] == "ACLED"

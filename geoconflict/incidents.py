@@ -28,7 +28,10 @@ Decisions worth knowing:
   ``geo_precision`` 2, a populated place's point).
 - Speed: CSV is read by pyarrow with every column as text; when every row is one line (checked
   by counting lines) the multi-threaded parser is used, else the careful one that allows line
-  breaks inside quoted values.  Each distinct date or number text is parsed once.
+  breaks inside quoted values.  Each distinct date or number text is parsed once.  A
+  GeoParquet of EPSG:4326 points is read by pyarrow and its WKB decoded to coordinates without
+  shapely objects; ids, points and the country check run in a two-thread pool; the accepted
+  rows' text is sliced out of the columns read, not copied, when the bad rows are few.
 """
 
 from __future__ import annotations

@@ -273,11 +273,13 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
             "front_line_distance_m": fl})
 
     st.run("join", join).to_parquet(ans / "join.parquet")
-    precise = inc[pd.to_numeric(inc["geo_precision"]) < 3]
+    def only_precise() -> Any:  # dropping imprecise locations is part of each count (ours does it)
+        return inc[pd.to_numeric(inc["geo_precision"]) < 3]
+
     fast_crs = json.loads((ans.parent / "fast" / "kde.json").read_text())["crs"]  # the same UTM zone
-    plain = {"square:1km": lambda: BG.plain_square(precise, fast_crs, 1000.0),
-             "hex:5km": lambda: BG.plain_hex(precise, fast_crs, 5000.0),
-             "h3:7": lambda: BG.plain_h3(precise, 7), "priogrid": lambda: BG.plain_priogrid(precise)}
+    plain = {"square:1km": lambda: BG.plain_square(only_precise(), fast_crs, 1000.0),
+             "hex:5km": lambda: BG.plain_hex(only_precise(), fast_crs, 5000.0),
+             "h3:7": lambda: BG.plain_h3(only_precise(), 7), "priogrid": lambda: BG.plain_priogrid(only_precise())}
     grids = {}
     for spec in SPECS:
         counts = st.run(stage_name(spec), plain[spec])
@@ -286,7 +288,7 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
             ans / f"{stage_name(spec)}.parquet")
 
     def kde() -> Any:
-        pts = precise.geometry.to_crs(fast_crs)
+        pts = only_precise().geometry.to_crs(fast_crs)
         x, y = pts.x.to_numpy(), pts.y.to_numpy()
         res = 500.0
         k = kernel_weights(5000.0, res, "quartic")

@@ -382,8 +382,9 @@ H3_MAX_CELLS = 300_000
 
 
 #: a square tile of this many pixels a side is rasterised when it holds at least this many points
-H3_TILE_PIXELS = 2048
-H3_TILE_MIN_POINTS = 20_000
+#: (drawing a tile costs about as much as asking h3 for 30,000 points)
+H3_TILE_PIXELS = 1024
+H3_TILE_MIN_POINTS = 40_000
 
 
 def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
@@ -518,11 +519,13 @@ def _hex_polygons(q: np.ndarray, r: np.ndarray, width: float) -> np.ndarray:
 def _h3_polygons(cells: np.ndarray) -> np.ndarray:
     import h3
 
-    rings = [
-        [(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(int(c)))]
-        for c in cells.view("uint64")
-    ]
-    return np.array([shapely.Polygon(r) for r in rings], dtype=object)
+    if len(cells) == 0:
+        return np.zeros(0, dtype=object)
+    bounds = [h3.cell_to_boundary(h3.int_to_str(int(c))) for c in cells.view("uint64")]
+    sizes = np.fromiter((len(b) + 1 for b in bounds), dtype=np.int64, count=len(bounds))
+    latlng = np.array([v for b in bounds for v in (*b, b[0])], dtype="float64")  # closed rings
+    rings = shapely.linearrings(latlng[:, ::-1], indices=np.repeat(np.arange(len(bounds)), sizes))
+    return shapely.polygons(rings)
 
 
 def cell_polygons(spec: str | CellSpec, cell_keys: Sequence[Any]) -> np.ndarray:
@@ -978,6 +981,18 @@ def _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by,
     return gpd.GeoDataFrame(df, geometry=g, crs=cell_crs)
 
 
+def _joined_ids(tag: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``f"{tag}_{a}_{b}"`` for integer arrays, built by Arrow (an object array of str)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(a) == 0:
+        return np.zeros(0, dtype=object)
+    joined = pc.binary_join_element_wise(pa.scalar(tag), pc.cast(pa.array(a), pa.string()),
+                                         pc.cast(pa.array(b), pa.string()), "_")
+    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
 def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(polygons, cell_id strings, area_km2) for integer cell keys."""
     if spec.metric:
@@ -985,7 +1000,7 @@ def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS) -> tuple[np.
         a, b = _unpack(keys)
         size = spec.size_m
         tag = f"{'sq' if spec.kind == 'square' else 'hex'}{size:g}m_{cell_crs.to_epsg() or 'crs'}"
-        ids = np.array([f"{tag}_{i}_{j}" for i, j in zip(a.tolist(), b.tolist())], dtype=object)
+        ids = _joined_ids(tag, a, b)
         if spec.kind == "square":
             polys = _square_polygons(a, b, size)
             area = np.full(len(keys), size * size / 1e6)

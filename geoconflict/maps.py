@@ -231,14 +231,25 @@ def simplify_layer(gdf: gpd.GeoDataFrame, *, max_vertices: int) -> tuple[gpd.Geo
     projected = np.asarray(gdf.geometry.to_crs(metric).values, dtype=object)
     polys = bool(np.all(np.isin(shapely.get_type_id(projected), [3, 6])))
     coverage = polys and bool(shapely.coverage_is_valid(projected))
-    result, tol = projected, 0.0
-    for tol in (10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800):
+    def simplified(tol: float) -> np.ndarray:
         if coverage:
-            result = shapely.coverage_simplify(projected, tol)
+            return shapely.coverage_simplify(projected, tol)
+        return shapely.simplify(projected, tol, preserve_topology=True)
+
+    # the smallest tolerance of the ladder that fits (vertex counts fall as tolerances grow):
+    # a bisection, four simplifications instead of up to eleven
+    ladder = (10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800)
+    lo, hi = 0, len(ladder) - 1
+    fits: dict[int, np.ndarray] = {}
+    while lo < hi:
+        mid = (lo + hi) // 2
+        candidate = simplified(ladder[mid])
+        if int(shapely.get_num_coordinates(candidate).sum()) <= max_vertices:
+            fits[mid], hi = candidate, mid
         else:
-            result = shapely.simplify(projected, tol, preserve_topology=True)
-        if int(shapely.get_num_coordinates(result).sum()) <= max_vertices:
-            break
+            lo = mid + 1
+    tol = ladder[lo]
+    result = fits[lo] if lo in fits else simplified(tol)
     out = gdf.copy()
     out[gdf.geometry.name] = gpd.GeoSeries(result, index=gdf.index, crs=metric).to_crs(gdf.crs).values
     after = int(shapely.get_num_coordinates(np.asarray(out.geometry.values, dtype=object)).sum())

@@ -137,16 +137,13 @@ def run_geoconflict(csv: Path, out: Path) -> dict[str, float]:
 def run_plain(csv: Path, out: Path) -> dict[str, float]:
     import geopandas as gpd
 
+    from bench import _plain_checks as plain_checks  # the same checks as the whole-pipeline benchmark
+
     c0, t0 = cpu_s(), time.perf_counter()
     df = pd.read_csv(csv, dtype=str, keep_default_na=False)
     lon = pd.to_numeric(df["longitude"].where(df["longitude"] != ""), errors="coerce")
     lat = pd.to_numeric(df["latitude"].where(df["latitude"] != ""), errors="coerce")
-    d = pd.to_datetime(df["event_date"], format="%Y-%m-%d", errors="coerce")
-    for f in ("%d %B %Y", "%d-%m-%Y"):
-        d = d.fillna(pd.to_datetime(df["event_date"], format=f, errors="coerce"))
-    fat = pd.to_numeric(df["fatalities"], errors="coerce")
-    ok = lon.between(-180, 180) & lat.between(-90, 90) & ~((lon == 0) & (lat == 0)) & d.notna() & (fat >= 0)
-    ok &= ~(df["event_id_cnty"].where(ok).duplicated(keep="first") & ok)
+    d, ok = plain_checks(df, lon, lat)
     gdf = gpd.GeoDataFrame(df[ok], geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs=4326)
     t, c = time.perf_counter() - t0, cpu_s() - c0
     pd.DataFrame({"id": gdf["event_id_cnty"].astype(object), "x": gdf.geometry.x,

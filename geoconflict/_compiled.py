@@ -18,15 +18,34 @@ about a second once per process, which is why small inputs take the numpy / GEOS
 from __future__ import annotations
 
 import math
+import threading
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
 SQRT3 = math.sqrt(3.0)
 
+#: numba's default threading layer (workqueue) aborts the process when two Python threads launch
+#: parallel loops at once (a threaded dask worker, a caller's thread pool): the parallel loops
+#: run one at a time, each on all cores
+_PARALLEL = threading.Lock()
+
+
+def lattice_cells(*args: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """See :func:`_lattice_cells` (run under the parallel-loop lock)."""
+    with _PARALLEL:
+        return _lattice_cells(*args)
+
+
+def nearest_segments(*args: Any) -> tuple[np.ndarray, np.ndarray]:
+    """See :func:`_nearest_segments` (run under the parallel-loop lock)."""
+    with _PARALLEL:
+        return _nearest_segments(*args)
+
 
 @njit(cache=True, parallel=True, nogil=True)
-def lattice_cells(
+def _lattice_cells(
     lon: np.ndarray, lat: np.ndarray,
     west: float, south: float, step: float, nx: int, ny: int,
     gx: np.ndarray, gy: np.ndarray,
@@ -110,7 +129,7 @@ def _box_distance(x: float, y: float, x0: float, y0: float, x1: float, y1: float
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def nearest_segments(
+def _nearest_segments(
     px: np.ndarray, py: np.ndarray,
     ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray,
     x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, chunk: int,
@@ -148,11 +167,11 @@ def nearest_segments(
     return dist, seg
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
 def bounds_of_pairs(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:  # pragma: no cover
     """(min a, max a, min b, max b) of non-empty integer arrays."""
     amin, amax, bmin, bmax = a[0], a[0], b[0], b[0]
-    for i in prange(a.shape[0]):
+    for i in range(a.shape[0]):
         amin = min(amin, a[i])
         amax = max(amax, a[i])
         bmin = min(bmin, b[i])

@@ -106,3 +106,4 @@ def test_few_points(n: int):
     assert len(d) == len(seg) == n
     if n:
         assert d[0] == pytest.approx(5.0)
+

@@ -1,6 +1,9 @@
-"""Polygon repair shared by every module that reads polygon layers (admin, control, zones)."""
+"""Shared geometry helpers: polygon repair (admin, control, zones layers) and raster
+pre-classification of points (the join's point locator, H3 cells)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import shapely
@@ -49,3 +52,38 @@ def dilate(mask: np.ndarray) -> np.ndarray:
     out[:, 1:] |= rows[:, :-1]
     out[:, :-1] |= rows[:, 1:]
     return out
+
+
+class LabelRaster:
+    """Polygons drawn on a north-up raster, to classify many points in O(1) each.
+
+    ``shapes`` are ``(geometry, label)`` pairs (labels >= 1; a later shape overwrites an earlier
+    one), ``outlines`` their boundaries (shapely geometries or GeoJSON-like dicts).  A pixel
+    takes the label of the shape holding its centre; every pixel an outline touches, and its 8
+    neighbours, is unsure, so a point in a sure pixel is more than a pixel from every outline.
+    """
+
+    def __init__(self, shapes: Any, outlines: Any, *, west: float, north: float, pixel: float,
+                 nrow: int, ncol: int) -> None:
+        from rasterio import features
+        from rasterio.transform import Affine
+
+        transform = Affine(pixel, 0, west, 0, -pixel, north)
+        labels = features.rasterize(shapes, out_shape=(nrow, ncol), transform=transform, fill=0,
+                                    dtype="int32")
+        edges = features.rasterize(((g, 1) for g in outlines), out_shape=(nrow, ncol),
+                                   transform=transform, fill=0, dtype="uint8", all_touched=True)
+        labels[dilate(edges.astype(bool))] = -1
+        self.labels, self.west, self.north, self.pixel = labels, west, north, pixel
+
+    def lookup(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per point: its pixel's label (>= 1), 0 in no shape, -1 unsure, -2 off the raster
+        (or not finite)."""
+        ok = np.isfinite(x) & np.isfinite(y)
+        col = np.floor((np.where(ok, x, self.west) - self.west) / self.pixel).astype(np.int64)
+        row = np.floor((self.north - np.where(ok, y, self.north)) / self.pixel).astype(np.int64)
+        nrow, ncol = self.labels.shape
+        inside = ok & (col >= 0) & (row >= 0) & (col < ncol) & (row < nrow)
+        out = np.full(len(x), -2, dtype=np.int64)
+        out[inside] = self.labels[row[inside], col[inside]]
+        return out

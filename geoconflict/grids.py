@@ -39,7 +39,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Geod, Transformer
 
-from ._geometry import dilate
+from ._geometry import LabelRaster
 from .crs import WGS84, metric_crs_for, require_crs, to_crs, transform_xy
 from .errors import InputError, SchemaError, SizeLimitError
 
@@ -348,10 +348,11 @@ def _encode_pairs(a: np.ndarray, b: np.ndarray, *, compiled: bool = False
     else:
         amin, amax, bmin, bmax = int(a.min()), int(a.max()), int(b.min()), int(b.max())
     na, nb = amax - amin + 1, bmax - bmin + 1
-    if na * nb <= max(4 * n, 1 << 22) and compiled:
+    dense = na * nb <= max(4 * n, 1 << 22)
+    if dense and compiled:
         codes, ua, ub, _counts = dense_pair_codes(a, b, amin, bmin, nb, na * nb)
         return codes, (ua, ub)
-    if na * nb <= max(4 * n, 1 << 22):
+    if dense:
         lin = (a - amin) * nb + (b - bmin)
         occ = np.bincount(lin, minlength=na * nb)
         nz = np.flatnonzero(occ)
@@ -431,8 +432,6 @@ def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.n
     too large, crosses the antimeridian or comes near a pole.
     """
     import h3
-    from rasterio import features
-    from rasterio.transform import Affine
 
     west, east = float(lon.min()), float(lon.max())
     south, north = float(lat.min()), float(lat.max())
@@ -455,22 +454,15 @@ def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.n
     rings = [[(lng, la) for la, lng in h3.cell_to_boundary(c)] for c in cells]
     for r in rings:
         r.append(r[0])
-    transform = Affine(pixel, 0, w, 0, -pixel, n)
     # GeoJSON-like shapes straight from h3's vertices (no shapely objects to convert)
-    labels = features.rasterize((({"type": "Polygon", "coordinates": [r]}, i + 1) for i, r in enumerate(rings)),
-                                out_shape=(nrow, ncol), transform=transform, fill=0, dtype="int32")
-    edges = features.rasterize((({"type": "LineString", "coordinates": r}, 1) for r in rings),
-                               out_shape=(nrow, ncol), transform=transform, fill=0, dtype="uint8",
-                               all_touched=True).astype(bool)
-    unsure = dilate(edges) | (labels == 0)
-    col = np.floor((lon - w) / pixel).astype(np.int64)
-    row = np.floor((n - lat) / pixel).astype(np.int64)
-    inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
-    col, row = np.where(inside, col, 0), np.where(inside, row, 0)
-    sure = inside & ~unsure[row, col]
+    raster = LabelRaster((({"type": "Polygon", "coordinates": [r]}, i + 1) for i, r in enumerate(rings)),
+                         ({"type": "LineString", "coordinates": r} for r in rings),
+                         west=w, north=n, pixel=pixel, nrow=nrow, ncol=ncol)
+    label = raster.lookup(lon, lat)
+    sure = label >= 1
     ids = np.array([h3.str_to_int(c) for c in cells], dtype="uint64").view("int64")
     keys = np.zeros(len(lat), dtype="int64")
-    keys[sure] = ids[labels[row[sure], col[sure]] - 1]
+    keys[sure] = ids[label[sure] - 1]
     return keys, np.flatnonzero(~sure)
 
 

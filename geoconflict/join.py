@@ -35,7 +35,7 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._geometry import dilate, repair_polygons
+from ._geometry import LabelRaster, repair_polygons
 from ._nearest import COMPILED_FROM, SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
@@ -80,15 +80,12 @@ class PointLocator:
         valid = ~(shapely.is_missing(self.geoms) | shapely.is_empty(self.geoms))
         self._valid = valid
         self._tree = shapely.STRtree(np.where(valid, self.geoms, None))
-        self._grid: np.ndarray | None = None
+        self._grid: LabelRaster | None = None
         self._max_cells = max_cells
         self._prepared = False
 
     # raster pre-classification, built on first use with many points
     def _build_grid(self, n_points: int = 1_000_000) -> None:
-        from rasterio import features
-        from rasterio.transform import Affine
-
         g = self.geoms[self._valid]
         x0, y0, x1, y1 = shapely.total_bounds(g)
         w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
@@ -96,23 +93,14 @@ class PointLocator:
         cells = self._max_cells or int(np.clip(2 * n_points, 1 << 16, 4_000_000))
         cell = float(np.sqrt(w * h / cells))
         cell = max(cell, max(w, h) / 8192)
-        ncol, nrow = int(np.ceil(w / cell)) + 2, int(np.ceil(h / cell)) + 2
-        self._x0, self._y1, self._cell = x0 - cell, y1 + cell, cell
-        transform = Affine(cell, 0, self._x0, 0, -cell, self._y1)
         idx = np.flatnonzero(self._valid)
         # later shapes overwrite earlier ones: draw in reverse so the lowest index wins
-        labels = features.rasterize(
+        self._grid = LabelRaster(
             ((self.geoms[i], int(i) + 1) for i in idx[::-1]),
-            out_shape=(nrow, ncol), transform=transform, fill=0, dtype="int32",
+            (b for b in shapely.boundary(g) if not b.is_empty),
+            west=x0 - cell, north=y1 + cell, pixel=cell,
+            nrow=int(np.ceil(h / cell)) + 2, ncol=int(np.ceil(w / cell)) + 2,
         )
-        edges = features.rasterize(
-            ((b, 1) for b in shapely.boundary(g) if not b.is_empty),
-            out_shape=(nrow, ncol), transform=transform, fill=0, dtype="uint8", all_touched=True,
-        ).astype(bool)
-        edges = dilate(edges)
-        grid = labels - 1
-        grid[edges] = -2  # needs an exact test
-        self._grid = grid
 
     def _exact(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Exact lowest-index intersecting polygon for each point."""
@@ -153,15 +141,10 @@ class PointLocator:
             return out
         if self._grid is None:
             self._build_grid(int(ok.sum()))
-        grid = self._grid
-        assert grid is not None
-        col = np.floor((np.where(ok, x, self._x0) - self._x0) / self._cell).astype(np.int64)
-        row = np.floor((self._y1 - np.where(ok, y, self._y1)) / self._cell).astype(np.int64)
-        inside = ok & (col >= 0) & (row >= 0) & (col < grid.shape[1]) & (row < grid.shape[0])
-        val = np.full(len(x), -1, dtype=np.int64)
-        val[inside] = grid[row[inside], col[inside]]
-        out[:] = np.where(val >= 0, val, -1)
-        need = val == -2
+        assert self._grid is not None
+        val = self._grid.lookup(x, y)  # label = index + 1; 0 none; -1 near a boundary; -2 outside
+        out[:] = np.where(val >= 1, val - 1, -1)
+        need = val == -1
         out[need] = self._exact(x[need], y[need])
         return out
 

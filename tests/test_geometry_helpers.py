@@ -18,3 +18,24 @@ def test_dilate_equals_scipy_binary_dilation(shape):
         expected = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool))
         assert np.array_equal(dilate(mask), expected)
     assert not dilate(np.zeros(shape, bool)).any()
+
+
+def test_label_raster_sure_pixels_agree_with_containment():
+    import shapely
+
+    from geoconflict._geometry import LabelRaster
+
+    a, b = shapely.box(0, 0, 10, 10), shapely.Polygon([(10, 0), (20, 0), (15, 10), (10, 10)])
+    raster = LabelRaster([(a, 1), (b, 2)], [a.boundary, b.boundary], west=-1, north=11, pixel=0.1,
+                         nrow=120, ncol=220)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-2, 22, 20_000), rng.uniform(-2, 12, 20_000)
+    got = raster.lookup(x, y)
+    inside_a, inside_b = shapely.contains_xy(a, x, y), shapely.contains_xy(b, x, y)
+    assert np.array_equal(got == 1, (got >= 1) & inside_a) and np.array_equal(got == 2, (got >= 1) & inside_b)
+    assert not ((got == 0) & (inside_a | inside_b)).any()  # "no shape" only outside both
+    near = np.minimum(shapely.distance(a.boundary, shapely.points(x, y)), shapely.distance(b.boundary, shapely.points(x, y)))
+    assert (got[near < 0.1] < 1).all()  # within a pixel of an outline: never a label
+    off = (x < -1) | (x >= 21) | (y > 11) | (y <= -1)
+    assert np.array_equal(got == -2, off) and (got[~off] >= -1).all()
+    assert list(raster.lookup(np.array([np.nan, 5.0]), np.array([5.0, np.inf]))) == [-2, -2]

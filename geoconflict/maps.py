@@ -19,6 +19,8 @@ import html
 import io as _stdio
 import json
 import logging
+import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -660,6 +662,39 @@ window.gcLayers = GC.layers;
 """
 
 
+class _Slots:
+    """Text that must reach the page without passing through a template engine.
+
+    folium and branca render the page with Jinja, and branca compiles the output of every
+    element's script macro *again* as a template (``Element(rendered_text)``): any data in it
+    that looks like ``{{ ... }}`` would run on the machine building the page.  So nothing of
+    ours but fixed code goes to folium: every piece of data, name, legend, title and every
+    vendored script is handed over as an opaque token (``gcslot<nonce>n<i>``, letters and
+    digits only, inert in Jinja, HTML and JSON), and :meth:`fill` puts the real text in place of
+    the tokens in the rendered page, in one pass (what it inserts is never scanned again).
+    """
+
+    def __init__(self) -> None:
+        self.nonce = secrets.token_hex(8)
+        self.values: list[str] = []
+
+    def put(self, text: str) -> str:
+        """A token standing for ``text`` (inserted verbatim: escape it for its context first)."""
+        self.values.append(text)
+        return f"gcslot{self.nonce}n{len(self.values) - 1}"
+
+    def put_js_string(self, text: str) -> str:
+        """A token for the *content* of a JS string literal (the token sits between quotes)."""
+        return self.put(safe_json(text)[1:-1])
+
+    def fill(self, page: str) -> str:
+        pattern = re.compile(f"gcslot{self.nonce}n([0-9]+)")
+        out = pattern.sub(lambda m: self.values[int(m.group(1))], page)
+        if f"gcslot{self.nonce}" in out:  # pragma: no cover - a token in an unforeseen context
+            raise RuntimeError("internal error: an HTML slot was not filled")
+        return out
+
+
 def _vendor_text(name: str) -> str:
     return (VENDOR / name).read_text(encoding="utf-8")
 
@@ -688,19 +723,20 @@ def _offline_map_class() -> type:
         default_js: list[tuple[str, str]] = []
         default_css: list[tuple[str, str]] = []
 
-        def __init__(self, *args: Any, cluster: bool = False, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, cluster: bool = False, slots: _Slots, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._gc_cluster = cluster
+            self._gc_slots = slots
 
         def render(self, **kwargs: Any) -> None:
             header = self.get_root().header
-            header.add_child(Element("<style>" + _vendor_css(self._gc_cluster) + _CSS + "</style>"),
-                             name="gc_css", index=0)
+            css = "<style>" + _vendor_css(self._gc_cluster) + _CSS + "</style>"
+            header.add_child(Element(self._gc_slots.put(css)), name="gc_css", index=0)
             scripts = _inline_script(_vendor_text("leaflet.js"))
             if self._gc_cluster:
                 scripts += _inline_script(_vendor_text("leaflet.markercluster.js"))
             scripts += _inline_script(_RUNTIME)
-            header.add_child(Element(scripts), name="gc_js", index=1)
+            header.add_child(Element(self._gc_slots.put(scripts)), name="gc_js", index=1)
             super().render(**kwargs)
 
     return OfflineMap
@@ -721,14 +757,16 @@ def _overlay_class() -> type:
             {% endmacro %}
         """)
 
-        def __init__(self, prepared: _Prepared, label: str, gc_id: str, days: Sequence[str] | None) -> None:
-            super().__init__(name=label, overlay=True, control=True, show=prepared.show)
+        def __init__(self, prepared: _Prepared, gc_id: str, days: Sequence[str] | None, *,
+                     slots: _Slots) -> None:
+            super().__init__(name=slots.put_js_string(html.escape(prepared.name)), overlay=True,
+                             control=True, show=prepared.show)
             self._name = "GeoconflictLayer"
-            self.key_js = safe_json(prepared.name)
-            self.id_js = safe_json(gc_id)
-            self.data_js = prepared.data_js
-            self.options_js = safe_json(prepared.options)
-            self.days_js = safe_json(list(days)) if days else ""
+            self.key_js = slots.put(safe_json(prepared.name))
+            self.id_js = slots.put(safe_json(gc_id))
+            self.data_js = slots.put(prepared.data_js)
+            self.options_js = slots.put(safe_json(prepared.options))
+            self.days_js = slots.put(safe_json(list(days))) if days else ""
 
     return GeoconflictLayer
 
@@ -745,19 +783,20 @@ def _image_class() -> type:
             {% endmacro %}
         """)
 
-        def __init__(self, prepared: _Prepared, label: str, gc_id: str) -> None:
-            super().__init__(name=label, overlay=True, control=True, show=prepared.show)
+        def __init__(self, prepared: _Prepared, gc_id: str, *, slots: _Slots) -> None:
+            super().__init__(name=slots.put_js_string(html.escape(prepared.name)), overlay=True,
+                             control=True, show=prepared.show)
             self._name = "GeoconflictImage"
             assert prepared.image is not None
-            self.key_js = safe_json(prepared.name)
-            self.id_js = safe_json(gc_id)
-            self.url_js = safe_json(prepared.image[0])
-            self.bounds_js = safe_json(prepared.image[1])
+            self.key_js = slots.put(safe_json(prepared.name))
+            self.id_js = slots.put(safe_json(gc_id))
+            self.url_js = slots.put(safe_json(prepared.image[0]))
+            self.bounds_js = slots.put(safe_json(prepared.image[1]))
 
     return GeoconflictImage
 
 
-def _legend_element(html_text: str) -> Any:
+def _legend_element(html_text: str, *, slots: _Slots) -> Any:
     from branca.element import MacroElement
     from folium.template import Template
 
@@ -771,7 +810,7 @@ def _legend_element(html_text: str) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self._name = "GeoconflictLegend"
-            self.html_js = safe_json(html_text)
+            self.html_js = slots.put(safe_json(html_text))
 
     return Legend()
 
@@ -890,15 +929,16 @@ def make_map(
     bounds = _focus_bounds(prepared)
     has_cluster = any(p.options.get("cluster") for p in prepared)
     Map = _offline_map_class()
+    slots = _Slots()
     m = Map(location=None if bounds else [0, 0], tiles=None, zoom_start=2, control_scale=True,
-            cluster=has_cluster, prefer_canvas=False, zoom_snap=0.25, zoom_delta=0.5)
+            cluster=has_cluster, prefer_canvas=False, zoom_snap=0.25, zoom_delta=0.5, slots=slots)
+    m.geoconflict_slots = slots
     if tiles:
-        provider = TILES.get(tiles, tiles)
-        try:
-            folium.TileLayer(provider, name=html.escape(tiles), control=True, overlay=False).add_to(m)
-        except Exception as exc:  # folium/xyzservices raise several types for unknown names
-            raise InputError(f"unknown tile base map {tiles!r}: {exc}",
-                             fix=f"use one of {', '.join(TILES)}") from None
+        source, attribution = _tile_source(tiles)
+        if attribution is not None:  # the user's URL: text for the page, not for the template
+            source, attribution = slots.put_js_string(source), slots.put_js_string(attribution)
+        folium.TileLayer(source, attr=attribution, name=slots.put_js_string(html.escape(tiles)),
+                         control=True, overlay=False).add_to(m)
     if bounds:
         bg = _countries_background(bounds)
         if bg:
@@ -906,21 +946,21 @@ def make_map(
                                                      fill_opacity=1.0).leaflet()},
                     "interactive": False, "pane": "gcBase"}
             bg_layer = _Prepared(name="Countries", kind="background", data_js=bg, options=land, legend="")
-            _overlay_class()(bg_layer, "Countries (Natural Earth)", "gc-bg", None).add_to(m)
+            bg_layer.name = "Countries (Natural Earth)"
+            _overlay_class()(bg_layer, "gc-bg", None, slots=slots).add_to(m)
     Overlay = _overlay_class()
     legend_parts: list[str] = []
     for i, p in enumerate(prepared):
         gc_id = f"gc-{i}"
-        label = html.escape(p.name)
         if p.image:
-            _image_class()(p, label, gc_id).add_to(m)
+            _image_class()(p, gc_id, slots=slots).add_to(m)
         else:
-            Overlay(p, label, gc_id, p.days).add_to(m)
+            Overlay(p, gc_id, p.days, slots=slots).add_to(m)
         legend_parts.append(f'<div class="gc-legend-section" data-gc-layer="{gc_id}">{p.legend}</div>')
     folium.LayerControl(collapsed=len(prepared) > 12, position="topright").add_to(m)
     if legend_parts:
-        m.add_child(_legend_element("".join(reversed(legend_parts))))
-    _add_title(m, title=title, subtitle=subtitle, sources=sources, data_as_of=data_as_of,
+        m.add_child(_legend_element("".join(reversed(legend_parts)), slots=slots))
+    _add_title(m, slots=slots, title=title, subtitle=subtitle, sources=sources, data_as_of=data_as_of,
                date_range=_date_range(layers), tiles=tiles)
     if bounds:
         w, s, e, n = bounds
@@ -930,7 +970,7 @@ def make_map(
     return m
 
 
-def _add_title(m: Any, *, title: str, subtitle: str | None, sources: Sequence[str] | str | None,
+def _add_title(m: Any, *, slots: _Slots, title: str, subtitle: str | None, sources: Sequence[str] | str | None,
                data_as_of: str | None, date_range: str | None, tiles: str | None) -> None:
     from branca.element import Element
 
@@ -956,12 +996,32 @@ def _add_title(m: Any, *, title: str, subtitle: str | None, sources: Sequence[st
         + (f'<div class="gc-meta">{"<br>".join(meta)}</div>' if meta else "")
         + "</div>"
     )
-    m.get_root().html.add_child(Element(block), name="gc_title")
+    m.get_root().html.add_child(Element(slots.put(block)), name="gc_title")
 
 
 def render_html(m: Any) -> str:
-    """The page's HTML text."""
-    return m.get_root().render()
+    """The page's HTML text: folium renders the fixed code, then the slots receive the text."""
+    return m.geoconflict_slots.fill(m.get_root().render())
+
+
+def _tile_source(tiles: str) -> tuple[Any, str | None]:
+    """(tiles, attribution) for ``folium.TileLayer``: an xyzservices provider for a name in
+    :data:`TILES` or of xyzservices (its own attribution), or an ``https://…/{z}/{x}/{y}…`` URL
+    given by the user (attributed with its host name, escaped)."""
+    import xyzservices
+
+    name = TILES.get(tiles, tiles)
+    if name.startswith(("https://", "http://")):
+        if not all(k in name for k in ("{z}", "{x}", "{y}")):
+            raise InputError(f"tile URL {tiles!r} lacks {{z}}, {{x}} or {{y}}",
+                             fix="give a URL template such as https://tile.example.org/{z}/{x}/{y}.png")
+        return name, "tiles: " + html.escape(name.split("/")[2])
+    try:
+        return xyzservices.providers.query_name(
+            "OpenStreetMap Mapnik" if name.lower() == "openstreetmap" else name), None
+    except ValueError:
+        raise InputError(f"unknown tile base map {tiles!r}",
+                         fix=f"use one of {', '.join(TILES)}, an xyzservices name or a URL template") from None
 
 
 def write_map(

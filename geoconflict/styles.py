@@ -14,10 +14,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import quoteattr as _quoteattr
 
 import numpy as np
 import pandas as pd
+
+#: characters XML 1.0 cannot carry, even escaped (QGIS would refuse the whole style)
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def quoteattr(value: str) -> str:
+    """An XML attribute value, quoted and escaped; characters XML cannot carry become U+FFFD."""
+    return _quoteattr(_XML_INVALID.sub("\ufffd", value))
+
 
 KINDS: tuple[str, ...] = (
     "admin", "control", "zones_summary", "change", "front_line", "corridor", "areas",

@@ -3,16 +3,88 @@ folder through geoconflict.io (so formats, precision and atomicity are the same 
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from . import io
-from .cli.options import parse_distance_m
+from .units import parse_distance_m
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import _Run
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """A scenario or layer name reduced to a safe file name (no separators, no '..')."""
+    cleaned = re.sub(r"\.{2,}", ".", _SAFE_NAME.sub("-", str(name))).strip(".-") or "scenario"
+    return cleaned[:80]
+
+
+@dataclass
+class Scenario:
+    """A parsed, validated scenario file."""
+
+    path: Path
+    name: str
+    config: dict[str, dict[str, Any]]
+
+    def get(self, table: str, key: str, default: Any = None) -> Any:
+        return self.config.get(table, {}).get(key, default)
+
+    def input(self, key: str) -> Any:
+        return self.config.get("inputs", {}).get(key)
+
+
+class Run:
+    """State of one run: the staging folder, stage timings, counts, summary lines."""
+
+    def __init__(self, scenario: Scenario, staging: Path, progress: Callable[[str], None] | None) -> None:
+        self.scenario = scenario
+        self.staging = staging
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.summary: list[str] = []
+        self.progress = progress or (lambda _msg: None)
+        self.state: dict[str, Any] = {}
+
+    def out(self, name: str) -> Path:
+        """A path inside the staging folder (names are fixed by the pipeline, never by input)."""
+        assert "/" not in name and ".." not in name
+        return self.staging / name
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, Any]]:
+        self.progress(name)
+        record: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        yield record
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        self.stages[name] = record
+
+
+def planned_outputs(sc: Scenario) -> list[str]:
+    """The file names a run of ``sc`` writes (checked against the output folder before any
+    stage runs); :func:`geoconflict.pipeline.run_scenario` checks the staged files again."""
+    names = ["incidents.geojson", "quarantine.csv", "incidents_joined.geojson", "map.html", "map.png",
+             "layers.gpkg"]
+    if sc.get("zones", "date") or sc.input("control"):
+        names += ["control_zones.geojson", "zone_summary.csv"]
+    if sc.get("zones", "change_from"):
+        names += ["zone_change.geojson", "zone_change_summary.csv"]
+    if sc.input("corridor_line"):
+        names.append(f"corridor_{safe_name(sc.get('corridor', 'name', 'corridor'))}.geojson")
+    if sc.get("ceasefire", "start"):
+        names += ["ceasefire_incidents.geojson", "ceasefire_daily.csv", "ceasefire_report.md"]
+    names += [f"density_hex{sc.get('grid', 'hex', '5km')}.geojson", "density_priogrid.geojson",
+              "density_kde.tif", "density_kde.tif.qml", "hotspots.geojson"]
+    if sc.input("displacement"):
+        names += ["flows.geojson", "flow_arrows.geojson", "flows.html", "flows.quarantine.csv",
+                  "flows.self_flows.csv", "flows.totals.csv"]
+    return names
 
 
 def _paths(value: Any) -> list[Path]:
@@ -21,7 +93,7 @@ def _paths(value: Any) -> list[Path]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def ingest(run: _Run) -> None:
+def ingest(run: Run) -> None:
     from .incidents import read_incidents
 
     sc = run.scenario
@@ -40,7 +112,7 @@ def ingest(run: _Run) -> None:
     run.state["incidents"] = result.incidents
 
 
-def join(run: _Run) -> None:
+def join(run: Run) -> None:
     from .control import read_control
     from .join import join_all
 
@@ -66,7 +138,7 @@ def _counts(df: pd.DataFrame, cols: list[str]) -> dict[str, dict[str, int]]:
             for c in cols if c in df.columns}
 
 
-def zones(run: _Run) -> None:
+def zones(run: Run) -> None:
     from .zones import area_by_controller, control_change
 
     sc = run.scenario
@@ -90,7 +162,7 @@ def zones(run: _Run) -> None:
     run.state.update(control_zones=layer, zone_change=change if sc.get("zones", "change_from") else None)
 
 
-def corridor(run: _Run) -> None:
+def corridor(run: Run) -> None:
     from .corridor import corridor as make_corridor
 
     sc = run.scenario
@@ -101,14 +173,12 @@ def corridor(run: _Run) -> None:
     with run.stage("corridor") as rec:
         width = parse_distance_m(sc.get("corridor", "width", "6km"))
         layer = make_corridor(line, width_m=width, name=name.upper() if len(name) <= 3 else name)
-        from .pipeline import safe_name
-
         io.write_layer(layer, run.out(f"corridor_{safe_name(name)}.geojson"))
         rec.update(features=len(layer), width_m=width)
     run.state["corridor"] = layer
 
 
-def ceasefire(run: _Run) -> None:
+def ceasefire(run: Run) -> None:
     from .ceasefire import ceasefire_report
 
     sc = run.scenario
@@ -128,7 +198,7 @@ def ceasefire(run: _Run) -> None:
     run.state["ceasefire"] = result
 
 
-def grids(run: _Run) -> None:
+def grids(run: Run) -> None:
     from .grids import count_by_cell, hot_spots, kde_raster
 
     sc = run.scenario
@@ -158,7 +228,7 @@ def grids(run: _Run) -> None:
     run.state.update(grid=hexes.cells, hotspots=spots, kde=run.out("density_kde.tif"), kde_result=kde)
 
 
-def flows(run: _Run) -> None:
+def flows(run: Run) -> None:
     from .flows import build_flows, write_flows
 
     sc = run.scenario
@@ -174,7 +244,7 @@ def flows(run: _Run) -> None:
     run.state.update(flows=layers.arcs, arrows=layers.arrows)
 
 
-def scenario_layers(run: _Run) -> list[Any]:
+def scenario_layers(run: Run) -> list[Any]:
     """The run's layers for the map, the PNG and the GeoPackage, bottom to top."""
     from .control import front_lines, snapshot_at
     from .maps import Layer
@@ -214,7 +284,7 @@ def scenario_layers(run: _Run) -> list[Any]:
     return layers
 
 
-def publish(run: _Run) -> None:
+def publish(run: Run) -> None:
     from .maps import write_map
     from .png import write_png
     from .publish import write_gpkg

@@ -136,7 +136,7 @@ def parse_cells(value: str | CellSpec) -> CellSpec:
         except ValueError:
             raise InputError(f"H3 resolution {arg!r} is not an integer", fix=fix) from None
         return CellSpec("h3", resolution=res)
-    from .cli.options import parse_distance_m
+    from .units import parse_distance_m
 
     try:
         size = parse_distance_m(arg)

@@ -28,7 +28,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputExistsError
+from ._stages import STAGES, Run, Scenario, planned_outputs, safe_name
+from .errors import InputError, OutputExistsError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ SCHEMA: dict[str, set[str]] = {
 PATH_KEYS = {"incidents", "admin", "control", "front_line", "areas", "corridor_line", "places",
              "displacement"}
 MAX_INPUT_BYTES = 5 * 1024**3
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
 
@@ -64,27 +64,6 @@ def boundaries_dir() -> Path:
         "the built-in boundary layers are not installed",
         fix="install geoconflict from its source tree (pip install -e .) or a wheel built from it",
     )
-
-
-@dataclass
-class Scenario:
-    """A parsed, validated scenario file."""
-
-    path: Path
-    name: str
-    config: dict[str, dict[str, Any]]
-
-    def get(self, table: str, key: str, default: Any = None) -> Any:
-        return self.config.get(table, {}).get(key, default)
-
-    def input(self, key: str) -> Any:
-        return self.config.get("inputs", {}).get(key)
-
-
-def safe_name(name: str) -> str:
-    """A scenario or layer name reduced to a safe file name (no separators, no '..')."""
-    cleaned = re.sub(r"\.{2,}", ".", _SAFE_NAME.sub("-", str(name))).strip(".-") or "scenario"
-    return cleaned[:80]
 
 
 def _resolve(value: str, base: Path, where: str, scenario_path: Path) -> Path:
@@ -169,7 +148,7 @@ def check_parameters(scenario: Scenario) -> None:
     """Check every parameter's form before any stage runs; report all problems at once."""
     import pandas as pd
 
-    from .cli.options import parse_distance_m
+    from .units import parse_distance_m
 
     problems: list[str] = []
     for table, key in DISTANCE_KEYS:
@@ -225,32 +204,6 @@ class RunResult:
     summary: list[str] = field(default_factory=list)
 
 
-class _Run:
-    """State of one run: the staging folder, stage timings, counts, summary lines."""
-
-    def __init__(self, scenario: Scenario, staging: Path, progress: Callable[[str], None] | None) -> None:
-        self.scenario = scenario
-        self.staging = staging
-        self.stages: dict[str, dict[str, Any]] = {}
-        self.summary: list[str] = []
-        self.progress = progress or (lambda _msg: None)
-        self.state: dict[str, Any] = {}
-
-    def out(self, name: str) -> Path:
-        """A path inside the staging folder (names are fixed by the pipeline, never by input)."""
-        assert "/" not in name and ".." not in name
-        return self.staging / name
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[dict[str, Any]]:
-        self.progress(name)
-        record: dict[str, Any] = {}
-        t0 = time.perf_counter()
-        yield record
-        record["seconds"] = round(time.perf_counter() - t0, 3)
-        self.stages[name] = record
-
-
 def run_scenario(
     path: str | Path | None = None,
     *,
@@ -258,31 +211,92 @@ def run_scenario(
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run a scenario end to end into ``outdir`` (default ``outputs/<name>``)."""
+    """Run a scenario end to end into ``outdir`` (default ``outputs/<name>``).
+
+    Outputs are checked before any stage runs (nothing is replaced without ``overwrite``); the
+    folder is locked for the run (a second run into it is refused at once); every output is
+    written into a staging folder and moved into place only when every stage succeeded.
+    Staging folders left by a killed run are removed at the next run.
+    """
     scenario = load_scenario(path)
     check_parameters(scenario)
     target = Path(outdir) if outdir is not None else default_outdir(scenario)
-    target.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    if target.exists() and not target.is_dir():
+        raise OutputError(target, "is a file, not a folder", fix="choose a folder for -o")
     try:
-        run = _Run(scenario, staging, progress)
-        from . import _stages
-
-        for stage_fn in _stages.STAGES:
-            stage_fn(run)
-        outputs = sorted(p.name for p in staging.iterdir())
-        clashes = [n for n in outputs if (target / n).exists()]
-        if clashes and not overwrite:
-            raise OutputExistsError(target / clashes[0]) from None
-        manifest = _manifest(run, outputs, time.perf_counter() - t_start)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-        outputs.append("manifest.json")
-        for name in outputs:
-            os.replace(staging / name, target / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(target, f"cannot create the output folder ({exc.strerror})",
+                          fix="choose a writable folder for -o") from None
+    with _folder_lock(target):
+        _remove_stale_staging(target)
+        if not overwrite:
+            clashes = [n for n in [*planned_outputs(scenario), "manifest.json"] if (target / n).exists()]
+            if clashes:
+                raise OutputExistsError(target / clashes[0])
+        t_start = time.perf_counter()
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=target))
+        try:
+            run = Run(scenario, staging, progress)
+            for stage_fn in STAGES:
+                stage_fn(run)
+            outputs = sorted(p.name for p in staging.iterdir())
+            clashes = [n for n in outputs if (target / n).exists()]
+            if clashes and not overwrite:  # a name planned_outputs did not foresee
+                raise OutputExistsError(target / clashes[0]) from None
+            manifest = _manifest(run, outputs, time.perf_counter() - t_start)
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+            outputs.append("manifest.json")
+            for name in outputs:
+                os.replace(staging / name, target / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return RunResult(outdir=target, outputs=sorted(outputs), manifest=manifest, summary=run.summary)
+
+
+LOCK_NAME = ".geoconflict-run.lock"
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` for one run (released by the OS if the process dies).
+
+    The lock file is removed when the run ends; a process that locked a file another run had
+    already removed sees that the path no longer names its file, and is refused like any other.
+    """
+    import fcntl
+
+    path = folder / LOCK_NAME
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
+            raise OutputError(folder, "another geoconflict run is writing into this folder",
+                              fix="wait for it to finish, or choose another folder with -o") from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # still locked: no other run can hold this file
+    finally:
+        fh.close()
+
+
+_STAGING = re.compile(r"^\.staging-(?:(\d+)-)?[A-Za-z0-9_]+$")
+
+
+def _remove_stale_staging(folder: Path) -> list[Path]:
+    """Remove staging folders of runs that died (their process is gone); called under the lock,
+    so no live run of this folder can own one."""
+    removed = []
+    for p in folder.iterdir():
+        if p.is_dir() and _STAGING.match(p.name):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+            log.info("removed %s, left by a run that was killed", p)
+    return removed
 
 
 def _versions() -> dict[str, str]:
@@ -303,7 +317,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _manifest(run: _Run, outputs: list[str], seconds: float) -> dict[str, Any]:
+def _manifest(run: Run, outputs: list[str], seconds: float) -> dict[str, Any]:
     sc = run.scenario
     inputs: dict[str, Any] = {}
     for key, value in sc.config.get("inputs", {}).items():

@@ -116,6 +116,75 @@ def test_rerun_refuses_without_overwrite(builtin_run: Path) -> None:
     assert not [p for p in builtin_run.iterdir() if p.name.startswith(".staging")]
 
 
+def test_existing_output_refused_before_any_stage_runs(tmp_path: Path, monkeypatch) -> None:
+    """One planned output in the folder: refused at once, no stage computed, nothing touched."""
+    from geoconflict import _stages, pipeline
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "map.png").write_bytes(b"an analyst's earlier map")
+    ran: list[str] = []
+    monkeypatch.setattr(pipeline, "STAGES", [lambda run: ran.append("stage")])
+    with pytest.raises(OutputExistsError, match="map.png"):
+        run_scenario(None, outdir=out)
+    assert ran == [] and (out / "map.png").read_bytes() == b"an analyst's earlier map"
+    assert sorted(p.name for p in out.iterdir()) == ["map.png"]
+    assert "map.png" in _stages.planned_outputs(load_scenario(None))
+
+
+def test_stale_staging_of_a_killed_run_is_removed(tmp_path: Path, monkeypatch) -> None:
+    from geoconflict import pipeline
+
+    out = tmp_path / "run"
+    stale = out / ".staging-999999-abc123"
+    stale.mkdir(parents=True)
+    (stale / "incidents.geojson").write_text("{}")
+    monkeypatch.setattr(pipeline, "STAGES", [])
+    run_scenario(None, outdir=out)
+    assert not stale.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
+def test_two_runs_into_one_folder_the_second_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """A run holds a lock on its folder: a second run at the same time is refused, not merged."""
+    from geoconflict import pipeline
+    from geoconflict.errors import OutputError
+
+    out = tmp_path / "run"
+    seen: list[str] = []
+
+    def nested(run) -> None:
+        with pytest.raises(OutputError, match="another geoconflict run"):
+            run_scenario(None, outdir=out)
+        seen.append("refused")
+
+    monkeypatch.setattr(pipeline, "STAGES", [nested])
+    run_scenario(None, outdir=out)
+    assert seen == ["refused"]
+    assert not (out / pipeline.LOCK_NAME).exists()
+    monkeypatch.setattr(pipeline, "STAGES", [])
+    run_scenario(None, outdir=out, overwrite=True)  # the lock was released
+
+
+def test_run_locks_against_another_process(tmp_path: Path) -> None:
+    import fcntl
+    import subprocess
+    import sys
+
+    from geoconflict import pipeline
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / pipeline.LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = subprocess.run([sys.executable, "-c", "from geoconflict.cli.main import cli; cli()", "run",
+                            "-o", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "another geoconflict run" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [pipeline.LOCK_NAME]
+
+
 def _scenario(tmp_path: Path, body: str) -> Path:
     p = tmp_path / "s.toml"
     p.write_text(body, encoding="utf-8")

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-_DIST = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(m|km)?\s*$", re.IGNORECASE)
-
-
-def parse_distance_m(value: str | float | int) -> float:
-    """'6km' -> 6000.0, '500m' -> 500.0, '250' -> 250.0 (metres)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DIST.match(str(value))
-    if not m:
-        raise ValueError(f"{value!r} is not a distance; write e.g. 5km or 500m")
-    number, unit = float(m.group(1)), (m.group(2) or "m").lower()
-    return number * (1000.0 if unit == "km" else 1.0)
+from ..units import parse_distance_m
 
 
 class Distance(click.ParamType):
@@ -31,7 +19,7 @@ class Distance(click.ParamType):
         try:
             metres = parse_distance_m(value)
         except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            self.fail(getattr(exc, "detail", str(exc)) + "; write e.g. 5km or 500m", param, ctx)
         if metres <= 0:
             self.fail(f"{value!r} must be positive", param, ctx)
         return metres

@@ -50,7 +50,7 @@ _LAZY: dict[str, str] = {
     "read_flows": "flows", "resolve_places": "flows", "aggregate_flows": "flows", "flow_arcs": "flows",
     "arrowheads": "flows", "build_flows": "flows", "write_flows": "flows",
     # publishing
-    "Layer": "maps", "load_layers": "maps", "make_map": "maps", "write_map": "maps",
+    "Layer": "layers", "load_layers": "layers", "make_map": "maps", "write_map": "maps",
     "write_png": "png", "write_gpkg": "publish",
     # scenarios
     "load_scenario": "pipeline", "run_scenario": "pipeline",

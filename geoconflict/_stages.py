@@ -247,7 +247,7 @@ def flows(run: Run) -> None:
 def scenario_layers(run: Run) -> list[Any]:
     """The run's layers for the map, the PNG and the GeoPackage, bottom to top."""
     from .control import front_lines, snapshot_at
-    from .maps import Layer
+    from .layers import Layer
 
     st, sc = run.state, run.scenario
     layers: list[Layer] = []

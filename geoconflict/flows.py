@@ -955,7 +955,8 @@ def flows_html(arcs: gpd.GeoDataFrame, arrows: gpd.GeoDataFrame | None, path: st
     volume (the same scale as :func:`width_scale`), arrowheads, largest flows drawn last (on
     top), tooltips with the numbers; untrusted names are escaped by the map builder.  The width
     scale's legend values go into the subtitle."""
-    from .maps import Layer, write_map
+    from .layers import Layer
+    from .maps import write_map
 
     sc = dict(scale) if scale is not None else width_scale(arcs["individuals"] if len(arcs) else [])
     order = arcs.sort_values("individuals", kind="stable").reset_index(drop=True)

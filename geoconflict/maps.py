@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,15 @@ import pandas as pd
 import shapely
 
 from . import styles
-from .crs import equal_area_crs_for, metric_crs_for
+from .crs import metric_crs_for
 from .errors import InputError
-from .io import COORDINATE_PRECISION, read_layer, require_file, write_text
+from .io import COORDINATE_PRECISION, require_file, write_text
+from .layers import COUNTRIES, Layer, areas_by, date_range, ordered, split_snapshots
 
 log = logging.getLogger(__name__)
 
 VENDOR = Path(__file__).resolve().parent / "_vendor"
-COUNTRIES = Path(__file__).resolve().parent / "data" / "countries_ne110m.geojson"
+ASSETS = Path(__file__).resolve().parent / "_assets"
 
 #: tile base maps offered with ``tiles=`` (any other folium/xyzservices name also works)
 TILES: dict[str, str] = {
@@ -63,25 +64,6 @@ NOTES_BUDGET_CHARS = 2_500_000
 
 
 @dataclass
-class Layer:
-    """A layer to publish: a display name, a kind (see :data:`geoconflict.styles.KINDS`) and
-    its data (a GeoDataFrame, or a GeoTIFF path for ``kde``)."""
-
-    name: str
-    kind: str
-    data: pd.DataFrame | Path
-    #: switched on when the map opens (off: listed in the layer control, drawn when ticked)
-    show: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in styles.KINDS:
-            raise InputError(
-                f"unknown layer kind {self.kind!r} for layer {self.name!r}",
-                fix=f"use one of {', '.join(styles.KINDS)}",
-            )
-
-
-@dataclass
 class MapReport:
     """What :func:`write_map` wrote and what it did to fit the page."""
 
@@ -95,101 +77,6 @@ class MapReport:
         head = (f"wrote {self.path} ({self.size_bytes / 1e6:.2f} MB, {len(self.layers)} layers: "
                 f"{', '.join(self.layers)})")
         return [head, *self.messages]
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _incidents_frame(path: Path) -> gpd.GeoDataFrame:
-    try:
-        from .incidents import read_incidents
-    except ImportError:  # pragma: no cover - module of another stage missing in this build
-        raise InputError("incident CSVs need geoconflict.incidents, absent in this build", path=path) from None
-    result = read_incidents(path)
-    for attr in ("incidents", "accepted", "table", "gdf"):
-        gdf = getattr(result, attr, None)
-        if isinstance(gdf, gpd.GeoDataFrame):
-            return gdf
-    if isinstance(result, gpd.GeoDataFrame):
-        return result
-    if isinstance(result, tuple) and result and isinstance(result[0], gpd.GeoDataFrame):
-        return result[0]
-    raise InputError("read_incidents gave no incident table", path=path)  # pragma: no cover
-
-
-def _kind_of(gdf: gpd.GeoDataFrame, name: str, path: Path | None = None) -> str:
-    geom_types = gdf.geometry.geom_type.dropna().unique() if gdf.geometry.name in gdf else ()
-    try:
-        return styles.detect_kind(gdf.columns, geom_types=geom_types, name=name)
-    except ValueError:
-        raise InputError(
-            "cannot tell what kind of layer this is from its columns "
-            f"({', '.join(map(str, gdf.columns[:12]))})",
-            path=path, fix="name its kind, e.g. --kind NAME=admin (or Layer(name, kind, data))",
-        ) from None
-
-
-def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None = None) -> list[Layer]:
-    """Read files into :class:`Layer` objects, detecting each one's kind from its columns.
-
-    Incident CSVs go through :func:`geoconflict.incidents.read_incidents`, GeoTIFFs become ``kde``
-    layers, every layer of a GeoPackage is read. ``kinds`` maps a layer name (file stem or
-    GeoPackage layer name) to a kind, overriding detection.
-    """
-    kinds = dict(kinds or {})
-    out: list[Layer] = []
-    for raw in paths:
-        path = require_file(raw, "layer")
-        ext = path.suffix.lower()
-        stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-        if ext in (".tif", ".tiff"):
-            out.append(Layer(stem, kinds.get(stem, "kde"), path))
-            continue
-        if ext == ".csv":
-            try:
-                header = set(pd.read_csv(path, nrows=0).columns)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read as a CSV table: {str(exc).splitlines()[0][:200]}", path=path,
-                                 fix="give a UTF-8 CSV with a header row, or a vector layer") from None
-            if kinds.get(stem, "zones_summary" if {"controller", "area_km2"} <= header else "") == "zones_summary":
-                out.append(Layer(stem, "zones_summary", pd.read_csv(path)))  # labels the control legend
-                continue
-            gdf = _incidents_frame(path)
-            out.append(Layer(stem, kinds.get(stem, "incidents"), gdf))
-            continue
-        names: list[str | None] = [None]
-        if ext == ".gpkg":
-            import pyogrio
-
-            try:
-                listed = pyogrio.list_layers(path)
-            except Exception as exc:  # pyogrio raises DataSourceError and others
-                raise InputError(f"cannot open as GeoPackage: {str(exc).splitlines()[0][:200]}", path=path,
-                                 fix="check the file is a GeoPackage (.gpkg) and not damaged") from None
-            names = []
-            for lname, gtype in listed:
-                if gtype is None:  # an attribute table: only an area-by-controller summary is drawn
-                    table = pyogrio.read_dataframe(path, layer=str(lname), read_geometry=False)
-                    kind = kinds.get(str(lname)) or ("zones_summary" if "area_km2" in table.columns else None)
-                    if kind is not None:
-                        out.append(Layer(str(lname), kind, table))
-                    continue  # e.g. layer_styles has nothing to draw
-                names.append(str(lname))
-        for lname in names:
-            gdf = read_layer(path, layer=lname, what="layer")
-            name = lname or stem
-            kind = kinds.get(name) or _kind_of(gdf, name, path)
-            if kind == "control" and ({"valid_from", "valid_to", "date"} & set(gdf.columns)):
-                from .control import read_control
-
-                # dated snapshots: parsed (and refused, naming the feature) as every command does
-                gdf = read_control(path, layer=lname, validate=False)
-            out.append(Layer(name, kind, gdf))
-    for name in kinds:
-        if not any(layer.name == name for layer in out):
-            raise InputError(f"--kind names a layer {name!r} that was not read",
-                             fix=f"layers read: {', '.join(layer.name for layer in out)}")
-    return out
 
 
 # --------------------------------------------------------------------------- preparation
@@ -360,18 +247,6 @@ def _legend(title: str, sym: styles.Symbology, geom: str, extra: Mapping[str, st
     return f'<div class="gc-legend-title">{html.escape(title)}</div>{"".join(rows)}{foot}'
 
 
-def _areas_by(gdf: gpd.GeoDataFrame, column: str) -> dict[str, str]:
-    """'1,234 km², 45%' per class, measured in an equal-area CRS."""
-    if len(gdf) == 0:
-        return {}
-    ea = gdf.geometry.to_crs(equal_area_crs_for(gdf))
-    km2 = pd.Series(ea.area.to_numpy() / 1e6, index=gdf.index)
-    keys = pd.Series(styles._text(gdf[column]), index=gdf.index)
-    total = km2.groupby(keys).sum()
-    share = total / total.sum() * 100 if total.sum() > 0 else total * 0
-    return {k: f"{total[k]:,.0f} km², {share[k]:.0f}%" for k in total.index}
-
-
 def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features: int,
                     max_vertices: int, messages: list[str], time_slider: bool,
                     summary: pd.DataFrame | None = None, show: bool = True) -> _Prepared | None:
@@ -436,7 +311,7 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
     extra: dict[str, str] | None = None
     note = None
     if kind in ("control", "change") and sym.attr:
-        extra = _areas_by(gdf, sym.attr)
+        extra = areas_by(gdf, sym.attr)
         if summary is not None and kind == "control":
             extra = {str(r["controller"]): f"{float(r['area_km2']):,.0f} km²"
                      + (f", {float(r['share']) * (100 if float(r['share']) <= 1 else 1):.0f}%"
@@ -538,130 +413,6 @@ def _imsave(buf: Any, rgba: np.ndarray) -> None:
 
 # --------------------------------------------------------------------------- page pieces
 
-_CSS = """
-.leaflet-container { background: #dce6ee; font: 13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
-.leaflet-container .leaflet-control-layers, .gc-title, .gc-legend, .gc-slider { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; font-size: 12px; }
-.marker-cluster-small, .marker-cluster-medium, .marker-cluster-large { background-color: rgba(40,40,40,0.25); }
-.marker-cluster-small div, .marker-cluster-medium div, .marker-cluster-large div { background-color: rgba(40,40,40,0.78); color: #fff; font-weight: 600; }
-.gc-panel { background: rgba(255,255,255,0.94); padding: 6px 9px; border-radius: 5px; box-shadow: 0 1px 4px rgba(0,0,0,0.35); }
-.gc-title { position: absolute; top: 10px; left: 54px; z-index: 1000; max-width: min(46%, 520px); }
-.gc-title h1 { font-size: 16px; margin: 0 0 2px 0; }
-.gc-title .gc-sub { font-size: 13px; margin: 0 0 3px 0; }
-.gc-title .gc-meta { font-size: 11px; color: #444; } .gc-title details summary { cursor: pointer; }
-.gc-legend { max-height: 62vh; overflow-y: auto; min-width: 170px; max-width: 300px; font-size: 12px; }
-.gc-legend-section { margin-bottom: 6px; }
-.gc-legend-title { font-weight: 600; margin: 2px 0; }
-.gc-item { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
-.gc-sw { display: inline-block; width: 16px; height: 11px; flex: none; box-sizing: border-box; }
-.gc-sw-line { height: 0; width: 20px; }
-.gc-sw-pt { width: 11px; height: 11px; border-radius: 50%; border: 1px solid #fff; box-shadow: 0 0 0 1px #888; }
-.gc-muted { color: #555; font-size: 11px; }
-.gc-ramp { display: flex; height: 10px; width: 160px; } .gc-ramp span { flex: 1; }
-.gc-ramp-labels { display: flex; justify-content: space-between; width: 160px; font-size: 11px; color: #555; }
-.gc-slider { width: 260px; font-size: 12px; } .gc-slider input[type=range] { width: 100%; }
-.gc-popup-title { font-weight: 600; margin-bottom: 3px; }
-.gc-popup table { border-collapse: collapse; } .gc-popup th { text-align: left; padding: 1px 6px 1px 0; vertical-align: top; color: #555; font-weight: 500; white-space: nowrap; }
-.gc-popup td { padding: 1px 0; white-space: pre-wrap; word-break: break-word; max-width: 260px; }
-"""
-
-_RUNTIME = r"""
-var GC = (function () {
-  var layers = {};
-  function txt(v) { return (v === null || v === undefined) ? '' : String(v); }
-  function popup(p, spec) {
-    var d = document.createElement('div'); d.className = 'gc-popup';
-    if (spec.title) { var h = document.createElement('div'); h.className = 'gc-popup-title'; h.textContent = txt(p[spec.title]); d.appendChild(h); }
-    var t = document.createElement('table');
-    spec.fields.forEach(function (f) {
-      var v = p[f[0]]; if (v === null || v === undefined || v === '') return;
-      var r = t.insertRow(); var th = document.createElement('th'); th.textContent = f[1]; r.appendChild(th);
-      var td = r.insertCell(); td.textContent = txt(v);
-    });
-    d.appendChild(t); return d;
-  }
-  function styleOf(o, p) {
-    var s = o.styles[p._k] || o.styles[Object.keys(o.styles)[0]] || {};
-    var out = {}; for (var k in s) out[k] = s[k];
-    if (p._w) out.weight = p._w;
-    return out;
-  }
-  function panes(map) {
-    [['gcBase', 250], ['gcZones', 300], ['gcRaster', 350]].forEach(function (p) {
-      if (!map.getPane(p[0])) { map.createPane(p[0]).style.zIndex = p[1]; }
-    });
-    map.getPane('gcBase').style.pointerEvents = 'none';
-    map.getPane('gcRaster').style.pointerEvents = 'none';
-  }
-  function image(map, url, bounds, opacity) {
-    panes(map);
-    return L.imageOverlay(url, bounds, {pane: 'gcRaster', opacity: opacity, interactive: false});
-  }
-  function layer(map, data, o) {
-    panes(map);
-    var g = L.geoJSON(data, {
-      pane: o.pane || 'overlayPane',
-      style: function (f) { return styleOf(o, f.properties); },
-      pointToLayer: function (f, ll) { return L.circleMarker(ll, styleOf(o, f.properties)); },
-      onEachFeature: function (f, l) {
-        if (o.popup) l.bindPopup(function () { return popup(f.properties, o.popup); }, {maxWidth: 380});
-        if (o.tooltip) l.bindTooltip(function () { var e = document.createElement('span'); e.textContent = txt(f.properties[o.tooltip]); return e; }, {sticky: true});
-      },
-      interactive: o.interactive !== false
-    });
-    if (!o.cluster) return g;
-    if (map.options.maxZoom === undefined) map.options.maxZoom = 18;
-    var c = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 40, disableClusteringAtZoom: 13, chunkedLoading: true});
-    c.gcAll = g.getLayers(); c.addLayers(c.gcAll);
-    return c;
-  }
-  function register(name, id, lyr) { lyr.gcId = id; layers[name] = lyr; return lyr; }
-  function slider(map, c, days) {
-    var ctl = L.control({position: 'bottomleft'});
-    ctl.onAdd = function () {
-      var d = L.DomUtil.create('div', 'gc-panel gc-slider');
-      var lab = document.createElement('div');
-      var r = document.createElement('input'); r.type = 'range'; r.min = 0; r.max = days.length - 1; r.step = 1; r.value = 0;
-      r.setAttribute('aria-label', 'incident day');
-      var all = document.createElement('label'); var cb = document.createElement('input'); cb.type = 'checkbox'; cb.checked = true;
-      all.appendChild(cb); all.appendChild(document.createTextNode(' all days'));
-      function apply() {
-        var day = +r.value;
-        var keep = cb.checked ? c.gcAll : c.gcAll.filter(function (m) { return m.feature.properties._d === day; });
-        c.clearLayers(); c.addLayers(keep);
-        lab.textContent = (cb.checked ? 'Incidents, all days (' + days[0] + ' to ' + days[days.length - 1] + ')'
-                                      : 'Incidents on ' + days[day]) + ': ' + keep.length;
-      }
-      r.addEventListener('input', function () { cb.checked = false; apply(); });
-      cb.addEventListener('change', apply);
-      d.appendChild(lab); d.appendChild(r); d.appendChild(all);
-      L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d);
-      apply(); return d;
-    };
-    ctl.addTo(map); c.gcSlider = ctl; return ctl;
-  }
-  function legend(map, html) {
-    var ctl = L.control({position: 'bottomright'});
-    ctl.onAdd = function () {
-      var d = L.DomUtil.create('div', 'gc-panel gc-legend'); d.innerHTML = html;
-      L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d;
-    };
-    ctl.addTo(map);
-    function toggle(e, on) {
-      if (!e.layer || !e.layer.gcId) return;
-      var s = ctl.getContainer().querySelector('[data-gc-layer="' + e.layer.gcId + '"]');
-      if (s) s.style.display = on ? '' : 'none';
-    }
-    map.on('overlayadd', function (e) { toggle(e, true); });
-    map.on('overlayremove', function (e) { toggle(e, false); });
-    Object.keys(layers).forEach(function (k) { var l = layers[k]; if (!map.hasLayer(l)) toggle({layer: l}, false); });
-    return ctl;
-  }
-  return {popup: popup, layer: layer, image: image, register: register, slider: slider, legend: legend, layers: layers};
-})();
-window.gcLayers = GC.layers;
-"""
-
-
 class _Slots:
     """Text that must reach the page without passing through a template engine.
 
@@ -693,6 +444,11 @@ class _Slots:
         if f"gcslot{self.nonce}" in out:  # pragma: no cover - a token in an unforeseen context
             raise RuntimeError("internal error: an HTML slot was not filled")
         return out
+
+
+def _asset(name: str) -> str:
+    """Our own page code (``geoconflict/_assets``): the map runtime and its style sheet."""
+    return (ASSETS / name).read_text(encoding="utf-8")
 
 
 def _vendor_text(name: str) -> str:
@@ -730,12 +486,12 @@ def _offline_map_class() -> type:
 
         def render(self, **kwargs: Any) -> None:
             header = self.get_root().header
-            css = "<style>" + _vendor_css(self._gc_cluster) + _CSS + "</style>"
+            css = "<style>" + _vendor_css(self._gc_cluster) + _asset("map.css") + "</style>"
             header.add_child(Element(self._gc_slots.put(css)), name="gc_css", index=0)
             scripts = _inline_script(_vendor_text("leaflet.js"))
             if self._gc_cluster:
                 scripts += _inline_script(_vendor_text("leaflet.markercluster.js"))
-            scripts += _inline_script(_RUNTIME)
+            scripts += _inline_script(_asset("map.js"))
             header.add_child(Element(self._gc_slots.put(scripts)), name="gc_js", index=1)
             super().render(**kwargs)
 
@@ -837,39 +593,6 @@ def _focus_bounds(prepared: Sequence[_Prepared]) -> tuple[float, float, float, f
     return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())
 
 
-def _date_range(layers: Sequence[Layer]) -> str | None:
-    dates = [pd.to_datetime(layer.data["date"]) for layer in layers
-             if layer.kind == "incidents" and isinstance(layer.data, pd.DataFrame) and "date" in layer.data]
-    dates = [d.dropna() for d in dates if d.notna().any()]
-    if not dates:
-        return None
-    start = min(d.min() for d in dates)
-    end = max(d.max() for d in dates)
-    return f"{start:%d %b %Y}" + ("" if start.normalize() == end.normalize() else f" – {end:%d %b %Y}")
-
-
-def _ordered(layers: Sequence[Layer]) -> list[Layer]:
-    rank = {k: i for i, k in enumerate(styles.DRAW_ORDER)}
-    return sorted(layers, key=lambda layer: rank.get(layer.kind, len(rank)))
-
-
-def _split_snapshots(layer: Layer) -> list[tuple[str, gpd.GeoDataFrame, bool]]:
-    """A dated control layer becomes one map layer per snapshot; only the latest is shown."""
-    gdf = layer.data
-    assert isinstance(gdf, gpd.GeoDataFrame)
-    if layer.kind != "control" or "valid_from" not in gdf or gdf["valid_from"].nunique(dropna=False) <= 1:
-        return [(layer.name, gdf, True)]
-    starts = pd.to_datetime(gdf["valid_from"])
-    order = sorted(starts.dropna().unique())
-    out = []
-    for i, start in enumerate(order):
-        part = gdf[starts == start]
-        out.append((f"{layer.name} from {pd.Timestamp(start):%Y-%m-%d}", part, i == len(order) - 1))
-    if starts.isna().any():
-        out.insert(0, (f"{layer.name} (undated)", gdf[starts.isna()], False))
-    return out
-
-
 def make_map(
     layers: Sequence[Layer],
     *,
@@ -898,7 +621,7 @@ def make_map(
                  and isinstance(layer.data, pd.DataFrame) and "controller" in layer.data]
     summary = summaries[0] if summaries else None
     prepared: list[_Prepared] = []
-    for layer in _ordered(layers):
+    for layer in ordered(layers):
         if layer.kind == "kde":
             if not isinstance(layer.data, (str, Path)):
                 raise InputError(f"kde layer {layer.name!r} must be a GeoTIFF path")
@@ -912,7 +635,7 @@ def make_map(
             raise InputError(f"layer {layer.name!r} has no geometry")
         if layer.kind == "zones_summary" and layer.data.geometry.isna().all():
             continue
-        for name, part, show in _split_snapshots(layer):
+        for name, part, show in split_snapshots(layer):
             p = _prepare_vector(name, layer.kind, part, max_features=max_features,
                                 max_vertices=max_vertices, messages=msgs, time_slider=time_slider,
                                 summary=summary, show=show and layer.show)
@@ -961,7 +684,7 @@ def make_map(
     if legend_parts:
         m.add_child(_legend_element("".join(reversed(legend_parts)), slots=slots))
     _add_title(m, slots=slots, title=title, subtitle=subtitle, sources=sources, data_as_of=data_as_of,
-               date_range=_date_range(layers), tiles=tiles)
+               date_range=date_range(layers), tiles=tiles)
     if bounds:
         w, s, e, n = bounds
         m.fit_bounds([[s, w], [n, e]], padding=(20, 20))

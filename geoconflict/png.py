@@ -20,7 +20,7 @@ from . import styles
 from .crs import metric_crs_for
 from .errors import InputError
 from .io import atomic_path
-from .maps import COUNTRIES, Layer, _split_snapshots
+from .layers import COUNTRIES, Layer, areas_by, date_range, ordered, split_snapshots
 
 PX_TO_PT = 0.75
 
@@ -190,13 +190,12 @@ def make_png(
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    from .maps import _areas_by, _date_range, _ordered
 
     vectors = [(layer, part_name, part, show)
-               for layer in _ordered(layers) if layer.kind != "kde"
+               for layer in ordered(layers) if layer.kind != "kde"
                and isinstance(layer.data, gpd.GeoDataFrame) and layer.data.geometry.name in layer.data
                and not layer.data.geometry.isna().all()
-               for part_name, part, show in _split_snapshots(layer) if show]
+               for part_name, part, show in split_snapshots(layer) if show]
     rasters = [layer for layer in layers if layer.kind == "kde"]
     if not vectors and not rasters:
         raise InputError("no layers to draw", fix="give at least one vector layer or raster")
@@ -205,7 +204,7 @@ def make_png(
             raise InputError(f"layer {layer.name!r} has no CRS", fix="set one before drawing")
     crs = metric_crs_for(*[v[2] for v in vectors]) if vectors else None
     meta = []
-    dr = _date_range(layers)
+    dr = date_range(layers)
     if dr:
         meta.append(f"Incidents: {dr}")
     if data_as_of:
@@ -247,7 +246,7 @@ def make_png(
         sym = styles.symbology_for(layer.kind, gdf)
         _plot_vector(ax, gdf, layer.kind, sym)
         geom = styles.geometry_family(gdf.geometry.geom_type.unique())
-        extra = _areas_by(part, sym.attr) if layer.kind == "control" and sym.attr else None
+        extra = areas_by(part, sym.attr) if layer.kind == "control" and sym.attr else None
         new = _legend_handles(name, sym, geom, extra)
         if layer.kind == "flows" and "individuals" in gdf:
             from matplotlib.lines import Line2D

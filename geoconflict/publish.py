@@ -1,6 +1,6 @@
 """``layers.gpkg``: every vector layer of a run in one GeoPackage, each styled for QGIS.
 
-Each layer gets a QML style (:func:`geoconflict.styles.qml_for`, the same colours as the HTML map
+Each layer gets a QML style (:func:`geoconflict.qml.qml_for`, the same colours as the HTML map
 and the PNG) in the GeoPackage's ``layer_styles`` table, marked default (``useAsDefault = 1``),
 so QGIS opens the layers styled. Rasters (``kde``) are not stored in the GeoPackage: the stage
 that made them writes them beside it as a Cloud-Optimised GeoTIFF; :func:`write_raster_style`
@@ -20,9 +20,10 @@ import pandas as pd
 import shapely
 
 from . import styles
+from .qml import qml_for, raster_qml
 from .errors import InputError
 from .io import FIXED_TIMESTAMP, atomic_path, output_format, write_layers, write_text
-from .maps import Layer
+from .layers import Layer
 
 _LAYER_STYLES_SQL = """
 CREATE TABLE IF NOT EXISTS layer_styles (
@@ -84,7 +85,7 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
         sym = styles.symbology_for(layer.kind, _style_rows(layer.kind, out))
         geom = styles.geometry_family(_geometry_types(out))
         frames[name] = out
-        qmls[name] = (styles.qml_for(sym, geom, columns=list(out.columns)), layer.name, layer.kind)
+        qmls[name] = (qml_for(sym, geom, columns=list(out.columns)), layer.name, layer.kind)
     if not frames:
         raise InputError("no vector layers to write", path=path)
     target = Path(path)
@@ -157,5 +158,5 @@ def write_raster_style(raster: str | Path, *, overwrite: bool = False) -> Path:
     with rasterio.open(src_path) as src:
         band = src.read(1, masked=True)
     vmax = float(np.ma.max(band)) if band.count() else 1.0
-    qml = styles.raster_qml(0.0, vmax if vmax > 0 else 1.0)
+    qml = raster_qml(0.0, vmax if vmax > 0 else 1.0)
     return write_text(qml, src_path.with_suffix(".qml"), overwrite=overwrite)

@@ -14,19 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from xml.sax.saxutils import quoteattr as _quoteattr
 
 import numpy as np
 import pandas as pd
 
-#: characters XML 1.0 cannot carry, even escaped (QGIS would refuse the whole style)
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def quoteattr(value: str) -> str:
-    """An XML attribute value, quoted and escaped; characters XML cannot carry become U+FFFD."""
-    return _quoteattr(_XML_INVALID.sub("\ufffd", value))
-
+from ._jenks import JENKS_SAMPLE, fisher_jenks
 
 KINDS: tuple[str, ...] = (
     "admin", "control", "zones_summary", "change", "front_line", "corridor", "areas",
@@ -163,7 +155,7 @@ FLOW_COLOUR = "#3f51b5"
 MISSING = "(none)"
 
 
-def _text(values: Iterable[object]) -> list[str]:
+def text_values(values: Iterable[object]) -> list[str]:
     return [MISSING if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or str(v) == "")
             else str(v) for v in values]
 
@@ -171,7 +163,7 @@ def _text(values: Iterable[object]) -> list[str]:
 def controller_colours(names: Iterable[object]) -> dict[str, str]:
     """A distinct colour per controller: government reds, opposition greens, Turkish-backed blues,
     SDF yellows, IS greys, contested light grey, others from :data:`PALETTE` (sorted, stable)."""
-    uniq = sorted(set(_text(names)), key=lambda k: (k == MISSING, k))
+    uniq = sorted(set(text_values(names)), key=lambda k: (k == MISSING, k))
     out: dict[str, str] = {}
     used: set[str] = set()
     pending: list[str] = []
@@ -210,7 +202,7 @@ def _from_palette(names: Sequence[str], used: set[str]) -> dict[str, str]:
 
 def sub_event_colours(types: Iterable[object]) -> dict[str, str]:
     """A colour per ACLED sub-event type (strikes red/orange, clashes purple …), others from the palette."""
-    uniq = sorted(set(_text(types)), key=lambda k: (k == MISSING, k))
+    uniq = sorted(set(text_values(types)), key=lambda k: (k == MISSING, k))
     out = {t: SUB_EVENT_COLOURS[t.lower()] for t in uniq if t.lower() in SUB_EVENT_COLOURS}
     out.update(_from_palette([t for t in uniq if t not in out], set(out.values())))
     return out
@@ -289,7 +281,7 @@ def _single(kind: str, n: int) -> Symbology:
 
 def _categorized(kind: str, values: pd.Series, colours: dict[str, str], column: str,
                  base: Symbol) -> Symbology:
-    text = np.array(_text(values), dtype=object)
+    text = np.array(text_values(values), dtype=object)
     keys = sorted(colours, key=lambda k: (k == MISSING, k))
     symbols: dict[str, Symbol] = {}
     for k in keys:
@@ -299,50 +291,6 @@ def _categorized(kind: str, values: pd.Series, colours: dict[str, str], column: 
     return Symbology(kind=kind, mode="categorized", keys=text, symbols=symbols,
                      labels={k: k for k in keys}, attr=column,
                      categories={k: k for k in keys}, title=KIND_TITLES.get(kind, kind))
-
-
-JENKS_SAMPLE = 300
-
-
-def fisher_jenks(values: Sequence[float] | np.ndarray, k: int) -> np.ndarray:
-    """Upper bounds of ``k`` Fisher-Jenks classes: mapclassify's ``FisherJenks(values, k).bins``
-    (its ``_fisher_jenks_means``, float32 sums and tie rules included), with the inner loop as
-    numpy cumulative sums.
-
-    Why not call mapclassify: importing it takes 2-3 s in every process that draws a map
-    (scikit-learn, scipy.stats, matplotlib.pyplot, and with numba an eager compile), for a
-    dynamic programme over a few hundred values.  tests/test_styles.py checks the two agree.
-    """
-    x = np.sort(np.asarray(values, dtype="f8"))
-    n = len(x)
-    mat1 = np.zeros((n + 1, k + 1), dtype=np.int32)
-    mat2 = np.zeros((n + 1, k + 1), dtype=np.float32)
-    mat1[1, 1:] = 1
-    mat2[2:, 1:] = np.inf
-    x32 = x.astype(np.float32)
-    for last in range(2, n + 1):
-        vals = x32[last - 1::-1]  # m = 1..last takes the value at position last - m
-        s1 = np.cumsum(vals, dtype=np.float32)
-        s2 = np.cumsum(vals * vals, dtype=np.float32)
-        v = s2 - (s1 * s1) / np.arange(1, last + 1, dtype=np.float32)
-        i3 = last - np.arange(1, last) + 1  # m = 1..last-1 (i4 = i3 - 1 > 0)
-        for j in range(2, k + 1):
-            cand = v[:-1] + mat2[i3 - 1, j - 1]
-            # the sequential ">=" update keeps the last m reaching the minimum
-            pick = len(cand) - 1 - int(np.argmin(cand[::-1]))
-            if mat2[last, j] >= cand[pick]:
-                mat1[last, j] = i3[pick]
-                mat2[last, j] = cand[pick]
-        mat1[last, 1] = 1
-        mat2[last, 1] = v[-1]
-    kclass = np.zeros(k + 1)
-    kclass[k], kclass[0] = x[-1], x[0]
-    row = n
-    for count in range(k, 1, -1):
-        pivot = int(mat1[row, count])
-        kclass[count - 1] = x[pivot - 2]
-        row = pivot - 1
-    return kclass[1:]
 
 
 def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tuple[float, float]]:
@@ -411,7 +359,7 @@ def hotspot_class(labels: pd.Series | None, z: pd.Series | None, n: int) -> np.n
     conf_z = np.where(np.abs(zz) >= 2.576, "99", np.where(np.abs(zz) >= 1.960, "95",
                                                           np.where(np.abs(zz) >= 1.645, "90", "")))
     if labels is not None:
-        low = pd.Series(_text(labels)).str.lower()
+        low = pd.Series(text_values(labels)).str.lower()
         side = np.where(low.str.contains("hot"), "hot", np.where(low.str.contains("cold"), "cold", ""))
         not_sig = low.str.contains("not").to_numpy()
         side = np.where(not_sig, "", side)
@@ -439,7 +387,7 @@ def _hotspots(gdf: pd.DataFrame) -> Symbology:
     sym = Symbology(kind="hotspots", mode="categorized", keys=keys, symbols=symbols,
                     labels={k: HOTSPOT_LABELS[k] for k in present}, title=KIND_TITLES["hotspots"])
     if "hotspot" in gdf:  # QGIS categorizes on the label column, each value to its class
-        text = _text(gdf["hotspot"])
+        text = text_values(gdf["hotspot"])
         sym.attr = "hotspot"
         sym.categories = dict(zip(text, keys))
     return sym
@@ -507,83 +455,6 @@ def symbology_for(kind: str, gdf: pd.DataFrame) -> Symbology:
     return _single(kind, n)
 
 
-# --------------------------------------------------------------------------- QGIS styles (QML)
-
-
-def _rgba(colour: str | None, alpha: float = 1.0) -> str:
-    if colour is None:
-        return "0,0,0,0"
-    c = colour.lstrip("#")
-    r, g, b = int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-    return f"{r},{g},{b},{int(round(alpha * 255))}"
-
-
-def _opt(name: str, value: object) -> str:
-    return f'<Option name={quoteattr(name)} type="QString" value={quoteattr(str(value))}/>'
-
-
-def _mm(px: float) -> str:
-    return f"{px * 0.26:.2f}"  # 1 CSS px ≈ 0.26 mm
-
-
-def _data_defined(prop: str, expression: str) -> str:
-    return (
-        '<data_defined_properties><Option type="Map"><Option name="name" type="QString" value=""/>'
-        f'<Option name="properties" type="Map"><Option name={quoteattr(prop)} type="Map">'
-        '<Option name="active" type="bool" value="true"/>'
-        f'<Option name="expression" type="QString" value={quoteattr(expression)}/>'
-        '<Option name="type" type="int" value="3"/></Option></Option>'
-        '<Option name="type" type="QString" value="collection"/></Option></data_defined_properties>'
-    )
-
-
-def flow_width_expression(column: str = "individuals", *, min_px: float = 1.5, max_px: float = 14.0) -> str:
-    """The QGIS expression (millimetres) for :func:`flow_widths`: √-scaled to the layer's maximum."""
-    lo, hi = float(_mm(min_px)), float(_mm(max_px))
-    col = '"' + column.replace('"', '""') + '"'
-    return (f"{lo} + ({hi} - {lo}) * sqrt(coalesce({col}, 0) / "
-            f"if(maximum({col}) > 0, maximum({col}), 1))")
-
-
-def _symbol_xml(name: str, sym: Symbol, geom: str, *, width_expression: str | None = None) -> str:
-    if geom == "point":
-        props = [
-            _opt("name", "circle"), _opt("color", _rgba(sym.fill, sym.fill_opacity)),
-            _opt("outline_color", _rgba(sym.stroke, sym.stroke_opacity)),
-            _opt("outline_style", "solid" if sym.stroke else "no"),
-            _opt("outline_width", _mm(sym.width)), _opt("outline_width_unit", "MM"),
-            _opt("size", f"{sym.radius * 2 * 0.26:.2f}"), _opt("size_unit", "MM"),
-        ]
-        cls, typ = "SimpleMarker", "marker"
-    elif geom == "line":
-        props = [
-            _opt("line_color", _rgba(sym.stroke, sym.stroke_opacity)),
-            _opt("line_style", "dash" if sym.dash else "solid"),
-            _opt("line_width", _mm(sym.width)), _opt("line_width_unit", "MM"),
-            _opt("capstyle", "round"), _opt("joinstyle", "round"),
-        ]
-        cls, typ = "SimpleLine", "line"
-    else:
-        props = [
-            _opt("color", _rgba(sym.fill, sym.fill_opacity)),
-            _opt("style", "solid" if sym.fill else "no"),
-            _opt("outline_color", _rgba(sym.stroke, sym.stroke_opacity)),
-            _opt("outline_style", ("dash" if sym.dash else "solid") if sym.stroke else "no"),
-            _opt("outline_width", _mm(sym.width)), _opt("outline_width_unit", "MM"),
-        ]
-        cls, typ = "SimpleFill", "fill"
-    legacy = "".join(
-        p.replace("<Option name=", "<prop k=").replace(' type="QString" value=', " v=") for p in props
-    )
-    return (
-        f'<symbol name={quoteattr(name)} type="{typ}" alpha="1" clip_to_extent="1" force_rhr="0">'
-        f'<layer class="{cls}" enabled="1" locked="0" pass="0">'
-        f'<Option type="Map">{"".join(props)}</Option>{legacy}'
-        f'{_data_defined("outlineWidth", width_expression) if width_expression and geom == "line" else ""}'
-        '</layer></symbol>'
-    )
-
-
 def geometry_family(geom_types: Iterable[str]) -> str:
     """``point``, ``line`` or ``polygon`` for QGIS symbol types."""
     types = {str(t) for t in geom_types if t}
@@ -592,66 +463,3 @@ def geometry_family(geom_types: Iterable[str]) -> str:
     if types and types <= {"LineString", "MultiLineString"}:
         return "line"
     return "polygon"
-
-
-def qml_for(symbology: Symbology, geom: str, *, columns: Sequence[str] = ()) -> str:
-    """A QGIS style document (QML) drawing the layer as the HTML map does (flow lines: width
-    from ``individuals``, as :func:`flow_widths`, when that column is in ``columns``)."""
-    items = list(symbology.symbols.items())
-    if symbology.mode == "single" or not symbology.attr:
-        sym = items[0][1] if items else Symbol()
-        expr = flow_width_expression() if symbology.kind == "flows" and "individuals" in columns else None
-        renderer = (
-            '<renderer-v2 type="singleSymbol" symbollevels="0" forceraster="0" enableorderby="0">'
-            f'<symbols>{_symbol_xml("0", sym, geom, width_expression=expr)}</symbols></renderer-v2>'
-        )
-    elif symbology.mode == "categorized":
-        index = {k: str(i) for i, (k, _) in enumerate(items)}
-        cats = "".join(
-            f'<category render="true" symbol="{index[key]}" value={quoteattr(value)} '
-            f'label={quoteattr(value if value != MISSING else "(none)")} type="string"/>'
-            for value, key in symbology.categories.items() if key in index
-        )
-        syms = "".join(_symbol_xml(index[k], s, geom) for k, s in items)
-        renderer = (
-            f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(symbology.attr)} symbollevels="0" '
-            f'forceraster="0" enableorderby="0"><categories>{cats}</categories>'
-            f'<symbols>{syms}</symbols></renderer-v2>'
-        )
-    else:
-        index = {k: str(i) for i, (k, _) in enumerate(items)}
-        rngs = "".join(
-            f'<range render="true" symbol="{index[k]}" lower="{lo:.6f}" upper="{hi:.6f}" '
-            f'label={quoteattr(symbology.labels[k])}/>'
-            for k, (lo, hi) in symbology.ranges.items()
-        )
-        syms = "".join(_symbol_xml(index[k], s, geom) for k, s in items)
-        renderer = (
-            f'<renderer-v2 type="graduatedSymbol" attr={quoteattr(symbology.attr)} '
-            'graduatedMethod="GraduatedColor" symbollevels="0" forceraster="0" enableorderby="0">'
-            f'<ranges>{rngs}</ranges><symbols>{syms}</symbols><mode name="jenks"/></renderer-v2>'
-        )
-    return (
-        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        '<qgis version="3.22.0" styleCategories="Symbology">'
-        f"{renderer}<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>"
-        "<layerOpacity>1</layerOpacity></qgis>\n"
-    )
-
-
-def raster_qml(vmin: float, vmax: float, *, band: int = 1, cmap: str = KDE_CMAP, n: int = 7) -> str:
-    """A QGIS pseudocolour style for a density raster (0 transparent), same ramp as the maps."""
-    colours = ramp(cmap, n)
-    values = np.linspace(vmin, vmax, n)
-    items = "".join(
-        f'<item alpha="{0 if i == 0 else 255}" value="{v:.6g}" label="{v:.3g}" color="{c}"/>'
-        for i, (v, c) in enumerate(zip(values, colours))
-    )
-    return (
-        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        '<qgis version="3.22.0" styleCategories="Symbology"><pipe>'
-        f'<rasterrenderer type="singlebandpseudocolor" band="{band}" opacity="0.8" '
-        f'classificationMin="{vmin:.6g}" classificationMax="{vmax:.6g}" alphaBand="-1">'
-        f'<rastershader><colorrampshader colorRampType="INTERPOLATED" classificationMode="2" clip="0">'
-        f"{items}</colorrampshader></rastershader></rasterrenderer></pipe></qgis>\n"
-    )

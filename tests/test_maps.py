@@ -19,9 +19,8 @@ from pyproj import Geod
 from shapely.geometry import LineString, Polygon, box
 
 from geoconflict.errors import InputError, OutputExistsError
+from geoconflict.layers import Layer, load_layers
 from geoconflict.maps import (
-    Layer,
-    load_layers,
     make_map,
     render_html,
     round_coordinates,

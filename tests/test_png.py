@@ -13,7 +13,7 @@ from pyproj import CRS, Proj
 from test_maps import PAYLOADS, RASTERIO_AFFINE, sample_layers
 
 from geoconflict.errors import InputError, OutputExistsError
-from geoconflict.maps import Layer
+from geoconflict.layers import Layer
 from geoconflict.png import _nice_length, _north_arrow, make_png, mpl_text, write_png
 
 pytestmark = pytest.mark.filterwarnings(RASTERIO_AFFINE)

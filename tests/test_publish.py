@@ -19,8 +19,9 @@ from test_maps import PAYLOADS, RASTERIO_AFFINE, sample_layers, write_kde
 from geoconflict import styles
 from geoconflict.errors import InputError, OutputExistsError
 from geoconflict.io import write_layer
-from geoconflict.maps import Layer
+from geoconflict.layers import Layer
 from geoconflict.publish import table_name, write_gpkg, write_raster_style
+from geoconflict.qml import qml_for
 
 pytestmark = pytest.mark.filterwarnings(RASTERIO_AFFINE)
 
@@ -186,4 +187,4 @@ def test_styles_classify_every_row(tmp_path: Path) -> None:
         sym = styles.symbology_for(layer.kind, gdf)
         types = gdf.geometry.geom_type.dropna().unique() if isinstance(gdf, gpd.GeoDataFrame) else []
         geom = styles.geometry_family(types)
-        assert stored[table_name(layer.name, taken)] == styles.qml_for(sym, geom, columns=list(gdf.columns))
+        assert stored[table_name(layer.name, taken)] == qml_for(sym, geom, columns=list(gdf.columns))

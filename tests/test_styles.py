@@ -15,11 +15,10 @@ from geoconflict.styles import (
     flow_widths,
     grid_classes,
     hotspot_class,
-    qml_for,
-    raster_qml,
     sub_event_colours,
     symbology_for,
 )
+from geoconflict.qml import qml_for, raster_qml
 
 POLY = ["Polygon"]
 LINE = ["LineString"]

@@ -155,11 +155,12 @@ def test_qml_and_svg_escape_markup_and_control_characters(tmp_path):
     import xml.etree.ElementTree as ET
 
     from geoconflict import styles
+    from geoconflict.qml import qml_for
 
     weird = ["<b>&\"x'</b>", "{{ 6007*7 }}", "bell\x07tab\tnl\n", "]]><!--"]
     gdf = gpd.GeoDataFrame({"controller": weird}, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)],
                            crs=4326)
-    qml = styles.qml_for(styles.symbology_for("control", gdf), "polygon")
+    qml = qml_for(styles.symbology_for("control", gdf), "polygon")
     root = ET.fromstring(qml.split("\n", 1)[1] if qml.startswith("<!DOCTYPE") else qml)
     values = {c.get("value") for c in root.iter("category")}
     assert "<b>&\"x'</b>" in values and "{{ 6007*7 }}" in values and "]]><!--" in values

@@ -54,7 +54,8 @@ def map(  # noqa: A001 - the command is named like its module
     """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS."""
     from ..errors import InputError
     from ..io import check_output
-    from ..maps import load_layers, write_map
+    from ..layers import load_layers
+    from ..maps import write_map
 
     for out in outputs:
         if out.suffix.lower() not in OUTPUTS:

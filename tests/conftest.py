@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,23 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
+#: clients that must be there (comma list of ``chromium``, ``qgis``, ``shared``): set by .ci/run, so
+#: CI fails where a browser, QGIS or ../shared/data should be and a test could not use it
+REQUIRED = {w.strip() for w in os.environ.get("GEOCONFLICT_REQUIRE", "").split(",") if w.strip()}
+
+
+def unavailable(what: str, message: str) -> None:
+    """Skip the test (a developer's machine without ``what``), or fail it when ``what`` is required."""
+    if what in REQUIRED:
+        pytest.fail(f"{message} (GEOCONFLICT_REQUIRE names {what!r}: it must be available here)")
+    pytest.skip(message)
+
+
 def shared_file(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test with a message naming it."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs {path} (../shared/data is absent)")
+        unavailable("shared", f"needs {path} (../shared/data is absent)")
     return path
 
 

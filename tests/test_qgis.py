@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import unavailable
 from test_maps import PAYLOADS, RASTERIO_AFFINE, sample_layers
 
 from geoconflict import styles
@@ -77,7 +78,7 @@ def _qgis_available() -> bool:
 
 def run_qgis(gpkg: Path, raster: Path) -> dict:
     if not _qgis_available():
-        pytest.skip(f"QGIS Python bindings not available ({QGIS_PYTHON} -c 'import qgis.core' failed)")
+        unavailable("qgis", f"QGIS Python bindings not available ({QGIS_PYTHON} -c 'import qgis.core' failed)")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": ""}
     r = subprocess.run([QGIS_PYTHON, "-c", SCRIPT, str(gpkg), str(raster)], capture_output=True,
                        text=True, timeout=180, env=env)

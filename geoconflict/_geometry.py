@@ -1,14 +1,99 @@
 """Shared geometry helpers: polygon repair (admin, control, zones layers) and raster
-pre-classification of points (the join's point locator, H3 cells)."""
+pre-classification of points (the join's point locator, H3 cells).
+
+Every polygon layer read (admin units, control zones, areas, extents) goes through
+:func:`repair_polygons` (or :func:`drop_empty_parts` first of all) before any other GEOS
+operation: GEOS crashes the process on an empty part (``MULTIPOLYGON(EMPTY, ((...)))``) or an
+empty ring in some operations (``segmentize`` exits with a segmentation fault).
+:func:`check_lonlat` refuses longitude/latitude outside [-180, 180] x [-90, 90] in a
+geographic CRS.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import shapely
 
+from .errors import LayerError
+
+log = logging.getLogger(__name__)
+
 POLYGON_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+EMPTY_PARTS = "empty part(s) or ring(s) dropped"
+
+
+def drop_empty_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons and multipolygons without their empty parts and empty rings.
+
+    Returns the cleaned array (a copy when anything changed) and the indexes changed.  Only
+    safe GEOS calls are made on the input (type, emptiness, parts, rings); a geometry whose
+    every part is empty becomes an empty polygon (left for the caller to refuse).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    cand = np.flatnonzero(np.isin(shapely.get_type_id(geoms), POLYGON_TYPES))
+    if not len(cand):
+        return geoms, cand
+    sub = geoms[cand]
+    parts, pidx = shapely.get_parts(sub, return_index=True)
+    bad = np.zeros(len(cand), dtype=bool)
+    # an empty part of a multipolygon (an empty polygon on its own is just empty)
+    multi = shapely.get_type_id(sub) == 6
+    bad[pidx[shapely.is_empty(parts) & multi[pidx]]] = True
+    # an empty ring (a hole with no points) in any part
+    rings, ridx = shapely.get_rings(parts, return_index=True)
+    bad[pidx[ridx[shapely.is_empty(rings)]]] = True
+    changed = cand[bad]
+    if not len(changed):
+        return geoms, changed
+    out = geoms.copy()
+    for i in changed:  # only the damaged features: few
+        polys = []
+        for part in shapely.get_parts(out[i]):
+            if shapely.is_empty(part):
+                continue
+            holes = [r for r in shapely.get_interior_ring(part, range(shapely.get_num_interior_rings(part)))
+                     if not shapely.is_empty(r)]
+            polys.append(shapely.Polygon(shapely.get_exterior_ring(part), holes))
+        if not polys:
+            out[i] = shapely.Polygon()
+        elif shapely.get_type_id(out[i]) == 6:
+            out[i] = shapely.MultiPolygon(polys)
+        else:
+            out[i] = polys[0]
+    return out, changed
+
+
+def check_lonlat(geoms: np.ndarray, crs: Any, *, what: str, path: str | None = None,
+                 features: Sequence[int] | np.ndarray | None = None) -> None:
+    """Refuse coordinates outside longitude [-180, 180] / latitude [-90, 90] (or not finite) in a
+    geographic CRS, naming the file and the first feature out of range; other CRSs pass."""
+    if crs is None or not getattr(crs, "is_geographic", False):
+        return
+    geoms = np.asarray(geoms, dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        return
+    b = shapely.bounds(geoms[present])
+    with np.errstate(invalid="ignore"):
+        bad = (~np.isfinite(b).all(axis=1) | (b[:, 0] < -180) | (b[:, 2] > 180)
+               | (b[:, 1] < -90) | (b[:, 3] > 90))
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad)[0])
+    i = int(np.flatnonzero(present)[k])
+    feature = int(features[i]) if features is not None else i + 1
+    x0, y0, x1, y1 = (float(v) for v in b[k])
+    raise LayerError(
+        f"coordinates out of range for longitude/latitude ({crs.to_string()}): longitude "
+        f"{x0:g}..{x1:g}, latitude {y0:g}..{y1:g} ({int(bad.sum())} feature(s) in all)",
+        path=path, feature=feature,
+        fix="longitude must be within -180..180 and latitude within -90..90; swapped columns or "
+            "a projected layer labelled EPSG:4326? fix the coordinates or the layer's CRS",
+    )
 
 
 def polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -24,22 +109,36 @@ def polygonal(geoms: np.ndarray) -> np.ndarray:
 
 def repair_polygons(geoms: np.ndarray, where: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Repair the invalid polygons among ``geoms`` (only where ``where`` is true) with
-    ``make_valid``, keeping their polygonal part.
+    """Drop empty parts and rings from every polygon (:func:`drop_empty_parts`, before any
+    other GEOS call), then repair the invalid polygons among ``geoms`` (only where ``where`` is
+    true) with ``make_valid``, keeping their polygonal part.
 
-    Returns the repaired array (a copy when anything changed), the indexes repaired and the
-    reason each was invalid, for the caller to report feature by feature.
+    Returns the repaired array (a copy when anything changed), the indexes changed (sorted) and
+    what was done to each (``"invalid geometry (<reason>); repaired with make_valid"`` and/or
+    :data:`EMPTY_PARTS`), for the caller to report feature by feature (:func:`log_repairs`).
     """
-    geoms = np.asarray(geoms, dtype=object)
+    geoms, emptied = drop_empty_parts(geoms)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     candidates = present if where is None else present & where
     invalid = np.flatnonzero(candidates & ~shapely.is_valid(geoms))
-    if not len(invalid):
-        return geoms, invalid, []
-    reasons = [str(r) for r in shapely.is_valid_reason(geoms[invalid])]
-    fixed = geoms.copy()
-    fixed[invalid] = polygonal(shapely.make_valid(geoms[invalid]))
-    return fixed, invalid, reasons
+    done: dict[int, list[str]] = {int(i): [EMPTY_PARTS] for i in emptied}
+    if len(invalid):
+        reasons = [str(r) for r in shapely.is_valid_reason(geoms[invalid])]
+        geoms = geoms.copy()
+        geoms[invalid] = polygonal(shapely.make_valid(geoms[invalid]))
+        for i, why in zip(invalid, reasons, strict=True):
+            done.setdefault(int(i), []).insert(0, f"invalid geometry ({why}); repaired with make_valid")
+    idx = np.array(sorted(done), dtype=np.int64)
+    return geoms, idx, ["; ".join(done[int(i)]) for i in idx]
+
+
+def log_repairs(what: str, idx: np.ndarray, reasons: list[str], *, limit: int = 10) -> None:
+    """One warning naming the features :func:`repair_polygons` changed (the first ``limit``)."""
+    if not len(idx):
+        return
+    detail = "; ".join(f"feature {int(i) + 1}: {r}" for i, r in zip(idx[:limit], reasons[:limit], strict=True))
+    log.warning("%s: %d polygon(s) repaired (%s%s)", what, len(idx), detail,
+                ", ..." if len(idx) > limit else "")
 
 
 def dilate(mask: np.ndarray) -> np.ndarray:

@@ -109,12 +109,14 @@ _WORDS = {
 
 def parse_moment(value: Any, what: str = "--start") -> pd.Timestamp:
     """A moment from text (``2020-03-06T00:01``, ``2020-03-06 00:01``, ``2020-03-06``)."""
+    from .control import DAY_RANGE_TEXT, in_day_range
+
     if isinstance(value, pd.Timestamp):
         ts = value
     else:
         try:
             ts = pd.Timestamp(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             ts = pd.NaT
     if pd.isna(ts):
         raise InputError(
@@ -123,6 +125,11 @@ def parse_moment(value: Any, what: str = "--start") -> pd.Timestamp:
         )
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
+    if not in_day_range(ts):
+        raise InputError(
+            f"the {what} time {value!r} is outside {DAY_RANGE_TEXT}",
+            fix=f"give a time in {DAY_RANGE_TEXT}, e.g. 2020-03-06T00:01",
+        )
     return pd.Timestamp(ts).as_unit("ns")
 
 

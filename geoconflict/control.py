@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._geometry import repair_polygons
+from ._geometry import check_lonlat, drop_empty_parts, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs
 from .errors import LayerError
 from .io import read_layer
@@ -62,6 +62,16 @@ _DATE_ALIASES = ("date", "snapshot_date", "as_of", "asof")
 _OPEN = {"", "open", "..", "none", "null", "nan", "nat", "-"}
 _NAME_DATE = re.compile(r"(\d{4})[-_]?(\d{2})[-_]?(\d{2})")
 ONE_DAY = pd.Timedelta(days=1)
+#: the days a control layer, a --date or a ceasefire --start may name (inclusive): far inside
+#: pandas' datetime64[ns] range (1677-09-21 .. 2262-04-11), and any real control layer
+EARLIEST_DAY = pd.Timestamp("1800-01-01")
+LATEST_DAY = pd.Timestamp("2200-12-31")
+DAY_RANGE_TEXT = f"{EARLIEST_DAY:%Y-%m-%d} .. {LATEST_DAY:%Y-%m-%d}"
+
+
+def in_day_range(ts: Any) -> bool:
+    """True when the moment ``ts`` (any resolution) falls on a day in EARLIEST_DAY .. LATEST_DAY."""
+    return bool(EARLIEST_DAY <= pd.Timestamp(ts) < LATEST_DAY + ONE_DAY)
 
 Source = str | Path | gpd.GeoDataFrame
 
@@ -86,7 +96,7 @@ def _parse_dates(
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        out = pd.to_datetime(s)
+        out = pd.to_datetime(s)  # the file's own resolution (a GeoPackage date may be any year)
     else:
         text = s.astype(object).where(s.notna(), None)
         text = text.map(lambda v: None if v is None or str(v).strip().lower() in _OPEN else v)
@@ -106,7 +116,20 @@ def _parse_dates(
             )
     if isinstance(out.dtype, pd.DatetimeTZDtype):
         out = out.dt.tz_localize(None)
-    return out.dt.floor("D").astype("datetime64[ns]")
+    # checked before the cast to nanoseconds (2263-01-01 or 1600-01-01 would overflow it)
+    days = out.dt.floor("D")
+    far = (days.notna() & ((days < EARLIEST_DAY) | (days > LATEST_DAY))).to_numpy(bool)
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
+        shown = values.iloc[i]
+        shown = f"{shown:%Y-%m-%d}" if isinstance(shown, pd.Timestamp) and shown == shown.floor("D") else str(shown)
+        raise LayerError(
+            f"the date {shown!r} is outside {DAY_RANGE_TEXT} ({int(far.sum())} such "
+            "value(s) in all)",
+            path=path, feature=int(features[i]), column=column,
+            fix=f"correct the date (a typo in the year?); dates must fall in {DAY_RANGE_TEXT}",
+        )
+    return days.astype("datetime64[ns]")
 
 
 def _read_one(
@@ -119,6 +142,13 @@ def _read_one(
         gdf, path = read_layer(source, layer=layer, what="control layer"), str(source)
     require_crs(gdf, f"control layer {path or ''}".strip())
     features = np.arange(1, len(gdf) + 1)
+    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what="control layer", path=path, features=features)
+    # empty parts and rings dropped before any other GEOS call (even with validate=False)
+    geoms, emptied = drop_empty_parts(gdf.geometry.to_numpy())
+    if len(emptied):
+        log.warning("control layer %s: feature(s) %s: empty part(s) or ring(s) dropped", path or "",
+                    ", ".join(str(int(i) + 1) for i in emptied[:10]) + (", ..." if len(emptied) > 10 else ""))
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
     col = controller_col if controller_col is not None else _find(gdf.columns, CONTROLLER_ALIASES)
     if col is None or col not in gdf.columns:
         raise LayerError(
@@ -146,7 +176,15 @@ def _read_one(
         out["valid_from"], out["valid_to"] = nat, nat
     else:
         m = _NAME_DATE.search(Path(path).stem) if path else None
-        when = pd.Timestamp(f"{m.group(1)}-{m.group(2)}-{m.group(3)}") if m else pd.NaT
+        try:
+            when = pd.Timestamp(f"{m.group(1)}-{m.group(2)}-{m.group(3)}") if m else pd.NaT
+        except ValueError:  # 20201399 in a name is not a date
+            when = pd.NaT
+        if not pd.isna(when) and not in_day_range(when):
+            raise LayerError(
+                f"the date {when:%Y-%m-%d} in the file name is outside {DAY_RANGE_TEXT}",
+                path=path, fix="rename the file with the right date, or add a 'date' column",
+            )
         out["_date"] = pd.Series(when, index=gdf.index, dtype="datetime64[ns]")
         out["valid_from"], out["valid_to"] = nat, nat
     out["source_feature"] = features
@@ -273,7 +311,7 @@ class ControlProblem:
     """One problem with a feature (or a pair of features) of a control layer."""
 
     kind: str  # missing_controller, dates_reversed, empty_geometry, not_polygon, invalid_geometry,
-    #            overlap, gap
+    #            empty_parts, overlap, gap
     severity: str  # "error" or "warning"
     features: tuple[int, ...]  # 1-based feature numbers in the source
     snapshot: str
@@ -403,7 +441,7 @@ def validate_control(
     geoms, repaired, reasons = repair_polygons(geoms, ok)
     if len(repaired):
         for i, why in zip(repaired, reasons, strict=True):
-            add("invalid_geometry", "warning", [i], f"invalid geometry ({why}); repaired with make_valid")
+            add("invalid_geometry" if "make_valid" in why else "empty_parts", "warning", [i], why)
         ctl = ctl.set_geometry(gpd.GeoSeries(geoms, index=ctl.index, crs=ctl.crs))
     # overlaps and gaps per state in time, measured in an equal-area CRS
     usable = ok & ~missing & ~rev

@@ -22,12 +22,16 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from ._geometry import check_lonlat
 from .crs import WGS84, equal_area_crs_for, metric_crs_for, require_crs
 from .errors import InputError, LayerError
 from .io import source_of
 
 SideLabels = Literal["auto", "north-south", "east-west", "left-right"]
 SIDE_CHOICES: tuple[str, ...] = ("auto", "north-south", "east-west", "left-right")
+#: the deepest corridor (metres each side): the buffer is built in one UTM zone, whose
+#: distances stay true to about 0.1 % only within a few hundred kilometres
+MAX_WIDTH_M = 100_000.0
 
 
 def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoDataFrame:
@@ -47,6 +51,7 @@ def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoD
     if len(gdf) == 0:
         raise LayerError("the line layer has no features", path=source_of(gdf),
                          fix="give a layer with one line")
+    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what="line layer", path=source_of(gdf))
     return gdf
 
 
@@ -78,8 +83,17 @@ def corridor(
     GeoDataFrame in the line's CRS with ``name`` (``"<line> corridor <side>"``), ``line``, ``side``,
     ``width_m``, ``area_km2`` and the polygon geometry.
     """
+    try:
+        width_m = float(width_m)
+    except (TypeError, ValueError):
+        raise InputError(f"width must be a distance in metres, not {width_m!r}", fix="e.g. 6km") from None
     if not np.isfinite(width_m) or width_m <= 0:
         raise InputError(f"width must be a positive distance, not {width_m!r}", fix="e.g. 6km")
+    if width_m > MAX_WIDTH_M:
+        raise InputError(
+            f"a corridor {width_m:,.0f} m deep on each side is wider than {MAX_WIDTH_M / 1000:,.0f} km",
+            fix=f"give a width up to {MAX_WIDTH_M / 1000:,.0f}km (a corridor is built in one UTM zone)",
+        )
     mode = _side_mode(sides)
     gdf = _as_layer(line)
     geoms = np.asarray(gdf.geometry.values, dtype=object)

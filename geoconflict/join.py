@@ -35,11 +35,11 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._geometry import LabelRaster, repair_polygons
+from ._geometry import LabelRaster, check_lonlat, repair_polygons
 from ._nearest import COMPILED_FROM, SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
-from .io import read_layer
+from .io import read_layer, source_of
 
 log = logging.getLogger(__name__)
 
@@ -177,25 +177,29 @@ def _load(layer: Layer, what: str) -> gpd.GeoDataFrame:
 
     family = "line" if "front" in what else "polygon"
     if isinstance(layer, gpd.GeoDataFrame):
-        return check_layer(layer, None, what=what, geometry=family, allow_empty=False)
-    return read_layer(layer, what=what, geometry=family, allow_empty=False)
+        gdf = check_layer(layer, None, what=what, geometry=family, allow_empty=False)
+    else:
+        gdf = read_layer(layer, what=what, geometry=family, allow_empty=False)
+    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what=what, path=source_of(gdf))
+    return gdf
 
 
 def _load_polygons(layer: Layer, what: str) -> gpd.GeoDataFrame:
     """A polygon layer (admin units, areas) checked feature by feature: it must have features, a
-    CRS and polygons; invalid polygons are repaired with ``make_valid`` and each repair logged."""
-    path = None if isinstance(layer, gpd.GeoDataFrame) else str(layer)
+    CRS, polygons and (in longitude/latitude) coordinates in range; empty parts are dropped and
+    invalid polygons repaired with ``make_valid``, each change logged."""
     gdf = _load(layer, what)  # polygons, not empty (io.check_layer)
+    path = source_of(gdf) or (None if isinstance(layer, gpd.GeoDataFrame) else str(layer))
     if gdf.crs is None:
         raise LayerError(f"the {what} has no CRS", path=path,
                          fix="add a .prj / CRS to the file, or set one with GeoDataFrame.set_crs(...)")
+    # empty parts dropped, then invalid polygons repaired, before any other GEOS call
     fixed, invalid, reasons = repair_polygons(gdf.geometry.to_numpy())
     if len(invalid):
         for i, why in zip(invalid[:20], reasons[:20], strict=False):
-            log.warning("%s: feature %d: invalid geometry (%s); repaired with make_valid",
-                        path or what, int(i) + 1, why)
+            log.warning("%s: feature %d: %s", path or what, int(i) + 1, why)
         if len(invalid) > 20:
-            log.warning("%s: %d more invalid features repaired", path or what, len(invalid) - 20)
+            log.warning("%s: %d more features repaired", path or what, len(invalid) - 20)
         gdf = gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs), crs=gdf.crs)
     return gdf
 
@@ -669,7 +673,7 @@ def join_areas(
 ) -> gpd.GeoDataFrame:
     """``area``: the name of the (lowest-index) named area containing each incident, "" if none."""
     _incident_points(incidents)
-    layer = _aligned(_load(areas, "areas layer"), incidents, "areas layer", notes)
+    layer = _aligned(_load_polygons(areas, "areas layer"), incidents, "areas layer", notes)
     col = name_col or _control._find(layer.columns, ("name", "area", "name_en", "label", "title"))
     if col is None or col not in layer.columns:
         raise LayerError("the areas layer has no 'name' column",

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._geometry import POLYGON_TYPES, polygonal, repair_polygons
+from ._geometry import POLYGON_TYPES, check_lonlat, log_repairs, polygonal, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs, require_same_crs
 from .errors import InputError, LayerError, SchemaError
 from .io import source_of
@@ -70,16 +70,22 @@ _RESERVED = (
 
 
 def parse_day(value: Any, what: str = "date") -> pd.Timestamp:
-    """A day from text or a timestamp (``2020-03-06``); a clear error otherwise."""
+    """A day from text or a timestamp (``2020-03-06``) in the range control layers may carry
+    (:data:`geoconflict.control.EARLIEST_DAY` .. ``LATEST_DAY``); a clear error otherwise."""
+    from .control import DAY_RANGE_TEXT, in_day_range
+
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         ts = pd.NaT
     if pd.isna(ts):
         raise InputError(f"cannot read the {what} {value!r}", fix="write it as YYYY-MM-DD")
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
-    return ts.floor("D")
+    if not in_day_range(ts):
+        raise InputError(f"the {what} {value!r} is outside {DAY_RANGE_TEXT}",
+                         fix=f"give a day in {DAY_RANGE_TEXT} as YYYY-MM-DD")
+    return ts.floor("D").as_unit("ns")
 
 
 def _require_control(control: gpd.GeoDataFrame) -> None:
@@ -93,11 +99,10 @@ def _require_control(control: gpd.GeoDataFrame) -> None:
 
 
 def _valid(geoms: np.ndarray, what: str) -> np.ndarray:
+    """Empty parts dropped and invalid polygons repaired (each logged), before any other GEOS
+    operation on them."""
     geoms, idx, reasons = repair_polygons(geoms)
-    if len(idx):
-        detail = "; ".join(f"feature {i + 1}: {r}" for i, r in zip(idx[:10], reasons[:10], strict=True))
-        log.warning("%s: %d invalid polygon(s) repaired with make_valid (%s%s)", what, len(idx),
-                    detail, ", ..." if len(idx) > 10 else "")
+    log_repairs(what, idx, reasons)
     return geoms
 
 
@@ -133,7 +138,8 @@ def _admin_frame(
             column=absent[0],
             fix=f"choose among {', '.join(str(c) for c in admin.columns if c != geom)}",
         )
-    types = shapely.get_type_id(np.asarray(admin.geometry.values, dtype=object))
+    geoms = np.asarray(admin.geometry.values, dtype=object)
+    types = shapely.get_type_id(geoms)
     notpoly = ~np.isin(types, POLYGON_TYPES)
     if notpoly.any():
         i = int(np.flatnonzero(notpoly)[0])
@@ -143,6 +149,16 @@ def _admin_frame(
             feature=i + 1,
             fix="give the admin boundary polygons, not points or lines",
         )
+    empty = shapely.is_empty(geoms)
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise LayerError(
+            f"an admin unit has an empty polygon ({int(empty.sum())} in all)",
+            path=src,
+            feature=i + 1,
+            fix="remove the feature or draw its polygon",
+        )
+    check_lonlat(geoms, admin.crs, what="admin layer", path=src)
     attrs = pd.DataFrame(admin[fields]).reset_index(drop=True)
     renamed = {f: f"admin_{f}" for f in fields if f in _RESERVED}
     return attrs.rename(columns=renamed), [renamed.get(f, f) for f in fields]

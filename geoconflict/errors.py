@@ -78,6 +78,20 @@ class OutputExistsError(GeoconflictError, FileExistsError):
         )
 
 
+class OutputError(GeoconflictError, OSError):
+    """An output cannot be written where it was asked for: its folder is not writable, a parent
+    is a file, the output is a folder, or it would replace one of the command's inputs."""
+
+    def __init__(self, path: str | Path, problem: str, *, fix: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{path}: {problem}; fix: {fix}")
+
+    def __str__(self) -> str:  # OSError's own __str__ would show the errno form
+        return f"{self.path}: {self.problem}; fix: {self.fix}"
+
+
 class SizeLimitError(InputError):
     """An input exceeds a configured size limit."""
 

@@ -1056,24 +1056,25 @@ def write_flows(layers: FlowLayers, output: str | Path, *, arrows: str | Path | 
     """Write the arcs (with the width scale and accounting as metadata), the quarantine,
     self-flows and totals next to them, and optionally the arrowheads and an HTML map.
     Every output is checked before anything is written."""
-    from .io import write_layer, write_table
+    from .io import output_set, write_layer, write_table
 
     check_flow_outputs(output, arrows=arrows, html_path=html_path, overwrite=overwrite)
     side = flow_outputs(output)
     meta: dict[str, Any] = layers.metadata
     if Path(output).suffix.lower() == ".gpkg":  # GeoPackage metadata values must be strings
         meta = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in meta.items()}
-    written = [write_layer(layers.arcs, output, overwrite=overwrite, metadata=meta)]
-    written.append(write_table(layers.quarantine, side["quarantine"], overwrite=overwrite))
-    written.append(write_table(layers.table.self_flows, side["self_flows"], overwrite=overwrite))
-    written.append(write_table(layers.table.totals, side["totals"], overwrite=overwrite))
-    if arrows:
-        arrow_meta: dict[str, Any] = {"layer": "arrowheads (tip at the destination)",
-                                      "width_scale": layers.scale}
-        if Path(arrows).suffix.lower() == ".gpkg":
-            arrow_meta["width_scale"] = json.dumps(layers.scale)
-        written.append(write_layer(layers.arrows, arrows, overwrite=overwrite, metadata=arrow_meta))
-    if html_path:
-        written.append(flows_html(layers.arcs, layers.arrows, html_path, scale=layers.scale,
-                                  overwrite=overwrite))
+    with output_set(overwrite=overwrite):  # every output or none (io.output_set)
+        written = [write_layer(layers.arcs, output, overwrite=overwrite, metadata=meta)]
+        written.append(write_table(layers.quarantine, side["quarantine"], overwrite=overwrite))
+        written.append(write_table(layers.table.self_flows, side["self_flows"], overwrite=overwrite))
+        written.append(write_table(layers.table.totals, side["totals"], overwrite=overwrite))
+        if arrows:
+            arrow_meta: dict[str, Any] = {"layer": "arrowheads (tip at the destination)",
+                                          "width_scale": layers.scale}
+            if Path(arrows).suffix.lower() == ".gpkg":
+                arrow_meta["width_scale"] = json.dumps(layers.scale)
+            written.append(write_layer(layers.arrows, arrows, overwrite=overwrite, metadata=arrow_meta))
+        if html_path:
+            written.append(flows_html(layers.arcs, layers.arrows, html_path, scale=layers.scale,
+                                      overwrite=overwrite))
     return written

@@ -56,7 +56,7 @@ import shapely
 
 from . import _validate as V
 from ._readers import PointCoords, RawTable, read_raw
-from .errors import CRSError, InputError, OutputExistsError, SchemaError
+from .errors import CRSError, InputError, SchemaError
 from .io import output_format, sibling, write_layer, write_table
 
 log = logging.getLogger(__name__)
@@ -267,17 +267,17 @@ def write_ingest(result: IngestResult, output: str | Path, *, overwrite: bool = 
     """Write the incidents to ``output`` (format from its extension) and the quarantine to
     ``<output stem>.quarantine.csv`` beside it (always, possibly header only); both atomic.
 
-    Both paths are checked before anything is written.
+    Both paths are checked before anything is written, and both are written or neither
+    (:func:`geoconflict.io.output_set`: an interrupt leaves no output without its quarantine).
     """
+    from .io import output_set
+
     out = Path(output)
     output_format(out)
     qpath = quarantine_path(out)
-    if not overwrite:
-        for target in (out, qpath):
-            if target.exists():
-                raise OutputExistsError(target)
-    write_layer(result.incidents, out, overwrite=overwrite)
-    write_table(result.quarantine, qpath, overwrite=overwrite)
+    with output_set([out, qpath], overwrite=overwrite):
+        write_layer(result.incidents, out, overwrite=overwrite)
+        write_table(result.quarantine, qpath, overwrite=overwrite)
     return out, qpath
 
 

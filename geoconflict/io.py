@@ -9,11 +9,17 @@ GeoPackages are written with a fixed timestamp so two runs give byte-identical f
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import glob
 import json
+import logging
 import os
+import re
+import stat
 import tempfile
+import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +31,9 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
-from .errors import InputError, LayerError, OutputExistsError
+from .errors import GeoconflictError, InputError, LayerError, OutputError, OutputExistsError
+
+log = logging.getLogger(__name__)
 
 #: extension -> (kind, pyogrio driver)
 VECTOR_EXTENSIONS: dict[str, str] = {
@@ -69,32 +77,319 @@ def output_format(path: str | Path, allowed: tuple[str, ...] = OUTPUT_EXTENSIONS
 
 
 def check_output(path: str | Path, *, overwrite: bool) -> Path:
-    """Refuse to replace an existing output without ``overwrite``; create the parent folder."""
+    """Check that ``path`` can be written, before any work is done, and create its folder.
+
+    Refused with :class:`OutputExistsError` when it exists and ``overwrite`` is not given, and with
+    :class:`OutputError` (also an ``OSError``) when it is a folder, a parent is a file, the folder
+    cannot be created or written to (a probe file is created and removed), or it is one of the
+    running command's inputs (:func:`protect_inputs`).  Stale temporaries of our own naming in
+    the folder are removed (:func:`clean_stale_temporaries`).
+    """
     p = Path(path)
+    _refuse_input(p)
+    if p.is_dir():
+        raise OutputError(p, "is a folder, not a file",
+                          fix=f"name a file, e.g. {p / ('output' + (p.suffix or '.gpkg'))}")
     if p.exists() and not overwrite:
         raise OutputExistsError(p)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    folder = p.parent
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            if not ancestor.is_dir():
+                raise OutputError(p, f"its folder {ancestor} is a file, not a folder",
+                                  fix="choose an output path inside a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(p, f"cannot create its folder {folder} ({_reason(exc)})",
+                          fix="choose a folder you can write to") from None
+    _probe_writable(p)
+    clean_stale_temporaries(folder)
     return p
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _probe_writable(p: Path) -> None:
+    """Create and remove a temporary file beside ``p``: the folder really takes new files."""
+    try:
+        probe = _new_temporary(p)
+    except OSError as exc:
+        raise OutputError(p, f"cannot write in the folder {p.parent} ({_reason(exc)})",
+                          fix="choose a folder you can write to, or change its permissions") from None
+    with contextlib.suppress(OSError):
+        probe.unlink()
+
+
+# -- temporaries -------------------------------------------------------------------------------
+#: our temporaries: ``.<name>.<pid>.<8 random>.tmp<ext of name>``, plus what GDAL or SQLite add
+#: after it (``-journal``, ``-wal``, ``.tmp_rtree_<layer>.db``)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[a-z0-9_]{8})\.tmp(?P<rest>.*)$")
+#: temporaries of versions before the pid was in the name: ``.<name>.<8 random>.tmp<ext>``
+_OLD_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<token>[a-z0-9_]{8})\.tmp(?P<rest>.*)$")
+#: a temporary whose process is gone is stale at once; one without a pid in its name after an
+#: hour; one of a live process after a day (its pid may have been reused)
+STALE_AFTER_S = 3600.0
+STALE_LIVE_AFTER_S = 86400.0
+
+
+def _new_temporary(target: Path) -> Path:
+    """A new, empty temporary file beside ``target``, named after it, with our pid."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=f".tmp{target.suffix}",
+                               dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _is_own_temporary(path: Path) -> bool:
+    m = _TEMP_NAME.match(path.name)
+    return m is not None and int(m["pid"]) == os.getpid()
+
+
+def _remove_temporary(tmp: Path) -> None:
+    """Remove a temporary and what GDAL or SQLite left beside it (journal, R-tree database)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    with contextlib.suppress(OSError):
+        for extra in tmp.parent.glob(glob.escape(tmp.name) + "?*"):
+            with contextlib.suppress(OSError):
+                extra.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: str | Path, *, now: float | None = None) -> list[Path]:
+    """Remove temporaries of our own naming left in ``folder`` by a killed run: files named
+    ``.<name>.<pid>.<random>.tmp<ext>…`` whose process no longer exists (or older than a day),
+    and ``.<name>.<random>.tmp<ext>…`` (no pid) older than an hour.  Nothing else is touched.
+    Returns the removed paths."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and ".tmp" in e.name]
+    except OSError:
+        return removed
+    me = os.getpid()
+    for entry in entries:
+        pid: int | None = None
+        m = _TEMP_NAME.match(entry.name)
+        if m is not None:
+            pid = int(m["pid"])
+        else:
+            m = _OLD_TEMP_NAME.match(entry.name)
+            if m is None:
+                continue
+        if not m["rest"].startswith(Path(m["name"]).suffix):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or pid == me:
+            continue
+        age = now - st.st_mtime
+        stale = age > STALE_AFTER_S if pid is None else (age > STALE_LIVE_AFTER_S or not _process_alive(pid))
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    if removed:
+        log.info("removed %d temporary file(s) left in %s by an interrupted run", len(removed), folder)
+    return removed
+
+
+# -- inputs a command must not replace ---------------------------------------------------------
+_INPUTS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("geoconflict_inputs", default=())
+
+
+@contextlib.contextmanager
+def protect_inputs(paths: Iterable[str | Path]) -> Iterator[None]:
+    """While active, :func:`check_output` (so every writer) refuses to write onto any of ``paths``."""
+    token = _INPUTS.set(_INPUTS.get() + tuple(Path(p) for p in paths))
+    try:
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """The same resolved path, or the same file on disk (hard link, symlink, case-folding)."""
+    pa_, pb_ = Path(a), Path(b)
+    with contextlib.suppress(OSError, RuntimeError):
+        if pa_.resolve() == pb_.resolve():
+            return True
+    with contextlib.suppress(OSError):
+        return pa_.exists() and pb_.exists() and os.path.samefile(pa_, pb_)
+    return False
+
+
+def _refuse_input(p: Path) -> None:
+    for source in _INPUTS.get():
+        if same_file(p, source):
+            raise OutputError(p, f"is also an input of this command ({source}); writing it would "
+                                 "replace the data being read", fix="write the output to another file")
+
+
+# -- writes: one file, or a set of files that all land or none -----------------------------------
+#: outputs moved into place since :func:`forget_written` (the CLI names them after an interrupt)
+_WRITTEN: list[Path] = []
+
+
+def written_outputs() -> list[Path]:
+    """Outputs moved into place since the last :func:`forget_written`."""
+    return list(_WRITTEN)
+
+
+def forget_written() -> None:
+    _WRITTEN.clear()
+
+
+class OutputSet:
+    """The outputs of one command, written to temporaries and moved into place together by
+    :func:`output_set`."""
+
+    def __init__(self) -> None:
+        self._staged: dict[Path, tuple[Path, bool]] = {}
+
+    def stage(self, tmp: Path, target: Path, *, overwrite: bool) -> None:
+        key = Path(os.path.abspath(target))
+        if key in self._staged:  # written twice by one command: the second wins, as without a set
+            if not overwrite:
+                _remove_temporary(tmp)
+                raise OutputExistsError(target)
+            _remove_temporary(self._staged.pop(key)[0])
+        self._staged[key] = (tmp, overwrite)
+
+    @property
+    def targets(self) -> list[Path]:
+        return list(self._staged)
+
+    def discard(self) -> None:
+        staged, self._staged = self._staged, {}
+        for tmp, _ in staged.values():
+            _remove_temporary(tmp)
+
+    def commit(self) -> list[Path]:
+        """Move every temporary into place, or (on any failure) none: the files replaced are
+        kept aside until every move succeeded, and put back otherwise."""
+        staged, self._staged = self._staged, {}
+        backups: list[tuple[Path, Path]] = []
+        placed: list[Path] = []
+        try:
+            for target, (_, overwrite) in staged.items():
+                if target.is_dir():
+                    raise OutputError(target, "is a folder, not a file", fix="name a file")
+                if target.exists() and not overwrite:  # raced by another writer
+                    raise OutputExistsError(target)
+            for target, (tmp, _) in staged.items():
+                if target.exists():
+                    backup = _new_temporary(target)
+                    os.replace(target, backup)
+                    backups.append((backup, target))
+                os.replace(tmp, target)
+                placed.append(target)
+        except BaseException as exc:
+            for target in placed:
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            for backup, target in backups:
+                with contextlib.suppress(OSError):
+                    os.replace(backup, target)
+            for tmp, _ in staged.values():
+                _remove_temporary(tmp)
+            if isinstance(exc, OSError) and not isinstance(exc, GeoconflictError):
+                raise OutputError(getattr(exc, "filename", None) or "output",
+                                  f"could not be moved into place ({_reason(exc)}); nothing was written",
+                                  fix="check the folder's permissions and free space") from None
+            raise
+        for backup, _ in backups:
+            with contextlib.suppress(OSError):
+                backup.unlink()
+        _WRITTEN.extend(placed)
+        return placed
+
+
+_OUTPUT_SET: contextvars.ContextVar[OutputSet | None] = contextvars.ContextVar(
+    "geoconflict_output_set", default=None)
+
+
+@contextlib.contextmanager
+def output_set(paths: Iterable[str | Path] = (), *, overwrite: bool = False) -> Iterator[OutputSet]:
+    """Write all of a command's outputs or none.
+
+    ``paths`` are checked first (:func:`check_output`).  Inside the block every writer of this
+    module (:func:`atomic_path`) writes to a temporary beside its output; when the block ends
+    without an exception, all temporaries are moved into place; on any exception (Ctrl-C and
+    SIGTERM included) they are all removed and nothing is written.  A set opened inside another
+    joins it (its files are moved with the outer set's)::
+
+        with io.output_set([out, qpath], overwrite=overwrite):
+            io.write_layer(layer, out, overwrite=overwrite)
+            io.write_table(quarantine, qpath, overwrite=overwrite)
+    """
+    for p in paths:
+        check_output(p, overwrite=overwrite)
+    outer = _OUTPUT_SET.get()
+    if outer is not None:
+        yield outer
+        return
+    tx = OutputSet()
+    token = _OUTPUT_SET.set(tx)
+    try:
+        yield tx
+    except BaseException:
+        _OUTPUT_SET.reset(token)
+        tx.discard()
+        raise
+    _OUTPUT_SET.reset(token)
+    tx.commit()
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success (inside
+    :func:`output_set`: when the whole set succeeded).  The temporary is removed on failure."""
     target = check_output(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    try:
+        tmp_path = _new_temporary(target)
+    except OSError as exc:
+        raise OutputError(target, f"cannot write in its folder ({_reason(exc)})",
+                          fix="choose a folder you can write to") from None
     tmp_path.unlink()  # writers (GDAL) want to create the file themselves
+    # a write into another writer's temporary (publish.write_gpkg fills one with write_layers)
+    # lands at once: the outer writer's temporary is the one that waits for the set
+    tx = None if _is_own_temporary(target) else _OUTPUT_SET.get()
+    staged = False
     try:
         yield tmp_path
+        if tx is not None:
+            tx.stage(tmp_path, target, overwrite=overwrite)
+            staged = True
+            return
         if target.exists() and not overwrite:  # raced by another writer
             raise OutputExistsError(target)
         os.replace(tmp_path, target)
+        if tx is None and not _is_own_temporary(target):
+            _WRITTEN.append(target)
+    except OSError as exc:
+        if isinstance(exc, GeoconflictError):
+            raise
+        raise OutputError(target, f"could not be written ({_reason(exc)})",
+                          fix="check the folder's permissions and free space") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        if not staged:
+            _remove_temporary(tmp_path)
 
 
 GEOMETRY_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -279,32 +574,49 @@ def write_layer(
     """Write a layer atomically; the extension picks the format (.geojson, .gpkg, .parquet, .csv).
 
     ``metadata`` goes into GeoPackage layer metadata, GeoParquet schema metadata, or a
-    ``<name>.meta.json`` sidecar for GeoJSON and CSV (RFC 7946 has no place for it).
+    ``<name>.meta.json`` sidecar for GeoJSON and CSV (RFC 7946 has no place for it); the sidecar
+    is checked like the layer (not replaced without ``overwrite``) and both are written or
+    neither.  In a GeoPackage, a column named ``fid`` (GDAL's feature id) is written as
+    ``fid_source`` (:data:`FID_RENAMED`).
     """
     ext = output_format(path)
     target = Path(path)
-    with atomic_path(target, overwrite=overwrite) as tmp:
-        if ext == ".geojson":
-            _prepare_geojson(gdf).to_file(
-                tmp,
-                driver="GeoJSON",
-                engine="pyogrio",
-                layer=target.stem,
-                RFC7946="YES",
-                COORDINATE_PRECISION=COORDINATE_PRECISION,
-                WRITE_BBOX="NO",
-            )
-        elif ext == ".gpkg":
-            with pyogrio_config():
-                _write_gpkg_layer(_plain_columns(gdf), tmp, layer or target.stem, metadata=_text_metadata(metadata))
-        elif ext == ".parquet":
-            gdf.to_parquet(tmp, index=False)
-        elif ext == ".csv":
-            table_for_csv(gdf).to_csv(tmp, index=False, lineterminator="\n")
-    if metadata and ext in (".geojson", ".csv"):
-        sidecar = target.with_suffix(".meta.json")
-        write_json(dict(metadata), sidecar, overwrite=True)
+    sidecar = sidecar_path(target) if metadata and ext in (".geojson", ".csv") else None
+    with output_set([target, *([sidecar] if sidecar else [])], overwrite=overwrite):
+        with atomic_path(target, overwrite=overwrite) as tmp:
+            if ext == ".geojson":
+                _prepare_geojson(gdf).to_file(
+                    tmp,
+                    driver="GeoJSON",
+                    engine="pyogrio",
+                    layer=target.stem,
+                    RFC7946="YES",
+                    COORDINATE_PRECISION=COORDINATE_PRECISION,
+                    WRITE_BBOX="NO",
+                )
+            elif ext == ".gpkg":
+                with pyogrio_config():
+                    _write_gpkg_layer(_plain_columns(gdf), tmp, layer or target.stem,
+                                      metadata=_text_metadata(metadata))
+            elif ext == ".parquet":
+                gdf.to_parquet(tmp, index=False)
+            elif ext == ".csv":
+                table_for_csv(gdf).to_csv(tmp, index=False, lineterminator="\n")
+        if sidecar is not None:
+            write_json(dict(metadata or {}), sidecar, overwrite=overwrite)
     return target
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``out/cells.geojson`` -> ``out/cells.meta.json`` (the metadata of GeoJSON and CSV layers)."""
+    return Path(path).with_suffix(".meta.json")
+
+
+def layer_outputs(path: str | Path, *, metadata: bool) -> list[Path]:
+    """The files :func:`write_layer` writes for ``path``: the layer, and its ``.meta.json``
+    sidecar when it has ``metadata`` and is GeoJSON or CSV (check them all before the work)."""
+    p = Path(path)
+    return [p, sidecar_path(p)] if metadata and p.suffix.lower() in (".geojson", ".csv") else [p]
 
 
 def _text_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -332,9 +644,32 @@ def write_layers(
     return Path(path)
 
 
+#: GDAL takes a GeoPackage column named ``fid`` (any case) as the feature id (integers only,
+#: unique, and not read back as a column): such a column is written under this name instead
+FID_RENAMED = "fid_source"
+
+
+def _rename_fid(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``fid`` -> ``fid_source`` (``fid_source_2``… if taken), keeping its values as they are."""
+    fids = [c for c in gdf.columns if isinstance(c, str) and c.lower() == "fid"]
+    if not fids:
+        return gdf
+    taken = {str(c).lower() for c in gdf.columns}
+    renames: dict[str, str] = {}
+    for col in fids:
+        new, n = FID_RENAMED, 1
+        while new.lower() in taken:
+            n += 1
+            new = f"{FID_RENAMED}_{n}"
+        taken.add(new.lower())
+        renames[col] = new
+    return gdf.rename(columns=renames)
+
+
 def _write_gpkg_layer(gdf: gpd.GeoDataFrame, path: Path, name: str, *,
                       metadata: dict[str, str] | None = None) -> None:
     """Add layer ``name`` to the GeoPackage ``path`` (created if missing), through Arrow."""
+    gdf = _rename_fid(gdf)
     arrow = _arrow_layer(gdf)
     if arrow is None:
         gdf.to_file(path, driver="GPKG", engine="pyogrio", layer=name, append=path.exists(), VERSION="1.2",

@@ -89,7 +89,7 @@ def ceasefire(
     ceasefire_report.md (lulls, breaks, distinct locations in 24 hours, casualties).
     """
     from ..ceasefire import OUTPUT_NAMES, ceasefire_report, parse_moment, write_ceasefire
-    from ..io import check_output, read_layer, write_table
+    from ..io import check_output, output_set, read_layer, write_table
 
     parse_moment(start, "--start")
     for name in OUTPUT_NAMES:
@@ -126,7 +126,10 @@ def ceasefire(
     qpath = output / "ceasefire_quarantine.csv"
     if len(read.quarantine):
         check_output(qpath, overwrite=overwrite)
-    write_ceasefire(result, output, overwrite=overwrite)
+    with output_set(overwrite=overwrite):  # the three files and the quarantine, or none
+        write_ceasefire(result, output, overwrite=overwrite)
+        if len(read.quarantine):
+            write_table(read.quarantine, qpath, overwrite=overwrite)
     c = result.counts
     breaks = ", ".join(f"{b.day:%Y-%m-%d}" for b in result.breaks) or "none"
     peak = ""
@@ -143,5 +146,4 @@ def ceasefire(
         f"after --end left out); breaks: {breaks}{peak} -> {output}/",
     )
     if len(read.quarantine):
-        write_table(read.quarantine, qpath, overwrite=overwrite)
         say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")

@@ -61,9 +61,13 @@ def flows(ctx: click.Context, input_path: Path, output: Path, arrows: Path | Non
     resolved, with the reason and the closest candidates), .self_flows.csv and .totals.csv.
     """
     from ..flows import build_flows, check_flow_outputs, flow_outputs, write_flows
+    from ..io import check_output, layer_outputs, output_set
 
-    # refuse before the work, not after
+    # refuse before the work, not after; the layers' .meta.json sidecars too
     check_flow_outputs(output, arrows=arrows, html_path=html_path, overwrite=overwrite)
+    for layer_path in (output, arrows):
+        for target in layer_outputs(layer_path, metadata=True)[1:] if layer_path else []:
+            check_output(target, overwrite=overwrite)
     read_options = dict(sheet=sheet, kind=kind, origin_col=origin_col,
                         destination_col=destination_col, individuals_col=individuals_col,
                         families_col=families_col, date_col=date_col, origin_lon=origin_lon,
@@ -73,7 +77,8 @@ def flows(ctx: click.Context, input_path: Path, output: Path, arrows: Path | Non
                          period=period, level=level, min_individuals=min_individuals, top=top,
                          net=net, bend=bend, read_options=read_options)
     # Grand Total disagreements are logged as warnings by the reader (shown unless -q)
-    write_flows(layers, output, arrows=arrows, html_path=html_path, overwrite=overwrite)
+    with output_set(overwrite=overwrite):  # every output, or none (e.g. "nothing to draw")
+        write_flows(layers, output, arrows=arrows, html_path=html_path, overwrite=overwrite)
     say(ctx, f"{output}: {layers.table.report.summary()}")
     if layers.table.report.quarantined_rows:
         say(ctx, f"{flow_outputs(output)['quarantine']}: {layers.table.report.quarantined_rows} "

@@ -79,7 +79,16 @@ def grid(
     Imprecise locations are left out and counted unless --include-imprecise.
     """
     from ..grids import count_by_cell, parse_cells
-    from ..io import check_output, output_format, read_layer, sibling, write_layer, write_table
+    from ..io import (
+        check_output,
+        layer_outputs,
+        output_format,
+        output_set,
+        read_layer,
+        sibling,
+        write_layer,
+        write_table,
+    )
 
     spec = parse_cells(cells)
     if extent is not None and not all_cells:
@@ -91,20 +100,23 @@ def grid(
     if kde is not None and kde.suffix.lower() not in (".tif", ".tiff"):
         raise click.UsageError(f"--kde {kde}: the density raster is a GeoTIFF; name it *.tif")
     output_format(output)
+    if hotspots is not None:
+        output_format(hotspots)
     targets = [output] + [p for p in (kde, hotspots) if p is not None]
     if len({p.resolve() for p in targets}) != len(targets):
         raise click.UsageError("-o, --kde and --hotspots must name different files")
-    for p in targets:
+    # the layers' .meta.json sidecars too: never replaced without --overwrite
+    for p in [*layer_outputs(output, metadata=True), *([kde] if kde else []),
+              *(layer_outputs(hotspots, metadata=True) if hotspots else [])]:
         check_output(p, overwrite=overwrite)
-    if hotspots is not None:
-        output_format(hotspots)
 
     if engine.dask:
         refuse_with_dask(engine, all_cells=all_cells, extent=extent, kde=kde, hotspots=hotspots,
                          places=places)
         result = grid_dask(ctx, engine, incidents, cells=cells, by=by, period=period,
                            include_imprecise=include_imprecise, long=long_table, crs=crs)
-        write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
+        with output_set(overwrite=overwrite):
+            write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
         for line in result.report.lines():
             say(ctx, line)
         say(ctx, f"-> {output}")
@@ -137,27 +149,31 @@ def grid(
         hs = hot_spots(base.cells)
         meta = {**base.metadata, "hotspots": hotspot_metadata(hs)}
     k = None
-    if kde is not None:  # writes its raster only once its size is known to be within limits
-        from ..kde import kde_raster
+    # every output is written to a temporary and moved into place only when all succeeded
+    with output_set(overwrite=overwrite):
+        if kde is not None:  # writes its raster only once its size is known to be within limits
+            from ..kde import kde_raster
 
-        k = kde_raster(
-            read.incidents, kde, bandwidth_m=bandwidth or 5000.0, kernel=kernel or "quartic",  # type: ignore[arg-type]
-            weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
-            include_imprecise=include_imprecise, crs=crs,
-        )
+            k = kde_raster(
+                read.incidents, kde, bandwidth_m=bandwidth or 5000.0, kernel=kernel or "quartic",  # type: ignore[arg-type]
+                weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
+                include_imprecise=include_imprecise, crs=crs,
+            )
+        if qpath is not None:
+            write_table(read.quarantine, qpath, overwrite=overwrite)
+        write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
+        if hs is not None and meta is not None and hotspots is not None:
+            write_layer(hs, hotspots, overwrite=overwrite, metadata=_meta(hotspots, meta))
 
     if qpath is not None:
-        write_table(read.quarantine, qpath, overwrite=overwrite)
         say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")
-    write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
     for line in result.report.lines():
         say(ctx, line)
     say(ctx, f"-> {output}")
     if k is not None:
         say(ctx, f"KDE ({k.kernel}, bandwidth {k.bandwidth_m:g} m, {k.resolution_m:g} m pixels, {k.crs}): "
                  f"{k.width} x {k.height}, integral {k.integral:,.1f} of {k.total:,.1f} -> {kde}")
-    if hs is not None and meta is not None and hotspots is not None:
-        write_layer(hs, hotspots, overwrite=overwrite, metadata=_meta(hotspots, meta))
+    if hs is not None and hotspots is not None:
         classes = hs["hotspot"].value_counts()
         summary = ", ".join(f"{name} {classes[name]}" for name in sorted(classes.index))
         say(ctx, f"hot spots on {len(hs):,} cells: {summary} -> {hotspots}")

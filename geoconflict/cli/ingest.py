@@ -39,7 +39,8 @@ def ingest(
 ) -> None:
     """Read INPUT (ACLED or UCDP GED export, a CSV with coordinates, or a point layer) into the
     canonical incident table, written to OUTPUT; rejected rows go to
-    <OUTPUT without extension>.quarantine.csv with a reason.
+    <OUTPUT without extension>.quarantine.csv with a reason.  Both are written or neither.
+    In a GeoPackage, a column named fid (GDAL's feature id) is kept as fid_source.
 
     \b
     Examples:
@@ -55,8 +56,7 @@ def ingest(
 
     output_format(output)
     for target in (output, quarantine_path(output)):  # fail before the (long) read
-        if target.exists():
-            check_output(target, overwrite=overwrite)
+        check_output(target, overwrite=overwrite)
     quiet = bool((ctx.find_root().obj or {}).get("quiet"))
     result = read_incidents(
         input, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, encoding=encoding,

@@ -66,11 +66,20 @@ def join(
                          snap_distance_m=snap_distance, control=control, front_line=front_line,
                          areas=areas, overwrite=overwrite)
     from ..incidents import read_incidents
-    from ..io import check_output, output_format, sibling, write_layer, write_table
+    from ..io import (
+        check_output,
+        layer_outputs,
+        output_format,
+        output_set,
+        sibling,
+        write_layer,
+        write_table,
+    )
     from ..join import join_all
 
     output_format(output)
-    check_output(output, overwrite=overwrite)
+    for target in layer_outputs(output, metadata=True):  # the .meta.json sidecar too
+        check_output(target, overwrite=overwrite)
     if not (admin or control or front_line or areas):
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
     result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
@@ -81,10 +90,13 @@ def join(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,
         control=control, front_line=front_line, areas=areas,
     )
-    write_layer(out, output, overwrite=overwrite, metadata={"join": report.summary()})
+    qpath = sibling(output, ".quarantine.csv")
+    with output_set(overwrite=overwrite):  # the layer, its sidecar and the quarantine, or none
+        write_layer(out, output, overwrite=overwrite, metadata={"join": report.summary()})
+        if len(result.quarantine):
+            write_table(result.quarantine, qpath, overwrite=overwrite)
     say(ctx, f"joined {report.summary()} -> {output}")
     if len(result.quarantine):
-        qpath = write_table(result.quarantine, sibling(output, ".quarantine.csv"), overwrite=overwrite)
         say(ctx, f"{len(result.quarantine)} row(s) quarantined at reading -> {qpath}")
     for problem in report.control_problems:
         say(ctx, f"control layer: {problem}")

@@ -53,7 +53,7 @@ def map(  # noqa: A001 - the command is named like its module
 ) -> None:
     """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS."""
     from ..errors import InputError
-    from ..io import check_output
+    from ..io import check_output, output_set
     from ..layers import load_layers
     from ..maps import write_map
 
@@ -65,20 +65,23 @@ def map(  # noqa: A001 - the command is named like its module
     loaded = load_layers(layers, kinds=kinds)
     common = {"title": title, "subtitle": subtitle, "sources": list(sources) or None,
               "data_as_of": data_as_of}
-    for out in outputs:
-        ext = out.suffix.lower()
-        if ext == ".html":
-            report = write_map(loaded, out, overwrite=overwrite, tiles=tiles, max_features=max_features,
-                               time_slider=not no_time_slider, **common)
-            for line in report.lines():
-                say(ctx, line)
-        elif ext in (".png", ".svg"):
-            from ..png import write_png
+    said: list[str] = []
+    with output_set(overwrite=overwrite):  # every output, or none
+        for out in outputs:
+            ext = out.suffix.lower()
+            if ext == ".html":
+                report = write_map(loaded, out, overwrite=overwrite, tiles=tiles, max_features=max_features,
+                                   time_slider=not no_time_slider, **common)
+                said.extend(report.lines())
+            elif ext in (".png", ".svg"):
+                from ..png import write_png
 
-            write_png(loaded, out, dpi=dpi, svg=svg, overwrite=overwrite, **common)
-            say(ctx, f"wrote {out}" + (f" and {out.with_suffix('.svg')}" if svg and ext == ".png" else ""))
-        else:
-            from ..publish import write_gpkg
+                write_png(loaded, out, dpi=dpi, svg=svg, overwrite=overwrite, **common)
+                said.append(f"wrote {out}" + (f" and {out.with_suffix('.svg')}" if svg and ext == ".png" else ""))
+            else:
+                from ..publish import write_gpkg
 
-            write_gpkg(loaded, out, overwrite=overwrite)
-            say(ctx, f"wrote {out} ({sum(layer.kind != 'kde' for layer in loaded)} styled layers)")
+                write_gpkg(loaded, out, overwrite=overwrite)
+                said.append(f"wrote {out} ({sum(layer.kind != 'kde' for layer in loaded)} styled layers)")
+    for line in said:
+        say(ctx, line)

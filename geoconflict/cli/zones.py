@@ -86,7 +86,15 @@ def zones(
     and per admin unit and pair (change).
     """
     from ..control import read_control
-    from ..io import check_output, output_format, read_layer, sibling, write_layer, write_table
+    from ..io import (
+        check_output,
+        output_format,
+        output_set,
+        read_layer,
+        sibling,
+        write_layer,
+        write_table,
+    )
     from ..zones import ALL, NOT_COVERED, area_by_controller, control_change, net_change
 
     change = date_from is not None or date_to is not None
@@ -115,8 +123,9 @@ def zones(
         out, summary = area_by_controller(
             ctl, adm, date=date, admin_fields=fields, summary_by=summary_by
         )
-        write_layer(out, output, overwrite=overwrite)
-        write_table(summary, summary_path, overwrite=overwrite)
+        with output_set(overwrite=overwrite):
+            write_layer(out, output, overwrite=overwrite)
+            write_table(summary, summary_path, overwrite=overwrite)
         totals = summary if summary_by is None else summary.loc[summary[summary_by] == ALL]
         parts = [
             f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})"
@@ -137,8 +146,9 @@ def zones(
         admin_fields=fields,
         min_area_km2=min_area,
     )
-    write_layer(out, output, overwrite=overwrite)
-    write_table(summary, summary_path, overwrite=overwrite)
+    with output_set(overwrite=overwrite):
+        write_layer(out, output, overwrite=overwrite)
+        write_table(summary, summary_path, overwrite=overwrite)
     total = float(summary.loc[summary["scope"] == "total", "area_km2"].sum())
     net = "; ".join(
         f"{r.controller} {r.net_km2:+,.1f} km²" for r in net_change(summary).itertuples()

@@ -3,7 +3,9 @@
 * :func:`lattice_cells` — square / hex binning (:mod:`geoconflict.grids`): one pass interpolates
   the projection on the lattice of exactly projected nodes (bilinear, the formula of
   ``grids._Lattice``), finds the cell and measures the distance to its nearest edge, so that the
-  caller can project the points near an edge exactly.
+  caller can project the points near an edge exactly and decide them by the half-open rule of
+  ``grids`` (a point on an edge belongs to the cell whose centre is furthest east); the cell
+  found here is kept only for points farther from every edge than the band.
 * :func:`bounds_of_pairs`, :func:`dense_pair_codes` — integer pairs (cell indices) to dense
   codes in (a, b) order, the distinct pairs and their counts, in two passes (``grids._encode_pairs``).
 * :func:`nearest_segments` — nearest line segment and its distance (:mod:`geoconflict._nearest`):

@@ -915,7 +915,7 @@ def count_partitioned(
     sums = [s for s in ("count", "fatalities", "fatalities_low", "fatalities_high") if s in frames[0].columns]
     allf = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
     # one row per cell: its geometry and fixed attributes from the first part that has it
-    fixed_cols = [col for col in ("row", "col", "area_km2", "geometry") if col in allf.columns]
+    fixed_cols = [col for col in ("row", "col", "area_km2", "plane_area_km2", "geometry") if col in allf.columns]
     cellinfo = allf.drop_duplicates("cell_id")[["cell_id", *fixed_cols]]
     keys = ["cell_id"] + ([by] if by is not None else []) + (["period"] if period is not None else [])
     if "month_id" in allf.columns:
@@ -950,6 +950,8 @@ def count_partitioned(
             data[s] = per_cell[s].reindex(base.index).to_numpy()
         data["count"] = data["count"].astype("int64")
         data["area_km2"] = base["area_km2"].to_numpy()
+        if "plane_area_km2" in base.columns:
+            data["plane_area_km2"] = base["plane_area_km2"].to_numpy()
         glab = sorted(summed[by].astype(str).unique()) if by is not None else [None]
         plab = sorted(summed["period"].astype(str).unique()) if period is not None else [None]
         combos = summed[[k for k in (by, "period" if period is not None else None) if k]].astype(str)

@@ -15,6 +15,44 @@ Cell systems
 ``priogrid``  PRIO-GRID 0.5° cells; ``cell_id`` is the gid ``(row-1)·720 + col`` with
     ``row = ⌊(lat+90)·2⌋+1``, ``col = ⌊(lon+180)·2⌋+1``.
 
+Points on an edge or a vertex
+-----------------------------
+Every point lands in exactly one cell; none is lost or counted twice.  The rule is that of
+half-open cells: a point on the boundary of several cells belongs to the one whose centre is
+furthest east, and among those (squares on a horizontal edge) the furthest north.  Equivalently,
+it belongs to the cell that a tiny step east (then a tinier one north) from it enters.
+
+* Square cells are ``[x0, x0+size) × [y0, y0+size)``: a point on a vertical edge goes east, on a
+  horizontal edge north, on a vertex to the north-east cell.
+* Hex cells (pointy-top) own their west, north-west and south-west edges and their two western
+  vertices (150° and 210°); a point on a vertical edge goes to the cell east of it, on a
+  slanted edge to the cell east of that edge, on the top vertex to the north-east neighbour,
+  on the bottom vertex to the south-east one, on the 30° and 330° vertices to the east one.
+* "On the edge" is decided exactly, on float64 numbers: the point's coordinates are those PROJ
+  gives (longitude 39.0 in UTM zone 37 is x = 500000.0000000006, 0.6 nm east of the 500 km
+  edge, so it belongs to the cells east of it), and the cell's vertices are the float64
+  products written in its polygon (square: ``i·size``; hex: ``w/2 · k``, ``R/2 · m`` on one
+  vertex lattice, so neighbours share bit-identical vertices and the polygons tile the plane).
+  Points within a micrometre of a hex edge are decided in exact rational arithmetic, as GEOS's
+  robust predicates would on the written polygons.
+* PRIO-GRID cells are ``[lon0, lon0+0.5) × [lat0, lat0+0.5)`` in degrees (the edges are exact in
+  float64); the last column (lon 180) and row (lat 90) are closed.
+* H3: h3's own ``latlng_to_cell`` is the rule; every path (the raster pre-classification of
+  large inputs included) gives h3's answer.
+
+The rule is the same for small inputs (numpy), large ones (compiled binning on an interpolated
+projection, whose points near an edge are projected exactly and decided by the numpy rule) and
+the dask engine (which runs :func:`count_by_cell` on each part in one CRS).
+
+Areas
+-----
+``area_km2`` is the cell's area **on the ground** (the WGS84 ellipsoid) for every cell kind.
+Square and hex cells also have ``plane_area_km2``, their area on the projected plane (the same
+for every cell: ``size²`` or ``√3/2 · w²``, 21.6506 km² for ``hex:5km``); the ground area is the
+plane area divided by the projection's areal scale factor at the cell's centre (PROJ), so it
+differs from the plane one by the UTM scale (-0.13 % to +0.08 % across north-west Syria).  H3
+areas are h3's ``cell_area``; PRIO-GRID ones the ellipsoidal band formula.
+
 Points are binned with numpy (floor division, hex cube rounding) or h3's own indexing, never with
 a spatial join; polygons are built only for the cells returned.  Large inputs are projected by
 interpolation on a lattice of exactly projected nodes, and every point nearer a cell edge than the
@@ -150,15 +188,24 @@ def parse_cells(value: str | CellSpec) -> CellSpec:
 
 
 def priogrid_row_col(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """PRIO-GRID (row, col), both 1-based; lat 90 / lon 180 fall in the last row / column."""
+    """PRIO-GRID (row, col), both 1-based: half-open 0.5° cells [west, west + 0.5) ×
+    [south, south + 0.5); lat 90 / lon 180 fall in the last row / column (closed there)."""
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
     bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
     if np.any(bad):
         raise InputError("coordinates out of range for PRIO-GRID (need -180..180, -90..90)")
-    row = np.minimum(np.floor((lat + 90.0) * 2.0).astype("int64") + 1, 360)
-    col = np.minimum(np.floor((lon + 180.0) * 2.0).astype("int64") + 1, 720)
-    return row, col
+    return _half_degree_index(lat, -90.0, 360), _half_degree_index(lon, -180.0, 720)
+
+
+def _half_degree_index(v: np.ndarray, origin: float, last: int) -> np.ndarray:
+    """1-based k with ``origin + (k-1)/2 <= v < origin + k/2`` (exact: the edges are multiples
+    of 0.5, exact in float64, while ``(v - origin) * 2`` can round up onto the next edge); the
+    last cell is closed (lon 180, lat 90)."""
+    k = np.floor((v - origin) * 2.0)
+    k = np.where(v < origin + k * 0.5, k - 1, k)
+    k = np.where(v >= origin + (k + 1) * 0.5, k + 1, k)
+    return np.clip(k.astype("int64") + 1, 1, last)
 
 
 def priogrid_gid(lon: Any, lat: Any) -> Any:
@@ -255,20 +302,105 @@ def metric_cell_indices(
 def _indices_and_edge_distance(
     kind: str, x: np.ndarray, y: np.ndarray, size: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j) or (q, r) per point and its distance (m) to the nearest edge of its cell."""
+    """(i, j) or (q, r) per point, by the half-open rule (module docstring, "Points on an edge"),
+    and its distance (m) to the nearest edge of its cell (0 on an edge)."""
     if kind == "square":
-        fx, fy = x / size, y / size
-        ix, iy = np.floor(fx), np.floor(fy)
-        fx -= ix
-        fy -= iy
-        dist = np.minimum(np.minimum(fx, 1.0 - fx), np.minimum(fy, 1.0 - fy)) * size
+        ix, iy = _square_index(x, size), _square_index(y, size)
+        dist = np.minimum(np.minimum(x - ix * size, (ix + 1) * size - x),
+                          np.minimum(y - iy * size, (iy + 1) * size - y))
         return ix.astype("int64"), iy.astype("int64"), dist
     q, r = _hex_axial(x, y, size)
     cx, cy = _hex_centres(q, r, size)
     dx, dy = x - cx, y - cy
     h = SQRT3 / 2.0
     reach = np.maximum(np.abs(dx), np.maximum(np.abs(0.5 * dx + h * dy), np.abs(-0.5 * dx + h * dy)))
-    return q, r, size / 2.0 - reach
+    dist = size / 2.0 - reach
+    # cube rounding is exact away from edges; within float noise of one (a few nanometres at
+    # UTM magnitudes, bounded here with a margin of 1000x), the cell is decided exactly
+    tie = np.flatnonzero(dist <= EXACT_BAND_M + 1e-12 * (np.abs(x) + np.abs(y) + size))
+    if len(tie):
+        q[tie], r[tie] = _hex_exact(x[tie], y[tie], q[tie], r[tie], size)
+        dist[tie] = np.maximum(dist[tie], 0.0)
+    return q, r, dist
+
+
+#: points nearer a hex edge than this (plus 1e-12 of the coordinates' magnitude) are assigned
+#: by exact rational arithmetic on the cell's vertices
+EXACT_BAND_M = 1e-6
+
+
+def _square_index(v: np.ndarray, size: float) -> np.ndarray:
+    """``i`` with ``i*size <= v < (i+1)*size``, the products as float64 (the cells' vertices)."""
+    i = np.floor(v / size)
+    i = np.where(v < i * size, i - 1, i)  # the quotient rounded up to an integer
+    return np.where(v >= (i + 1) * size, i + 1, i)
+
+
+#: pointy-top hexagon vertices relative to the centre, counter-clockwise from 30°, in units of
+#: (w/2, R/2) where R = w/√3 is the circumradius: vertex = (w/2 · (2q + r + dk), R/2 · (3r + dm))
+_HEX_DK = np.array([1, 0, -1, -1, 0, 1])
+_HEX_DM = np.array([1, 2, 1, -1, -2, -1])
+#: the six neighbours (dq, dr) of an axial cell
+_HEX_NEIGHBOURS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1))
+
+
+def _hex_vertices(q: np.ndarray, r: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the 6 vertices of each hexagon, shape (n, 6), counter-clockwise from 30°.
+
+    Vertices lie on one lattice (x = w/2 · k, y = R/2 · m for integers k, m, each a single float
+    product), so neighbouring cells share bit-identical vertices and the polygons tile the plane
+    with neither gap nor overlap."""
+    hx, hy = width / 2.0, width / SQRT3 / 2.0
+    k = (2 * np.asarray(q, dtype="int64") + np.asarray(r, dtype="int64"))[:, None] + _HEX_DK[None, :]
+    m = (3 * np.asarray(r, dtype="int64"))[:, None] + _HEX_DM[None, :]
+    return hx * k.astype("float64"), hy * m.astype("float64")
+
+
+def _hex_exact(x: np.ndarray, y: np.ndarray, q: np.ndarray, r: np.ndarray, width: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The cell of points at (or within float noise of) a hexagon edge, decided exactly.
+
+    Candidates are the rounded cell and its six neighbours; a candidate covers the point when
+    the point is on or left of each of its counter-clockwise edges (the orientation computed
+    exactly, in integers, from the float64 vertices, as GEOS's robust predicates do).  Of the
+    cells covering the point, the one whose centre is furthest east owns it (the half-open
+    rule; no two neighbouring pointy-top cells share a centre x).  Each distinct (x, y) once."""
+    qo, ro = np.asarray(q, dtype="int64"), np.asarray(r, dtype="int64")
+    pairs, first, inverse = np.unique(np.column_stack([x, y]), axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    uq, ur = qo[first].copy(), ro[first].copy()
+    hx, hy = width / 2.0, width / SQRT3 / 2.0
+    dk, dm = _HEX_DK.tolist(), _HEX_DM.tolist()
+    for k, (px, py) in enumerate(pairs.tolist()):
+        best: tuple[int, int, int] | None = None
+        for dq, dr in _HEX_NEIGHBOURS:
+            cq, cr = int(uq[k]) + dq, int(ur[k]) + dr
+            kc, mc = 2 * cq + cr, 3 * cr
+            # the same float64 products as _hex_vertices, then exact integers on one scale
+            vx = [hx * float(kc + d) for d in dk]
+            vy = [hy * float(mc + d) for d in dm]
+            ix, iy, (jx, jy) = _exact_ints(vx + [px], vy + [py])
+            ax, ay = ix[:6], iy[:6]
+            covers = all(
+                (ax[(e + 1) % 6] - ax[e]) * (jy - ay[e]) - (ay[(e + 1) % 6] - ay[e]) * (jx - ax[e]) >= 0
+                for e in range(6)
+            )
+            if covers and (best is None or kc > best[0]):
+                best = (kc, cq, cr)
+        if best is None:  # pragma: no cover - the seven cells cover a disc around the rounded one
+            raise AssertionError(f"no hexagon covers ({px!r}, {py!r})")
+        uq[k], ur[k] = best[1], best[2]
+    return uq[inverse], ur[inverse]
+
+
+def _exact_ints(xs: list[float], ys: list[float]) -> tuple[list[int], list[int], tuple[int, int]]:
+    """Finite floats as integers on one common power-of-two scale (exact: floats are dyadic);
+    returns (x ints but the last, y ints but the last, (last x, last y))."""
+    ratios = [v.as_integer_ratio() for v in xs + ys]
+    den = max(d for _, d in ratios)
+    ints = [n * (den // d) for n, d in ratios]
+    nx = len(xs)
+    return ints[: nx - 1], ints[nx: nx + len(ys) - 1], (ints[nx - 1], ints[-1])
 
 
 @dataclass
@@ -495,16 +627,17 @@ def _h3_keys_per_point(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray
 
 
 def _square_polygons(ix: np.ndarray, iy: np.ndarray, size: float) -> np.ndarray:
-    x0, y0 = ix * size, iy * size
-    return shapely.box(x0, y0, x0 + size, y0 + size, ccw=True)
+    """Boxes [i·size, (i+1)·size] × [j·size, (j+1)·size], each edge one float product, so
+    neighbours share their edges exactly."""
+    ix, iy = np.asarray(ix, dtype="int64"), np.asarray(iy, dtype="int64")
+    return shapely.box(ix * size, iy * size, (ix + 1) * size, (iy + 1) * size, ccw=True)
 
 
 def _hex_polygons(q: np.ndarray, r: np.ndarray, width: float) -> np.ndarray:
-    cx, cy = _hex_centres(q, r, width)
-    radius = width / SQRT3
-    ang = np.deg2rad(30.0 + 60.0 * np.arange(7))  # closed ring, counter-clockwise
-    xs = cx[:, None] + radius * np.cos(ang)[None, :]
-    ys = cy[:, None] + radius * np.sin(ang)[None, :]
+    """Pointy-top hexagons on the shared vertex lattice (:func:`_hex_vertices`), closed rings,
+    counter-clockwise from the 30° vertex."""
+    xs, ys = _hex_vertices(q, r, width)
+    xs, ys = np.concatenate([xs, xs[:, :1]], axis=1), np.concatenate([ys, ys[:, :1]], axis=1)
     return shapely.polygons(np.stack([xs, ys], axis=-1))
 
 
@@ -873,12 +1006,12 @@ def count_by_cell(
         base["fatalities_high"] = np.bincount(cell_code, weights=high, minlength=n_cells)
     report.nonempty_cells = int((base["count"] > 0).sum())
 
-    geoms, cell_ids, area = _cell_geometry(spec, cell_keys, cell_crs)
+    geoms, cell_ids, area, plane_area = _cell_geometry(spec, cell_keys, cell_crs)
     meta = _metadata(spec, cell_crs, by=by, period=period, all_cells=all_cells,
                      include_imprecise=include_imprecise, long=long)
 
     if long and (by is not None or period is not None):
-        out = _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by,
+        out = _long_table(cell_code, cell_keys, cell_ids, geoms, area, plane_area, fat, low, high, by,
                           group_codes, group_labels, period, period_codes, period_labels,
                           period_mids, spec, base["count"], cell_crs)
     else:
@@ -888,6 +1021,8 @@ def count_by_cell(
             data["row"], data["col"] = (g - 1) // 720 + 1, (g - 1) % 720 + 1
         data.update(base)
         data["area_km2"] = area
+        if plane_area is not None:
+            data["plane_area_km2"] = plane_area
         wide_codes, wide_labels = _wide_keys(group_codes, group_labels, period_codes, period_labels)
         if wide_codes is not None:
             if len(wide_labels) > MAX_WIDE_COLUMNS:
@@ -928,7 +1063,7 @@ def _wide_keys(gc, gl, pc, pl):  # type: ignore[no-untyped-def]
     return inv.reshape(-1), [labels[u] for u in used]
 
 
-def _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by, gc, gl,
+def _long_table(cell_code, cell_keys, cell_ids, geoms, area, plane_area, fat, low, high, by, gc, gl,
                 period, pc, pl, pmids, spec, counts, cell_crs):  # type: ignore[no-untyped-def]
     n = len(cell_code)
     ng = len(gl) if gc is not None else 1
@@ -954,6 +1089,8 @@ def _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by,
         data["fatalities_low"] = np.bincount(inv, weights=low, minlength=len(used))
         data["fatalities_high"] = np.bincount(inv, weights=high, minlength=len(used))
     data["area_km2"] = np.asarray(area)[cells_i]
+    if plane_area is not None:
+        data["plane_area_km2"] = np.asarray(plane_area)[cells_i]
     df = pd.DataFrame(data)
     g = np.asarray(geoms, dtype=object)[cells_i]
     empty = np.flatnonzero(counts == 0)
@@ -962,8 +1099,8 @@ def _long_table(cell_code, cell_keys, cell_ids, geoms, area, fat, low, high, by,
         for col in df.columns[1:]:
             if col in ("count", "fatalities", "fatalities_low", "fatalities_high"):
                 z[col] = np.zeros(len(empty), dtype=df[col].dtype)
-            elif col == "area_km2":
-                z[col] = np.asarray(area)[empty]
+            elif col in ("area_km2", "plane_area_km2"):
+                z[col] = np.asarray(area if col == "area_km2" else plane_area)[empty]
             elif col == "month_id":
                 z[col] = np.full(len(empty), -1, dtype="int64")
             else:
@@ -985,8 +1122,9 @@ def _joined_ids(tag: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(polygons, cell_id strings, area_km2) for integer cell keys."""
+def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(polygons, cell_id strings, ground area_km2, plane area km² or None) for integer keys."""
     if spec.metric:
         assert spec.size_m is not None
         a, b = _unpack(keys)
@@ -995,23 +1133,42 @@ def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS) -> tuple[np.
         ids = _joined_ids(tag, a, b)
         if spec.kind == "square":
             polys = _square_polygons(a, b, size)
-            area = np.full(len(keys), size * size / 1e6)
+            plane = np.full(len(keys), size * size / 1e6)
+            cx, cy = (a + 0.5) * size, (b + 0.5) * size
         else:
             polys = _hex_polygons(a, b, size) if len(keys) else np.zeros(0, dtype=object)
-            area = np.full(len(keys), SQRT3 / 2 * size * size / 1e6)
-        return polys, ids, area
+            plane = np.full(len(keys), SQRT3 / 2 * size * size / 1e6)
+            cx, cy = _hex_centres(a, b, size)
+        return polys, ids, _ground_area_km2(plane, cx, cy, cell_crs), plane
     if spec.kind == "h3":
         import h3
 
         ids = np.array([h3.int_to_str(int(c)) for c in keys.view("uint64")], dtype=object)
         polys = _h3_polygons(keys) if len(keys) else np.zeros(0, dtype=object)
         area = np.array([h3.cell_area(c, unit="km^2") for c in ids], dtype="float64")
-        return polys, ids, area
+        return polys, ids, area, None
     polys = priogrid_cell(keys) if len(keys) else np.zeros(0, dtype=object)
     row = (keys - 1) // 720 + 1
     south = (row - 1) * 0.5 - 90.0
     area = _ellipsoid_band_area_km2(south, south + 0.5, 0.5)
-    return polys, keys.astype("int64"), area
+    return polys, keys.astype("int64"), area, None
+
+
+def _ground_area_km2(plane: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell_crs: CRS) -> np.ndarray:
+    """Ground (ellipsoid) area of projected cells: plane area / the areal scale factor at the
+    centre (PROJ's ``proj_factors``); its variation across a 5 km cell changes the answer by
+    less than 1e-7."""
+    from pyproj import Proj
+
+    if len(plane) == 0:
+        return plane.astype("float64")
+    lon, lat = transform_xy(cx, cy, cell_crs, WGS84)
+    scale = Proj(cell_crs).get_factors(lon, lat, errcheck=False).areal_scale
+    scale = np.asarray(scale, dtype="float64")
+    if not np.isfinite(scale).all():  # pragma: no cover - a CRS PROJ cannot differentiate
+        raise InputError(f"cannot measure the ground area of cells in {cell_crs.to_string()}",
+                         fix="use the UTM zone of the data (leave --crs out)")
+    return plane / scale
 
 
 def _metadata(spec: CellSpec, cell_crs: CRS, **options: Any) -> dict[str, Any]:
@@ -1022,22 +1179,28 @@ def _metadata(spec: CellSpec, cell_crs: CRS, **options: Any) -> dict[str, Any]:
         "crs_name": cell_crs.name,
         "written_crs_note": "GeoJSON output is reprojected to EPSG:4326 (RFC 7946); cells are exact in 'crs'",
         "fatalities": "sum of fatalities (UCDP: best); fatalities_low/high sum UCDP low/high",
+        "area_km2": "area on the ground (WGS84 ellipsoid); square / hex cells also have "
+                    "plane_area_km2, the area on the projected plane of 'crs'",
         "imprecise_rule": "geo_precision >= 3 (ACLED geo_precision 3, UCDP where_prec >= 3)",
     }
     if spec.kind == "square":
         meta.update(size_m=spec.size_m, origin=[0.0, 0.0],
-                    cell_area_km2=spec.size_m**2 / 1e6,  # type: ignore[operator]
-                    alignment="cell (i, j) = [i*size, (i+1)*size) x [j*size, (j+1)*size) in 'crs'")
+                    plane_area_km2=spec.size_m**2 / 1e6,  # type: ignore[operator]
+                    alignment="cell (i, j) = [i*size, (i+1)*size) x [j*size, (j+1)*size) in 'crs'",
+                    edge_rule="half-open: a point on a vertical edge belongs to the cell east of it, "
+                              "on a horizontal edge to the cell north of it")
     elif spec.kind == "hex":
         meta.update(size_m=spec.size_m, origin=[0.0, 0.0], orientation="pointy-top",
                     size_meaning="distance between opposite edges (flat-to-flat width)",
-                    cell_area_km2=SQRT3 / 2 * spec.size_m**2 / 1e6,  # type: ignore[operator]
-                    alignment="hexagon (q=0, r=0) centred on (0, 0) of 'crs'; centre x = w*(q + r/2), y = w*sqrt(3)/2*r")
+                    plane_area_km2=SQRT3 / 2 * spec.size_m**2 / 1e6,  # type: ignore[operator]
+                    alignment="hexagon (q=0, r=0) centred on (0, 0) of 'crs'; centre x = w*(q + r/2), y = w*sqrt(3)/2*r",
+                    edge_rule="a point on an edge or vertex belongs to the cell whose centre is furthest east")
     elif spec.kind == "h3":
-        meta.update(h3_resolution=spec.resolution)
+        meta.update(h3_resolution=spec.resolution, edge_rule="h3.latlng_to_cell")
     else:
         meta.update(cell_degrees=0.5, gid="(row-1)*720 + col; row = floor((lat+90)*2)+1, col = floor((lon+180)*2)+1",
-                    month_id="ViEWS: 1 = January 1980")
+                    month_id="ViEWS: 1 = January 1980",
+                    edge_rule="half-open [west, west+0.5) x [south, south+0.5); lon 180 / lat 90 closed")
     meta.update({k: v for k, v in options.items()})
     return meta
 

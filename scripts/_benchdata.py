@@ -8,6 +8,9 @@ conflict data, with matching admin, control and front-line layers.
 * front lines: that line per snapshot, dated (``date``), as its own layer;
 * incidents: 70 % in clusters around "villages" of north-west Syria (OCHA populated places when
   present, spread 0.5-5 km, heavier near the front), 30 % anywhere in the admin layer's extent;
+  1 in 500 of the background points exactly on a cell edge (longitude 39.0: UTM zone 37's
+  central meridian, x = 500000 on 1 km square and 5 km hex edges; a half-degree longitude or
+  latitude: PRIO-GRID lines), drawn from their own random stream so the rest is unchanged;
   dates 2019-05-01..2020-06-04 (90 % day, 7 % week, 3 % month precision; ISO, ``08 June 2020`` and
   ``08-06-2020`` forms), ACLED's 31 columns, notes with commas and quotes, and 0.05 % bad rows of
   five kinds (quarantined by any reader) so the accounting is exercised.
@@ -85,6 +88,20 @@ def _villages(rng: np.random.Generator, k: int = 600) -> tuple[np.ndarray, np.nd
     return lon, lat, np.array([f"Village {i}" for i in range(k)], dtype=object)
 
 
+def _on_cell_edges(lon: np.ndarray, lat: np.ndarray, first: int, rng: np.random.Generator) -> None:
+    """Move 1 in 500 of the background points (from ``first`` on) onto cell edges, in place:
+    half of them to longitude 39.0, a quarter to a half-degree longitude, a quarter to a
+    half-degree latitude (each inside the extent the other coordinate already has)."""
+    n = len(lon) - first
+    pick = first + rng.choice(n, size=n // 500, replace=False)
+    kind = rng.integers(0, 4, len(pick))
+    lon[pick[kind < 2]] = 39.0
+    sel = pick[kind == 2]
+    lon[sel] = np.clip(np.round(lon[sel] * 2) / 2, np.ceil(lon.min() * 2) / 2, np.floor(lon.max() * 2) / 2)
+    sel = pick[kind == 3]
+    lat[sel] = np.clip(np.round(lat[sel] * 2) / 2, np.ceil(lat.min() * 2) / 2, np.floor(lat.max() * 2) / 2)
+
+
 def _s(values) -> pa.Array:
     return pa.array(values, type=pa.string())
 
@@ -105,6 +122,7 @@ def incidents_table(n: int, *, seed: int = 2020, bounds: np.ndarray | None = Non
     lon = np.r_[vlon[v] + rng.normal(0, 1, k) * spread, rng.uniform(bounds[0], bounds[2], n - k)]
     lat = np.r_[vlat[v] + rng.normal(0, 1, k) * spread, rng.uniform(bounds[1], bounds[3], n - k)]
     where = np.r_[vname[v], np.full(n - k, "", dtype=object)]
+    _on_cell_edges(lon, lat, k, np.random.default_rng([seed, 17]))
     perm = rng.permutation(n)
     lon, lat, where = lon[perm], lat[perm], where[perm]
     where = np.where(where == "", "Unnamed place", where).astype(object)

@@ -24,6 +24,17 @@ Stages (geoconflict | the plain way an analyst would write):
                                                  | GeoDataFrame.to_file per layer
   html            maps.write_map (grid, zones)   | GeoDataFrame.explore + folium save
 
+Points on a cell edge or vertex (the data plants some: longitude 39.0, UTM zone 37's central
+meridian, is on a 1 km square edge and a 5 km hex edge; multiples of 0.5° are PRIO-GRID lines):
+both sides apply geoconflict's documented rule (half-open cells, ``geoconflict.grids``
+docstring), the plain way explicitly, in plain geopandas / numpy (scripts/bench_grids.py):
+``sjoin(predicate="intersects")`` matches an edge point to every cell touching it, and the point
+is kept in the cell whose centre is furthest east, then furthest north (squares
+``[x0, x0+size) × [y0, y0+size)``; PRIO-GRID ``[lon0, lon0+0.5) × [lat0, lat0+0.5)``, last column /
+row closed); H3 points matched to no cell or to several take ``h3.latlng_to_cell``'s answer.  The
+cell polygons of both sides have the same float64 vertices, and the plain KDE bins pixels with
+the same half-open rule, so "identical" compares the same thing.
+
 Each side runs in its own process (the CSV stage in a separate one), so peak memory (ru_maxrss) is
 its own.  ``total_s`` is geoconflict's wall time end to end from GeoParquet (every stage but
 ingest_csv, less the time spent saving each stage's answers for the comparison),
@@ -293,7 +304,12 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
         res = 500.0
         k = kernel_weights(5000.0, res, "quartic")
         r = k.shape[0] // 2
-        ix, iy = np.floor(x / res).astype(int), np.floor(y / res).astype(int)
+        def half_open(v: Any) -> Any:  # pixel i holds [i*res, (i+1)*res), the products as float64
+            i = np.floor(v / res)
+            i = np.where(v < i * res, i - 1, i)
+            return np.where(v >= (i + 1) * res, i + 1, i).astype(int)
+
+        ix, iy = half_open(x), half_open(y)
         c0, c1, r0, r1 = ix.min() - r, ix.max() + r, iy.min() - r, iy.max() + r
         binned, _, _ = np.histogram2d(r1 - iy, ix - c0, bins=[r1 - r0 + 1, c1 - c0 + 1],
                                       range=[[0, r1 - r0 + 1], [0, c1 - c0 + 1]])

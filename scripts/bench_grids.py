@@ -7,6 +7,16 @@ Generates ``--n`` incidents over north-west Syria deterministically (clusters ar
 hexes, H3 resolution 7 and PRIO-GRID cells with :func:`geoconflict.grids.count_by_cell`, and writes
 a 500 m quartic KDE (5 km bandwidth).  The plain way builds every cell polygon over the data's
 extent, ``sjoin``s the points into them and counts with ``groupby``; the counts must be identical.
+
+Points on a cell edge or vertex: both ways apply geoconflict's documented rule (half-open cells,
+see the ``geoconflict.grids`` docstring), the plain way explicitly: ``sjoin`` with
+``predicate="intersects"`` matches a point on a shared edge to every cell it touches (``within``
+would drop it), then each point keeps the matched cell whose centre is furthest east, then
+furthest north (squares: ``[x0, x0+size) × [y0, y0+size)``; PRIO-GRID: the cell whose south-west
+corner it is at or beyond, the last column / row closed); for H3, a point matched to no cell or
+to several is given ``h3.latlng_to_cell``'s answer, which is the H3 rule.  The square and hex
+polygons have their vertices on one lattice (``i*size``; ``w/2*k``, ``R/2*m``), written with
+the same float64 products as geoconflict's, so that neighbours share their edges exactly.
 The KDE is checked against a direct kernel sum at 400 random pixels.  Prints times, ratios and
 peak memory (ours is measured before the plain way runs); each way runs ``--repeat`` times and
 the median is reported.  Not run in tests.
@@ -72,6 +82,7 @@ def plain_square(points: gpd.GeoDataFrame, crs, size: float) -> pd.Series:
         geometry=shapely.box(ii * size, jj * size, (ii + 1) * size, (jj + 1) * size),
         crs=points_utm.crs,
     )
+    grid["east"], grid["north"] = (ii + 0.5) * size, (jj + 0.5) * size
     return _sjoin_count(points_utm, grid)
 
 
@@ -85,14 +96,15 @@ def plain_hex(points: gpd.GeoDataFrame, crs, width: float) -> pd.Series:
     cx, cy = width * (q + r / 2), 1.5 * radius * r
     keep = (cx > xmin - width) & (cx < xmax + width) & (cy > ymin - width) & (cy < ymax + width)
     q, r, cx, cy = q[keep], r[keep], cx[keep], cy[keep]
-    polys = [
-        shapely.Polygon([(x + radius * math.cos(math.radians(30 + 60 * k)), y + radius * math.sin(math.radians(30 + 60 * k)))
-                         for k in range(6)])
-        for x, y in zip(cx, cy)
-    ]
+    # vertices on one lattice, (w/2 * k, R/2 * m), counter-clockwise from 30°: neighbours share
+    # bit-identical vertices (centre +- radius*cos(...) rounds differently from each side)
+    hx, hy = width / 2.0, width / math.sqrt(3) / 2.0
+    k = (2 * q + r)[:, None] + np.array([1, 0, -1, -1, 0, 1])[None, :]
+    m = (3 * r)[:, None] + np.array([1, 2, 1, -1, -2, -1])[None, :]
+    polys = shapely.polygons(np.stack([hx * k.astype(float), hy * m.astype(float)], axis=-1))
     epsg = points_utm.crs.to_epsg()
-    grid = gpd.GeoDataFrame({"cell_id": [f"hex{width:g}m_{epsg}_{a}_{b}" for a, b in zip(q, r)]},
-                            geometry=polys, crs=points_utm.crs)
+    grid = gpd.GeoDataFrame({"cell_id": [f"hex{width:g}m_{epsg}_{a}_{b}" for a, b in zip(q, r)],
+                             "east": cx, "north": cy}, geometry=polys, crs=points_utm.crs)
     return _sjoin_count(points_utm, grid)
 
 
@@ -106,7 +118,15 @@ def plain_h3(points: gpd.GeoDataFrame, res: int) -> pd.Series:
     # H3 edges are great-circle arcs: densify them (slerp) so the polygons are the cells
     polys = [shapely.Polygon(_great_circle_ring(h3.cell_to_boundary(c))) for c in cells]
     grid = gpd.GeoDataFrame({"cell_id": cells}, geometry=polys, crs=4326)
-    return _sjoin_count(points, grid)
+    joined = gpd.sjoin(points[["geometry"]], grid, predicate="intersects", how="left")
+    # the H3 rule is h3's own: a point on a shared edge (matched twice) or in a sliver between
+    # the drawn polygons (matched to none) gets h3.latlng_to_cell's cell
+    matches = joined.index.value_counts()
+    unsure = matches.index[matches > 1].union(joined.index[joined["cell_id"].isna()])
+    sure = joined[~joined.index.isin(unsure)]
+    pts = points.geometry.loc[unsure]
+    fixed = pd.Series([h3.latlng_to_cell(la, lo, res) for lo, la in zip(pts.x, pts.y)], dtype=object)
+    return pd.concat([sure["cell_id"], fixed]).value_counts().rename_axis("cell_id")
 
 
 def _great_circle_ring(latlngs, steps: int = 16) -> np.ndarray:
@@ -141,7 +161,11 @@ def plain_priogrid(points: gpd.GeoDataFrame) -> pd.Series:
 
 
 def _sjoin_count(points: gpd.GeoDataFrame, grid: gpd.GeoDataFrame) -> pd.Series:
-    joined = gpd.sjoin(points[["geometry"]], grid, predicate="within", how="inner")
+    """Count per cell; a point on a shared edge or vertex (``intersects`` matches it to each
+    cell there) is kept in the cell whose centre is furthest east, then furthest north."""
+    joined = gpd.sjoin(points[["geometry"]], grid, predicate="intersects", how="inner")
+    joined = joined.sort_values(["east", "north"], ascending=False, kind="stable")
+    joined = joined[~joined.index.duplicated(keep="first")]
     return joined.groupby("cell_id").size()
 
 

@@ -9,7 +9,8 @@ families``
 Spreadsheets are read as a raw grid first, so title rows above the table, merged header cells
 (filled from their top-left cell), leading empty columns and notes under the table are handled by
 header-row detection rather than by assuming the header is row 1.  Rows that cannot be used go to a
-quarantine table with a machine-readable ``reason``; ``Grand Total`` rows and columns are never
+quarantine table with a machine-readable ``reason`` (counts above ``MAX_COUNT``:
+``implausible_count``, left out of every sum and total); ``Grand Total`` rows and columns are never
 taken as places: they are checked against the cells and every disagreement is reported.
 """
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 HEADER_SEARCH_ROWS = 60
 #: a stated total may differ from the sum of its cells by this much (rounded fractional estimates)
 TOTAL_TOLERANCE = 0.5
+#: a count above this (individuals or families in one record or cell) is not a real movement:
+#: quarantined as ``implausible_count`` (1e308 would overflow every sum to infinity)
+MAX_COUNT = 1e12
 
 RECORD_COLUMNS = [
     "record_id", "source_row", "source_cell", "date", "origin", "destination", "origin_context",
@@ -607,6 +611,15 @@ def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, 
         coord_bad |= bad
     indiv, indiv_bad = num(n_col)
     fam, _ = num(fam_col)
+    # counts no source can mean (1e308): left out of every sum (the row's other, plausible count
+    # stays, as quarantined), the row quarantined with the value in its detail
+    huge_indiv, huge_fam = np.abs(indiv) > MAX_COUNT, np.abs(fam) > MAX_COUNT
+    implausible = huge_indiv | huge_fam
+    detail = pd.Series(pd.array([None] * n, dtype="string"))
+    if implausible.any():
+        detail[implausible] = [_implausible_detail(a, b) for a, b in zip(indiv[implausible], fam[implausible])]
+        indiv = np.where(huge_indiv, np.nan, indiv)
+        fam = np.where(huge_fam, np.nan, fam)
     out["individuals"] = indiv
     out["families"] = fam
 
@@ -653,6 +666,8 @@ def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, 
         raw_dates = raw_dates[~is_total].reset_index(drop=True)
         indiv_bad = indiv_bad[~is_total]
         coord_bad = coord_bad[~is_total]
+        implausible = implausible[~is_total]
+        detail = detail[~is_total].reset_index(drop=True)
 
     reasons = pd.Series(pd.array([None] * len(out), dtype="string"))
     date_bad = raw_dates.notna().to_numpy(bool) & out["date"].isna().to_numpy(bool)
@@ -660,6 +675,7 @@ def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, 
         (out["origin"].isna().to_numpy(bool), "missing_origin"),
         (out["destination"].isna().to_numpy(bool), "missing_destination"),
         (coord_bad, "non_numeric_coordinate"),
+        (implausible, "implausible_count"),
         (indiv_bad, "non_numeric_individuals"),
         (out["individuals"].isna().to_numpy(bool) & ~indiv_bad, "missing_individuals"),
         (out["individuals"].to_numpy(float) < 0, "negative_individuals"),
@@ -667,7 +683,13 @@ def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, 
     ]
     for mask, reason in checks:
         reasons = reasons.where(~(mask & reasons.isna().to_numpy(bool)), reason)
-    return _finish(out, reasons, report, raw_individuals=None)
+    return _finish(out, reasons, report, raw_individuals=None, detail=detail)
+
+
+def _implausible_detail(individuals: float, families: float = np.nan) -> str:
+    parts = [f"{what} {v:g}" for what, v in (("individuals", individuals), ("families", families))
+             if np.isfinite(v) and abs(v) > MAX_COUNT]
+    return f"{', '.join(parts)} above {MAX_COUNT:g}: not a count of people"
 
 
 def _parse_dates(values: pd.Series | None, n: int) -> pd.Series:
@@ -701,10 +723,12 @@ def _parse_dates(values: pd.Series | None, n: int) -> pd.Series:
 
 
 def _finish(out: pd.DataFrame, reasons: pd.Series, report: ReadReport,
-            raw_individuals: Any) -> FlowRecords:
+            raw_individuals: Any, detail: pd.Series | None = None) -> FlowRecords:
     bad = reasons.notna().to_numpy(bool)
     quarantine = out.loc[bad].copy()
     quarantine["reason"] = reasons[bad].to_numpy()
+    if detail is not None and detail[bad].notna().any():
+        quarantine["detail"] = detail[bad].fillna(reasons[bad]).to_numpy()
     quarantine["side"] = pd.array([None] * len(quarantine), dtype="string")
     quarantine["candidates"] = pd.array([""] * len(quarantine), dtype="string")
     records = out.loc[~bad].reset_index(drop=True)
@@ -713,8 +737,13 @@ def _finish(out: pd.DataFrame, reasons: pd.Series, report: ReadReport,
     report.input_individuals = float(np.nansum(out["individuals"].to_numpy(float)))
     q_sum = float(np.nansum(quarantine["individuals"].to_numpy(float)))
     r_sum = float(records["individuals"].sum())
-    assert len(records) + len(quarantine) == report.rows_read
-    assert abs(r_sum + q_sum - report.input_individuals) <= 1e-6 * max(1.0, report.input_individuals)
+    if len(records) + len(quarantine) != report.rows_read or not (
+            abs(r_sum + q_sum - report.input_individuals) <= 1e-6 * max(1.0, report.input_individuals)):
+        raise InputError(
+            f"rows or individuals do not add up after reading ({len(records)} kept + "
+            f"{len(quarantine)} quarantined of {report.rows_read} rows; {r_sum:g} + {q_sum:g} of "
+            f"{report.input_individuals:g} individuals)", path=report.path,
+            fix="check the counts are plain numbers of people; report the file if they are")
     for m in report.total_mismatches:
         log.warning("flows: %s", m.describe())
     return FlowRecords(records=records, quarantine=quarantine.reset_index(drop=True), report=report)
@@ -849,6 +878,10 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
         report.notes.append("total columns not read as destinations: "
                             + ", ".join(head_str[c] for c in total_cols + sub_cols))
 
+    # counts no source can mean (1e308) are left out of every total and quarantined below
+    implausible = numeric & (np.abs(vals) > MAX_COUNT)
+    raw_vals = vals.copy()
+    numeric = numeric & ~implausible
     # one record per non-blank cell of the place block
     pc = np.array(place_cols, dtype=int)
     block_vals = vals[np.ix_(data_rows, pc)] if len(data_rows) and len(pc) else np.zeros((0, 0))
@@ -902,10 +935,15 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
                     "grand", "Grand Total", cell_name(tr, total_cols[0]), stated, computed))
 
     nonnum = ~block_num[ri, ci] if n else np.zeros(0, bool)
+    impl = implausible[grid_r, grid_c] if n else np.zeros(0, bool)
+    detail = pd.Series(pd.array([None] * n, dtype="string"))
+    if impl.any():
+        detail[impl] = [_implausible_detail(v) for v in raw_vals[grid_r[impl], grid_c[impl]]]
     reasons = pd.Series(pd.array([None] * n, dtype="string"))
     checks = [
         (out["origin"].isna().to_numpy(bool), "missing_origin"),
         (out["destination"].isna().to_numpy(bool), "missing_destination"),
+        (impl, "implausible_count"),
         (nonnum, "non_numeric_individuals"),
         (out["individuals"].to_numpy(float) < 0, "negative_individuals"),
     ]
@@ -913,4 +951,4 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
         reasons = reasons.where(~(mask & reasons.isna().to_numpy(bool)), reason)
     if nonnum.any():
         out.loc[nonnum, "individuals"] = np.nan
-    return _finish(out, reasons, report, raw_individuals=None)
+    return _finish(out, reasons, report, raw_individuals=None, detail=detail)

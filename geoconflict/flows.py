@@ -16,7 +16,9 @@ The stages, each a function a script can call:
 
 Accounting (:class:`FlowReport`, asserted in code):
 ``drawn + self_flows + below_min + top_cut + netted + quarantined == input_individuals``.
-HNAP counts movements, not unique persons; so do these sums.
+HNAP counts movements, not unique persons; so do these sums.  A count above ``MAX_COUNT`` (1e12;
+``1e308`` would make every sum infinite) is no count of people: its row is quarantined as
+``implausible_count`` with the value in ``detail``, and the value is in none of these sums.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ._flow_readers import (
+    MAX_COUNT,
     RECORD_COLUMNS,
     FlowRecords,
     ReadReport,
@@ -74,7 +77,7 @@ log = logging.getLogger(__name__)
 #: machine-readable reasons in a flows quarantine file
 QUARANTINE_REASONS = (
     "missing_origin", "missing_destination", "non_numeric_individuals", "missing_individuals",
-    "negative_individuals", "unparseable_date", "non_numeric_coordinate",  # reading
+    "negative_individuals", "unparseable_date", "non_numeric_coordinate", "implausible_count",  # reading
     "unknown_place", "no_match", "ambiguous_name", "unknown_pcode", "coordinate_out_of_range",
     "no_gazetteer",  # resolving
 )
@@ -498,6 +501,8 @@ def _records_of(records: Any) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadRepo
         if missing:
             raise InputError(f"flow records lack columns {missing}",
                              fix="read them with read_flows, or add the columns")
+        if not isinstance(item, FlowRecords):
+            _check_counts(r["individuals"], label)
         for c in RECORD_COLUMNS:
             if c not in r.columns:
                 r[c] = np.nan if c.endswith(("lon", "lat")) or c == "families" else pd.NA
@@ -511,6 +516,21 @@ def _records_of(records: Any) -> tuple[pd.DataFrame, pd.DataFrame, list[ReadRepo
     rec = pd.concat(recs, ignore_index=True) if len(recs) > 1 else recs[0].reset_index(drop=True)
     quar = pd.concat(quars, ignore_index=True) if quars else pd.DataFrame()
     return rec, quar, reps
+
+
+def _check_counts(counts: pd.Series, label: str) -> None:
+    """Individuals of a table given directly (not read by :func:`read_flows`, which quarantines
+    them): numbers, finite, not negative, at most ``MAX_COUNT`` (else every sum overflows)."""
+    vals = pd.to_numeric(counts, errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(vals) | (vals < 0) | (vals > MAX_COUNT)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"individuals {counts.iloc[i]!r} is not a count of people ({int(bad.sum())} such row(s))",
+            path=label, row=i + 1, column="individuals",
+            fix=f"give finite numbers from 0 to {MAX_COUNT:g}, or read the file with read_flows "
+                "(which quarantines such rows)")
 
 
 def resolve_places(
@@ -616,8 +636,13 @@ def resolve_places(
         levels=levels, total_mismatches=mismatches, reports=reports,
     )
     total = float(resolved["individuals"].sum()) + out.quarantined_individuals
-    assert math.isclose(total, out.input_individuals, rel_tol=1e-9, abs_tol=_TOL), (total, out.input_individuals)
-    assert len(resolved) + len(quarantine) == out.input_rows
+    if not (math.isclose(total, out.input_individuals, rel_tol=1e-9, abs_tol=_TOL)
+            and len(resolved) + len(quarantine) == out.input_rows):
+        raise InputError(
+            f"flows do not add up after placing: {len(resolved)} resolved + {len(quarantine)} "
+            f"quarantined of {out.input_rows} rows, {total:g} of {out.input_individuals:g} individuals",
+            path=", ".join(r.path for r in reports) or None,
+            fix="check the counts are plain numbers of people; report the input if they are")
     return out, quarantine
 
 
@@ -707,6 +732,7 @@ def aggregate_flows(
                             total_mismatches=[m.as_dict() for m in resolved.total_mismatches])
     else:
         res, units = resolved, None
+        _check_counts(res["individuals"], "flow table")
         report = FlowReport(input_rows=len(res), input_individuals=float(res["individuals"].sum()))
     if min_individuals < 0:
         raise InputError("--min must be zero or positive", fix="e.g. --min 100")

@@ -280,3 +280,78 @@ def test_corridor_width_limit_in_the_library() -> None:
     for bad in (MAX_WIDTH_M * 1.01, float("inf"), float("nan"), -1.0, 0.0, "wide"):
         with pytest.raises(InputError, match="width"):
             corridor(line, width_m=bad)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# 2. flow counts: huge or non-finite counts quarantined, the accounting still adds up
+
+
+@pytest.fixture
+def flow_admin(tmp_path: Path) -> Path:
+    gdf = gpd.GeoDataFrame(
+        {"ADM1_PCODE": ["SY07", "SY02", "SY05"], "ADM1_EN": ["Idleb", "Aleppo", "Hama"]},
+        geometry=[shapely.box(36.0, 35.5, 37.0, 36.5), shapely.box(37.0, 36.0, 38.0, 36.8),
+                  shapely.box(36.0, 34.8, 37.5, 35.5)], crs="EPSG:4326")
+    p = tmp_path / "adm1.geojson"
+    gdf.to_file(p, driver="GeoJSON")
+    return p
+
+
+def _accounting(out: Path) -> dict:
+    acc = json.loads(out.with_suffix(".meta.json").read_text())["accounting"]
+    parts = sum(acc[k] for k in ("drawn", "self_flows", "below_min", "top_cut", "netted", "quarantined"))
+    assert np.isfinite(acc["input_individuals"]) and parts == pytest.approx(acc["input_individuals"])
+    return acc
+
+
+def test_flow_records_with_huge_counts_are_quarantined(cli_runner, tmp_path: Path, flow_admin: Path) -> None:
+    """Two rows of 1e308 tripped an AssertionError (their sum is infinite); 1e13 was drawn."""
+    src = tmp_path / "flows.csv"
+    src.write_text("origin,destination,individuals,families\n"
+                   "SY07,SY02,1e308,\nSY02,SY07,1e308,\nSY05,SY07,100,20\nSY05,SY02,1e13,\n"
+                   "SY02,SY05,40,1e308\nSY07,SY05,1e400,\nSY07,SY02,30,\n")
+    out = tmp_path / "o" / "flows.geojson"
+    res = cli_runner.invoke(cli, ["flows", str(src), "--admin", str(flow_admin), "-o", str(out),
+                                  "--html", str(tmp_path / "o" / "flows.html")])
+    assert res.exit_code == 0, res.output
+    q = pd.read_csv(out.parent / "flows.quarantine.csv")
+    got = dict(zip(q["source_row"], q["reason"]))
+    assert got == {2: "implausible_count", 3: "implausible_count", 5: "implausible_count",
+                   6: "implausible_count", 7: "non_numeric_individuals"}
+    detail = dict(zip(q["source_row"], q["detail"]))
+    assert detail[2] == "individuals 1e+308 above 1e+12: not a count of people"
+    assert detail[6] == "families 1e+308 above 1e+12: not a count of people"
+    acc = _accounting(out)
+    # the 40 individuals beside a family count of 1e308 are counted, as quarantined
+    assert acc["input_individuals"] == 170 and acc["drawn"] == 130 and acc["quarantined"] == 40
+    assert acc["quarantined_rows"] == 5
+    arcs = gpd.read_file(out)
+    assert sorted(arcs["individuals"]) == [30.0, 100.0]
+
+
+def test_flow_matrix_with_huge_cells_is_quarantined(tmp_path: Path) -> None:
+    from geoconflict.flows import read_flows
+
+    src = tmp_path / "m.csv"
+    src.write_text("Origin \\ Destination,Idleb,Aleppo,Grand Total\n"
+                   "Idleb,,1e308,1e308\nAleppo,1e308,5,12\n")
+    fr = read_flows(src)
+    assert fr.report.kind == "matrix"
+    assert sorted(fr.quarantine["reason"]) == ["implausible_count", "implausible_count"]
+    assert fr.records[["origin", "destination", "individuals"]].values.tolist() == [["Aleppo", "Aleppo", 5.0]]
+    assert fr.report.input_individuals == 5.0
+    # the totals are checked on the plausible cells only: finite numbers in every mismatch
+    assert all(np.isfinite(m.computed) for m in fr.report.total_mismatches)
+    assert {(m.label, m.stated, m.computed) for m in fr.report.total_mismatches} >= {("Aleppo", 12.0, 5.0)}
+
+
+def test_flow_tables_given_directly_are_checked(tmp_path: Path) -> None:
+    from geoconflict.flows import aggregate_flows, resolve_places
+
+    for value in (np.inf, np.nan, 1e308, -1.0):
+        df = pd.DataFrame({"origin": ["36.1,35.1", "36.2,35.2"], "destination": ["36.5,35.5", "36.6,35.6"],
+                           "individuals": [10.0, value]})
+        with pytest.raises(InputError, match=r"row 2, column 'individuals'.*not a count of people"):
+            resolve_places(df)
+        with pytest.raises(InputError, match="not a count of people"):
+            aggregate_flows(df)

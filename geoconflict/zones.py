@@ -395,6 +395,9 @@ def control_change(
                 f"no control zone is in force on {day:%Y-%m-%d}{_coverage(control)}",
                 fix="choose dates inside the control layer's validity",
             )
+    fields: list[str] = []
+    if admin is not None:  # checked (polygons, coordinates in range) before anything uses it
+        attrs, fields = _admin_frame(admin, admin_fields)
     # work in the control layer's own CRS (admin reprojected to it explicitly) so that edges the
     # two snapshots share stay exactly shared; measure every area in an equal-area CRS
     crs = control.crs
@@ -423,9 +426,7 @@ def control_change(
         }
     )
     pair_geoms = np.array(geoms, dtype=object)
-    fields: list[str] = []
     if admin is not None:
-        attrs, fields = _admin_frame(admin, admin_fields)
         admin_w = align(admin, control, "admin layer")
         require_same_crs(admin_w, control, "admin layer", "control layer")
         units = _valid(np.asarray(admin_w.geometry.values, dtype=object), "admin layer")

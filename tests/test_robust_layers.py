@@ -99,7 +99,7 @@ def test_zones_admin_with_an_empty_part_in_a_child_process(tmp_path: Path) -> No
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from geoconflict.cli.main import cli; sys.exit(cli())",
          "zones", str(CONTROL), "--admin", str(admin), "--date", "2020-02-15", "-o", str(out)],
-        capture_output=True, text=True, timeout=120)
+        check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "feature 1: empty part(s) or ring(s) dropped" in proc.stderr
     held = gpd.read_file(out)
@@ -186,6 +186,13 @@ def test_admin_and_line_out_of_range_refused(cli_runner, tmp_path: Path) -> None
     res = cli_runner.invoke(cli, ["zones", str(CONTROL), "--admin", str(admin), "--date", "2020-02-15",
                                   "-o", str(tmp_path / "z.geojson")])
     _one_line_error(res, "admin.geojson", "feature 1", "longitude 190..191")
+    # the change with --admin checks the admin layer before choosing an equal-area CRS from it
+    # (a latitude of -1e308 gave a pyproj CRSError traceback)
+    admin = _fc(tmp_path / "admin2.geojson", [({"pcode": "A"}, _box(36.4, 35.6, 36.6, 35.9)), ({"pcode": "B"}, {
+        "type": "Polygon", "coordinates": [[[36.9, 35.6], [36.9, -1e308], [36.6, 35.9], [36.9, 35.6]]]})])
+    res = cli_runner.invoke(cli, ["zones", str(CONTROL), "--admin", str(admin), "--from", "2020-01-01",
+                                  "--to", "2020-03-03", "-o", str(tmp_path / "z.geojson")])
+    _one_line_error(res, "admin2.geojson", "feature 2", "latitude -1e+308..35.9")
     line = _fc(tmp_path / "line.geojson", [({"name": "r"}, {"type": "LineString",
                                                            "coordinates": [[36, 35], [36.5, 91]]})])
     res = cli_runner.invoke(cli, ["corridor", str(line), "--width", "6km", "-o", str(tmp_path / "c.geojson")])
@@ -355,3 +362,23 @@ def test_flow_tables_given_directly_are_checked(tmp_path: Path) -> None:
             resolve_places(df)
         with pytest.raises(InputError, match="not a count of people"):
             aggregate_flows(df)
+
+
+def test_flows_admin_layer_checked_like_the_others(cli_runner, tmp_path: Path) -> None:
+    src = tmp_path / "flows.csv"
+    src.write_text("origin,destination,individuals\nSY07,SY02,10\n")
+    tri = [[[36.0, 35.5], [37.0, 35.5], [37.0, 36.5], [36.0, 35.5]]]
+    for name, geom, ok in (("empty_part", {"type": "MultiPolygon", "coordinates": [[], tri]}, True),
+                           ("lat95", {"type": "Polygon", "coordinates": [[[36, 35], [37, 35], [37, 95], [36, 35]]]},
+                            False)):
+        admin = _fc(tmp_path / f"{name}.geojson", [
+            ({"ADM1_PCODE": "SY07", "ADM1_EN": "Idleb"}, geom),
+            ({"ADM1_PCODE": "SY02", "ADM1_EN": "Aleppo"}, _box(37.0, 36.0, 38.0, 36.8))])
+        out = tmp_path / name / "f.geojson"
+        res = cli_runner.invoke(cli, ["flows", str(src), "--admin", str(admin), "-o", str(out)])
+        if ok:
+            assert res.exit_code == 0, res.output
+            assert "feature 1: empty part(s) or ring(s) dropped" in res.output
+            assert gpd.read_file(out)["individuals"].tolist() == [10.0]
+        else:
+            _one_line_error(res, "lat95.geojson", "feature 1", "latitude 35..95")

@@ -796,7 +796,7 @@ def _mutate_output(rng: random.Random, plan: Plan, case: Path) -> None:
     what = rng.choice(OUTPUT_MUTATIONS)
     if what == "output onto input":
         src = next((a for a in plan.argv if a.startswith("in/")), "in/acled.csv")
-        plan.argv[i] = src if Path(out).suffix else "in"
+        plan.argv[i] = src  # for a folder output (ceasefire, run) too: a file is no folder
         plan.argv.append("--overwrite")
     elif what == "output parent is a file":
         (case / "out" / "blocker").write_text("not a folder\n")
@@ -871,6 +871,7 @@ def _shell_quote(s: str) -> str:
 
 def _run_case_in_process(case: Path) -> dict[str, Any]:
     """Run one case through CliRunner in this process; C-level stderr captured from fd 2."""
+    import gc
     import traceback
     import warnings
 
@@ -888,6 +889,7 @@ def _run_case_in_process(case: Path) -> dict[str, Any]:
     saved = os.dup(2)
     os.dup2(fd_file.fileno(), 2)
     t0 = time.perf_counter()
+    late = io.StringIO()
     try:
         with warnings.catch_warnings():
             # a fresh warning filter per case: what the real CLI shows once, each case shows
@@ -898,6 +900,12 @@ def _run_case_in_process(case: Path) -> dict[str, Any]:
             for cat in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
                 warnings.filterwarnings("ignore", category=cat)
             res = CliRunner().invoke(cli, plan["argv"], catch_exceptions=True)
+            # what the case left for the garbage collector says its "Exception ignored" now, here
+            late, sys.stderr = sys.stderr, io.StringIO()
+            try:
+                gc.collect()
+            finally:
+                late, sys.stderr = sys.stderr, late
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
@@ -911,7 +919,7 @@ def _run_case_in_process(case: Path) -> dict[str, Any]:
     return {
         "exit_code": res.exit_code,
         "stdout": res.stdout[-20000:],
-        "stderr": res.stderr[-20000:],
+        "stderr": (res.stderr + late.getvalue())[-20000:],
         "fd_stderr": fd_text[-20000:],
         "exception": type(exc).__name__ if exc else "",
         "exception_message": str(exc)[:2000] if exc else "",

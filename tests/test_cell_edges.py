@@ -297,3 +297,35 @@ def test_bench_plain_way_applies_the_same_rule(bench_grids):
         expected.index = expected.index.astype(str)
         assert int(expected.sum()) == len(g), spec
         assert got.equals(expected.sort_index().astype("int64")), spec
+
+
+# ------------------------------------------------------------------ the dask engine
+
+
+@pytest.mark.slow
+def test_dask_count_path_applies_the_same_rule(tmp_path):
+    """count_partitioned bins each part with count_by_cell in one CRS: edge points spread over
+    three parts land in the same cells, with the same areas, as in one process."""
+    from geoconflict import engine_dask as E
+
+    rng = np.random.default_rng(9)
+    lon39, lat39 = lon39_points()
+    ex, ey = hex_edge_points(rng, *hex_cells_around(-380, 950, 4))
+    elon, elat = TO_LL.transform(ex, ey)
+    lon = np.r_[lon39, elon, np.round(rng.uniform(38.6, 39.4, 300) * 2) / 2]
+    lat = np.r_[lat39, elat, np.round(rng.uniform(36.6, 37.3, 300) * 2) / 2]
+    g = incidents_at(lon, lat).iloc[rng.permutation(len(lon))].reset_index(drop=True)
+    for k, part in enumerate(np.array_split(np.arange(len(g)), 3)):
+        g.iloc[part].to_parquet(tmp_path / f"part.{k:05d}.parquet", index=False)
+    client = E.get_client(n_workers=1, threads_per_worker=2, processes=False, memory_limit="1GB")
+    try:
+        for cells in ("square:1km", "hex:5km", "priogrid"):
+            ref = count_by_cell(g, cells=cells)
+            got = E.count_partitioned(tmp_path, cells=cells, client=client)
+            pd.testing.assert_frame_equal(got.cells, ref.cells)
+            assert int(got.cells["count"].sum()) == len(g)
+            if cells != "priogrid":
+                assert np.array_equal(got.cells["area_km2"], ref.cells["area_km2"])  # exactly
+                assert "plane_area_km2" in got.cells.columns
+    finally:
+        client.close()

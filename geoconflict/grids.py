@@ -326,7 +326,7 @@ def _indices_and_edge_distance(
 
 
 #: points nearer a hex edge than this (plus 1e-12 of the coordinates' magnitude) are assigned
-#: by exact rational arithmetic on the cell's vertices
+#: by exact (integer) arithmetic on the cells' float64 vertices
 EXACT_BAND_M = 1e-6
 
 

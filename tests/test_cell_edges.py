@@ -96,8 +96,9 @@ def test_square_rule_equals_the_polygons():
 
 
 def hex_edge_points(rng: np.random.Generator, q: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices, midpoints of vertical edges (lattice points, exactly on the edge) and of slanted
-    edges (kept only where GEOS finds them on two cells) of the given hexagons."""
+    """Vertices and edge midpoints of the given hexagons: a vertical edge's midpoint is a lattice
+    point, exactly on the edge; a slanted one's may round off it (callers keep the points GEOS
+    finds on two or three cells where they need edge points)."""
     vx, vy = grids._hex_vertices(q, r, W)
     nxt = np.roll(np.arange(6), -1)
     mx, my = (vx + vx[:, nxt]) / 2, (vy + vy[:, nxt]) / 2

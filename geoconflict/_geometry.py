@@ -5,8 +5,8 @@ Every polygon layer read (admin units, control zones, areas, extents) goes throu
 :func:`repair_polygons` (or :func:`drop_empty_parts` first of all) before any other GEOS
 operation: GEOS crashes the process on an empty part (``MULTIPOLYGON(EMPTY, ((...)))``) or an
 empty ring in some operations (``segmentize`` exits with a segmentation fault).
-:func:`check_lonlat` refuses longitude/latitude outside [-180, 180] x [-90, 90] in a
-geographic CRS.
+:func:`check_coordinates` refuses coordinates that cannot be on the Earth (longitude/latitude
+outside [-180, 180] x [-90, 90] in a geographic CRS, farther than 1e8 m in a projected one).
 """
 
 from __future__ import annotations
@@ -67,32 +67,55 @@ def drop_empty_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, changed
 
 
-def check_lonlat(geoms: np.ndarray, crs: Any, *, what: str, path: str | None = None,
-                 features: Sequence[int] | np.ndarray | None = None) -> None:
-    """Refuse coordinates outside longitude [-180, 180] / latitude [-90, 90] (or not finite) in a
-    geographic CRS, naming the file and the first feature out of range; other CRSs pass."""
-    if crs is None or not getattr(crs, "is_geographic", False):
+#: no projected coordinate lies this far from the origin (the Earth's circumference is 4e7 m)
+MAX_PROJECTED_M = 1e8
+
+
+def check_coordinates(geoms: np.ndarray, crs: Any, *, what: str, path: str | None = None,
+                      features: Sequence[int] | np.ndarray | None = None) -> None:
+    """Refuse coordinates that cannot be on the Earth, naming the file and the first feature:
+    outside longitude [-180, 180] / latitude [-90, 90] in a geographic CRS, farther than
+    :data:`MAX_PROJECTED_M` from the origin in a projected one, or not finite in either."""
+    if crs is None:
         return
     geoms = np.asarray(geoms, dtype=object)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not present.any():
         return
     b = shapely.bounds(geoms[present])
+    geographic = bool(getattr(crs, "is_geographic", False))
+    if geographic:
+        limits = np.array([-180.0, -90.0, 180.0, 90.0])
+    else:
+        try:
+            metres = float(crs.axis_info[0].unit_conversion_factor) if crs.axis_info else 1.0
+        except (AttributeError, IndexError, TypeError, ValueError):
+            metres = 1.0
+        far = MAX_PROJECTED_M / (metres if metres > 0 else 1.0)
+        limits = np.array([-far, -far, far, far])
     with np.errstate(invalid="ignore"):
-        bad = (~np.isfinite(b).all(axis=1) | (b[:, 0] < -180) | (b[:, 2] > 180)
-               | (b[:, 1] < -90) | (b[:, 3] > 90))
+        bad = (~np.isfinite(b).all(axis=1) | (b[:, 0] < limits[0]) | (b[:, 2] > limits[2])
+               | (b[:, 1] < limits[1]) | (b[:, 3] > limits[3]))
     if not bad.any():
         return
     k = int(np.flatnonzero(bad)[0])
     i = int(np.flatnonzero(present)[k])
     feature = int(features[i]) if features is not None else i + 1
     x0, y0, x1, y1 = (float(v) for v in b[k])
+    if geographic:
+        raise LayerError(
+            f"coordinates out of range for longitude/latitude ({crs.to_string()}): longitude "
+            f"{x0:g}..{x1:g}, latitude {y0:g}..{y1:g} ({int(bad.sum())} feature(s) in all)",
+            path=path, feature=feature,
+            fix="longitude must be within -180..180 and latitude within -90..90; swapped columns or "
+                "a projected layer labelled EPSG:4326? fix the coordinates or the layer's CRS",
+        )
     raise LayerError(
-        f"coordinates out of range for longitude/latitude ({crs.to_string()}): longitude "
-        f"{x0:g}..{x1:g}, latitude {y0:g}..{y1:g} ({int(bad.sum())} feature(s) in all)",
+        f"coordinates off the Earth for {crs.to_string()}: x {x0:g}..{x1:g}, y {y0:g}..{y1:g} "
+        f"({int(bad.sum())} feature(s) in all)",
         path=path, feature=feature,
-        fix="longitude must be within -180..180 and latitude within -90..90; swapped columns or "
-            "a projected layer labelled EPSG:4326? fix the coordinates or the layer's CRS",
+        fix=f"coordinates must be finite and within {MAX_PROJECTED_M:g} m of the origin; fix the "
+            "coordinates, or the layer's CRS if it is wrong",
     )
 
 

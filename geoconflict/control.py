@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._geometry import check_lonlat, drop_empty_parts, repair_polygons
+from ._geometry import check_coordinates, drop_empty_parts, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs
 from .errors import LayerError
 from .io import read_layer
@@ -142,7 +142,8 @@ def _read_one(
         gdf, path = read_layer(source, layer=layer, what="control layer"), str(source)
     require_crs(gdf, f"control layer {path or ''}".strip())
     features = np.arange(1, len(gdf) + 1)
-    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what="control layer", path=path, features=features)
+    check_coordinates(gdf.geometry.to_numpy(), gdf.crs, what="control layer", path=path,
+                      features=features)
     # empty parts and rings dropped before any other GEOS call (even with validate=False)
     geoms, emptied = drop_empty_parts(gdf.geometry.to_numpy())
     if len(emptied):

@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ._geometry import check_lonlat
+from ._geometry import check_coordinates
 from .crs import WGS84, equal_area_crs_for, metric_crs_for, require_crs
 from .errors import InputError, LayerError
 from .io import source_of
@@ -51,7 +51,7 @@ def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoD
     if len(gdf) == 0:
         raise LayerError("the line layer has no features", path=source_of(gdf),
                          fix="give a layer with one line")
-    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what="line layer", path=source_of(gdf))
+    check_coordinates(gdf.geometry.to_numpy(), gdf.crs, what="line layer", path=source_of(gdf))
     return gdf
 
 

@@ -47,7 +47,7 @@ from ._flow_readers import (
     level_of_label,
     read_flows,
 )
-from ._geometry import EMPTY_PARTS, check_lonlat, drop_empty_parts, log_repairs
+from ._geometry import EMPTY_PARTS, check_coordinates, drop_empty_parts, log_repairs
 from .crs import WGS84, metric_crs_for, require_crs, to_crs
 from .errors import InputError, LayerError
 
@@ -177,8 +177,8 @@ def _admin_layer(src: str | Path | gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, 
         gdf, what = read_layer(src, what="admin layer"), str(src)
     require_crs(gdf, what)
     # coordinates in range, empty polygon parts dropped, before any other GEOS call
-    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what="admin layer",
-                 path=None if isinstance(src, gpd.GeoDataFrame) else what)
+    check_coordinates(gdf.geometry.to_numpy(), gdf.crs, what="admin layer",
+                      path=None if isinstance(src, gpd.GeoDataFrame) else what)
     geoms, emptied = drop_empty_parts(gdf.geometry.to_numpy())
     if len(emptied):
         log_repairs(what, emptied, [EMPTY_PARTS] * len(emptied))

@@ -35,7 +35,7 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._geometry import LabelRaster, check_lonlat, repair_polygons
+from ._geometry import LabelRaster, check_coordinates, repair_polygons
 from ._nearest import COMPILED_FROM, SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
@@ -180,7 +180,7 @@ def _load(layer: Layer, what: str) -> gpd.GeoDataFrame:
         gdf = check_layer(layer, None, what=what, geometry=family, allow_empty=False)
     else:
         gdf = read_layer(layer, what=what, geometry=family, allow_empty=False)
-    check_lonlat(gdf.geometry.to_numpy(), gdf.crs, what=what, path=source_of(gdf))
+    check_coordinates(gdf.geometry.to_numpy(), gdf.crs, what=what, path=source_of(gdf))
     return gdf
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._geometry import POLYGON_TYPES, check_lonlat, log_repairs, polygonal, repair_polygons
+from ._geometry import POLYGON_TYPES, check_coordinates, log_repairs, polygonal, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs, require_same_crs
 from .errors import InputError, LayerError, SchemaError
 from .io import source_of
@@ -158,7 +158,7 @@ def _admin_frame(
             feature=i + 1,
             fix="remove the feature or draw its polygon",
         )
-    check_lonlat(geoms, admin.crs, what="admin layer", path=src)
+    check_coordinates(geoms, admin.crs, what="admin layer", path=src)
     attrs = pd.DataFrame(admin[fields]).reset_index(drop=True)
     renamed = {f: f"admin_{f}" for f in fields if f in _RESERVED}
     return attrs.rename(columns=renamed), [renamed.get(f, f) for f in fields]

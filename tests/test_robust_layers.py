@@ -16,7 +16,13 @@ import pytest
 import shapely
 from shapely import wkt
 
-from geoconflict._geometry import EMPTY_PARTS, check_lonlat, drop_empty_parts, repair_polygons
+from geoconflict._geometry import (
+    EMPTY_PARTS,
+    MAX_PROJECTED_M,
+    check_coordinates,
+    drop_empty_parts,
+    repair_polygons,
+)
 from geoconflict.cli.main import cli
 from geoconflict.errors import InputError, LayerError
 
@@ -150,15 +156,42 @@ def test_join_admin_and_areas_with_empty_parts(cli_runner, tmp_path: Path) -> No
 # 3. coordinates and dates out of range
 
 
-def test_check_lonlat_names_the_feature_and_passes_projected_layers() -> None:
+def test_check_coordinates_names_the_feature() -> None:
+    wgs84, utm = gpd.GeoSeries([], crs=4326).crs, gpd.GeoSeries([], crs=32637).crs
     geoms = np.array([shapely.box(36, 35, 37, 36), None, shapely.Polygon([(36, 35), (37, 35), (37, 95)])],
                      dtype=object)
     with pytest.raises(LayerError, match=r"f\.geojson, feature 3: coordinates out of range.*latitude 35\.\.95"):
-        check_lonlat(geoms, gpd.GeoSeries([], crs=4326).crs, what="control layer", path="f.geojson")
-    check_lonlat(geoms, gpd.GeoSeries([], crs=32637).crs, what="control layer")  # metres: no limit
+        check_coordinates(geoms, wgs84, what="control layer", path="f.geojson")
     with pytest.raises(LayerError, match="feature 7"):
-        check_lonlat(np.array([shapely.box(-181, 0, 1, 1)], dtype=object), gpd.GeoSeries([], crs=4326).crs,
-                     what="x", features=[7])
+        check_coordinates(np.array([shapely.box(-181, 0, 1, 1)], dtype=object), wgs84, what="x", features=[7])
+    # metres: 95 is a fine coordinate, 1e20 or infinity is not
+    check_coordinates(geoms, utm, what="control layer")
+    far = np.array([shapely.box(3e5, 3.9e6, 4e5, 4e6), shapely.box(3e5, 3.9e6, 4e5, 1e20)], dtype=object)
+    with pytest.raises(LayerError, match=r"feature 2: coordinates off the Earth for EPSG:32637.*y 3\.9e\+06\.\.1e\+20"):
+        check_coordinates(far, utm, what="admin layer")
+    # the limit is in metres whatever the CRS's unit (US survey feet here)
+    feet = gpd.GeoSeries([], crs=2227).crs
+    check_coordinates(np.array([shapely.box(0, 0, 1, MAX_PROJECTED_M * 3)], dtype=object), feet, what="x")
+    with pytest.raises(LayerError, match="off the Earth"):
+        check_coordinates(np.array([shapely.box(0, 0, 1, MAX_PROJECTED_M * 3.5)], dtype=object), feet, what="x")
+
+
+def test_projected_layers_off_the_earth_refused(cli_runner, tmp_path: Path) -> None:
+    """A UTM control zone reaching y = 1e308 gave a GEOS TopologyException traceback; a UTM
+    admin unit reaching 1e20 m was measured as if real."""
+    ctl = gpd.GeoDataFrame({"controller": ["A", "B"], "date": ["2020-01-01", "2020-01-01"]}, geometry=[
+        shapely.box(3e5, 3.9e6, 3.5e5, 3.95e6), shapely.Polygon([(3.5e5, 3.9e6), (4e5, 3.9e6), (4e5, 1e308)])],
+        crs=32637)
+    ctl.to_file(tmp_path / "ctl.gpkg")
+    res = cli_runner.invoke(cli, ["join", str(INCIDENTS), "--control", str(tmp_path / "ctl.gpkg"),
+                                  "-o", str(tmp_path / "j.csv")])
+    _one_line_error(res, "ctl.gpkg", "feature 2", "off the Earth")
+    adm = gpd.GeoDataFrame({"pcode": ["A"]}, geometry=[shapely.Polygon([(3e5, 3.9e6), (4e5, 3.9e6), (4e5, 1e20)])],
+                           crs=32637)
+    adm.to_file(tmp_path / "adm.gpkg")
+    res = cli_runner.invoke(cli, ["zones", str(CONTROL), "--admin", str(tmp_path / "adm.gpkg"), "--date",
+                                  "2020-02-15", "-o", str(tmp_path / "z.geojson")])
+    _one_line_error(res, "adm.gpkg", "feature 1", "off the Earth")
 
 
 @pytest.mark.parametrize("command", ["zones", "join", "map"])

@@ -31,6 +31,8 @@ class Layer:
     data: pd.DataFrame | Path
     #: switched on when the map opens (off: listed in the layer control, drawn when ticked)
     show: bool = True
+    #: the file it was read from (named where a map leaves fields out), if any
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in styles.KINDS:
@@ -83,7 +85,7 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
         ext = path.suffix.lower()
         stem = path.name[: -len(path.suffix)] if path.suffix else path.name
         if ext in (".tif", ".tiff"):
-            out.append(Layer(stem, kinds.get(stem, "kde"), path))
+            out.append(Layer(stem, kinds.get(stem, "kde"), path, source=path.name))
             continue
         if ext == ".csv":
             try:
@@ -92,10 +94,10 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
                 raise InputError(f"cannot read as a CSV table: {str(exc).splitlines()[0][:200]}", path=path,
                                  fix="give a UTF-8 CSV with a header row, or a vector layer") from None
             if kinds.get(stem, "zones_summary" if {"controller", "area_km2"} <= header else "") == "zones_summary":
-                out.append(Layer(stem, "zones_summary", pd.read_csv(path)))  # labels the control legend
+                out.append(Layer(stem, "zones_summary", pd.read_csv(path), source=path.name))  # labels the control legend
                 continue
             gdf = _incidents_frame(path)
-            out.append(Layer(stem, kinds.get(stem, "incidents"), gdf))
+            out.append(Layer(stem, kinds.get(stem, "incidents"), gdf, source=path.name))
             continue
         names: list[str | None] = [None]
         if ext == ".gpkg":
@@ -112,7 +114,7 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
                     table = pyogrio.read_dataframe(path, layer=str(lname), read_geometry=False)
                     kind = kinds.get(str(lname)) or ("zones_summary" if "area_km2" in table.columns else None)
                     if kind is not None:
-                        out.append(Layer(str(lname), kind, table))
+                        out.append(Layer(str(lname), kind, table, source=path.name))
                     continue  # e.g. layer_styles has nothing to draw
                 names.append(str(lname))
         for lname in names:
@@ -124,7 +126,7 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
 
                 # dated snapshots: parsed (and refused, naming the feature) as every command does
                 gdf = read_control(path, layer=lname, validate=False)
-            out.append(Layer(name, kind, gdf))
+            out.append(Layer(name, kind, gdf, source=path.name if lname is None else f"{path.name}, layer {lname}"))
     for name in kinds:
         if not any(layer.name == name for layer in out):
             raise InputError(f"--kind names a layer {name!r} that was not read",
@@ -161,10 +163,12 @@ def ordered(layers: Sequence[Layer]) -> list[Layer]:
 
 
 def split_snapshots(layer: Layer) -> list[tuple[str, gpd.GeoDataFrame, bool]]:
-    """A dated control layer becomes one map layer per snapshot; only the latest is shown."""
+    """A dated control or front-line layer becomes one map layer per snapshot; only the latest
+    is shown (the HTML map's day slider shows the one in force)."""
     gdf = layer.data
     assert isinstance(gdf, gpd.GeoDataFrame)
-    if layer.kind != "control" or "valid_from" not in gdf or gdf["valid_from"].nunique(dropna=False) <= 1:
+    if (layer.kind not in ("control", "front_line") or "valid_from" not in gdf
+            or gdf["valid_from"].nunique(dropna=False) <= 1):
         return [(layer.name, gdf, True)]
     starts = pd.to_datetime(gdf["valid_from"])
     order = sorted(starts.dropna().unique())

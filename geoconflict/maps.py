@@ -1,6 +1,6 @@
 """Offline, escaped HTML maps (folium / Leaflet) of any geoconflict layers.
 
-The page carries its JavaScript and CSS inline (Leaflet and Leaflet.markercluster, vendored in
+The page carries its JavaScript and CSS inline (Leaflet, vendored in
 ``geoconflict/_vendor``), so it opens with no network; ``tiles=`` adds an online base map.
 
 Untrusted text (notes, actors, places, layer names) never reaches the page as HTML: feature
@@ -57,10 +57,10 @@ INCIDENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("location", "Location"), ("notes", "Notes"), ("source", "Source"), ("incident_id", "ID"),
     ("flags", "Flags"),
 )
-NOTES_MAX_CHARS = 1000
-NOTES_MIN_CHARS = 160
-#: notes text kept in the page at most (characters over all incidents), to bound its size
-NOTES_BUDGET_CHARS = 2_500_000
+#: incidents drawn with every popup field; past this, position, day and type only (``max_features``)
+MAX_FULL_DETAIL = 300_000
+#: incidents from which a hexagon density layer is added for the zoomed-out view (switched off)
+DENSITY_FROM = 20_000
 
 
 @dataclass
@@ -206,7 +206,7 @@ class _Prepared:
     legend: str
     show: bool = True
     count: int = 0
-    days: list[str] | None = None
+    days: tuple[str, str] | None = None  # first and last day of dated incidents
     bounds: tuple[float, float, float, float] | None = None
     image: tuple[str, list[list[float]]] | None = None
 
@@ -248,8 +248,9 @@ def _legend(title: str, sym: styles.Symbology, geom: str, extra: Mapping[str, st
 
 
 def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features: int,
-                    max_vertices: int, messages: list[str], time_slider: bool,
-                    summary: pd.DataFrame | None = None, show: bool = True) -> _Prepared | None:
+                    max_vertices: int, messages: list[str], summary: pd.DataFrame | None = None,
+                    show: bool = True, source: str | None = None,
+                    valid: tuple[str | None, str | None, str] | None = None) -> _Prepared | None:
     gdf = _wgs84(gdf, name)
     gname = gdf.geometry.name
     empty = gdf.geometry.isna() | gdf.geometry.is_empty
@@ -264,45 +265,22 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
         gdf, msg = simplify_layer(gdf, max_vertices=max_vertices)
         if msg:
             messages.append(f"{name}: {msg}")
-    days: list[str] | None = None
-    if kind == "incidents" and len(gdf) > max_features:
-        gdf = _aggregate_incidents(gdf)
-        messages.append(f"{name}: {int(gdf['incidents'].sum()):,} incidents > {max_features:,}: "
-                        f"aggregated to {len(gdf):,} places (0.01° cells); time slider off")
+    if kind == "incidents":
+        return _prepare_incidents(name, gdf, max_features=max_features, messages=messages,
+                                  source=source, show=show)
     sym = styles.symbology_for(kind, gdf)
     props = pd.DataFrame(index=gdf.index)
     opts: dict[str, Any] = {"styles": {k: s.leaflet() for k, s in sym.symbols.items()}}
     if kind in ("control", "change", "zones_summary"):
         opts["pane"] = "gcZones"  # under the density raster and everything else
-    if kind == "incidents" and "incidents" not in gdf:
-        fields = [(c, lab) for c, lab in INCIDENT_FIELDS if c in gdf]
-        for c, _ in fields:
-            props[c] = _json_column(gdf[c])
-        if "notes" in props:
-            limit = max(NOTES_MIN_CHARS, min(NOTES_MAX_CHARS, NOTES_BUDGET_CHARS // max(len(gdf), 1)))
-            lengths = props["notes"].map(lambda v: len(v) if isinstance(v, str) else 0)
-            long = lengths > limit
-            if long.any():
-                props.loc[long, "notes"] = props.loc[long, "notes"].map(lambda v: v[:limit] + "…")
-                messages.append(f"{name}: notes of {int(long.sum())} incidents cut to {limit} characters "
-                                "(the full text is in the data files)")
-        title_col = "sub_event_type" if "sub_event_type" in props else None
-        opts["popup"] = {"title": title_col, "fields": [[c, lab] for c, lab in fields if c != title_col]}
-        opts["tooltip"] = "location" if "location" in props else None
-        opts["cluster"] = True
-        if time_slider and "date" in gdf and gdf["date"].notna().any():
-            d = pd.to_datetime(gdf["date"]).dt.normalize()
-            start, end = d.min(), d.max()
-            idx = ((d - start).dt.days).fillna(-1).astype("int64")
-            props["_d"] = idx.to_numpy()
-            days = [x.strftime("%Y-%m-%d") for x in pd.date_range(start, end, freq="D")]
-    else:
+    if valid is not None:
+        opts.update(valid=list(valid[:2]), group=valid[2], latest=show)
+    if True:
         tip, fields = _label_columns(gdf.drop(columns=[gname]), kind)
         for c, _ in fields:
             props[c] = _json_column(gdf[c])
         opts["popup"] = {"title": tip, "fields": [[c, lab] for c, lab in fields if c != tip]}
         opts["tooltip"] = tip
-        opts["cluster"] = kind == "incidents"
     if kind == "flows" and "individuals" in gdf:
         props["_w"] = np.round(styles.flow_widths(pd.to_numeric(gdf["individuals"], errors="coerce")), 1)
     short = {k: f"s{i}" for i, k in enumerate(sym.symbols)}  # short, inert style keys
@@ -327,34 +305,60 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
             f'<div class="gc-item"><span class="gc-sw gc-sw-line" style="border-top:{w:.1f}px solid {colour}">'
             f'</span><span>{v:,.0f} people</span></div>'
             for v, w in styles.flow_width_legend(gdf["individuals"]))
-    if kind == "incidents" and "incidents" in gdf:
-        note = "aggregated: one point per 0.01° cell"
-    if kind == "incidents" and "fatalities" in gdf and "incidents" not in gdf:
-        note = f"{len(gdf):,} incidents, {pd.to_numeric(gdf['fatalities'], errors='coerce').sum():,.0f} fatalities"
     legend = _legend(name, sym, geom, extra, note) + width_rows
+    if valid is not None:
+        legend = '<div class="gc-asof-legend gc-muted"></div>' + legend
     data_js = escape_json_text(_feature_collection(gdf, props))
     b = gdf.total_bounds
     return _Prepared(name=name, kind=kind, data_js=data_js, options=opts, legend=legend, show=show,
-                     count=len(gdf), days=days, bounds=(float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+                     count=len(gdf), bounds=(float(b[0]), float(b[1]), float(b[2]), float(b[3])))
 
 
-def _aggregate_incidents(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """One point per 0.01° cell with the count, fatalities and the commonest sub-event type."""
-    x = np.round(gdf.geometry.x.to_numpy() / 0.01).astype("int64")
-    y = np.round(gdf.geometry.y.to_numpy() / 0.01).astype("int64")
-    df = pd.DataFrame({"x": x, "y": y,
-                       "fatalities": pd.to_numeric(gdf.get("fatalities", pd.Series(0.0, index=gdf.index)),
-                                                   errors="coerce").to_numpy(),
-                       "sub_event_type": (gdf["sub_event_type"].astype(str).to_numpy()
-                                          if "sub_event_type" in gdf else "incident")})
-    g = df.groupby(["x", "y"], sort=True)
-    agg = g.agg(incidents=("fatalities", "size"), fatalities=("fatalities", "sum")).reset_index()
-    top = (df.groupby(["x", "y", "sub_event_type"]).size().reset_index(name="n")
-           .sort_values(["x", "y", "n", "sub_event_type"], ascending=[True, True, False, True])
-           .drop_duplicates(["x", "y"]))
-    agg = agg.merge(top[["x", "y", "sub_event_type"]], on=["x", "y"], how="left")
-    pts = gpd.points_from_xy(agg["x"] * 0.01, agg["y"] * 0.01, crs=4326)
-    return gpd.GeoDataFrame(agg[["sub_event_type", "incidents", "fatalities"]], geometry=pts, crs=4326)
+def _prepare_incidents(name: str, gdf: gpd.GeoDataFrame, *, max_features: int, messages: list[str],
+                       source: str | None, show: bool) -> _Prepared:
+    """Incidents as packed columns drawn on a canvas (see :mod:`geoconflict._packed`)."""
+    from ._packed import pack_incidents
+
+    sym = styles.symbology_for("incidents", gdf)
+    type_col = sym.attr if sym.attr in gdf else None
+    fields = [(c, lab) for c, lab in INCIDENT_FIELDS if c in gdf]
+    full = len(gdf) <= max_features
+    pts = gdf.geometry
+    packed = pack_incidents(gdf, pts.x.to_numpy(), pts.y.to_numpy(), columns=[c for c, _ in fields],
+                            type_col=type_col, dates=gdf["date"] if "date" in gdf else None, full_detail=full)
+    short = {k: f"s{i}" for i, k in enumerate(sym.symbols)}  # short, inert style keys
+    opts: dict[str, Any] = {"styles": {short[k]: s.leaflet() for k, s in sym.symbols.items()}}
+    title_col = type_col if type_col and type_col in dict(fields) else None
+    shown = [c for c, _ in fields if c not in packed.left_out or c == "notes"]
+    opts["popup"] = {"title": title_col,
+                     "fields": [[c, lab] for c, lab in fields if c != title_col and c in shown + ["date"]]}
+    opts["type"] = type_col
+    if type_col:  # the style of each word of the type dictionary, in the packed order
+        opts["typeStyles"] = [short.get(sym.categories.get(w, w), "s0") for w in packed.payload.get("types", [])]
+    where = source or f"the data file of layer {name!r}"
+    if packed.notes == "left out" and "notes" in gdf:
+        opts["notesWhere"] = f"not in this page (page size): see {where}"
+    for c in packed.left_out:
+        if c != "notes":
+            messages.append(f"{name}: {c} left out of the page (page size); it is in {where}")
+    if not full:
+        messages.append(f"{name}: {len(gdf):,} incidents > {max_features:,}: each keeps its position, "
+                        f"day and type; other fields are in {where}")
+    if packed.notes == "left out" and "notes" in gdf:
+        messages.append(f"{name}: notes left out of the page (page size); they are in {where}")
+    elif packed.notes.startswith("cut"):
+        messages.append(f"{name}: notes {packed.notes} in the page; the full text is in {where}")
+    days = None
+    if packed.payload.get("day"):
+        d = pd.to_datetime(gdf["date"]).dt.normalize()
+        days = (f"{d.min():%Y-%m-%d}", f"{d.max():%Y-%m-%d}")
+    fat = (f", {pd.to_numeric(gdf['fatalities'], errors='coerce').sum():,.0f} fatalities"
+           if "fatalities" in gdf else "")
+    legend = _legend(name, sym, "point", None, f"{len(gdf):,} incidents{fat}")
+    b = gdf.total_bounds
+    return _Prepared(name=name, kind="incidents", data_js=safe_json(packed.payload), options=opts, legend=legend,
+                     show=show, count=len(gdf), days=days,
+                     bounds=(float(b[0]), float(b[1]), float(b[2]), float(b[3])))
 
 
 def _prepare_kde(name: str, path: Path, messages: list[str]) -> _Prepared:
@@ -455,13 +459,11 @@ def _vendor_text(name: str) -> str:
     return (VENDOR / name).read_text(encoding="utf-8")
 
 
-def _vendor_css(cluster: bool) -> str:
+def _vendor_css() -> str:
     css = _vendor_text("leaflet.css")
     for img in ("layers-2x.png", "layers.png", "marker-icon.png"):
         data = base64.b64encode((VENDOR / img).read_bytes()).decode("ascii")
         css = css.replace(f"url(images/{img})", f"url(data:image/png;base64,{data})")
-    if cluster:
-        css += "\n" + _vendor_text("MarkerCluster.css") + "\n" + _vendor_text("MarkerCluster.Default.css")
     return css
 
 
@@ -479,18 +481,15 @@ def _offline_map_class() -> type:
         default_js: list[tuple[str, str]] = []
         default_css: list[tuple[str, str]] = []
 
-        def __init__(self, *args: Any, cluster: bool = False, slots: _Slots, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, slots: _Slots, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._gc_cluster = cluster
             self._gc_slots = slots
 
         def render(self, **kwargs: Any) -> None:
             header = self.get_root().header
-            css = "<style>" + _vendor_css(self._gc_cluster) + _asset("map.css") + "</style>"
+            css = "<style>" + _vendor_css() + _asset("map.css") + "</style>"
             header.add_child(Element(self._gc_slots.put(css)), name="gc_css", index=0)
             scripts = _inline_script(_vendor_text("leaflet.js"))
-            if self._gc_cluster:
-                scripts += _inline_script(_vendor_text("leaflet.markercluster.js"))
             scripts += _inline_script(_asset("map.js"))
             header.add_child(Element(self._gc_slots.put(scripts)), name="gc_js", index=1)
             super().render(**kwargs)
@@ -507,14 +506,10 @@ def _overlay_class() -> type:
             {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = GC.register({{ this.key_js }}, {{ this.id_js }},
                 GC.layer({{ this._parent.get_name() }}, {{ this.data_js }}, {{ this.options_js }}));
-            {%- if this.days_js %}
-            GC.slider({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.days_js }});
-            {%- endif %}
             {% endmacro %}
         """)
 
-        def __init__(self, prepared: _Prepared, gc_id: str, days: Sequence[str] | None, *,
-                     slots: _Slots) -> None:
+        def __init__(self, prepared: _Prepared, gc_id: str, *, slots: _Slots) -> None:
             super().__init__(name=slots.put_js_string(html.escape(prepared.name)), overlay=True,
                              control=True, show=prepared.show)
             self._name = "GeoconflictLayer"
@@ -522,7 +517,6 @@ def _overlay_class() -> type:
             self.id_js = slots.put(safe_json(gc_id))
             self.data_js = slots.put(prepared.data_js)
             self.options_js = slots.put(safe_json(prepared.options))
-            self.days_js = slots.put(safe_json(list(days))) if days else ""
 
     return GeoconflictLayer
 
@@ -593,6 +587,67 @@ def _focus_bounds(prepared: Sequence[_Prepared]) -> tuple[float, float, float, f
     return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())
 
 
+def _valid_span(part: gpd.GeoDataFrame, group: str) -> tuple[str | None, str | None, str] | None:
+    """(first day, last day, group name) of one dated snapshot; None when it has no dates."""
+    if "valid_from" not in part:
+        return None
+    start = pd.to_datetime(part["valid_from"]).min()
+    end = pd.to_datetime(part["valid_to"]).max() if "valid_to" in part else pd.NaT
+    return (None if pd.isna(start) else f"{start:%Y-%m-%d}", None if pd.isna(end) else f"{end:%Y-%m-%d}", group)
+
+
+def _timeline_days(prepared: Sequence[_Prepared]) -> list[str] | None:
+    """Every day from the first incident or snapshot to the last (None: nothing is dated)."""
+    marks: list[str] = []
+    for p in prepared:
+        if p.days:
+            marks.extend(p.days)
+        valid = p.options.get("valid")
+        if valid:
+            marks.extend(v for v in valid[:1] if v)
+    if not marks:
+        return None
+    start, end = min(marks), max(marks)
+    return [f"{d:%Y-%m-%d}" for d in pd.date_range(start, end, freq="D")]
+
+
+def _density_layer(layer: Layer, *, max_vertices: int, messages: list[str]) -> _Prepared:
+    """Hexagon counts of a large incident layer, for the zoomed-out view (switched off)."""
+    from .grids import count_by_cell
+    from .crs import metric_crs_for
+
+    gdf = layer.data
+    assert isinstance(gdf, gpd.GeoDataFrame)
+    w, s_, e, n = gdf.to_crs(metric_crs_for(gdf)).total_bounds
+    span_km = max(e - w, n - s_) / 1000
+    size = next((k for k in (1, 2, 5, 10, 20, 50, 100) if span_km / k <= 120), 200)
+    cells = count_by_cell(gdf, cells=f"hex:{size}km", include_imprecise=True).cells
+    name = f"{layer.name}: incidents per {size} km hexagon"
+    p = _prepare_vector(name, "grid", cells, max_features=MAX_FULL_DETAIL, max_vertices=max_vertices,
+                        messages=messages, show=False)
+    assert p is not None
+    return p
+
+
+def _timeline_element(spec: dict[str, Any], *, slots: _Slots) -> Any:
+    from branca.element import MacroElement
+    from folium.template import Template
+
+    class Timeline(MacroElement):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            GC.timeline({{ this._parent.get_name() }}, {{ this.spec_js }});
+            {% endmacro %}
+        """)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._name = "GeoconflictTimeline"
+            self.spec_js = slots.put(safe_json(spec))
+
+    return Timeline()
+
+
 def make_map(
     layers: Sequence[Layer],
     *,
@@ -601,16 +656,21 @@ def make_map(
     sources: Sequence[str] | str | None = None,
     data_as_of: str | None = None,
     tiles: str | None = None,
-    max_features: int = 20_000,
+    max_features: int = MAX_FULL_DETAIL,
     max_vertices: int = 40_000,
     time_slider: bool = True,
+    window_days: int = 0,
     messages: list[str] | None = None,
 ) -> Any:
-    """One folium map of ``layers`` with a layer control, legends, title block and (for
-    incidents) a clustered, day-filterable point layer. Offline unless ``tiles`` is given.
+    """One folium map of ``layers`` with a layer control, legends and a title block. Offline
+    unless ``tiles`` is given.
 
-    ``messages`` (if given) receives one line per thing done to fit the page (simplified,
-    aggregated, resampled). The map's ``geoconflict_messages`` attribute holds them too.
+    Incidents are drawn on a canvas from packed columns (every one of them, with its popup;
+    past ``max_features``, position, day and type only). With ``time_slider``, one day slider
+    filters the incidents (up to the day, or the ``window_days`` days before it) and shows the
+    control snapshots and front lines in force on that day; ``#date=YYYY-MM-DD`` in the URL
+    opens the map on a day. ``messages`` (if given) receives one line per thing done to fit the
+    page (simplified, left out, resampled); the map's ``geoconflict_messages`` holds them too.
     """
     import folium
 
@@ -635,12 +695,17 @@ def make_map(
             raise InputError(f"layer {layer.name!r} has no geometry")
         if layer.kind == "zones_summary" and layer.data.geometry.isna().all():
             continue
-        for name, part, show in split_snapshots(layer):
+        parts = split_snapshots(layer)
+        for name, part, show in parts:
             p = _prepare_vector(name, layer.kind, part, max_features=max_features,
-                                max_vertices=max_vertices, messages=msgs, time_slider=time_slider,
-                                summary=summary, show=show and layer.show)
+                                max_vertices=max_vertices, messages=msgs, summary=summary,
+                                show=show and layer.show, source=layer.source,
+                                valid=_valid_span(part, layer.name) if len(parts) > 1 else None)
             if p is not None:
                 prepared.append(p)
+        if layer.kind == "incidents" and len(layer.data) >= DENSITY_FROM and not any(
+                other.kind == "grid" for other in layers):
+            prepared.append(_density_layer(layer, max_vertices=max_vertices, messages=msgs))
     if not prepared:
         raise InputError("nothing to draw: the layers have no geometry",
                          fix="add a vector layer or raster (tables such as area by controller only label the legend)")
@@ -650,11 +715,10 @@ def make_map(
         if seen[p.name] > 1:
             p.name = f"{p.name} ({seen[p.name]})"
     bounds = _focus_bounds(prepared)
-    has_cluster = any(p.options.get("cluster") for p in prepared)
     Map = _offline_map_class()
     slots = _Slots()
     m = Map(location=None if bounds else [0, 0], tiles=None, zoom_start=2, control_scale=True,
-            cluster=has_cluster, prefer_canvas=False, zoom_snap=0.25, zoom_delta=0.5, slots=slots)
+            prefer_canvas=False, zoom_snap=0.25, zoom_delta=0.5, slots=slots)
     m.geoconflict_slots = slots
     if tiles:
         source, attribution = _tile_source(tiles)
@@ -670,7 +734,7 @@ def make_map(
                     "interactive": False, "pane": "gcBase"}
             bg_layer = _Prepared(name="Countries", kind="background", data_js=bg, options=land, legend="")
             bg_layer.name = "Countries (Natural Earth)"
-            _overlay_class()(bg_layer, "gc-bg", None, slots=slots).add_to(m)
+            _overlay_class()(bg_layer, "gc-bg", slots=slots).add_to(m)
     Overlay = _overlay_class()
     legend_parts: list[str] = []
     for i, p in enumerate(prepared):
@@ -678,11 +742,14 @@ def make_map(
         if p.image:
             _image_class()(p, gc_id, slots=slots).add_to(m)
         else:
-            Overlay(p, gc_id, p.days, slots=slots).add_to(m)
+            Overlay(p, gc_id, slots=slots).add_to(m)
         legend_parts.append(f'<div class="gc-legend-section" data-gc-layer="{gc_id}">{p.legend}</div>')
     folium.LayerControl(collapsed=len(prepared) > 12, position="topright").add_to(m)
     if legend_parts:
         m.add_child(_legend_element("".join(reversed(legend_parts)), slots=slots))
+    days = _timeline_days(prepared) if time_slider else None
+    if days:
+        m.add_child(_timeline_element({"days": days, "window": int(window_days)}, slots=slots))
     _add_title(m, slots=slots, title=title, subtitle=subtitle, sources=sources, data_as_of=data_as_of,
                date_range=date_range(layers), tiles=tiles)
     if bounds:

@@ -15,6 +15,11 @@ import pytest
 from conftest import unavailable
 from test_maps import PAYLOADS, RASTERIO_AFFINE, sample_layers
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geoconflict.layers import Layer
 from geoconflict.maps import write_map
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(RASTERIO_AFFINE)]
@@ -47,24 +52,31 @@ def open_page(browser, path: Path):
     page.on("request", lambda r: events["requests"].append(r.url))
     page.on("requestfailed", lambda r: events["failed"].append(r.url))
     page.goto(path.as_uri())
-    page.wait_for_function("window.gcLayers && Object.keys(window.gcLayers).length > 0")
+    page.wait_for_function("window.gcLayers && Object.keys(window.gcLayers).length > 0 && "
+                           "Object.values(window.gcLayers).every(l => !l.gcPoints || l.lon)", timeout=60_000)
     page.wait_for_timeout(300)
     return ctx, page, events
 
 
 OPEN_ALL_POPUPS = """
-() => {
+async () => {
   const texts = [];
   const map = Object.values(window).find(v => v && v instanceof L.Map);
   for (const [name, lyr] of Object.entries(window.gcLayers)) {
     if (!map.hasLayer(lyr)) map.addLayer(lyr);
-    const members = lyr.gcAll || (lyr.eachLayer ? lyr.getLayers() : []);
+    if (lyr.gcPoints) {           // the canvas point layer: every incident's popup
+      await lyr.ready; await lyr.loadNotes();
+      for (let i = 0; i < lyr.n; i++) {
+        lyr.gcOpen(i);
+        const el = map._popup && map._popup.isOpen() ? map._popup.getElement() : null;
+        texts.push(el ? el.querySelector('.leaflet-popup-content').textContent : null);
+        map.closePopup();
+      }
+      continue;
+    }
+    const members = lyr.eachLayer ? lyr.getLayers() : [];
     for (const m of members) {
       if (!m.getPopup || !m.getPopup()) continue;
-      if (lyr.gcAll) {            // clustered: show the marker on its own, then open it
-        map.setView(m.getLatLng(), 16, {animate: false});
-        lyr.refreshClusters();
-      }
       m.openPopup();
       const el = m.getPopup().isOpen() ? m.getPopup().getElement() : null;
       texts.push(el ? el.querySelector('.leaflet-popup-content').textContent : null);
@@ -110,9 +122,12 @@ def test_map_loads_offline_with_layers_and_legends(browser, tmp_path: Path) -> N
         # switching a layer off hides its legend
         page.click(".leaflet-control-layers-overlays label:has-text('Hot spots') input")
         assert "Hot spot, 99% confidence" not in page.inner_text(".gc-legend")
-        # the day slider: 8 June has 3 incidents (hand count of test_maps.DAYS)
+        # the day slider: 8 June has 3 incidents, 5 up to that day (hand count of test_maps.DAYS)
         page.evaluate("""() => { const r = document.querySelector('.gc-slider input[type=range]');
                                  r.value = 5; r.dispatchEvent(new Event('input')); }""")
+        assert page.inner_text(".gc-slider").startswith("Incidents to 2020-06-08: 5")
+        assert page.evaluate("location.hash") == "#date=2020-06-08"
+        page.select_option(".gc-slider select", "1")
         assert page.inner_text(".gc-slider").startswith("Incidents on 2020-06-08: 3")
         assert ev["errors"] == []
     finally:
@@ -138,7 +153,7 @@ def test_payloads_in_every_text_field_run_nothing(browser, tmp_path: Path) -> No
         assert page.evaluate("document.querySelectorAll('img[src=x], svg[onload], b').length") == 0
         # tooltips too
         page.evaluate("""() => { for (const l of Object.values(window.gcLayers)) {
-            (l.gcAll || (l.getLayers ? l.getLayers() : [])).forEach(m => { if (m.getTooltip && m.getTooltip()) { try { m.openTooltip(); m.closeTooltip(); } catch (e) {} } }); } }""")
+            (l.getLayers ? l.getLayers() : []).forEach(m => { if (m.getTooltip && m.getTooltip()) { try { m.openTooltip(); m.closeTooltip(); } catch (e) {} } }); } }""")
         assert page.evaluate("window.__xss") is None
         # layer names, legend and title show the payloads as text
         assert PAYLOADS[1] in page.inner_text(".leaflet-control-layers-overlays")
@@ -148,3 +163,113 @@ def test_payloads_in_every_text_field_run_nothing(browser, tmp_path: Path) -> No
         assert ev["errors"] == [] and ev["failed"] == []
     finally:
         ctx.close()
+
+
+def _country_export(n: int, seed: int = 19) -> gpd.GeoDataFrame:
+    """A country-size incident table: two years, five types, 300 actors, notes with payloads."""
+    rng = np.random.default_rng(seed)
+    types = np.array(["Air/drone strike", "Shelling/artillery/missile attack", "Armed clash", "Attack",
+                      "Remote explosive/landmine/IED"], dtype=object)
+    actors = np.array([f"Actor {i}" for i in range(300)] + [PAYLOADS[0]], dtype=object)
+    day = rng.integers(0, 731, n)
+    notes = np.array([f"note {i}" for i in range(50)] + list(PAYLOADS), dtype=object)
+    return gpd.GeoDataFrame(
+        {"incident_id": [f"SYR{i}" for i in range(n)],
+         "date": pd.Timestamp("2019-01-01") + pd.to_timedelta(day, unit="D"),
+         "sub_event_type": types[rng.integers(0, len(types), n)],
+         "actor1": actors[rng.integers(0, len(actors), n)], "actor2": actors[rng.integers(0, 300, n)],
+         "location": [f"Place {i % 5000}" for i in range(n)], "fatalities": rng.poisson(0.7, n).astype(float),
+         "notes": notes[rng.integers(0, len(notes), n)]},
+        geometry=gpd.points_from_xy(rng.uniform(35.8, 42.2, n), rng.uniform(32.4, 37.2, n)), crs=4326)
+
+
+def test_200k_incidents_slider_type_filter_and_popup(browser, tmp_path: Path) -> None:
+    """Issue #19: a country's export in one offline page, every incident, interactive."""
+    inc = _country_export(200_000)
+    report = write_map([Layer("Incidents", "incidents", inc, source="syria_2019_2020.csv")],
+                       tmp_path / "big.html", title="Syria 2019-2020")
+    assert report.size_bytes <= 6_000_000, report.size_bytes
+    ctx, page, ev = open_page(browser, report.path)
+    try:
+        count = lambda: int(page.inner_text(".gc-slider .gc-count").rsplit(": ", 1)[1].replace(",", ""))  # noqa: E731
+        assert count() == 200_000  # all days
+        n_days = page.evaluate("+document.querySelector('.gc-slider input[type=range]').max") + 1
+        assert n_days == (inc["date"].max() - inc["date"].min()).days + 1
+        page.evaluate("""() => { const r = document.querySelector('.gc-slider input[type=range]');
+                                 r.value = 364; r.dispatchEvent(new Event('input')); }""")
+        day = (inc["date"].min() + pd.Timedelta(days=364)).normalize()
+        assert count() == int((inc["date"] <= day).sum())
+        page.select_option(".gc-slider select", "7")
+        week = (inc["date"] > day - pd.Timedelta(days=7)) & (inc["date"] <= day)
+        assert count() == int(week.sum())
+        # the type filter: untick one type
+        page.click(".gc-filter summary")
+        page.click("input[data-gc-type='Armed clash']")
+        assert count() == int((week & (inc["sub_event_type"] != "Armed clash")).sum())
+        # an actor filter
+        page.fill(".gc-filter input[type=search]", "actor 12")
+        want = week & (inc["sub_event_type"] != "Armed clash") & (
+            inc["actor1"].str.lower().str.contains("actor 12", regex=False)
+            | inc["actor2"].str.lower().str.contains("actor 12", regex=False))
+        assert count() == int(want.sum())
+        # a click on an incident opens its popup, every field as text
+        i = int(np.flatnonzero(want.to_numpy())[0])
+        page.evaluate(f"""() => {{ const map = Object.values(window).find(v => v && v instanceof L.Map);
+                                  map.setView([{inc.geometry.y.iloc[i]}, {inc.geometry.x.iloc[i]}], 13, {{animate: false}}); }}""")
+        page.wait_for_timeout(300)
+        box = page.locator("#" + page.evaluate("Object.values(window).find(v => v && v instanceof L.Map).getContainer().id")).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+        page.wait_for_timeout(300)  # the notes block is unpacked on the first popup
+        text = page.inner_text(".leaflet-popup-content")
+        assert inc["incident_id"].iloc[i] in text and str(inc["notes"].iloc[i]) in text
+        assert page.evaluate("window.__xss") is None
+        assert ev["errors"] == [] and ev["failed"] == []
+    finally:
+        ctx.close()
+
+
+def test_map_follows_the_date_control_front_and_fragment(browser, tmp_path: Path) -> None:
+    """Issue #15: the slider moves the control zones to the snapshot in force; #date= opens a day."""
+    from shapely.geometry import box
+
+    gov, opp = "Government of Syria", "Opposition"
+    control = gpd.GeoDataFrame(
+        {"controller": [opp, gov, opp, gov],
+         "valid_from": pd.to_datetime(["2019-04-30", "2019-04-30", "2020-03-06", "2020-03-06"]),
+         "valid_to": pd.to_datetime(["2020-03-05", "2020-03-05", None, None])},
+        geometry=[box(36.2, 35.4, 36.7, 36.2), box(36.7, 35.4, 37.2, 36.2),
+                  box(36.2, 35.4, 36.5, 36.2), box(36.5, 35.4, 37.2, 36.2)], crs=4326)
+    inc = _country_export(2000).cx[36.2:37.2, 35.4:36.2]
+    inc = inc[(inc["date"] >= "2019-05-01") & (inc["date"] <= "2020-06-30")]
+    page_path = write_map([Layer("Control", "control", control), Layer("Incidents", "incidents", inc)],
+                          tmp_path / "dated.html", title="t").path
+    for day, start in (("2019-06-01", "2019-04-30"), ("2020-04-01", "2020-03-06")):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.as_uri() + f"#date={day}")
+        page.wait_for_function("Object.values(window.gcLayers).every(l => !l.gcPoints || l.lon)")
+        page.wait_for_timeout(300)
+        try:
+            assert f"Control on {day} (snapshot from {start})" in page.inner_text(".gc-legend")
+            assert f"Control on {day} (snapshot from {start})" in page.inner_text(".gc-slider")
+            on = page.evaluate("""() => { const map = Object.values(window).find(v => v && v instanceof L.Map);
+                return Object.entries(window.gcLayers).filter(([k, l]) => map.hasLayer(l)).map(([k]) => k); }""")
+            assert f"Control from {start}" in on and len([k for k in on if k.startswith("Control from")]) == 1
+            assert page.inner_text(".gc-slider .gc-count").startswith(f"Incidents to {day}: ")
+            assert int(page.inner_text(".gc-slider .gc-count").rsplit(": ", 1)[1].replace(",", "")) == \
+                int((inc["date"] <= day).sum())
+            # km² per controller of that snapshot in the legend
+            geod_km2 = control[control["valid_from"] == start].to_crs("+proj=laea +lat_0=35.8 +lon_0=36.7").area / 1e6
+            legend = page.inner_text(f".gc-legend [data-gc-layer] >> nth=0")
+            assert legend  # the legend renders
+            assert f"{geod_km2.iloc[0]:,.0f} km²" in page.inner_text(".gc-legend")
+            # moving the slider updates the fragment
+            page.evaluate("""() => { const r = document.querySelector('.gc-slider input[type=range]');
+                                     r.value = 0; r.dispatchEvent(new Event('input')); }""")
+            assert page.evaluate("location.hash").startswith("#date=2019-04-30")
+            assert errors == []
+        finally:
+            ctx.close()

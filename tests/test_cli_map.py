@@ -113,5 +113,10 @@ def test_incident_csv_goes_through_read_incidents(cli_runner, tmp_path: Path) ->
     assert r.exit_code == 0, r.output
     html = out.read_text(encoding="utf-8")
     assert "</script><script>window.__xss=2" not in html
-    assert "\\u003c/script\\u003e\\u003cscript\\u003ewindow.__xss=2" in html
+    from geoconflict._packed import payloads_in_page, unpack
+
+    (payload,) = payloads_in_page(html)
+    got = unpack(payload)
+    assert got["notes"].tolist() == ["</script><script>window.__xss=2</script>", "shelling"]
+    assert got["incident_id"].tolist() == ["SYR1", "SYR2"]
     assert "08 Jun 2020 – 09 Jun 2020" in html

@@ -19,6 +19,7 @@ from pyproj import Geod
 from shapely.geometry import LineString, Polygon, box
 
 from geoconflict.errors import InputError, OutputExistsError
+from geoconflict._packed import unpack
 from geoconflict.layers import Layer, load_layers
 from geoconflict.maps import (
     make_map,
@@ -124,7 +125,7 @@ def test_offline_page_has_no_external_resources(tmp_path: Path) -> None:
     assert not EXTERNAL.search(text)
     assert "cdn.jsdelivr" not in text and "code.jquery" not in text and "bootstrap" not in text.lower()
     assert "Leaflet 1.9.4" in text  # inline vendored copy
-    assert "L.MarkerClusterGroup" in text
+    assert "GC.timeline(" in text and "DecompressionStream" in text  # the canvas point layer and its slider
     assert "url(images/" not in text  # the CSS images are inline data: URIs
     assert report.size_bytes == len(text.encode("utf-8"))
     # every layer in the layer control, in drawing order (zones bottom, incidents top)
@@ -160,12 +161,12 @@ def test_untrusted_text_cannot_break_out(tmp_path: Path) -> None:
         if "<" in p:
             assert p not in dirty  # never raw in the page
     # the data decode back to the exact untrusted text
-    inc = _layer_data(dirty, f"Incidents {PAYLOADS[1]}")
-    assert {f["properties"]["notes"] for f in inc["features"]} == set(PAYLOADS)
+    inc = unpack(_layer_data(dirty, f"Incidents {PAYLOADS[1]}"))
+    assert set(inc["notes"]) == set(PAYLOADS)
     assert "<img src=x" not in dirty and "<svg/onload" not in dirty
     # HTML contexts: escaped entities
     assert html_escaped(PAYLOADS[1]) in dirty  # title
-    # script contexts: JSON with < > & escaped, decoding back to the exact text
+    # script contexts: JSON with < > & escaped, decoding back to the exact text (legend, names)
     assert "\\u003c/script\\u003e\\u003cscript\\u003ewindow.__xss=2" in dirty
 
 
@@ -223,25 +224,47 @@ def test_builtin_size_with_real_boundaries(tmp_path: Path, ocha_adm3: Path) -> N
     assert any(m.startswith("Sub-districts: simplified") for m in report.messages)
 
 
-def test_many_incidents_are_aggregated_and_conserved(tmp_path: Path) -> None:
+def test_past_max_features_every_incident_keeps_position_day_and_type(tmp_path: Path) -> None:
+    """Over the limit, nothing is aggregated: every incident is in the page with its position,
+    day and type, and the page says what it left out."""
     rng = np.random.default_rng(3)
     n = 500
     xs, ys = rng.uniform(36.4, 36.5, n), rng.uniform(35.6, 35.7, n)
-    inc = gpd.GeoDataFrame({"incident_id": [f"i{i}" for i in range(n)], "date": pd.Timestamp("2020-06-08"),
-                            "sub_event_type": "Air/drone strike", "fatalities": 1.0},
+    types = rng.choice(["Air/drone strike", "Armed clash"], n)
+    inc = gpd.GeoDataFrame({"incident_id": [f"i{i}" for i in range(n)],
+                            "date": pd.Timestamp("2020-06-01") + pd.to_timedelta(rng.integers(0, 9, n), unit="D"),
+                            "sub_event_type": types, "fatalities": 1.0, "notes": "x"},
                            geometry=gpd.points_from_xy(xs, ys), crs=4326)
-    m = make_map([Layer("Incidents", "incidents", inc)], title="t", max_features=100)
-    msgs = m.geoconflict_messages
-    cells = len({(round(x / 0.01), round(y / 0.01)) for x, y in zip(xs, ys)})
-    assert any(f"aggregated to {cells:,} places" in s for s in msgs)
-    text = render_html(m)
-    data = _layer_data(text, "Incidents")
-    assert sum(f["properties"]["incidents"] for f in data["features"]) == n
-    assert sum(f["properties"]["fatalities"] for f in data["features"]) == n
+    m = make_map([Layer("Incidents", "incidents", inc, source="inc.csv")], title="t", max_features=100)
+    assert any("500 incidents > 100: each keeps its position, day and type; other fields are in inc.csv" in s
+               for s in m.geoconflict_messages)
+    got = unpack(_layer_data(render_html(m), "Incidents"))
+    assert len(got) == n
+    assert np.allclose(got["lon"], np.round(xs, 5)) and np.allclose(got["lat"], np.round(ys, 5))
+    assert list(got["sub_event_type"]) == list(types)
+    assert list(got["date"]) == list(inc["date"])
+    assert "fatalities" not in got and "notes" not in got and "incident_id" not in got
+
+
+def test_large_layers_get_a_density_layer_switched_off(tmp_path: Path) -> None:
+    import geoconflict.maps as maps
+
+    inc = sample_layers(tmp_path)[5].data
+    m = make_map([Layer("Incidents", "incidents", inc)], title="t")
+    assert list(m.geoconflict_layers) == ["Incidents"]
+    old = maps.DENSITY_FROM
+    try:
+        maps.DENSITY_FROM = 5
+        m = make_map([Layer("Incidents", "incidents", inc)], title="t")
+    finally:
+        maps.DENSITY_FROM = old
+    names = list(m.geoconflict_layers)
+    assert names[0] == "Incidents" and names[1].startswith("Incidents: incidents per ")
+    assert m.geoconflict_layers[names[1]] >= 1
 
 
 def _layer_data(text: str, name: str) -> dict:
-    """The GeoJSON embedded for the layer registered as ``name``."""
+    """The data (GeoJSON, or packed columns for incidents) embedded for the layer ``name``."""
     m = re.search(r"GC\.register\(" + re.escape(safe_json(name)) + r", \"gc-\d+\",\s*GC\.layer\([a-z_0-9]+, ",
                   text)
     assert m, name
@@ -252,17 +275,58 @@ def _layer_data(text: str, name: str) -> dict:
 def test_incident_popups_days_and_styles(tmp_path: Path) -> None:
     layers = sample_layers(tmp_path)
     text = render_html(make_map(layers, title="t"))
-    data = _layer_data(text, "Incidents")
-    props = [f["properties"] for f in data["features"]]
-    assert [p["date"] for p in props] == [d.strftime("%Y-%m-%d") for d in DAYS]
-    # day index from 2020-06-03 for the slider
-    assert [p["_d"] for p in props] == [0, 0, 5, 5, 5, 6]
-    assert '["2020-06-03", "2020-06-04", "2020-06-05", "2020-06-06", "2020-06-07", "2020-06-08", "2020-06-09"]' in text
-    assert props[3]["fatalities"] == 16 and props[0]["location"] == "Mozra"
-    coords = [f["geometry"]["coordinates"] for f in data["features"]]
-    assert coords[0] == [36.4399, 35.6571]
+    payload = _layer_data(text, "Incidents")
+    got = unpack(payload)
+    assert [f"{d:%Y-%m-%d}" for d in got["date"]] == [d.strftime("%Y-%m-%d") for d in DAYS]
+    assert payload["day"]["day0"] == "2020-06-03"
+    assert got["fatalities"][3] == 16 and got["location"][0] == "Mozra"
+    assert (got["lon"][0], got["lat"][0]) == (36.4399, 35.6571)
+    # one slider for the map, over every day of the incidents
+    spec = re.search(r"GC\.timeline\([a-z_0-9]+, (\{.*?\})\);", text).group(1)
+    assert json.loads(spec)["days"] == [f"2020-06-0{d}" for d in range(3, 10)]
     no_slider = render_html(make_map(layers, title="t", time_slider=False))
-    assert "GC.slider(" not in no_slider and "GC.slider(" in text
+    assert "GC.timeline(" not in no_slider
+
+
+def test_points_round_trip_every_field_exactly() -> None:
+    """The packed columns decode to the incidents' own values (dictionaries, text, numbers, days)."""
+    from geoconflict._packed import pack_incidents
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    df = pd.DataFrame({
+        "sub_event_type": rng.choice(["Air/drone strike", "Armed clash", None], n),
+        "actor1": rng.choice([f"actor {i}" for i in range(400)], n),  # past 255: two-byte codes
+        "notes": [f"note {i} \u062d\u0644\u0628 <b>&" for i in range(n)],
+        "incident_id": [f"SYR{i}" for i in range(n)],
+        "fatalities": rng.integers(0, 50, n).astype(float),
+        "date": pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
+    })
+    df.loc[5, "fatalities"] = np.nan
+    df.loc[6, "date"] = pd.NaT
+    lon, lat = rng.uniform(35.7, 42.4, n), rng.uniform(32.3, 37.3, n)
+    pk = pack_incidents(df, lon, lat, columns=["sub_event_type", "actor1", "notes", "incident_id", "fatalities"],
+                        type_col="sub_event_type", dates=df["date"])
+    assert pk.notes == "all" and pk.left_out == []
+    got = unpack(pk.payload)
+    assert np.abs(got["lon"] - lon).max() <= 5e-6 and np.abs(got["lat"] - lat).max() <= 5e-6
+    def values(col: pd.Series) -> list:
+        return [None if pd.isna(v) else v for v in col.tolist()]
+
+    for c in ("sub_event_type", "actor1", "notes", "incident_id"):
+        assert values(got[c]) == values(df[c]), c
+    assert got["fatalities"].isna().tolist() == df["fatalities"].isna().tolist()
+    assert (got["fatalities"].fillna(-1) == df["fatalities"].fillna(-1)).all()
+    assert got["date"].isna().tolist() == df["date"].isna().tolist()
+    assert (got["date"].dropna() == df["date"].dropna()).all()
+    # a small budget: the notes are cut, then left out, then columns go in the documented order
+    cut = pack_incidents(df, lon, lat, columns=["sub_event_type", "actor1", "notes", "incident_id", "fatalities"],
+                         type_col="sub_event_type", dates=df["date"], budget_bytes=pk.size_bytes - 1)
+    assert cut.notes in ("left out", "cut to 160 characters") and cut.size_bytes <= pk.size_bytes - 1
+    tiny = pack_incidents(df, lon, lat, columns=["sub_event_type", "actor1", "notes", "incident_id"],
+                          type_col="sub_event_type", dates=df["date"], budget_bytes=10)
+    assert tiny.notes == "left out" and set(tiny.left_out) == {"notes", "actor1", "incident_id"}
+    assert values(unpack(tiny.payload)["sub_event_type"]) == values(df["sub_event_type"])
 
 
 def test_control_legend_areas_match_geod(tmp_path: Path) -> None:
@@ -372,16 +436,29 @@ def test_zone_summary_csv_labels_control_legend(tmp_path: Path) -> None:
 
 
 def test_notes_are_cut_to_fit_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import geoconflict.maps as maps
+    from geoconflict import _packed
 
-    monkeypatch.setattr(maps, "NOTES_BUDGET_CHARS", 6 * 200)
+    monkeypatch.setattr(_packed, "NOTES_MAX_CHARS", 200)
     inc = sample_layers(tmp_path)[5].data.copy()
     inc["notes"] = ["n" * 500, "short", None, "m" * 200, "x" * 201, "y"]
     m = make_map([Layer("Incidents", "incidents", inc)], title="t")
-    assert "Incidents: notes of 2 incidents cut to 200 characters (the full text is in the data files)" in \
-        m.geoconflict_messages
-    notes = [f["properties"].get("notes") for f in _layer_data(render_html(m), "Incidents")["features"]]
+    notes = unpack(_layer_data(render_html(m), "Incidents"))["notes"].tolist()
     assert notes == ["n" * 200 + "…", "short", None, "m" * 200, "x" * 200 + "…", "y"]
+
+
+def test_notes_left_out_past_the_budget_and_the_popup_says_where(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from geoconflict import _packed
+
+    inc = sample_layers(tmp_path)[5].data.copy()
+    monkeypatch.setattr(_packed, "PAGE_BUDGET_BYTES", 200)
+    m = make_map([Layer("Incidents", "incidents", inc, source="acled_2020.csv")], title="t")
+    text = render_html(m)
+    payload = _layer_data(text, "Incidents")
+    assert "notes" not in payload
+    assert any("notes left out of the page (page size); they are in acled_2020.csv" in s
+               for s in m.geoconflict_messages)
+    assert "not in this page (page size): see acled_2020.csv" in text
 
 
 def test_layers_can_start_switched_off(tmp_path: Path) -> None:

@@ -417,6 +417,17 @@ def m_text_field(rng: random.Random, data: bytes, kind: str) -> bytes:
     return _write_csv(rows)
 
 
+def m_text_all_rows(rng: random.Random, data: bytes, kind: str) -> bytes:
+    """The same odd text in one column of every row (every place unknown, every date bad...)."""
+    rows = _read_csv(data)
+    j = rng.randrange(len(rows[0]))
+    v = rng.choice(TEXTS[:12] + BAD_DATES[:3] + ["", "Unknown"])
+    for r in rows[1:]:
+        if j < len(r):
+            r[j] = v
+    return _write_csv(rows)
+
+
 def m_long_header(rng: random.Random, data: bytes, kind: str) -> bytes:
     """A header longer than 64 KB (many extra columns)."""
     rows = _read_csv(data)
@@ -649,6 +660,7 @@ MUTATIONS: list[Mutation] = [
     Mutation("bad_date", m_bad_date, ("csv",)),
     Mutation("empty_cell", m_empty_cell, ("csv",)),
     Mutation("text_field", m_text_field, ("csv",)),
+    Mutation("text_all_rows", m_text_all_rows, ("csv",)),
     Mutation("long_header", m_long_header, ("csv",)),
     Mutation("unbalanced_quote", m_quote, ("csv",)),
     Mutation("null_geometry", g_null_geometry, ("geojson",)),
@@ -785,7 +797,8 @@ OPTION_MUTATIONS = {  # command -> (option, values): template text and odd value
 
 
 OUTPUT_MUTATIONS = ("output onto input", "output parent is a file", "output is a folder",
-                    "output name with template")
+                    "output name with template", "side file exists")
+SIDE_FILES = (".meta.json", ".quarantine.csv", ".summary.csv", ".self_flows.csv", ".totals.csv")
 
 
 def _mutate_output(rng: random.Random, plan: Plan, case: Path) -> None:
@@ -807,6 +820,14 @@ def _mutate_output(rng: random.Random, plan: Plan, case: Path) -> None:
         (case / out / "keep.txt").write_text("a file the user keeps in this folder\n")
         plan.preexisting.append(f"{out}/keep.txt")
         plan.argv.append("--overwrite")
+    elif what == "side file exists":
+        # without --overwrite: a side file the command writes must be refused, not replaced
+        side = (Path(out).parent / Path(out).stem).as_posix() + rng.choice(SIDE_FILES)
+        if not Path(out).suffix:  # a folder output
+            side = f"{out}/ceasefire_daily.csv" if plan.command == "ceasefire" else f"{out}/manifest.json"
+        (case / side).parent.mkdir(parents=True, exist_ok=True)
+        (case / side).write_text("the user's own file\n")
+        plan.preexisting.append(side)
     else:
         name = "{{ 'fz' ~ 'qx' * 3 }}" + Path(out).suffix
         plan.argv[i] = str(Path(out).parent / name)
@@ -1179,7 +1200,12 @@ def _accepted_rows_valid(main: Path) -> list[tuple[str, str]]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reading back is not under test; its warnings are not ours
-        return _check_accepted(main, np, pd)
+        try:
+            return _check_accepted(main, np, pd)
+        except KeyError as exc:
+            return [("accepted rows invalid", f"no canonical column {exc}")]
+        except Exception as exc:  # noqa: BLE001
+            return [("ingest output unreadable", f"{type(exc).__name__}: {_first_line(str(exc))}")]
 
 
 def _check_accepted(main: Path, np: Any, pd: Any) -> list[tuple[str, str]]:
@@ -1191,11 +1217,13 @@ def _check_accepted(main: Path, np: Any, pd: Any) -> list[tuple[str, str]]:
         fat = pd.to_numeric(df["fatalities"].replace("", None), errors="coerce").to_numpy(float)
         fat_text = df["fatalities"][np.isnan(fat) & (df["fatalities"] != "")]
         if len(fat_text):
-            return [("accepted row invalid", f"fatalities not a number: {fat_text.iloc[0]!r}")]
+            return [("accepted rows invalid", f"fatalities not a number: {fat_text.iloc[0]!r}")]
     else:
         import geopandas as gpd
 
         df = gpd.read_parquet(main) if main.suffix == ".parquet" else gpd.read_file(main)
+        if not len(df):  # an empty GeoJSON has no field list to check
+            return []
         geom = df.geometry
         x = geom.x.to_numpy(float) if len(df) else np.zeros(0)
         y = geom.y.to_numpy(float) if len(df) else np.zeros(0)
@@ -1211,7 +1239,7 @@ def _check_accepted(main: Path, np: Any, pd: Any) -> list[tuple[str, str]]:
     f = fat[~np.isnan(fat)]
     if (~np.isfinite(f)).any() or (f < 0).any():
         problems.append("with infinite or negative fatalities")
-    return [("accepted row invalid", p) for p in problems]
+    return [("accepted rows invalid", p) for p in problems]
 
 
 def _accounting(case: Path, plan: dict, main: Path) -> list[tuple[str, str]]:

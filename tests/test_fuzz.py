@@ -76,7 +76,7 @@ def test_judge_flags_rows_lost_by_ingest(tmp_path):
 def test_judge_flags_an_accepted_row_without_a_date(tmp_path):
     out = dict(GOOD_OUT, **{"out/inc.csv": GOOD_OUT["out/inc.csv"].replace("2020-01-01", "")})
     fails = fuzz.judge(_case(tmp_path, result={}, out_files=out))
-    assert fails == [("accepted row invalid", "without a date")]
+    assert fails == [("accepted rows invalid", "without a date")]
 
 
 def test_judge_flags_an_escaped_exception_with_where_it_was_raised(tmp_path):

@@ -32,6 +32,8 @@ SIDE_CHOICES: tuple[str, ...] = ("auto", "north-south", "east-west", "left-right
 #: the deepest corridor (metres each side): the buffer is built in one UTM zone, whose
 #: distances stay true to about 0.1 % only within a few hundred kilometres
 MAX_WIDTH_M = 100_000.0
+#: the shortest line with sides (metres)
+MIN_LENGTH_M = 1.0
 
 
 def _as_layer(line: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry) -> gpd.GeoDataFrame:
@@ -121,6 +123,16 @@ def corridor(
     # sharp bends can make the two single-sided buffers overlap near the line: give it to one side
     right = shapely.make_valid(shapely.difference(right, left))
     left = shapely.make_valid(left)
+    # a line of no length (its points all in one place) has no sides
+    flat = (shapely.length(lines_m) < MIN_LENGTH_M) | shapely.is_empty(left) | shapely.is_empty(right)
+    if flat.any():
+        i = int(np.flatnonzero(flat)[0])
+        raise LayerError(
+            f"the line is {float(shapely.length(lines_m[i])):.3g} m long: it has no sides to buffer",
+            path=source_of(gdf),
+            feature=i + 1,
+            fix=f"give a line at least {MIN_LENGTH_M:g} m long, with distinct points",
+        )
 
     if name is not None:
         names = [name] * len(gdf)

@@ -415,3 +415,12 @@ def test_flows_admin_layer_checked_like_the_others(cli_runner, tmp_path: Path) -
             assert gpd.read_file(out)["individuals"].tolist() == [10.0]
         else:
             _one_line_error(res, "lat95.geojson", "feature 1", "latitude 35..95")
+
+
+@pytest.mark.parametrize("coords", [[[36.5, 35.5], [36.5, 35.5]], [[36.5, 35.5], [36.5000000001, 35.5]]])
+def test_corridor_of_a_line_without_length_refused(cli_runner, tmp_path: Path, coords: list) -> None:
+    """A line whose points coincide gave a GEOS 'getY called on empty Point' traceback."""
+    line = _fc(tmp_path / "l.geojson", [({"name": "r"}, {"type": "LineString", "coordinates": coords})])
+    res = cli_runner.invoke(cli, ["corridor", str(line), "--width", "6km", "-o", str(tmp_path / "c.geojson")])
+    _one_line_error(res, "l.geojson", "feature 1", "no sides")
+    assert not (tmp_path / "c.geojson").exists()

@@ -2,7 +2,12 @@
 
 Same symbology as the HTML map (:mod:`geoconflict.styles`); drawn in the data's UTM zone so the
 scale bar is true; title, legend (beside the map, never over the data), scale bar, north arrow,
-sources and an inset locator map (Natural Earth 110m countries, public domain).
+sources and an inset locator map (Natural Earth 110m countries, public domain).  Place names
+(``labels=``) are placed greedily by rank, each at the first of eight positions around its point
+where its box, measured by the renderer, overlaps no other label, marker, legend, title, scale bar
+or north arrow, and stays inside the map frame.  Layers with ``show=False`` are left out (they are
+the ones an HTML map leaves switched off).  Fonts scale with the figure's height, so a 16:9 slide
+(``size=(1920, 1080)``) reads like the 11 × 7.5 in default.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import styles
 from .crs import metric_crs_for
@@ -39,7 +45,11 @@ def _nice_length(span_m: float) -> float:
     return 5_000_000.0
 
 
-def _scale_bar(ax: Any, extent: tuple[float, float, float, float]) -> float:
+def _scale_bar(ax: Any, extent: tuple[float, float, float, float], *, scale: float = 1.0) -> float:
+    """A black-and-white bar at the bottom left; its labels sit above the bar (offset in points,
+    so they never touch it whatever the figure's size) with a white halo."""
+    from matplotlib import patheffects
+
     x0, y0, x1, y1 = extent
     length = _nice_length(x1 - x0)
     bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.05
@@ -47,9 +57,10 @@ def _scale_bar(ax: Any, extent: tuple[float, float, float, float]) -> float:
     ax.add_patch(_rect(bx, by, length / 2, h, "#222222"))
     ax.add_patch(_rect(bx + length / 2, by, length / 2, h, "#ffffff"))
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    halo = [patheffects.withStroke(linewidth=3 * scale, foreground="white")]
     for x, t in ((bx, "0"), (bx + length, label)):
-        ax.text(x, by + h * 2.2, t, ha="center", va="bottom", fontsize=8,
-                bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 0.5})
+        ax.annotate(t, xy=(x, by + h), xytext=(0, 3 * scale), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=8.5 * scale, zorder=51, path_effects=halo, gid="scale-bar")
     return length
 
 
@@ -59,7 +70,7 @@ def _rect(x: float, y: float, w: float, h: float, fc: str) -> Any:
     return Rectangle((x, y), w, h, facecolor=fc, edgecolor="#222222", linewidth=0.6, zorder=50)
 
 
-def _north_arrow(ax: Any, extent: tuple[float, float, float, float], crs: Any) -> float:
+def _north_arrow(ax: Any, extent: tuple[float, float, float, float], crs: Any, *, scale: float = 1.0) -> float:
     """Arrow to true north (grid convergence from the CRS); returns its angle from grid north."""
     from pyproj import Transformer
 
@@ -74,9 +85,9 @@ def _north_arrow(ax: Any, extent: tuple[float, float, float, float], crs: Any) -
     dx, dy = math.sin(angle) * size, math.cos(angle) * size
     ax.annotate("", xy=(ax_x + dx / 2, ax_y + dy / 2), xytext=(ax_x - dx / 2, ax_y - dy / 2),
                 xycoords="axes fraction", arrowprops={"arrowstyle": "-|>", "lw": 2, "color": "#222222",
-                                                     "mutation_scale": 16}, zorder=60)
+                                                     "mutation_scale": 16 * scale}, zorder=60)
     ax.text(ax_x + dx * 0.75, ax_y + dy * 0.75, "N", transform=ax.transAxes, ha="center", va="center",
-            fontsize=11, fontweight="bold", zorder=60)
+            fontsize=11 * scale, fontweight="bold", zorder=60)
     return math.degrees(angle)
 
 
@@ -183,8 +194,15 @@ def make_png(
     sources: Sequence[str] | str | None = None,
     data_as_of: str | None = None,
     figsize: tuple[float, float] = (11.0, 7.5),
+    labels: gpd.GeoDataFrame | None = None,
+    max_labels: int = 40,
+    frame: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
 ) -> Any:
-    """A matplotlib Figure of ``layers`` (see the module doc); the caller saves or closes it."""
+    """A matplotlib Figure of ``layers`` (see the module doc); the caller saves or closes it.
+
+    ``labels``: points to name on the map (a ``name`` column; optional ``rank``, lower first,
+    and ``label_always``); at most ``max_labels`` besides the ``label_always`` ones.  ``frame``:
+    geometries the view is fitted to (default: every layer but the admin units)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -195,8 +213,17 @@ def make_png(
                for layer in ordered(layers) if layer.kind != "kde"
                and isinstance(layer.data, gpd.GeoDataFrame) and layer.data.geometry.name in layer.data
                and not layer.data.geometry.isna().all()
-               for part_name, part, show in split_snapshots(layer) if show]
-    rasters = [layer for layer in layers if layer.kind == "kde"]
+               for part_name, part, show in split_snapshots(layer) if show and layer.show]
+    rasters = [layer for layer in layers if layer.kind == "kde" and layer.show]
+    # a layer of named points (a places file read as "areas") is drawn as place names
+    named = [i for i, (layer, _n, part, _s) in enumerate(vectors) if layer.kind == "areas" and "name" in part
+             and part.crs is not None and (part.geometry.geom_type == "Point").all()]
+    if named and any(i not in named for i in range(len(vectors))) or named and rasters:
+        places = [vectors[i][2].to_crs(4326) for i in named]
+        if labels is not None:
+            places.insert(0, labels.to_crs(4326))
+        labels = gpd.GeoDataFrame(pd.concat(places, ignore_index=True), crs=4326)
+        vectors = [v for i, v in enumerate(vectors) if i not in named]
     if not vectors and not rasters:
         raise InputError("no layers to draw", fix="give at least one vector layer or raster")
     for layer, *_ in vectors:
@@ -216,8 +243,9 @@ def make_png(
     meta.append("Background and inset: Natural Earth")
     import textwrap
 
-    foot_lines = textwrap.wrap(" · ".join(meta), width=int(figsize[0] * 0.68 * 17.5))[:5]
-    bottom = 0.025 + 0.024 * len(foot_lines) * 7.5 / figsize[1]
+    scale = figsize[1] / 7.5  # fonts follow the figure's height
+    foot_lines = textwrap.wrap(" · ".join(meta), width=int(figsize[0] * 0.68 * 17.5 / scale))[:5]
+    bottom = 0.025 + 0.024 * len(foot_lines)
     map_h = 0.905 - bottom
     fig = Figure(figsize=figsize, dpi=100)
     ax = fig.add_axes((0.015, bottom, 0.68, map_h))
@@ -238,6 +266,7 @@ def make_png(
         handles.append(Patch(facecolor=colours[1], label="lower density"))
         handles.append(Patch(facecolor=colours[-1], label="higher density"))
     focus = []
+    drawn_points: list[gpd.GeoDataFrame] = []  # incidents: the place labels keep clear of them
     for layer, name, part, _show in vectors:
         gdf = part.to_crs(crs)
         gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
@@ -245,6 +274,8 @@ def make_png(
             continue
         sym = styles.symbology_for(layer.kind, gdf)
         _plot_vector(ax, gdf, layer.kind, sym)
+        if layer.kind == "incidents" and (gdf.geometry.geom_type == "Point").all():
+            drawn_points.append(gdf)
         geom = styles.geometry_family(gdf.geometry.geom_type.unique())
         extra = areas_by(part, sym.attr) if layer.kind == "control" and sym.attr else None
         new = _legend_handles(name, sym, geom, extra)
@@ -257,6 +288,8 @@ def make_png(
         handles[:0] = new  # top layer first
         b = gdf.total_bounds
         (focus if layer.kind != "admin" else extents).append(tuple(b))
+    if frame is not None and crs is not None:  # the caller frames the map (e.g. on the fighting)
+        focus = [tuple(gpd.GeoSeries([shapely.box(*frame.total_bounds)], crs=frame.crs).to_crs(crs).total_bounds)]
     boxes = np.array(focus or extents, dtype=float)
     x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
     x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
@@ -287,20 +320,20 @@ def make_png(
     ax.set_ylabel("")
     for sp in ax.spines.values():
         sp.set_edgecolor("#888888")
-    _scale_bar(ax, extent)
+    _scale_bar(ax, extent, scale=scale)
     if crs is not None:
-        _north_arrow(ax, extent, crs)
-    fig.text(0.015, 0.965, mpl_text(title), fontsize=15, fontweight="bold", va="center")
+        _north_arrow(ax, extent, crs, scale=scale)
+    fig.text(0.015, 0.965, mpl_text(title), fontsize=15 * scale, fontweight="bold", va="center")
     if subtitle:
-        fig.text(0.015, 0.928, mpl_text(subtitle), fontsize=10.5, va="center", color="#333333")
-    fig.text(0.015, bottom - 0.012, mpl_text("\n".join(foot_lines)), fontsize=8, color="#333333", va="top",
-             linespacing=1.3)
+        fig.text(0.015, 0.928, mpl_text(subtitle), fontsize=10.5 * scale, va="center", color="#333333")
+    fig.text(0.015, bottom - 0.012, mpl_text("\n".join(foot_lines)), fontsize=8 * scale, color="#333333",
+             va="top", linespacing=1.3)
     # inset locator
     if COUNTRIES.exists() and crs is not None:
         inset = fig.add_axes((0.72, 0.70, 0.26, 0.21))
         world = gpd.read_file(COUNTRIES, engine="pyogrio")
-        frame = gpd.GeoSeries.from_xy([extent[0], extent[2]], [extent[1], extent[3]], crs=crs).to_crs(4326)
-        fb = frame.total_bounds
+        view_ll = gpd.GeoSeries.from_xy([extent[0], extent[2]], [extent[1], extent[3]], crs=crs).to_crs(4326)
+        fb = view_ll.total_bounds
         span = max(fb[2] - fb[0], fb[3] - fb[1], 1.0) * 5 + 6
         cxl, cyl = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2
         world.plot(ax=inset, facecolor="#f4f1ea", edgecolor="#9aa5ad", linewidth=0.4)
@@ -316,16 +349,140 @@ def make_png(
         inset.set_yticks([])
         inset.set_xlabel("")
         inset.set_ylabel("")
-        inset.set_title("Location", fontsize=8, loc="left")
+        inset.set_title("Location", fontsize=8 * scale, loc="left")
     if handles:
         rows = sum(1 + str(h.get_label()).count("\n") for h in handles)
-        size = 7.5 if rows <= 34 else max(5.0, 7.5 * 34 / rows)
+        size = (7.5 if rows <= 34 else max(5.0, 7.5 * 34 / rows)) * scale
         leg = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.715, 0.68), frameon=False,
                          fontsize=size, handlelength=1.8, borderaxespad=0, labelspacing=0.3)
         for text, h in zip(leg.get_texts(), handles):
             if getattr(h, "get_facecolor", None) and h.get_label() and _is_title(h):
                 text.set_fontweight("bold")
+    if labels is not None and crs is not None and len(labels):
+        points = [np.column_stack([g.geometry.x, g.geometry.y]) for g in drawn_points]
+        place_labels(fig, ax, labels.to_crs(crs), max_labels=max_labels, scale=scale,
+                     avoid=np.vstack(points) if points else None)
     return fig
+
+
+LABEL_POSITIONS: tuple[tuple[float, float, str, str], ...] = (
+    (1, 0, "left", "center"), (0.75, 0.75, "left", "bottom"), (0.75, -0.75, "left", "top"),
+    (-1, 0, "right", "center"), (-0.75, 0.75, "right", "bottom"), (-0.75, -0.75, "right", "top"),
+    (0, 1, "center", "bottom"), (0, -1, "center", "top"),
+)
+"""Candidate label positions around a point: (dx, dy) in units of the offset, and alignment;
+tried in this order (right of the point first, as cartographers do)."""
+
+
+def _label_table(labels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if "name" not in labels:
+        raise InputError("a labels layer needs a name column", fix="name the column with the place names 'name'")
+    out = labels[labels.geometry.notna() & ~labels.geometry.is_empty].copy()
+    out = out[out.geometry.geom_type == "Point"]
+    out["name"] = out["name"].astype(str).str.strip()
+    out = out[out["name"] != ""]
+    out["rank"] = pd.to_numeric(out["rank"], errors="coerce").fillna(9) if "rank" in out else 9
+    out["label_always"] = out["label_always"].fillna(False).astype(bool) if "label_always" in out else False
+    out.loc[out["label_always"], "rank"] = out["rank"].clip(upper=0)
+    return out.sort_values(["rank", "name"], kind="stable").drop_duplicates("name")
+
+
+def _obstacles(fig: Any, ax: Any, renderer: Any) -> list[Any]:
+    """Boxes (display pixels) no label may overlap: every figure text (title, subtitle, sources),
+    legends, other axes (the inset), and the scale bar, north arrow and other texts in the map."""
+    boxes = [t.get_window_extent(renderer) for t in fig.texts if t.get_text()]
+    boxes += [leg.get_window_extent(renderer) for leg in fig.legends]
+    boxes += [other.get_window_extent(renderer) for other in fig.axes if other is not ax]
+    boxes += [t.get_window_extent(renderer) for t in ax.texts]
+    boxes += [p.get_window_extent(renderer) for p in ax.patches if p.get_zorder() >= 50]
+    return boxes
+
+
+def place_labels(fig: Any, ax: Any, labels: gpd.GeoDataFrame, *, max_labels: int = 40,
+                 scale: float = 1.0, avoid: np.ndarray | None = None) -> list[Any]:
+    """Name places on ``ax`` (``labels`` in the axes' CRS) without overlaps; see the module doc.
+
+    Returns the placed label artists (``gid="place-label"``); a place none of whose positions
+    is free is left unnamed (its marker too), unless nothing else can be done for a
+    ``label_always`` one: those go first, so they are the last to find no room.  ``avoid``:
+    data points (x, y in the axes' CRS, e.g. incidents) the other labels keep clear of."""
+    from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+
+    table = _label_table(labels)
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer).padded(-4 * scale)
+    taken = _obstacles(fig, ax, renderer)
+    pad = 2.0 * scale
+    xy = ax.transData.transform(np.column_stack([table.geometry.x, table.geometry.y]))
+    placed: list[Any] = []
+    halo = [patheffects.withStroke(linewidth=2.6 * scale, foreground="white")]
+    marker_r = 3.2 * scale * fig.dpi / 72
+    optional = 0
+    data_px = ax.transData.transform(np.asarray(avoid, dtype=float).reshape(-1, 2)) if avoid is not None \
+        else np.empty((0, 2))
+
+    def covers_data(box: Any) -> bool:
+        r = marker_r * 1.5
+        return bool(((data_px[:, 0] > box.x0 - r) & (data_px[:, 0] < box.x1 + r)
+                     & (data_px[:, 1] > box.y0 - r) & (data_px[:, 1] < box.y1 + r)).any())
+
+    inside = np.array([frame.contains(px, py) for px, py in xy], dtype=bool)
+
+    def marker_box(px: float, py: float) -> Any:
+        return Bbox.from_extents(px - marker_r, py - marker_r, px + marker_r, py + marker_r)
+
+    # the markers of the places always named are reserved first: no other label covers them
+    reserved = {i: marker_box(*xy[i]) for i, always in enumerate(table["label_always"].to_numpy())
+                if always and inside[i]}
+    taken += list(reserved.values())
+    for i, ((px, py), row) in enumerate(zip(xy, table.itertuples())):
+        if not inside[i]:
+            continue
+        if not row.label_always and optional >= max_labels:
+            break
+        marker = reserved.get(i) or marker_box(px, py)
+        if i not in reserved and (any(marker.overlaps(b) for b in taken) or covers_data(marker)):
+            continue
+        major = row.rank <= 1
+        # the places always named may move further out (with a leader line), shrink a little, and
+        # at last cover data points, before giving up
+        tries = [(1.0, 1.0, True)]
+        if row.label_always:
+            tries = [(d, f, avoid_data) for avoid_data in (True, False) for f in (1.0, 0.85) for d in (1.0, 2.2)]
+        text = None
+        for dist, shrink, avoid_data in tries:
+            size = (9.5 if major else 8.0) * scale * shrink
+            offset = 5.5 * scale * dist
+            leader = {"arrowstyle": "-", "lw": 0.7 * scale, "color": "#333333", "shrinkA": 1, "shrinkB": 3}
+            for dx, dy, ha, va in LABEL_POSITIONS:
+                text = ax.annotate(mpl_text(row.name), xy=(row.geometry.x, row.geometry.y),
+                                   xytext=(dx * offset, dy * offset), textcoords="offset points", ha=ha, va=va,
+                                   fontsize=size, fontweight="bold" if major else "normal", color="#1a1a1a",
+                                   path_effects=halo, zorder=71, gid="place-label", annotation_clip=False,
+                                   arrowprops=leader if dist > 1 else None)
+                box = text.get_window_extent(renderer).padded(pad)
+                if frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1) \
+                        and not any(box.overlaps(b) for b in taken if b is not marker) \
+                        and not (avoid_data and covers_data(box)):
+                    break
+                text.remove()
+                text = None
+            if text is not None:
+                break
+        if text is None:
+            continue
+        taken.append(text.get_window_extent(renderer).padded(pad))
+        if i not in reserved:
+            taken.append(marker)
+        ax.plot([row.geometry.x], [row.geometry.y], marker="o", markersize=4.2 * scale, color="#1a1a1a",
+                markeredgecolor="white", markeredgewidth=0.9 * scale, zorder=70, gid="place-marker")
+        placed.append(text)
+        optional += not row.label_always
+    return placed
 
 
 def _is_title(handle: Any) -> bool:
@@ -342,10 +499,13 @@ def write_png(
     dpi: int = 150,
     svg: bool = False,
     overwrite: bool = False,
+    size: tuple[int, int] | None = None,
     **kw: Any,
 ) -> Path:
     """Write the static map as PNG (``.png``) or SVG (``.svg``); ``svg=True`` with a ``.png``
-    path also writes the SVG beside it. Atomic; refuses to replace files without ``overwrite``."""
+    path also writes the SVG beside it. ``size=(width, height)`` in pixels (e.g. 1920 × 1080
+    for a 16:9 slide) sets the figure to exactly that at ``dpi``. Atomic; refuses to replace
+    files without ``overwrite``."""
     target = Path(path)
     ext = target.suffix.lower()
     if ext not in (".png", ".svg"):
@@ -353,6 +513,12 @@ def write_png(
                          fix="name it e.g. map.png")
     if dpi < 30 or dpi > 1200:
         raise InputError(f"dpi {dpi} is out of range", fix="use 72-600 (300 for print)")
+    if size is not None:
+        width, height = size
+        if not (100 <= width <= 20_000 and 100 <= height <= 20_000):
+            raise InputError(f"size {width}x{height} is out of range", fix="give e.g. 1920x1080 (pixels)")
+        # a hair over, so width / dpi * dpi never rounds down a pixel
+        kw["figsize"] = ((width + 1e-6) / dpi, (height + 1e-6) / dpi)
     fig = make_png(layers, title=title, **kw)
     outputs = [target] + ([target.with_suffix(".svg")] if svg and ext == ".png" else [])
     for out in outputs:

@@ -24,6 +24,18 @@ def _kinds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     return out
 
 
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    w, sep, h = value.lower().partition("x")
+    if not sep or not w.strip().isdigit() or not h.strip().isdigit():
+        raise click.BadParameter(f"{value!r}: write WIDTHxHEIGHT in pixels, e.g. 1920x1080")
+    width, height = int(w), int(h)
+    if not (100 <= width <= 20_000 and 100 <= height <= 20_000):
+        raise click.BadParameter(f"{value!r}: each side must be 100 to 20000 pixels, e.g. 1920x1080")
+    return width, height
+
+
 @click.command("map")
 @click.argument("layers", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "outputs", multiple=True, required=True,
@@ -44,12 +56,16 @@ def _kinds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 @click.option("--dpi", default=150, show_default=True, type=click.IntRange(30, 1200),
               help="Resolution of a PNG (300 for print).")
 @click.option("--svg", is_flag=True, help="With a .png output, also write the SVG beside it.")
+@click.option("--size", default=None, callback=_size, metavar="WxH",
+              help="Pixel size of a PNG (at --dpi), e.g. 1920x1080 for a 16:9 slide; "
+                   "default 11 x 7.5 in.")
 @overwrite_opt
 @click.pass_context
 def map(  # noqa: A001 - the command is named like its module
     ctx: click.Context, layers: tuple[Path, ...], outputs: tuple[Path, ...], kinds: dict[str, str],
     title: str, subtitle: str | None, sources: tuple[str, ...], data_as_of: str | None,
-    tiles: str | None, max_features: int, no_time_slider: bool, dpi: int, svg: bool, overwrite: bool,
+    tiles: str | None, max_features: int, no_time_slider: bool, dpi: int, svg: bool,
+    size: tuple[int, int] | None, overwrite: bool,
 ) -> None:
     """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS."""
     from ..errors import InputError
@@ -76,7 +92,7 @@ def map(  # noqa: A001 - the command is named like its module
             elif ext in (".png", ".svg"):
                 from ..png import write_png
 
-                write_png(loaded, out, dpi=dpi, svg=svg, overwrite=overwrite, **common)
+                write_png(loaded, out, dpi=dpi, svg=svg, overwrite=overwrite, size=size, **common)
                 said.append(f"wrote {out}" + (f" and {out.with_suffix('.svg')}" if svg and ext == ".png" else ""))
             else:
                 from ..publish import write_gpkg

@@ -14,7 +14,14 @@ Decisions worth knowing:
   ``event_date``) is allowed: ``date`` is NaT and that is not a quarantine reason.  When a date
   column is in use, a missing or unparseable date quarantines the row.
 - Rows whose field count differs from the header's are quarantined as ``malformed_row`` (their raw
-  text in ``raw_line``, ``source_row`` unknown); blank lines are not rows.
+  text in ``raw_line``, ``source_row`` unknown); blank lines are not rows.  Elements of a GeoJSON
+  ``features`` array that are not Features are ``not_a_feature`` (their JSON in ``raw_line``).
+- A row of a UTF-8 CSV holding bytes that are not UTF-8 is ``bad_encoding`` (its cells decoded
+  with ``\\x..`` escapes); a file with many such rows is refused, naming ``--encoding``.
+- Numbers too large for a float (``1e400``, infinity) are ``non_numeric_coordinate`` or
+  ``non_finite_fatalities``; ``1e308`` is a number.
+- An ACLED-shaped file (``event_id_cnty`` with ``sub_event_type`` or ``time_precision``) without
+  ``event_date`` is refused (SchemaError), not read as a generic CSV without dates.
 - ``has_time`` is True when the date cell carries a time of day other than 00:00 (exports that
   write ``2020-06-08 00:00:00.000`` for a plain day, as UCDP does, are days).
 - ``date_end`` is the source's (UCDP ``date_end``) or else the end of :func:`date_window`.
@@ -78,9 +85,10 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
 )
 #: quarantine reasons, in the order they are checked (a row gets the first that applies)
 QUARANTINE_REASONS: tuple[str, ...] = (
-    "empty_geometry", "non_point_geometry", "missing_coordinate", "non_numeric_coordinate",
-    "coordinate_out_of_range", "null_island", "missing_date", "unparseable_date",
-    "non_numeric_fatalities", "negative_fatalities", "duplicate_id", "malformed_row",
+    "bad_encoding", "empty_geometry", "non_point_geometry", "missing_coordinate",
+    "non_numeric_coordinate", "coordinate_out_of_range", "null_island",
+    "missing_date", "unparseable_date", "non_numeric_fatalities", "non_finite_fatalities",
+    "negative_fatalities", "duplicate_id", "malformed_row", "not_a_feature",
 )
 FLAGS: tuple[str, ...] = ("imprecise_location", "outside_country", "future_date", "geocoded:<status>")
 FORMATS: tuple[str, ...] = ("auto", "acled", "ucdp", "csv")
@@ -216,6 +224,7 @@ def read_incidents(
     encoding: str | None = None,
     places: Sequence[str | Path] | None = None,
     progress: bool = False,
+    max_input_mb: float | None = None,
 ) -> IngestResult:
     """Read an incident file into the canonical table (EPSG:4326 points), validated.
 
@@ -224,14 +233,15 @@ def read_incidents(
     ``layer``: the layer of a multi-layer GeoPackage.  ``encoding``: the text encoding when the
     file is not UTF-8 (e.g. ``latin-1``).  ``places``: gazetteer files; rows without coordinates
     but with a ``location`` are placed by name instead of quarantined.  ``progress``: show a
-    progress bar on stderr for large files.
+    progress bar on stderr for large files.  ``max_input_mb``: the largest shapefile (unzipped)
+    or GeoJSON read (None: the environment variable ``GEOCONFLICT_MAX_INPUT_MB``, else 256).
     """
     _check_format(format)
     p = Path(path)
     show = progress and p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES
     with _progress(show, f"reading {p.name}") as bar:
         raw = read_raw(p, layer=layer, encoding=encoding, ucdp_ok=format in ("auto", "ucdp"),
-                       on_progress=bar.read if bar else None)
+                       on_progress=bar.read if bar else None, max_input_mb=max_input_mb)
         if bar:
             bar.stage(f"validating {p.name}")
         return _ingest(raw, fmt=format, lon=lon, lat=lat, date=date, places=places)
@@ -345,6 +355,8 @@ def detect_format(columns: Iterable[str]) -> str:
     cols = {str(c).strip().lower() for c in columns}
     if "event_date" in cols and ({"event_id_cnty", "sub_event_type", "time_precision"} & cols):
         return "acled"
+    if "event_id_cnty" in cols and ({"sub_event_type", "time_precision"} & cols):
+        return "acled"  # ACLED without its dates: refused by the schema check, not read undated
     if "date_start" in cols and ({"where_prec", "best", "date_prec", "type_of_violence"} & cols):
         return "ucdp"
     return "csv"
@@ -386,6 +398,9 @@ def _ingest(
     def mark(mask: np.ndarray, reason: str) -> None:
         code[(code == 0) & mask] = _REASON_CODE[reason]
 
+    if raw.bad_encoding is not None:
+        mark(raw.bad_encoding, "bad_encoding")
+
     # --- coordinates
     geo_status: pd.Series | None = None
     candidates: pd.Series | None = None
@@ -403,6 +418,8 @@ def _ingest(
                 frame, cols, x, y, xmiss | ymiss, places)
         mark(xmiss | ymiss, "missing_coordinate")
         mark(xbad | ybad, "non_numeric_coordinate")
+    # too large for a float (1e400): not a number a coordinate can be, whatever the source type
+    mark(np.isinf(x) | np.isinf(y), "non_numeric_coordinate")
     with np.errstate(invalid="ignore"):
         mark(~((np.abs(x) <= 180) & (np.abs(y) <= 90)), "coordinate_out_of_range")
         mark((x == 0) & (y == 0), "null_island")
@@ -433,6 +450,7 @@ def _ingest(
     if cols["fatalities"] is not None:
         fat, _fmiss, fbad = V.parse_number(frame[cols["fatalities"]])
         mark(fbad, "non_numeric_fatalities")
+        mark(np.isinf(fat), "non_finite_fatalities")
         with np.errstate(invalid="ignore"):
             mark(fat < 0, "negative_fatalities")
     else:
@@ -504,7 +522,7 @@ def _ingest(
     out["flags"], flag_counts, flagged = _flag_texts(masks, len(acc))
 
     # --- the source's other columns
-    other = pd.DataFrame({c: take(frame[c]) for c in others}, index=range(len(acc)))
+    other = _pick_rows(frame, others, keep, rows_kept)
     # a table geoconflict wrote before (read again, e.g. a join output): its derived canonical
     # columns are recomputed, not kept twice; its earlier flags are carried into the new ones
     if "flags" in other.columns:
@@ -528,12 +546,15 @@ def _ingest(
     extra = None
     if candidates is not None:
         extra = {"geocode_candidates": candidates.to_numpy(dtype=object)[rej]}
-    quarantine = _quarantine(frame, rej, rows, code, geom_name, raw.malformed, extra)
+    rejected = ([(r, t, "malformed_row") for r, t in raw.malformed]
+                + [(r, t, "not_a_feature") for r, t in raw.not_features])
+    quarantine = _quarantine(frame, rej, rows, code, geom_name, rejected, extra)
 
     reasons = quarantine["reason"].value_counts()
     by_reason = {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index}
     report = IngestReport(
-        path=where, source_format=source_format, rows_read=n + len(raw.malformed),
+        path=where, source_format=source_format,
+        rows_read=n + len(raw.malformed) + len(raw.not_features),
         accepted=len(incidents), flagged=flagged,
         quarantined_by_reason=by_reason, flags_by_name=flag_counts,
         columns={k: v for k, v in cols.items()},
@@ -617,6 +638,19 @@ def _filter_series(s: pd.Series, rows: _Rows) -> pd.Series:
         out.name = s.name
         return out
     return s[rows.mask].reset_index(drop=True)
+
+
+#: tables wider than this are filtered as one frame: per column, pandas' overhead (about a
+#: millisecond a column and step) took minutes on a valid file of 100,000 columns
+_WIDE_COLUMNS = 1000
+
+
+def _pick_rows(frame: pd.DataFrame, columns: list[Any], mask: np.ndarray, rows: _Rows) -> pd.DataFrame:
+    """``frame[columns]`` at the rows in ``mask``, with a fresh 0..n-1 index."""
+    if len(columns) > _WIDE_COLUMNS:
+        return frame[columns].iloc[np.flatnonzero(mask)].reset_index(drop=True)
+    return pd.DataFrame({c: _filter_series(frame[c], rows) for c in columns},
+                        index=range(int(mask.sum())))
 
 
 def _incident_ids(source: pd.Series | None, n: int) -> tuple[pd.Series, np.ndarray]:
@@ -793,11 +827,15 @@ def _schema_error(fmt: str, missing: list[str], attr_cols: list[str], where: str
         return SchemaError(
             f"no longitude/latitude columns; found: {found}", path=where, fix=fix
         )
+    fix = (f"check the file is {_ARTICLE[fmt]} export, or read it as a generic CSV with "
+           "--format csv --lon COL --lat COL [--date COL]")
+    if missing == ["date"]:
+        fix = (f"name the column holding the event dates with --date COLUMN (an export without "
+               f"{expected} has no dates to validate)")
     return SchemaError(
         f"required {fmt.upper()} column(s) absent: {expected}; found: {found}",
         path=where,
-        fix=f"check the file is {_ARTICLE[fmt]} export, or read it as a generic CSV with "
-        "--format csv --lon COL --lat COL [--date COL]",
+        fix=fix,
     )
 
 
@@ -873,14 +911,14 @@ def _quarantine(
     rows: np.ndarray,
     code: np.ndarray,
     geom_name: str | None,
-    malformed: list[tuple[int | None, str]],
+    malformed: list[tuple[int | None, str, str]],
     extra: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
+    """The rejected rows of ``frame`` with their reason and row, then the rows that never
+    made it into ``frame`` (``malformed``: row, raw text, reason), in row order."""
     drop = np.zeros(len(frame), dtype=bool)
     drop[rej] = True
-    picked = _Rows.of(drop)
-    q = pd.DataFrame({c: _filter_series(frame[c], picked) for c in frame.columns},
-                     index=range(len(rej)))
+    q = _pick_rows(frame, list(frame.columns), drop, _Rows.of(drop))
     if geom_name is not None and geom_name in q.columns:
         column = q[geom_name]
         if isinstance(column.dtype, pd.ArrowDtype):  # WKB from the GeoParquet point reader
@@ -897,9 +935,9 @@ def _quarantine(
         q[name] = pd.Series(values, dtype="str")
     if malformed:
         m = pd.DataFrame({
-            "raw_line": pd.Series([t for _, t in malformed], dtype="str"),
-            "reason": pd.Series(["malformed_row"] * len(malformed), dtype="str"),
-            "source_row": pd.Series([r if r is not None else pd.NA for r, _ in malformed],
+            "raw_line": pd.Series([t for _, t, _ in malformed], dtype="str"),
+            "reason": pd.Series([why for _, _, why in malformed], dtype="str"),
+            "source_row": pd.Series([r if r is not None else pd.NA for r, _, _ in malformed],
                                     dtype="Int64"),
         })
         q = pd.concat([q, m], ignore_index=True) if len(q) else m.reindex(

@@ -568,9 +568,10 @@ def test_encoding_error_after_the_sniffed_sample(tmp_path):
     p = tmp_path / "late.csv"
     body = "".join(f"{36 + i / 1e5:.5f},35.9,place {i}\n" for i in range(5000))  # > 64 KiB
     p.write_bytes(("lon,lat,name\n" + body).encode() + "36.6,35.9,Kafr Nöbol\n".encode("latin-1"))
-    with pytest.raises(InputError, match="not UTF-8") as err:
-        read_incidents(p)
-    assert "--encoding" in str(err.value)
+    # issue #18 item 5: the one bad row is quarantined, the others kept (see test_robust_ingest)
+    res = read_incidents(p)
+    assert res.report.quarantined_by_reason == {"bad_encoding": 1}
+    assert res.report.accepted == 5000
     assert read_incidents(p, encoding="latin-1").report.accepted == 5001
 
 

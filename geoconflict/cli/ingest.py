@@ -20,6 +20,9 @@ from .options import incident_options, input_path, output_opt, overwrite_opt, pl
 @click.option("--encoding", default=None,
               help="Text encoding of a CSV that is not UTF-8, e.g. latin-1, cp1252, cp1256.")
 @places_opt
+@click.option("--max-input-mb", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Largest shapefile (unzipped) or GeoJSON read, in MB (default: the environment "
+              "variable GEOCONFLICT_MAX_INPUT_MB, else 256).")
 @overwrite_opt
 @engine_options
 @click.pass_context
@@ -34,6 +37,7 @@ def ingest(
     layer: str | None,
     encoding: str | None,
     places: tuple[Path, ...],
+    max_input_mb: float | None,
     overwrite: bool,
     engine: Engine,
 ) -> None:
@@ -61,6 +65,7 @@ def ingest(
     result = read_incidents(
         input, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, encoding=encoding,
         places=list(places) or None, progress=not quiet and sys.stderr.isatty(),
+        max_input_mb=max_input_mb,
     )
     write_ingest(result, output, overwrite=overwrite)
     say(ctx, f"ingest: {result.report.summary()} -> {output}")

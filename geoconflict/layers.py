@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from . import styles
+from ._readers import check_text_lines
 from .crs import equal_area_crs_for
 from .errors import InputError
 from .io import read_layer, require_file
@@ -88,6 +89,7 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
             out.append(Layer(stem, kinds.get(stem, "kde"), path, source=path.name))
             continue
         if ext == ".csv":
+            check_text_lines(path, what="layer")  # a file with no line breaks is refused unread
             try:
                 header = set(pd.read_csv(path, nrows=0).columns)
             except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:

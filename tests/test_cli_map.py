@@ -120,3 +120,13 @@ def test_incident_csv_goes_through_read_incidents(cli_runner, tmp_path: Path) ->
     assert got["notes"].tolist() == ["</script><script>window.__xss=2</script>", "shelling"]
     assert got["incident_id"].tolist() == ["SYR1", "SYR2"]
     assert "08 Jun 2020 – 09 Jun 2020" in html
+
+
+def test_a_csv_without_line_breaks_is_refused_before_reading(cli_runner, tmp_path: Path, monkeypatch) -> None:
+    """Issue #18: a huge file with no line break is refused by its line length, not parsed."""
+    monkeypatch.setenv("GEOCONFLICT_MAX_LINE_MB", "1")
+    csv = tmp_path / "one_line.csv"
+    csv.write_bytes(b"a," * 700_000)  # 1.4 MB, no line break
+    r = cli_runner.invoke(cli, ["map", str(csv), "-o", str(tmp_path / "m.html")])
+    assert r.exit_code == 2 and "one_line.csv" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "m.html").exists()

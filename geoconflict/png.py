@@ -72,6 +72,7 @@ def _rect(x: float, y: float, w: float, h: float, fc: str) -> Any:
 
 def _north_arrow(ax: Any, extent: tuple[float, float, float, float], crs: Any, *, scale: float = 1.0) -> float:
     """Arrow to true north (grid convergence from the CRS); returns its angle from grid north."""
+    from matplotlib import patheffects
     from pyproj import Transformer
 
     x0, y0, x1, y1 = extent
@@ -87,7 +88,8 @@ def _north_arrow(ax: Any, extent: tuple[float, float, float, float], crs: Any, *
                 xycoords="axes fraction", arrowprops={"arrowstyle": "-|>", "lw": 2, "color": "#222222",
                                                      "mutation_scale": 16 * scale}, zorder=60)
     ax.text(ax_x + dx * 0.75, ax_y + dy * 0.75, "N", transform=ax.transAxes, ha="center", va="center",
-            fontsize=11 * scale, fontweight="bold", zorder=60)
+            fontsize=11 * scale, fontweight="bold", zorder=60,
+            path_effects=[patheffects.withStroke(linewidth=3 * scale, foreground="white")])
     return math.degrees(angle)
 
 
@@ -398,6 +400,14 @@ def _obstacles(fig: Any, ax: Any, renderer: Any) -> list[Any]:
     return boxes
 
 
+def _text_box(text: Any, renderer: Any) -> Any:
+    """The box of a label's text alone (an annotation's own box includes its leader line)."""
+    from matplotlib.text import Text
+
+    text.update_positions(renderer)
+    return Text.get_window_extent(text, renderer)
+
+
 def place_labels(fig: Any, ax: Any, labels: gpd.GeoDataFrame, *, max_labels: int = 40,
                  scale: float = 1.0, avoid: np.ndarray | None = None) -> list[Any]:
     """Name places on ``ax`` (``labels`` in the axes' CRS) without overlaps; see the module doc.
@@ -418,10 +428,8 @@ def place_labels(fig: Any, ax: Any, labels: gpd.GeoDataFrame, *, max_labels: int
     taken = _obstacles(fig, ax, renderer)
     pad = 2.0 * scale
     xy = ax.transData.transform(np.column_stack([table.geometry.x, table.geometry.y]))
-    placed: list[Any] = []
     halo = [patheffects.withStroke(linewidth=2.6 * scale, foreground="white")]
     marker_r = 3.2 * scale * fig.dpi / 72
-    optional = 0
     data_px = ax.transData.transform(np.asarray(avoid, dtype=float).reshape(-1, 2)) if avoid is not None \
         else np.empty((0, 2))
 
@@ -436,52 +444,97 @@ def place_labels(fig: Any, ax: Any, labels: gpd.GeoDataFrame, *, max_labels: int
         return Bbox.from_extents(px - marker_r, py - marker_r, px + marker_r, py + marker_r)
 
     # the markers of the places always named are reserved first: no other label covers them
-    reserved = {i: marker_box(*xy[i]) for i, always in enumerate(table["label_always"].to_numpy())
-                if always and inside[i]}
+    rows = list(table.itertuples())
+    always = [i for i, row in enumerate(rows) if row.label_always and inside[i]]
+    reserved = {i: marker_box(*xy[i]) for i in always}
     taken += list(reserved.values())
-    for i, ((px, py), row) in enumerate(zip(xy, table.itertuples())):
-        if not inside[i]:
-            continue
-        if not row.label_always and optional >= max_labels:
-            break
-        marker = reserved.get(i) or marker_box(px, py)
-        if i not in reserved and (any(marker.overlaps(b) for b in taken) or covers_data(marker)):
-            continue
+    leader = {"arrowstyle": "-", "lw": 0.7 * scale, "color": "#333333", "shrinkA": 1, "shrinkB": 3}
+
+    def leader_clear(start: np.ndarray, box: Any, others: list[Any]) -> bool:
+        """The leader from the point to the label's nearest side crosses no other box."""
+        end = np.array([min(max(start[0], box.x0), box.x1), min(max(start[1], box.y0), box.y1)])
+        pts = start + np.linspace(0.15, 1.0, 12)[:, None] * (end - start)
+        return not any(((pts[:, 0] > b.x0) & (pts[:, 0] < b.x1) & (pts[:, 1] > b.y0) & (pts[:, 1] < b.y1)).any()
+                       for b in others)
+
+    def fit(i: int, taken: list[Any]) -> Any:
+        """The first free position of place ``i``'s label (an artist on ``ax``), or None."""
+        row = rows[i]
         major = row.rank <= 1
+        own = reserved.get(i)
         # the places always named may move further out (with a leader line), shrink a little, and
         # at last cover data points, before giving up
         tries = [(1.0, 1.0, True)]
         if row.label_always:
-            tries = [(d, f, avoid_data) for avoid_data in (True, False) for f in (1.0, 0.85) for d in (1.0, 2.2)]
-        text = None
+            tries = [(d, f, avoid_data) for avoid_data in (True, False) for f in (1.0, 0.85)
+                     for d in (1.0, 2.2, 3.4, 5.0)]
         for dist, shrink, avoid_data in tries:
             size = (9.5 if major else 8.0) * scale * shrink
             offset = 5.5 * scale * dist
-            leader = {"arrowstyle": "-", "lw": 0.7 * scale, "color": "#333333", "shrinkA": 1, "shrinkB": 3}
             for dx, dy, ha, va in LABEL_POSITIONS:
                 text = ax.annotate(mpl_text(row.name), xy=(row.geometry.x, row.geometry.y),
                                    xytext=(dx * offset, dy * offset), textcoords="offset points", ha=ha, va=va,
                                    fontsize=size, fontweight="bold" if major else "normal", color="#1a1a1a",
                                    path_effects=halo, zorder=71, gid="place-label", annotation_clip=False,
                                    arrowprops=leader if dist > 1 else None)
-                box = text.get_window_extent(renderer).padded(pad)
+                box = _text_box(text, renderer).padded(pad)
                 if frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1) \
-                        and not any(box.overlaps(b) for b in taken if b is not marker) \
-                        and not (avoid_data and covers_data(box)):
-                    break
+                        and not any(box.overlaps(b) for b in taken if b is not own) \
+                        and not (avoid_data and covers_data(box)) \
+                        and (dist == 1 or leader_clear(xy[i], box, [b for b in taken if b is not own])):
+                    return text
                 text.remove()
-                text = None
-            if text is not None:
-                break
+        return None
+
+    # the places always named: greedy, and if some find no room, again with those first (a few
+    # times; the attempt that names the most is kept)
+    best: tuple[dict[int, Any], list[int], list[Any]] | None = None
+    order = list(always)
+    for _attempt in range(4):
+        trial_taken = list(taken)
+        texts: dict[int, Any] = {}
+        failed: list[int] = []
+        for i in order:
+            text = fit(i, trial_taken)
+            if text is None:
+                failed.append(i)
+                continue
+            texts[i] = text
+            trial_taken.append(_text_box(text, renderer).padded(pad))
+        if best is None or len(failed) < len(best[1]):
+            if best is not None:
+                for t in best[0].values():
+                    t.remove()
+            best = (texts, failed, trial_taken)
+        else:
+            for t in texts.values():
+                t.remove()
+        if not best[1]:
+            break
+        order = failed + [i for i in order if i not in failed]
+    chosen: dict[int, Any] = dict(best[0]) if best else {}
+    taken = best[2] if best else taken
+    optional = 0
+    for i, ((px, py), row) in enumerate(zip(xy, rows)):
+        if not inside[i] or row.label_always:
+            continue
+        if optional >= max_labels:
+            break
+        marker = marker_box(px, py)
+        if any(marker.overlaps(b) for b in taken) or covers_data(marker):
+            continue
+        text = fit(i, taken + [marker])
         if text is None:
             continue
-        taken.append(text.get_window_extent(renderer).padded(pad))
-        if i not in reserved:
-            taken.append(marker)
+        chosen[i] = text
+        taken += [_text_box(text, renderer).padded(pad), marker]
+        optional += 1
+    placed: list[Any] = []
+    for i in sorted(chosen):  # in rank order
+        row = rows[i]
         ax.plot([row.geometry.x], [row.geometry.y], marker="o", markersize=4.2 * scale, color="#1a1a1a",
                 markeredgecolor="white", markeredgewidth=0.9 * scale, zorder=70, gid="place-marker")
-        placed.append(text)
-        optional += not row.label_always
+        placed.append(chosen[i])
     return placed
 
 

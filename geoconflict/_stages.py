@@ -4,6 +4,7 @@ folder through geoconflict.io (so formats, precision and atomicity are the same 
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,10 @@ from . import io
 from .units import parse_distance_m
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: the folder of 16:9 slide figures a run writes (PNG and SVG of each of :data:`BRIEFING_FIGURES`)
+BRIEFING = "briefing"
+BRIEFING_FIGURES = ("1_situation", "2_strike_density", "3_displacement")
+BRIEFING_SIZE = (1920, 1080)
 
 
 def safe_name(name: str) -> str:
@@ -70,7 +75,7 @@ def planned_outputs(sc: Scenario) -> list[str]:
     """The file names a run of ``sc`` writes (checked against the output folder before any
     stage runs); :func:`geoconflict.pipeline.run_scenario` checks the staged files again."""
     names = ["incidents.geojson", "quarantine.csv", "incidents_joined.geojson", "map.html", "map.png",
-             "layers.gpkg"]
+             "layers.gpkg", BRIEFING]
     if sc.get("zones", "date") or sc.input("control"):
         names += ["control_zones.geojson", "zone_summary.csv"]
     if sc.get("zones", "change_from"):
@@ -244,6 +249,14 @@ def flows(run: Run) -> None:
     run.state.update(flows=layers.arcs, arrows=layers.arrows)
 
 
+def corridor_title(sc: Scenario) -> str:
+    """"M4 security corridor (6 km each side)": the name and the width the scenario sets."""
+    name = str(sc.get("corridor", "name", "corridor"))
+    width_km = parse_distance_m(sc.get("corridor", "width", "6km")) / 1000
+    label = name.upper() if len(name) <= 3 else name
+    return f"{label} security corridor ({width_km:g} km each side)"
+
+
 def scenario_layers(run: Run) -> list[Any]:
     """The run's layers for the map, the PNG and the GeoPackage, bottom to top."""
     from .control import front_lines, snapshot_at
@@ -263,8 +276,7 @@ def scenario_layers(run: Run) -> list[Any]:
         if len(front):
             layers.append(Layer(f"Front line on {when}", "front_line", front))
     if st.get("corridor") is not None:
-        layers.append(Layer("M4 security corridor (6 km each side)" if sc.get("corridor", "name") == "m4"
-                            else "Corridor", "corridor", st["corridor"]))
+        layers.append(Layer(corridor_title(sc), "corridor", st["corridor"]))
     if st.get("areas") is not None:
         layers.append(Layer("Named areas", "areas", st["areas"]))
     if st.get("kde") is not None and Path(st["kde"]).exists():
@@ -284,6 +296,85 @@ def scenario_layers(run: Run) -> list[Any]:
     return layers
 
 
+def _labels(run: Run) -> Any:
+    """The places to name on the figures (``inputs.labels``), or None."""
+    path = run.scenario.input("labels")
+    return io.read_layer(path, what="labels layer") if path else None
+
+
+def _flow_ends(flows: Any) -> Any:
+    """Origin and destination points of the flow arcs, named, all to be labelled."""
+    import geopandas as gpd
+    import shapely
+
+    geoms = flows.geometry.to_numpy()
+    firsts = shapely.get_point(shapely.get_geometry(geoms, 0), 0)
+    lasts = shapely.get_point(shapely.get_geometry(geoms, -1), -1)
+    names = list(flows.get("origin_name", flows.get("origin"))) + list(
+        flows.get("destination_name", flows.get("destination")))
+    ends = gpd.GeoDataFrame({"name": names, "rank": 0, "label_always": True},
+                            geometry=list(firsts) + list(lasts), crs=flows.crs)
+    return ends.dropna(subset=["name"]).drop_duplicates("name")
+
+
+def briefing_figures(run: Run, layers: list[Any]) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """The briefing set: (file stem, layers, keywords of :func:`geoconflict.png.write_png`)."""
+    from .ceasefire import DEFAULT_TYPES
+    from .layers import Layer
+
+    st, sc = run.state, run.scenario
+    by_kind = {ly.kind: ly for ly in layers}
+    labels = _labels(run)
+    when = sc.get("zones", "date") or sc.get("scenario", "data_as_of")
+    incidents = st.get("joined", st.get("incidents"))
+    figures: list[tuple[str, list[Any], dict[str, Any]]] = []
+    day = pd.Timestamp(str(when)) if when else (pd.to_datetime(incidents["date"]).max()
+                                                if incidents is not None and len(incidents) else None)
+    context = [ly for k, ly in by_kind.items() if k in ("admin",)]
+    # 1 situation: zones on the day, front line, corridor, strikes of the last 7 days by type, places
+    situation = [by_kind[k] for k in ("admin", "control", "front_line", "corridor") if k in by_kind]
+    subtitle = f"Situation on {day:%-d %B %Y}" if day is not None else None
+    if incidents is not None and day is not None and len(incidents):
+        types = sc.get("ceasefire", "types") or list(DEFAULT_TYPES)
+        dates = pd.to_datetime(incidents["date"]).dt.normalize()
+        start = day - pd.Timedelta(days=6)
+        is_strike = pd.Series(False, index=incidents.index)
+        for col in ("event_type", "sub_event_type"):  # ACLED names strikes in its sub-event types
+            if col in incidents:
+                is_strike |= incidents[col].isin(types)
+        recent = incidents[(dates >= start) & (dates <= day) & is_strike]
+        if len(recent):
+            situation.append(Layer(f"Strikes, {start:%-d %b} – {day:%-d %b %Y}", "incidents", recent))
+            subtitle += f" · strikes of the last 7 days ({start:%-d}–{day:%-d %B %Y}) by type"
+    # framed on the corridor and the week's strikes (the inset shows where that is)
+    focus = [ly.data for ly in situation if ly.kind in ("corridor", "incidents")]
+    frame = pd.concat([f.to_crs(4326)[["geometry"]] for f in focus], ignore_index=True) if focus else None
+    figures.append(("1_situation", situation, {"subtitle": subtitle, "labels": labels, "frame": frame}))
+    # 2 strike density: KDE with hot spots, the line of contact as the control outline
+    density = context + [Layer(ly.name, ly.kind, ly.data) for ly in layers if ly.kind in ("kde", "hotspots")]
+    density += [by_kind[k] for k in ("front_line",) if k in by_kind]
+    period = None
+    if incidents is not None and len(incidents):
+        d = pd.to_datetime(incidents["date"])
+        period = f"{d.min():%-d %b %Y} – {d.max():%-d %b %Y}"
+    if any(ly.kind in ("kde", "hotspots") for ly in density):
+        spots = next((ly.data for ly in density if ly.kind == "hotspots"), None)
+        figures.append(("2_strike_density", density,
+                        {"subtitle": "Incident density (kernel, " + str(sc.get("grid", "kde_bandwidth", "5km"))
+                                     + " bandwidth) and hot spots (Gi*)" + (f", {period}" if period else ""),
+                         "labels": labels, "max_labels": 25,
+                         # framed on the hot spots (the density fades out around them)
+                         "frame": spots if spots is not None and len(spots) else None}))
+    # 3 displacement: flows with arrowheads, origins and destinations named
+    flows = st.get("flows")
+    if flows is not None and len(flows):
+        disp = context + [by_kind[k] for k in ("front_line", "flows", "arrows") if k in by_kind]
+        figures.append(("3_displacement", disp,
+                        {"subtitle": "Displacement flows: origin to destination, people (OCHA/HNAP, SRCT)",
+                         "labels": _flow_ends(flows), "frame": flows}))
+    return figures
+
+
 def publish(run: Run) -> None:
     from .maps import write_map
     from .png import write_png
@@ -300,11 +391,20 @@ def publish(run: Run) -> None:
         if any(ly.kind == "flows" for ly in flow_layers):
             write_map(flow_layers, run.out("flows.html"), title=f"{title}: displacement flows",
                       time_slider=False, **common)
-        # the slide map leaves out the hexagon choropleth: the KDE and the hot spots say it more clearly
-        write_png([ly for ly in layers if ly.kind != "grid"], run.out("map.png"), title=title,
-                  dpi=int(sc.get("map", "dpi", 150)), **common)
+        # the briefing set: three 16:9 slides; map.png is the first of them (the situation)
+        folder = run.out(BRIEFING)
+        folder.mkdir()
+        dpi = int(sc.get("map", "dpi", 150))
+        written = []
+        for stem, fig_layers, kw in briefing_figures(run, layers):
+            write_png(fig_layers, folder / f"{stem}.png", title=title, dpi=dpi, svg=True, size=BRIEFING_SIZE,
+                      **common, **kw)
+            written.append(stem)
+            if stem == "1_situation":  # map.png is the situation figure (the README's first picture)
+                shutil.copyfile(folder / f"{stem}.png", run.out("map.png"))
         write_gpkg(layers, run.out("layers.gpkg"))
-        rec.update(layers=[ly.name for ly in layers], html_bytes=run.out("map.html").stat().st_size)
+        rec.update(layers=[ly.name for ly in layers], html_bytes=run.out("map.html").stat().st_size,
+                   briefing=written)
         for msg in getattr(report, "messages", []) or []:
             run.summary.append(f"map: {msg}")
 

@@ -40,7 +40,7 @@ BUILTIN_SCENARIO = PACKAGE_DIR / "scenarios" / "idlib-2020" / "scenario.toml"
 SCHEMA: dict[str, set[str]] = {
     "scenario": {"name", "title", "data_as_of", "sources", "description"},
     "inputs": {"incidents", "format", "lon", "lat", "date", "admin", "control", "front_line", "areas",
-               "corridor_line", "places", "displacement"},
+               "corridor_line", "places", "displacement", "labels"},
     "join": {"snap_distance", "admin_fields"},
     "zones": {"date", "admin", "change_from", "change_to"},
     "corridor": {"name", "width"},
@@ -50,7 +50,7 @@ SCHEMA: dict[str, set[str]] = {
     "map": {"tiles", "dpi"},
 }
 PATH_KEYS = {"incidents", "admin", "control", "front_line", "areas", "corridor_line", "places",
-             "displacement"}
+             "displacement", "labels"}
 MAX_INPUT_BYTES = 5 * 1024**3
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
@@ -248,6 +248,8 @@ def run_scenario(
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
             outputs.append("manifest.json")
             for name in outputs:
+                if (staging / name).is_dir() and (target / name).is_dir():  # a folder (briefing/) is
+                    os.replace(target / name, staging / f".replaced-{name}")  # replaced whole
                 os.replace(staging / name, target / name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

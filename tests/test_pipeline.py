@@ -18,7 +18,7 @@ EXPECTED = {
     "zone_summary.csv", "zone_change.geojson", "corridor_m4.geojson", "ceasefire_report.md",
     "ceasefire_incidents.geojson", "ceasefire_daily.csv", "density_hex5km.geojson",
     "density_priogrid.geojson", "density_kde.tif", "hotspots.geojson", "flows.geojson",
-    "flow_arrows.geojson", "flows.html", "map.html", "map.png", "layers.gpkg", "manifest.json",
+    "flow_arrows.geojson", "flows.html", "map.html", "map.png", "layers.gpkg", "manifest.json", "briefing",
 }
 
 
@@ -98,6 +98,20 @@ def test_builtin_map_opens_with_the_briefing_layers(builtin_run: Path) -> None:
     off = set(names.values()) - on
     assert {"Incident density (KDE)", "Hot spots (Gi*, FDR)"} <= off
     assert any(n.startswith("Changed hands") for n in off) and any(n.startswith("Incidents per") for n in off)
+
+
+def test_builtin_briefing_set(builtin_run: Path) -> None:
+    """briefing/: three 16:9 slides, PNG and SVG, 1920x1080; map.png is the situation slide
+    (more in tests/test_briefing.py, marked slow as it makes its own run)."""
+    from PIL import Image
+
+    from geoconflict._stages import BRIEFING_FIGURES
+
+    for stem in BRIEFING_FIGURES:
+        with Image.open(builtin_run / "briefing" / f"{stem}.png") as im:
+            assert im.size == (1920, 1080)
+        assert (builtin_run / "briefing" / f"{stem}.svg").stat().st_size > 10_000
+    assert (builtin_run / "map.png").read_bytes() == (builtin_run / "briefing" / "1_situation.png").read_bytes()
 
 
 def test_builtin_manifest(builtin_run: Path) -> None:

@@ -333,7 +333,7 @@ def briefing_figures(run: Run, layers: list[Any]) -> list[tuple[str, list[Any], 
     context = [ly for k, ly in by_kind.items() if k in ("admin",)]
     # 1 situation: zones on the day, front line, corridor, strikes of the last 7 days by type, places
     situation = [by_kind[k] for k in ("admin", "control", "front_line", "corridor") if k in by_kind]
-    subtitle = f"Situation on {day:%-d %B %Y}" if day is not None else None
+    subtitle = f"Situation on {day:%-d %B %Y}" if day is not None else "Situation"
     if incidents is not None and day is not None and len(incidents):
         types = sc.get("ceasefire", "types") or list(DEFAULT_TYPES)
         dates = pd.to_datetime(incidents["date"]).dt.normalize()

@@ -267,7 +267,7 @@ def make_png(
         handles.append(Patch(facecolor="none", edgecolor="none", label=mpl_text(layer.name)))
         handles.append(Patch(facecolor=colours[1], label="lower density"))
         handles.append(Patch(facecolor=colours[-1], label="higher density"))
-    focus = []
+    focus: list[tuple[float, ...]] = []
     drawn_points: list[gpd.GeoDataFrame] = []  # incidents: the place labels keep clear of them
     for layer, name, part, _show in vectors:
         gdf = part.to_crs(crs)

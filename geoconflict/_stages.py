@@ -296,6 +296,30 @@ def scenario_layers(run: Run) -> list[Any]:
     return layers
 
 
+def html_layers(run: Run, layers: list[Any]) -> list[Any]:
+    """The HTML map's layers: the figures' layers, but control zones and front lines for every
+    snapshot (the day slider shows the one in force), and the places named by zoom level."""
+    import geopandas as gpd
+
+    from .control import front_lines, snapshots
+    from .layers import Layer
+
+    control = run.state.get("control")
+    out = list(layers)
+    if control is not None and len(control) and control["valid_from"].nunique() > 1:
+        out = [ly for ly in out if ly.kind not in ("control", "front_line")]
+        out.append(Layer("Control zones", "control", control))
+        fronts = [front_lines(part) for _start, _end, part in snapshots(control)]
+        fronts = [f for f in fronts if len(f)]
+        if fronts:
+            out.append(Layer("Front line", "front_line",
+                             gpd.GeoDataFrame(pd.concat(fronts, ignore_index=True), crs=fronts[0].crs)))
+    labels = _labels(run)
+    if labels is not None and len(labels):
+        out.append(Layer("Place names", "places", labels))
+    return out
+
+
 def _labels(run: Run) -> Any:
     """The places to name on the figures (``inputs.labels``), or None."""
     path = run.scenario.input("labels")
@@ -386,7 +410,8 @@ def publish(run: Run) -> None:
     common: dict[str, Any] = dict(sources=sc.get("scenario", "sources"),
                                   data_as_of=sc.get("scenario", "data_as_of"))
     with run.stage("publish") as rec:
-        report = write_map(layers, run.out("map.html"), title=title, tiles=sc.get("map", "tiles"), **common)
+        report = write_map(html_layers(run, layers), run.out("map.html"), title=title, tiles=sc.get("map", "tiles"),
+                           **common)
         flow_layers = [ly for ly in layers if ly.kind in ("admin", "flows", "arrows")]
         if any(ly.kind == "flows" for ly in flow_layers):
             write_map(flow_layers, run.out("flows.html"), title=f"{title}: displacement flows",

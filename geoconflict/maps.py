@@ -268,13 +268,16 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
     if kind == "incidents":
         return _prepare_incidents(name, gdf, max_features=max_features, messages=messages,
                                   source=source, show=show)
+    if kind == "places":
+        return _prepare_places(name, gdf, show=show)
     sym = styles.symbology_for(kind, gdf)
     props = pd.DataFrame(index=gdf.index)
     opts: dict[str, Any] = {"styles": {k: s.leaflet() for k, s in sym.symbols.items()}}
     if kind in ("control", "change", "zones_summary"):
         opts["pane"] = "gcZones"  # under the density raster and everything else
     if valid is not None:
-        opts.update(valid=list(valid[:2]), group=valid[2], latest=show)
+        opts.update(valid=list(valid[:2]), group=valid[2], latest=show,
+                    asof={"control": "Control", "front_line": "Front line"}.get(kind, valid[2]))
     if True:
         tip, fields = _label_columns(gdf.drop(columns=[gname]), kind)
         for c, _ in fields:
@@ -312,6 +315,30 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
     b = gdf.total_bounds
     return _Prepared(name=name, kind=kind, data_js=data_js, options=opts, legend=legend, show=show,
                      count=len(gdf), bounds=(float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+
+
+#: the least zoom at which a place of each rank is named (rank 0 and label_always: always)
+PLACE_ZOOMS: dict[int, int] = {0: 0, 1: 7, 2: 9, 3: 10}
+
+
+def _prepare_places(name: str, gdf: gpd.GeoDataFrame, *, show: bool) -> _Prepared | None:
+    """Place names, drawn as text labels that appear by zoom level and never overlap."""
+    col = next((c for c in ("name", "PP_NAME_EN", "NAME", "label") if c in gdf), None)
+    if col is None:
+        return None
+    pts = gdf[gdf.geometry.geom_type == "Point"]
+    rank = pd.to_numeric(pts["rank"], errors="coerce").fillna(4) if "rank" in pts else pd.Series(4.0, index=pts.index)
+    always = pts["label_always"].fillna(False).astype(bool) if "label_always" in pts else pd.Series(False, index=pts.index)
+    rank = rank.where(~always, 0).clip(0, 4).astype(int)
+    rows = pd.DataFrame({"lat": pts.geometry.y.round(6), "lon": pts.geometry.x.round(6),
+                         "name": pts[col].astype(object).map(lambda v: "" if v is None or pd.isna(v) else str(v)),
+                         "zoom": rank.map(lambda r: PLACE_ZOOMS.get(r, 11)), "rank": rank})
+    rows = rows[rows["name"] != ""].sort_values(["rank", "name"], kind="stable")
+    data = [[r.lat, r.lon, r.name, int(r.zoom)] for r in rows.itertuples()]
+    b = pts.total_bounds
+    return _Prepared(name=name, kind="places", data_js=safe_json({"labels": data}), options={"labels": True},
+                     legend="", show=show, count=len(data),
+                     bounds=(float(b[0]), float(b[1]), float(b[2]), float(b[3])))
 
 
 def _prepare_incidents(name: str, gdf: gpd.GeoDataFrame, *, max_features: int, messages: list[str],

@@ -218,7 +218,8 @@ def make_png(
                for part_name, part, show in split_snapshots(layer) if show and layer.show]
     rasters = [layer for layer in layers if layer.kind == "kde" and layer.show]
     # a layer of named points (a places file read as "areas") is drawn as place names
-    named = [i for i, (layer, _n, part, _s) in enumerate(vectors) if layer.kind == "areas" and "name" in part
+    named = [i for i, (layer, _n, part, _s) in enumerate(vectors) if layer.kind in ("areas", "places")
+             and "name" in part
              and part.crs is not None and (part.geometry.geom_type == "Point").all()]
     if named and any(i not in named for i in range(len(vectors))) or named and rasters:
         places = [vectors[i][2].to_crs(4326) for i in named]

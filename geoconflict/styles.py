@@ -22,13 +22,13 @@ from ._jenks import JENKS_SAMPLE, fisher_jenks
 
 KINDS: tuple[str, ...] = (
     "admin", "control", "zones_summary", "change", "front_line", "corridor", "areas",
-    "incidents", "grid", "hotspots", "flows", "arrows", "kde",
+    "incidents", "grid", "hotspots", "flows", "arrows", "kde", "places",
 )
 
 #: drawing order, bottom to top
 DRAW_ORDER: tuple[str, ...] = (
     "control", "change", "zones_summary", "kde", "admin", "grid", "hotspots", "corridor", "areas",
-    "front_line", "flows", "arrows", "incidents",
+    "front_line", "flows", "arrows", "incidents", "places",
 )
 
 #: a readable title per kind (layer control, legends)
@@ -37,6 +37,7 @@ KIND_TITLES: dict[str, str] = {
     "change": "Territory that changed hands", "front_line": "Front line", "corridor": "Corridor",
     "areas": "Areas", "incidents": "Incidents", "grid": "Incident density", "hotspots": "Hot spots (Gi*)",
     "flows": "Displacement flows", "arrows": "Flow arrows", "kde": "Incident density (KDE)",
+    "places": "Place names",
 }
 
 
@@ -234,9 +235,12 @@ def detect_kind(columns: Iterable[str], *, geom_types: Iterable[str] = (), name:
     geoms = {str(g) for g in geom_types if g}
     lines = bool(geoms) and geoms <= {"LineString", "MultiLineString"}
     polys = bool(geoms) and geoms <= {"Polygon", "MultiPolygon"}
+    points = bool(geoms) and geoms <= {"Point"}
     stem = name.lower()
     if "incident_id" in cols:
         return "incidents"
+    if points and "name" in cols and ({"rank", "label_always", "pp_pcode"} & cols):
+        return "places"
     if {"origin", "destination"} <= cols:
         return "arrows" if polys else "flows"
     if {"from_controller", "to_controller"} <= cols:
@@ -274,6 +278,7 @@ _SINGLE: dict[str, Symbol] = {
     "flows": Symbol(stroke=FLOW_COLOUR, width=3.0, stroke_opacity=0.75),
     "arrows": Symbol(stroke=FLOW_COLOUR, width=0.5, fill=FLOW_COLOUR, fill_opacity=0.85),
     "zones_summary": Symbol(stroke="#333333", width=0.8, fill="#bdbdbd", fill_opacity=0.4),
+    "places": Symbol(stroke="#222222", width=1.0, fill="#ffffff", fill_opacity=1.0),
 }
 
 

@@ -273,3 +273,52 @@ def test_map_follows_the_date_control_front_and_fragment(browser, tmp_path: Path
             assert errors == []
         finally:
             ctx.close()
+
+
+def test_place_names_are_text_by_zoom_and_never_overlap(browser, tmp_path: Path) -> None:
+    """Issue #15: place names in the HTML map: text nodes (escaped), more as you zoom in, no two
+    overlapping and none under the title or legend."""
+    rng = np.random.default_rng(5)
+    n = 120
+    names = [f"Town {i}" for i in range(n - 2)] + [PAYLOADS[0], "Idleb"]
+    places = gpd.GeoDataFrame(
+        {"name": names, "rank": [3] * (n - 2) + [2, 1], "label_always": [False] * (n - 1) + [True]},
+        geometry=gpd.points_from_xy(rng.uniform(36.3, 37.0, n), rng.uniform(35.5, 36.2, n)), crs=4326)
+    inc = _country_export(300).cx[36.3:37.0, 35.5:36.2]
+    out = write_map([Layer("Incidents", "incidents", inc), Layer("Places", "places", places)],
+                    tmp_path / "places.html", title="Places").path
+    ctx, page, ev = open_page(browser, out)
+    try:
+        boxes_js = """() => Array.from(document.querySelectorAll('.gc-place')).map(e => {
+            const r = e.getBoundingClientRect(); return [e.textContent, r.left, r.top, r.right, r.bottom]; })"""
+        panels_js = """() => Array.from(document.querySelectorAll('.gc-title, .gc-legend, .gc-slider, .leaflet-control-layers'))
+            .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"""
+
+        def check() -> list[str]:
+            boxes, panels = page.evaluate(boxes_js), page.evaluate(panels_js)
+            for i, a in enumerate(boxes):
+                for b in boxes[i + 1:]:
+                    assert not (a[1] < b[3] and a[3] > b[1] and a[2] < b[4] and a[4] > b[2]), (a, b)
+                for p in panels:
+                    assert not (a[1] < p[2] and a[3] > p[0] and a[2] < p[3] and a[4] > p[1]), (a, p)
+            return [b[0] for b in boxes]
+
+        assert all(t in names for t in check())
+        page.evaluate("""() => { const map = Object.values(window).find(v => v && v instanceof L.Map);
+                                 map.setView([35.85, 36.65], 7, {animate: false}); }""")
+        page.wait_for_timeout(300)
+        assert check() == ["Idleb"]  # zoomed out: only the always-named place (rank 1 from zoom 7)
+        page.evaluate("""() => { const map = Object.values(window).find(v => v && v instanceof L.Map);
+                                 map.setView([35.85, 36.65], 10, {animate: false}); }""")
+        page.wait_for_timeout(300)
+        high = check()
+        assert "Idleb" in high and len(high) > 20  # the towns appear from zoom 10
+        page.evaluate("""() => { const map = Object.values(window).find(v => v && v instanceof L.Map);
+                                 map.setView([%f, %f], 14, {animate: false}); }""" % (places.geometry.y.iloc[-2],
+                                                                                   places.geometry.x.iloc[-2]))
+        page.wait_for_timeout(300)
+        assert PAYLOADS[0] in check()  # shown as text, exactly
+        assert page.evaluate("window.__xss") is None
+        assert ev["errors"] == []
+    finally:
+        ctx.close()

@@ -94,7 +94,15 @@ def test_builtin_map_opens_with_the_briefing_layers(builtin_run: Path) -> None:
     names = dict(re.findall(r'var (geoconflict_\w+) = GC.register\("([^"]+)"', text))
     on = {name for var, name in names.items() if f"{var}.addTo(" in text}
     assert {"Incidents", "Displacement flows", "M4 security corridor (6 km each side)"} <= on
-    assert any(n.startswith("Control zones on") for n in on) and any(n.startswith("Front line") for n in on)
+    # the map follows the date: every control snapshot and front line is a layer, the one in force
+    # on the last day is on (the day slider switches them)
+    snaps = sorted(n for n in names.values() if n.startswith("Control zones from "))
+    fronts = sorted(n for n in names.values() if n.startswith("Front line from "))
+    assert snaps == [f"Control zones from {d}" for d in
+                     ("2019-04-30", "2019-08-24", "2020-01-28", "2020-02-25", "2020-03-06")]
+    assert len(fronts) == 5
+    assert snaps[-1] in on and fronts[-1] in on and not (set(snaps[:-1]) | set(fronts[:-1])) & on
+    assert "Place names" in on and "GC.timeline(" in text
     off = set(names.values()) - on
     assert {"Incident density (KDE)", "Hot spots (Gi*, FDR)"} <= off
     assert any(n.startswith("Changed hands") for n in off) and any(n.startswith("Incidents per") for n in off)

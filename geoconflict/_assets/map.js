@@ -40,6 +40,7 @@ var GC = (function () {
   function layer(map, data, o) {
     panes(map);
     if (data && data.quant) return new Points(data, o);
+    if (o.labels) return new Labels(data.labels, o);
     var g = L.geoJSON(data, {
       pane: o.pane || 'overlayPane',
       style: function (f) { return styleOf(o, f.properties); },
@@ -227,6 +228,55 @@ var GC = (function () {
     }
   });
 
+  /* ---------------------------------------------------------------- place names */
+  var Labels = L.Layer.extend({
+    /* Names as text (textContent), shown from their zoom level, placed greedily in rank order:
+       a name that would overlap another, or a panel (title, legend, slider, layer list), waits
+       for a closer zoom. */
+    initialize: function (rows, o) { this.rows = rows; this.o = o; this.gcLabels = true; },
+    onAdd: function (map) {
+      this._map = map; panes(map);
+      this.box = L.DomUtil.create('div', 'gc-labels leaflet-zoom-hide');
+      map.getPane('gcPoints').appendChild(this.box);
+      map.on('moveend zoomend resize viewreset', this._place, this);
+      this._place();
+    },
+    onRemove: function (map) {
+      L.DomUtil.remove(this.box); this.box = null;
+      map.off('moveend zoomend resize viewreset', this._place, this);
+    },
+    _place: function () {
+      if (!this._map || !this.box) return;
+      var map = this._map, z = map.getZoom(), size = map.getSize(), rect = map.getContainer().getBoundingClientRect();
+      L.DomUtil.setPosition(this.box, map.containerPointToLayerPoint([0, 0]));
+      this.box.textContent = '';
+      var taken = [];
+      document.querySelectorAll('.gc-title, .gc-legend, .gc-slider, .leaflet-control-layers, .leaflet-control-zoom, .leaflet-control-scale').forEach(function (e) {
+        var r = e.getBoundingClientRect(); if (r.width) taken.push([r.left - rect.left, r.top - rect.top, r.right - rect.left, r.bottom - rect.top]);
+      });
+      function free(b) { for (var k = 0; k < taken.length; k++) { var t = taken[k]; if (b[0] < t[2] && b[2] > t[0] && b[1] < t[3] && b[3] > t[1]) return false; } return true; }
+      var shown = 0;
+      for (var i = 0; i < this.rows.length; i++) {
+        var r = this.rows[i]; if (z < r[3]) continue;
+        var p = map.latLngToContainerPoint([r[0], r[1]]);
+        if (p.x < 0 || p.y < 0 || p.x > size.x || p.y > size.y) continue;
+        var big = r[3] === 0, w = r[2].length * (big ? 7.4 : 6.4) + 8, h = big ? 16 : 14, placed = null;
+        var spots = [[6, -h / 2], [-w - 6, -h / 2], [-w / 2, -h - 5], [-w / 2, 5]];
+        for (var k = 0; k < spots.length && !placed; k++) {
+          var b = [p.x + spots[k][0], p.y + spots[k][1], p.x + spots[k][0] + w, p.y + spots[k][1] + h];
+          if (b[0] >= 0 && b[1] >= 0 && b[2] <= size.x && b[3] <= size.y && free(b)) placed = b;
+        }
+        if (!placed) continue;
+        taken.push(placed);
+        var dot = el('div', 'gc-place-dot'); dot.style.left = (p.x - 3) + 'px'; dot.style.top = (p.y - 3) + 'px';
+        var lab = el('div', 'gc-place' + (big ? ' gc-place-big' : ''), r[2]);
+        lab.style.left = placed[0] + 'px'; lab.style.top = placed[1] + 'px';
+        this.box.appendChild(dot); this.box.appendChild(lab); shown++;
+      }
+      this.shown = shown;
+    }
+  });
+
   /* ---------------------------------------------------------------- layers, legend, timeline */
   function register(name, id, lyr) { lyr.gcId = id; lyr.gcName = name; layers[name] = lyr; return lyr; }
 
@@ -294,7 +344,7 @@ var GC = (function () {
         dated.forEach(function (l) {
           var s = document.querySelector('.gc-legend [data-gc-layer="' + l.gcId + '"] .gc-asof-legend');
           if (s && map.hasLayer(l)) s.textContent = state.all ? 'Last snapshot (from ' + (l.gcOptions.valid[0] || 'the start') + ')'
-            : 'Control on ' + text + ' (snapshot from ' + (l.gcOptions.valid[0] || 'the start') + ')';
+            : (l.gcOptions.asof || l.gcOptions.group) + ' on ' + text + ' (snapshot from ' + (l.gcOptions.valid[0] || 'the start') + ')';
         });
         if (!fromHash && !state.all && window.history && history.replaceState) history.replaceState(null, '', '#date=' + text);
       }
@@ -362,6 +412,6 @@ var GC = (function () {
     return ctl;
   }
   return {popup: popup, layer: layer, image: image, register: register, timeline: timeline, legend: legend,
-          layers: layers, timelines: timelines, Points: Points};
+          layers: layers, timelines: timelines, Points: Points, Labels: Labels};
 })();
 window.gcLayers = GC.layers;

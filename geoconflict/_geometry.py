@@ -164,6 +164,24 @@ def log_repairs(what: str, idx: np.ndarray, reasons: list[str], *, limit: int = 
                 ", ..." if len(idx) > limit else "")
 
 
+def checked_polygons(gdf: Any, *, what: str, path: str | None = None) -> Any:
+    """A polygon layer made safe for GEOS, the one way every reader does it: a CRS, coordinates
+    on the Earth (:func:`check_coordinates`), empty parts dropped and invalid polygons repaired
+    (:func:`repair_polygons`, each change logged).  Returns a GeoDataFrame (a copy if changed)."""
+    import geopandas as gpd
+
+    if gdf.crs is None:
+        raise LayerError(f"the {what} has no CRS", path=path,
+                         fix="add a .prj / CRS to the file, or set one with GeoDataFrame.set_crs(...)")
+    geoms = gdf.geometry.to_numpy()
+    check_coordinates(geoms, gdf.crs, what=what, path=path)
+    fixed, idx, reasons = repair_polygons(geoms)
+    log_repairs(path or what, idx, reasons)
+    if not len(idx):
+        return gdf
+    return gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs))
+
+
 def dilate(mask: np.ndarray) -> np.ndarray:
     """A boolean raster grown by one pixel in all 8 directions (``scipy.ndimage.binary_dilation``
     with a 3 x 3 square, in two separable passes of array ORs: several times faster)."""

@@ -424,3 +424,26 @@ def test_corridor_of_a_line_without_length_refused(cli_runner, tmp_path: Path, c
     res = cli_runner.invoke(cli, ["corridor", str(line), "--width", "6km", "-o", str(tmp_path / "c.geojson")])
     _one_line_error(res, "l.geojson", "feature 1", "no sides")
     assert not (tmp_path / "c.geojson").exists()
+
+
+def test_grid_extent_out_of_range_or_with_empty_parts(tmp_path, cli_runner) -> None:
+    """grid --all-cells --extent: the extent is checked like every other polygon layer (issue #18)."""
+    import json as _json
+
+    from geoconflict.cli.main import cli as _cli
+
+    csv = tmp_path / "inc.csv"
+    csv.write_text("id,lon,lat,day\n1,36.6,35.8,2020-06-08\n2,36.7,35.9,2020-06-09\n", encoding="utf-8")
+    bad = tmp_path / "extent95.geojson"
+    bad.write_text(_json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [[[36, 35], [37, 35], [37, 95], [36, 35]]]}}]}))
+    r = cli_runner.invoke(_cli, ["grid", str(csv), "--lon", "lon", "--lat", "lat", "--date", "day",
+                                 "--cells", "hex:5km", "--all-cells", "--extent", str(bad), "-o", str(tmp_path / "a.csv")])
+    assert r.exit_code == 2 and "extent95.geojson" in r.output and "Traceback" not in r.output
+    holed = tmp_path / "extent_empty_part.geojson"
+    holed.write_text(_json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+        "geometry": {"type": "MultiPolygon", "coordinates": [[], [[[36.5, 35.7], [36.8, 35.7], [36.8, 36.0],
+                                                                     [36.5, 36.0], [36.5, 35.7]]]]}}]}))
+    r = cli_runner.invoke(_cli, ["grid", str(csv), "--lon", "lon", "--lat", "lat", "--date", "day",
+                                 "--cells", "hex:5km", "--all-cells", "--extent", str(holed), "-o", str(tmp_path / "b.csv")])
+    assert r.exit_code == 0, r.output

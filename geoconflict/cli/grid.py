@@ -122,11 +122,13 @@ def grid(
         say(ctx, f"-> {output}")
         return
 
+    from .._geometry import checked_polygons
     from ..incidents import read_incidents
 
     read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer,
                           places=list(places) or None)
-    ext_layer = (read_layer(extent, what="extent", geometry="polygon", allow_empty=False)
+    ext_layer = (checked_polygons(read_layer(extent, what="extent", geometry="polygon", allow_empty=False),
+                                  what="extent", path=str(extent))
                  if extent is not None else None)
     result = count_by_cell(
         read.incidents, cells=spec, by=by, period=period, all_cells=all_cells,  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._dates import parse_date_column
 from .errors import InputError, SchemaError
 from .io import require_file
 
@@ -51,7 +52,8 @@ _SUBTOTAL_RE = re.compile(r"^.+\s(total|sum)\s*$", re.I)
 #: cell text that means "no movement" in a matrix
 _BLANK_TEXT = {"", "-", "–", "—", "n/a", "na", "nil", "none", "."}
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_MON_YY = re.compile(r"^([A-Za-z]{3,9})[-\s/.']*(\d{2})$")
+#: the years a flows date may fall in ("Jan-20" is never year 1)
+FLOW_EARLIEST, FLOW_LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -693,33 +695,11 @@ def _implausible_detail(individuals: float, families: float = np.nan) -> str:
 
 
 def _parse_dates(values: pd.Series | None, n: int) -> pd.Series:
+    """Dates of a flows table (``Jan-20`` and day-first guesses too; years 1900..2100)."""
     if values is None:
         return pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
-    def one(v: Any) -> Any:
-        if v is None:
-            return None
-        if hasattr(v, "year") and not isinstance(v, str):
-            return pd.Timestamp(v)
-        return str(v)
-    objs = values.map(one)
-    ts_mask = objs.map(lambda v: isinstance(v, pd.Timestamp))
-    out = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
-    if ts_mask.any():
-        out[ts_mask.to_numpy(bool)] = pd.to_datetime(objs[ts_mask]).astype("datetime64[ns]").to_numpy()
-    strs = objs[~ts_mask & objs.notna()].astype(str).str.strip()
-    if len(strs):
-        iso = pd.to_datetime(strs, errors="coerce", format="ISO8601")
-        short = iso.isna() & strs.str.match(_MON_YY.pattern, flags=_MON_YY.flags)
-        if short.any():  # "Jan-20", "Feb 20": month and two-digit year
-            norm = strs[short].str.replace(_MON_YY.pattern, lambda m: f"{m.group(1)[:3]}-{m.group(2)}",
-                                           regex=True, flags=_MON_YY.flags)
-            iso[short] = pd.to_datetime(norm, errors="coerce", format="%b-%y")
-        rest = iso.isna() & ~short
-        if rest.any():
-            iso[rest] = pd.to_datetime(strs[rest], errors="coerce", format="mixed", dayfirst=True)
-        iso = iso.where((iso.dt.year >= 1900) & (iso.dt.year <= 2100))  # "Jan-20" read as year 1
-        out[strs.index.to_numpy()] = iso.astype("datetime64[ns]").to_numpy()
-    return out
+    return parse_date_column(values, lenient=True, earliest=FLOW_EARLIEST,
+                             latest=FLOW_LATEST).dates.set_axis(range(n))
 
 
 def _finish(out: pd.DataFrame, reasons: pd.Series, report: ReadReport,

@@ -27,35 +27,10 @@ NULL_TOKENS = frozenset(
     {"", "na", "NA", "N/A", "n/a", "nan", "NaN", "NAN", "null", "NULL", "Null", "None", "none",
      "#N/A", "-", "--"}
 )
-#: day-first and named-month formats tried, in order, on what ISO 8601 could not read
-DATE_FORMATS = (
-    "%d %B %Y",   # 08 June 2020 (ACLED)
-    "%d-%m-%Y",   # 08-06-2020 (ACLED)
-    "%d %b %Y",   # 08 Jun 2020
-    "%d-%b-%Y",   # 08-Jun-2020 (Excel)
-    "%d/%m/%Y",   # 08/06/2020 (day first, as ACLED's own exports)
-    "%d.%m.%Y",   # 08.06.2020
-    "%Y/%m/%d",   # 2020/06/08
-    "%B %d, %Y",  # June 8, 2020
-    "%b %d, %Y",  # Jun 8, 2020
-    "%d %B %Y %H:%M",
-)
-_MIN_DATE = pd.Timestamp("1678-01-02")
-_MAX_DATE = pd.Timestamp("2261-12-31")
 #: distance tolerance (metres) for "the point lies in the country the row names"
 COUNTRY_TOLERANCE_M = 25_000.0
 
 
-#: formats pyarrow's strptime tries first (fast, C++), in order
-_ARROW_FORMATS = (
-    "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
-    "%Y-%m-%d %H:%M:%S.000", "%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y %H:%M",
-    "%d/%m/%Y %H:%M",
-)
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-           "october", "november", "december")
-_DAY_FIRST = r"^(?P<d>[0-9]{1,2})"
-_DAY_THIRD = r"^[0-9]{4}[-/][0-9]{1,2}[-/](?P<d>[0-9]{1,2})"
 _NUM_RE = r"^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 _COMMA_RE = r"^[-+]?[0-9]+,[0-9]+$"
 _NULL_SET = pa.array(sorted(NULL_TOKENS), type=pa.string())
@@ -71,16 +46,17 @@ def arrow_text(s: pd.Series) -> pa.ChunkedArray:
     return arr
 
 
-def _trim_missing(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
+def trim_missing(t: pa.Array) -> tuple[pa.Array, np.ndarray]:
     t = pc.utf8_trim_whitespace(t)
-    return t, _np_bool(pc.fill_null(pc.is_in(t, value_set=_NULL_SET), True))
+    # a null cell is missing too (is_in answers False for it, not null)
+    return t, np_bool(pc.or_(pc.is_in(t, value_set=_NULL_SET), pc.is_null(t)))
 
 
-def _np_bool(a: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def np_bool(a: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(a, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _by_distinct(s: pd.Series, parse: Any) -> tuple[np.ndarray, ...]:
+def by_distinct(s: pd.Series, parse: Any) -> tuple[np.ndarray, ...]:
     """Run ``parse`` (pyarrow strings -> tuple of numpy arrays) once per distinct text.
 
     Dates, precisions and often coordinates repeat a lot: parsing the distinct values and
@@ -113,7 +89,7 @@ def parse_number(s: pd.Series, *, decimal_comma: bool = False) -> tuple[np.ndarr
         return vals, np.isnan(vals), np.zeros(len(s), dtype=bool)
 
     def parse(a: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        t, missing = _trim_missing(a)
+        t, missing = trim_missing(a)
         vals = np.full(len(t), np.nan)
         # in blocks: one odd cell sends only its block to the regular expressions
         for start in range(0, len(t), _CAST_BLOCK):
@@ -122,7 +98,7 @@ def parse_number(s: pd.Series, *, decimal_comma: bool = False) -> tuple[np.ndarr
                                                    decimal_comma)
         return vals, missing, ~missing & np.isnan(vals)
 
-    vals, missing, invalid = _by_distinct(s, parse)
+    vals, missing, invalid = by_distinct(s, parse)
     return vals, missing, invalid
 
 
@@ -163,7 +139,7 @@ def _cast_plain_numbers(t: pa.Array, missing: np.ndarray) -> np.ndarray | None:
     vals[~missing] = np.asarray(num.to_numpy(zero_copy_only=False), dtype="float64")
     odd = np.flatnonzero(~missing & ~np.isfinite(vals))
     if len(odd):
-        numeric = _np_bool(pc.match_substring_regex(t.take(pa.array(odd)), _NUM_RE))
+        numeric = np_bool(pc.match_substring_regex(t.take(pa.array(odd)), _NUM_RE))
         vals[odd[~numeric]] = np.nan
     return vals
 
@@ -176,87 +152,6 @@ def small_ints(values: np.ndarray, index: pd.Index | None = None) -> pd.Series:
     data = np.where(missing, 0, values).astype(np.int8)
     return pd.Series(pd.arrays.IntegerArray(data, missing), index=index)
 
-
-def parse_dates(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series]:
-    """(dates datetime64[ns], missing, unparseable, precision hint) for a column of dates.
-
-    Reads ISO 8601 (with or without a time, ``T`` or space), ``08 June 2020``, ``08-06-2020``
-    and the other day-first forms of :data:`DATE_FORMATS`.  The hint is 4 for ``2020`` (a year)
-    and 3 for ``2020-06`` (a month), else <NA>.  Time zones are converted to UTC and dropped.
-    Each distinct text is parsed once; formats are tried in turn on what is still unread.
-    """
-    n = len(s)
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        out = s.astype("datetime64[ns]")
-        hint = small_ints(np.full(n, np.nan), index=s.index)
-        return out, out.isna().to_numpy(), np.zeros(n, dtype=bool), hint
-    parsed, missing, hint_code = _by_distinct(s, _parse_date_texts)
-    out = pd.Series(parsed.astype("datetime64[ns]"), index=s.index)
-    invalid = ~missing & np.isnat(parsed)
-    hint = small_ints(np.where(hint_code == 0, np.nan, hint_code), index=s.index)
-    return out, missing, invalid, hint
-
-
-def _parse_date_texts(a: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = len(a)
-    t, missing = _trim_missing(a)
-    parsed = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-    hint = np.zeros(n, dtype=np.int8)
-    idx = np.flatnonzero(~missing)
-    cur = t.filter(pa.array(~missing))
-    if len(idx):
-        hint[idx[_np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}$"))]] = 4
-        hint[idx[_np_bool(pc.match_substring_regex(cur, r"^[0-9]{4}-[0-9]{1,2}$"))]] = 3
-    for fmt in _ARROW_FORMATS:
-        if not len(idx):
-            break
-        idx, cur = _try_format(cur, idx, parsed, fmt)
-    if len(idx):  # month names: "08 June 2020", "8-Jun-2020" -> "08-06-2020"
-        named = pc.utf8_lower(cur)
-        for i, month in enumerate(_MONTHS):
-            named = pc.replace_substring_regex(named, f"[ -]{month[:3]}({month[3:]})?[ -]", f"-{i + 1:02d}-")
-        keep_idx, keep_cur = idx, cur
-        idx, named = _try_format(named, idx, parsed, "%d-%m-%Y")
-        cur = keep_cur.filter(pa.array(np.isin(keep_idx, idx))) if len(idx) < len(keep_idx) else keep_cur
-    if len(idx):  # the rest: pandas' ISO 8601 reader (fractions, offsets), then other forms
-        rest = pd.Series(cur.to_pandas().to_numpy(dtype=object), dtype=object)
-        got = pd.to_datetime(rest, format="ISO8601", errors="coerce", utc=True)
-        for fmt in DATE_FORMATS:
-            todo = got.isna()
-            if not todo.any():
-                break
-            got[todo] = pd.to_datetime(rest[todo], format=fmt, errors="coerce", utc=True)
-        parsed[idx] = got.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
-    bad = (parsed < np.datetime64(_MIN_DATE, "s")) | (parsed > np.datetime64(_MAX_DATE, "s"))
-    parsed[bad] = np.datetime64("NaT")
-    return parsed, missing, hint
-
-
-def _try_format(
-    cur: pa.ChunkedArray, idx: np.ndarray, parsed: np.ndarray, fmt: str
-) -> tuple[np.ndarray, pa.ChunkedArray]:
-    r = pc.strptime(cur, format=fmt, unit="s", error_is_null=True)
-    got = _np_bool(pc.is_valid(r))
-    if not got.any():
-        return idx, cur
-    pos = np.flatnonzero(got)
-    vals = r.filter(pa.array(got))
-    # pyarrow rolls impossible days over (2020-02-30 -> 2020-03-01): a result on day 1-3 must
-    # carry the day written in the text, else the cell is left for the strict reader
-    sus = np.asarray(pc.less_equal(pc.day(vals), 3).to_numpy(zero_copy_only=False), dtype=bool)
-    if sus.any():
-        day_re = _DAY_FIRST if fmt.startswith("%d") else _DAY_THIRD
-        text = cur.filter(pa.array(got)).filter(pa.array(sus))
-        written = pc.cast(pc.struct_field(pc.extract_regex(text, day_re), [0]), pa.int64())
-        same = _np_bool(pc.equal(written, pc.day(vals.filter(pa.array(sus)))))
-        bad = pos[np.flatnonzero(sus)[~same]]
-        if len(bad):
-            got[bad] = False
-            vals = r.filter(pa.array(got))
-    parsed[idx[got]] = vals.to_numpy(zero_copy_only=False).astype("datetime64[s]")
-    return idx[~got], cur.filter(pa.array(~got))
 
 
 def clean_text(s: pd.Series, *, trim: bool = False) -> pd.Series:

@@ -56,6 +56,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from . import _dates
 from .errors import InputError, SchemaError
 from .io import check_output, write_layer, write_table, write_text
 
@@ -108,29 +109,9 @@ _WORDS = {
 
 
 def parse_moment(value: Any, what: str = "--start") -> pd.Timestamp:
-    """A moment from text (``2020-03-06T00:01``, ``2020-03-06 00:01``, ``2020-03-06``)."""
-    from .control import DAY_RANGE_TEXT, in_day_range
-
-    if isinstance(value, pd.Timestamp):
-        ts = value
-    else:
-        try:
-            ts = pd.Timestamp(value)
-        except (ValueError, TypeError, OverflowError):
-            ts = pd.NaT
-    if pd.isna(ts):
-        raise InputError(
-            f"cannot read the {what} time {value!r}",
-            fix="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM, e.g. 2020-03-06T00:01",
-        )
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    if not in_day_range(ts):
-        raise InputError(
-            f"the {what} time {value!r} is outside {DAY_RANGE_TEXT}",
-            fix=f"give a time in {DAY_RANGE_TEXT}, e.g. 2020-03-06T00:01",
-        )
-    return pd.Timestamp(ts).as_unit("ns")
+    """A moment from text (``2020-03-06T00:01``, ``2020-03-06``): :func:`geoconflict._dates.parse_moment`
+    (kept here as public API)."""
+    return _dates.parse_moment(value, what=what)
 
 
 def _end_moment(end: Any) -> pd.Timestamp | None:

@@ -62,6 +62,7 @@ import pyarrow.compute as pc
 import shapely
 
 from . import _validate as V
+from ._dates import parse_date_column
 from ._readers import PointCoords, RawTable, read_raw
 from .errors import CRSError, InputError, SchemaError
 from .io import output_format, sibling, write_layer, write_table
@@ -406,7 +407,7 @@ def _ingest(
     candidates: pd.Series | None = None
     # independent columns are parsed in two threads (pyarrow and shapely release the GIL)
     pool = _pool()
-    date_job = pool.submit(V.parse_dates, frame[cols["date"]]) if cols["date"] is not None else None
+    date_job = pool.submit(parse_date_column, frame[cols["date"]]) if cols["date"] is not None else None
     if is_vector and cols["lon"] is None:
         x, y = _points_xy(points, mark) if points is not None else _vector_xy(frame, mark, where)
     else:
@@ -479,7 +480,7 @@ def _ingest(
     prec_acc = take(prec)
     tmp = pd.DataFrame({"date": d_acc, "date_precision": prec_acc})
     if cols["date_end"] is not None:
-        dend = V.parse_dates(frame[cols["date_end"]])[0]
+        dend = parse_date_column(frame[cols["date_end"]])[0]
         tmp["date_end"] = take(dend)
     out["date_end"] = date_window(tmp)[1]
     day, has_time = _day_and_time(d_acc)

@@ -591,7 +591,7 @@ def test_geocode_candidates_stay_on_their_rows_next_to_malformed_rows(tmp_path):
 
 @pytest.mark.parametrize("many", [False, True])  # True: the distinct-text path (> 1000 rows)
 def test_date_forms(many):
-    from geoconflict._validate import parse_dates
+    from geoconflict._dates import parse_date_column as parse_dates
 
     cells = {
         "2020-06-08": "2020-06-08", "2020-06-08 14:30": "2020-06-08 14:30",

@@ -153,7 +153,7 @@ def test_clean_text_equals_trimming_every_cell():
 
 
 def _parse_number_plain(s: pd.Series, decimal_comma: bool) -> tuple[np.ndarray, ...]:
-    t, missing = V._trim_missing(V.arrow_text(s).combine_chunks())
+    t, missing = V.trim_missing(V.arrow_text(s).combine_chunks())
     ok = pc.match_substring_regex(t, V._NUM_RE)
     if decimal_comma:
         comma = pc.match_substring_regex(t, V._COMMA_RE)

@@ -365,16 +365,17 @@ def _prepare_incidents(name: str, gdf: gpd.GeoDataFrame, *, max_features: int, m
     where = source or f"the data file of layer {name!r}"
     if packed.notes == "left out" and "notes" in gdf:
         opts["notesWhere"] = f"not in this page (page size): see {where}"
-    for c in packed.left_out:
-        if c != "notes":
-            messages.append(f"{name}: {c} left out of the page (page size); it is in {where}")
     if not full:
         messages.append(f"{name}: {len(gdf):,} incidents > {max_features:,}: each keeps its position, "
-                        f"day and type; other fields are in {where}")
-    if packed.notes == "left out" and "notes" in gdf:
-        messages.append(f"{name}: notes left out of the page (page size); they are in {where}")
-    elif packed.notes.startswith("cut"):
-        messages.append(f"{name}: notes {packed.notes} in the page; the full text is in {where}")
+                        f"day and type; {', '.join(packed.left_out)} left out of the page (they are in {where})")
+    else:
+        dropped = [c for c in packed.left_out if c != "notes"]
+        if dropped:
+            messages.append(f"{name}: {', '.join(dropped)} left out of the page (page size); in {where}")
+        if packed.notes == "left out" and "notes" in gdf:
+            messages.append(f"{name}: notes left out of the page (page size); they are in {where}")
+        elif packed.notes.startswith("cut"):
+            messages.append(f"{name}: notes {packed.notes} in the page; the full text is in {where}")
     days = None
     if packed.payload.get("day"):
         d = pd.to_datetime(gdf["date"]).dt.normalize()

@@ -236,8 +236,8 @@ def test_past_max_features_every_incident_keeps_position_day_and_type(tmp_path: 
                             "sub_event_type": types, "fatalities": 1.0, "notes": "x"},
                            geometry=gpd.points_from_xy(xs, ys), crs=4326)
     m = make_map([Layer("Incidents", "incidents", inc, source="inc.csv")], title="t", max_features=100)
-    assert any("500 incidents > 100: each keeps its position, day and type; other fields are in inc.csv" in s
-               for s in m.geoconflict_messages)
+    assert any("500 incidents > 100: each keeps its position, day and type; fatalities, incident_id, notes "
+               "left out of the page (they are in inc.csv)" in s for s in m.geoconflict_messages), m.geoconflict_messages
     got = unpack(_layer_data(render_html(m), "Incidents"))
     assert len(got) == n
     assert np.allclose(got["lon"], np.round(xs, 5)) and np.allclose(got["lat"], np.round(ys, 5))

@@ -62,8 +62,10 @@ var GC = (function () {
     return out;
   }
   function gunzip(s) {
-    var stream = new Blob([b64bytes(s)]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return new Response(stream).arrayBuffer();
+    /* base64 decoded by the browser itself (a data: URL), then gunzipped as a stream */
+    return fetch('data:application/octet-stream;base64,' + s).then(function (r) { return r.blob(); })
+      .catch(function () { return new Blob([b64bytes(s)]); })
+      .then(function (blob) { return new Response(blob.stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer(); });
   }
   var ARRAYS = {u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, f32: Float32Array, i32: Int32Array};
   function view(buf, at, type) { var A = ARRAYS[type]; return new A(buf, at[0], at[1] / A.BYTES_PER_ELEMENT); }
@@ -125,7 +127,11 @@ var GC = (function () {
       }
       return out;
     },
-    setFilter: function (f) { for (var k in f) this.filter[k] = f[k]; if (this.lon) { this._apply(); this._redraw(); } },
+    setFilter: function (f) {
+      var changed = false;
+      for (var k in f) { if (this.filter[k] !== f[k]) { this.filter[k] = f[k]; changed = true; } }
+      if (changed && this.lon) { this._apply(); this._redraw(); }
+    },
     _apply: function () {
       var f = this.filter, n = this.n, day = this.day, nd = this.noDay, count = 0;
       var types = f.types, tc = this.typeCodes, actorOk = null;
@@ -181,7 +187,8 @@ var GC = (function () {
         sx[i] = px; sy[i] = py;
         if (px < -r || py < -r || px > size.x + r || py > size.y + r) continue;
         var code = tc[i] < nt ? tc[i] : nt, p = paths[code];
-        p.moveTo(px + r, py); p.arc(px, py, r, 0, 2 * Math.PI);
+        if (r < 4) p.rect(px - r, py - r, 2 * r, 2 * r);  // zoomed out: squares draw several times faster
+        else { p.moveTo(px + r, py); p.arc(px, py, r, 0, 2 * Math.PI); }
       }
       ctx.lineWidth = 1;
       for (k = 0; k <= nt; k++) {  // outlines only where points are big enough to be told apart

@@ -44,7 +44,7 @@ _LAZY: dict[str, str] = {
     "corridor": "corridor", "classify_ceasefire": "ceasefire", "ceasefire_report": "ceasefire",
     "write_ceasefire": "ceasefire",
     # grids
-    "count_by_cell": "grids", "kde_raster": "grids", "hot_spots": "grids", "priogrid_gid": "grids",
+    "count_by_cell": "grids", "kde_raster": "kde", "hot_spots": "hotspots", "priogrid_gid": "grids",
     "priogrid_cell": "grids", "month_id": "grids",
     # flows
     "read_flows": "flows", "resolve_places": "flows", "aggregate_flows": "flows", "flow_arcs": "flows",

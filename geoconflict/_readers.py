@@ -446,7 +446,7 @@ def _looks_like_text(p: Path) -> bool:
 # CSV sniffing
 
 
-def _detect_encoding(sample: bytes, p: Path, encoding: str | None) -> str:
+def detect_encoding(sample: bytes, p: Path, encoding: str | None) -> str:
     if encoding:
         try:
             codecs.lookup(encoding)
@@ -503,7 +503,7 @@ def _count_outside_quotes(line: str, delim: str) -> int:
     return n
 
 
-def _dedupe(names: list[str]) -> list[str]:
+def dedupe_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for i, raw in enumerate(names):
@@ -547,7 +547,7 @@ def read_csv_text(
     in another encoding) the file is refused naming ``--encoding``."""
     n_lines = check_text_lines(p)
     sample = _read_head(p)
-    enc = _detect_encoding(sample, p, encoding)
+    enc = detect_encoding(sample, p, encoding)
     text = sample.decode(enc, errors="replace").lstrip("\ufeff")
     lines = _split_lines(text)
     skip = 0
@@ -577,7 +577,7 @@ def read_csv_text(
         names = list(GED_COLUMNS)
         skip_rows = skip
     else:
-        names = _dedupe(fields)
+        names = dedupe_names(fields)
         skip_rows = skip + 1
 
     malformed: list[tuple[int | None, str]] = []

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from . import io
+from ._geometry import checked_polygons
 from .units import parse_distance_m
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -122,7 +123,9 @@ def join(run: Run) -> None:
     from .join import join_all
 
     sc = run.scenario
-    admin = [io.read_layer(p, what="admin layer") for p in _paths(sc.input("admin"))]
+    # checked once for every stage that uses them (join, grids' extent, the maps)
+    admin = [checked_polygons(io.read_layer(p, what="admin layer"), what="admin layer", path=str(p))
+             for p in _paths(sc.input("admin"))]
     control = read_control(sc.input("control")) if sc.input("control") else None
     front = io.read_layer(sc.input("front_line"), what="front-line layer") if sc.input("front_line") else None
     areas = io.read_layer(sc.input("areas"), what="areas layer") if sc.input("areas") else None
@@ -204,7 +207,9 @@ def ceasefire(run: Run) -> None:
 
 
 def grids(run: Run) -> None:
-    from .grids import count_by_cell, hot_spots, kde_raster
+    from .grids import count_by_cell
+    from .hotspots import hot_spots
+    from .kde import kde_raster
 
     sc = run.scenario
     incidents = run.state.get("joined", run.state["incidents"])

@@ -265,7 +265,7 @@ def _csv_layout(path: Path, blocksize: int, encoding: str | None, ucdp_ok: bool)
     p = R.require_file(path, "input")
     with open(p, "rb") as fh:
         sample = fh.read(R.SAMPLE_BYTES)
-    enc = R._detect_encoding(sample, p, encoding)
+    enc = R.detect_encoding(sample, p, encoding)
     if enc.lower().replace("_", "-") in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
         raise InputError(f"the dask engine reads 8-bit text encodings, not {enc}", path=p,
                          fix="convert the file to UTF-8 first, or use the in-process engine")
@@ -296,7 +296,7 @@ def _csv_layout(path: Path, blocksize: int, encoding: str | None, ucdp_ok: bool)
     if headerless:
         names, start = list(R.GED_COLUMNS), pos
     else:
-        names, start = R._dedupe(fields), (nl + 1 if nl >= 0 else len(sample))
+        names, start = R.dedupe_names(fields), (nl + 1 if nl >= 0 else len(sample))
     size = p.stat().st_size
     return _CsvLayout(str(p), enc, delimiter, names, headerless, start,
                       _record_blocks(p, start, size, blocksize))
@@ -392,7 +392,7 @@ def _ingest_block(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
     """Read and validate one block with the in-process code; source rows and ``row-<n>`` ids
     numbered in the whole file.  Returns (IngestResult, raw frame, accepted frame positions)."""
     from ._readers import RawTable
-    from .incidents import _ingest
+    from .incidents import ingest_raw
 
     frame, malformed = _read_block(layout, block)
     n, m = len(frame), len(malformed)
@@ -405,8 +405,8 @@ def _ingest_block(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
                    encoding=layout.encoding, delimiter=layout.delimiter,
                    malformed=[(None if r is None else r + row_offset, t) for r, t in malformed],
                    row_numbers=local + row_offset)
-    res = _ingest(raw, fmt=options["format"], lon=options["lon"], lat=options["lat"],
-                  date=options["date"], places=None)
+    res = ingest_raw(raw, fmt=options["format"], lon=options["lon"], lat=options["lat"],
+                     date=options["date"], places=None)
     q = res.quarantine
     from_frame = q["reason"].astype(str).to_numpy() != "malformed_row"
     rej_rows = q["source_row"].to_numpy(dtype="float64", na_value=np.nan)[from_frame]
@@ -819,9 +819,9 @@ def _total_bounds(files: list[str]) -> np.ndarray:
 
 
 def _extent_part(part: tuple[str, int | None], include_imprecise: bool, need_date: bool) -> tuple[float, ...] | None:
-    from .grids import _prepare
+    from ._points import prepare_points
 
-    prep = _prepare(_read_part(part), include_imprecise=include_imprecise, need_date=need_date)
+    prep = prepare_points(_read_part(part), include_imprecise=include_imprecise, need_date=need_date)
     if not len(prep.lon):
         return None
     return (float(prep.lon.min()), float(prep.lon.max()), float(prep.lat.min()), float(prep.lat.max()))
@@ -885,7 +885,8 @@ def count_partitioned(
     from pyproj import CRS
 
     from .crs import to_crs
-    from .grids import GridReport, GridResult, _metric_crs_at, parse_cells
+    from ._points import metric_crs_at
+    from .grids import GridReport, GridResult, parse_cells
 
     spec = parse_cells(cells)
     parts = parts_of(parquet)
@@ -899,8 +900,8 @@ def count_partitioned(
                                                  [period is not None] * len(parts), pure=False)) if e]
                 if ext:
                     a = np.array(ext)
-                    cell_crs = _metric_crs_at(round((a[:, 0].min() + a[:, 1].max()) / 2, 6),
-                                              round((a[:, 2].min() + a[:, 3].max()) / 2, 6))
+                    cell_crs = metric_crs_at(round((a[:, 0].min() + a[:, 1].max()) / 2, 6),
+                                             round((a[:, 2].min() + a[:, 3].max()) / 2, 6))
                 else:
                     cell_crs = CRS.from_epsg(32637)
         keyed = by is not None or period is not None

@@ -64,12 +64,11 @@ distinct coordinate pair.  Cells near the antimeridian are not split.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -79,6 +78,12 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 
 from ._geometry import LabelRaster
+from ._points import (
+    GridReport,
+    PreparedPoints,
+    numeric_column,
+    prepare_points,
+)
 from .crs import WGS84, metric_crs_for, require_crs, to_crs, transform_xy
 from .errors import InputError, SchemaError, SizeLimitError
 
@@ -95,8 +100,6 @@ __all__ = [
     "priogrid_row_col",
     "month_id",
     "cell_polygons",
-    "kde_raster",
-    "hot_spots",
 ]
 
 CellKind = Literal["square", "hex", "h3", "priogrid"]
@@ -106,8 +109,6 @@ Period = Literal["day", "week", "month"]
 MAX_CELLS = 20_000_000
 #: most per-group / per-period columns in the wide table (use long=True beyond)
 MAX_WIDE_COLUMNS = 2_000
-#: geo_precision at or above which a location is imprecise (both ACLED and UCDP, harmonised)
-IMPRECISE_FROM = 3
 SQRT3 = math.sqrt(3.0)
 NONE_LABEL = "(none)"
 
@@ -689,158 +690,12 @@ def _ellipsoid_band_area_km2(south: np.ndarray, north: np.ndarray, dlon_deg: flo
 
 
 @dataclass
-class GridReport:
-    """What happened to every input row."""
-
-    rows_in: int = 0
-    counted: int = 0
-    excluded: dict[str, int] = field(default_factory=dict)
-    cells: int = 0
-    nonempty_cells: int = 0
-    cells_label: str = ""
-    crs: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def check(self) -> None:
-        total = self.counted + sum(self.excluded.values())
-        if total != self.rows_in:  # pragma: no cover - an internal bug
-            raise AssertionError(f"grid counts not conserved: {total} != {self.rows_in}")
-
-    def lines(self) -> list[str]:
-        out = [
-            f"{self.cells_label}: {self.counted:,} of {self.rows_in:,} incidents counted in "
-            f"{self.nonempty_cells:,} cells ({self.cells:,} cells written; CRS {self.crs})"
-        ]
-        for reason, n in sorted(self.excluded.items()):
-            if n:
-                out.append(f"  excluded {n:,}: {reason.replace('_', ' ')}")
-        out.extend(f"  {note}" for note in self.notes)
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows_in": self.rows_in,
-            "counted": self.counted,
-            "excluded": dict(self.excluded),
-            "cells": self.cells,
-            "nonempty_cells": self.nonempty_cells,
-            "notes": list(self.notes),
-        }
-
-
-@dataclass
 class GridResult:
     """Cells with counts (``cells``), the row accounting (``report``) and metadata incl. the CRS."""
 
     cells: gpd.GeoDataFrame
     report: GridReport
     metadata: dict[str, Any]
-
-
-# --------------------------------------------------------------------------------------------
-# input preparation
-
-
-@dataclass
-class _Prepared:
-    source: gpd.GeoDataFrame  # the input, EPSG:4326
-    idx: np.ndarray | None  # positions of the kept rows (None: all kept)
-    lon: np.ndarray
-    lat: np.ndarray
-    report: GridReport
-
-    @property
-    def columns(self) -> pd.Index:
-        return self.source.columns
-
-    def col(self, name: str) -> pd.Series:
-        """A column's values for the kept rows (no copy of the whole table)."""
-        s = self.source[name]
-        return s if self.idx is None else s.iloc[self.idx]
-
-    def metric_crs(self) -> CRS:
-        """UTM zone of the kept points' extent (from their lon/lat bounds)."""
-        # the centre rounded to 0.01° (the zone only changes at 6° boundaries), so repeated
-        # calls on the same data hit the cache instead of the PROJ database
-        return _metric_crs_at(
-            round((float(self.lon.min()) + float(self.lon.max())) / 2, 2),
-            round((float(self.lat.min()) + float(self.lat.max())) / 2, 2),
-        )
-
-
-@functools.lru_cache(maxsize=64)
-def _metric_crs_at(lon: float, lat: float) -> CRS:
-    """:func:`geoconflict.crs.metric_crs_for` of an extent centred at (lon, lat), cached."""
-    return metric_crs_for(gpd.GeoDataFrame(geometry=shapely.points([lon], [lat]), crs=WGS84))
-
-
-def _point_xy(geom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of point geometries (NaN for missing and non-point ones); for large inputs in two
-    threads (GEOS's part of the work runs without the GIL: about 20% faster on two cores)."""
-    if len(geom) < APPROX_PROJECTION_FROM:
-        return shapely.get_x(geom), shapely.get_y(geom)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        fx, fy = pool.submit(shapely.get_x, geom), pool.submit(shapely.get_y, geom)
-        return fx.result(), fy.result()
-
-
-def _prepare(
-    incidents: gpd.GeoDataFrame,
-    *,
-    include_imprecise: bool,
-    need_date: bool,
-    what: str = "incidents",
-) -> _Prepared:
-    if not isinstance(incidents, gpd.GeoDataFrame):
-        raise SchemaError(f"{what} must be a GeoDataFrame (read it with geoconflict.incidents.read_incidents)")
-    require_crs(incidents, what)
-    gdf = incidents if incidents.crs.equals(WGS84) else incidents.to_crs(WGS84)
-    report = GridReport(rows_in=len(gdf))
-    geom = gdf.geometry.values
-    keep = np.ones(len(gdf), dtype=bool)
-
-    def drop(mask: np.ndarray, reason: str) -> None:
-        mask = mask & keep
-        n = int(mask.sum())
-        if n:
-            report.excluded[reason] = report.excluded.get(reason, 0) + n
-            keep[mask] = False
-
-    try:  # the usual case: one pass each (NaN for missing and non-point geometry)
-        x, y = _point_xy(np.asarray(geom))
-    except shapely.errors.GEOSException:  # GEOS refuses the x of an empty point
-        pts = np.where(~shapely.is_empty(geom), geom, None)
-        x, y = shapely.get_x(pts), shapely.get_y(pts)
-    bad = ~(np.isfinite(x) & np.isfinite(y))
-    if bad.any():  # name the reason: missing / not a point / empty or not finite
-        types = np.zeros(len(geom), dtype=np.int64)
-        types[bad] = shapely.get_type_id(geom[bad])  # -1 missing, 0 point
-        drop(types == -1, "no_geometry")
-        drop(types > 0, "not_a_point")
-        drop(bad, "no_geometry")
-    drop((np.abs(x) > 180) | (np.abs(y) > 90), "coordinate_out_of_range")
-    if "geo_precision" in gdf.columns:
-        prec = pd.to_numeric(gdf["geo_precision"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        imprecise = prec >= IMPRECISE_FROM
-        if include_imprecise:
-            n = int((imprecise & keep).sum())
-            if n:
-                report.notes.append(f"{n:,} imprecise locations (geo_precision ≥ 3) kept (--include-imprecise)")
-        else:
-            drop(imprecise, "imprecise_location")
-    else:
-        report.notes.append("no geo_precision column: every location taken as precise")
-    if need_date:
-        if "date" not in gdf.columns:
-            raise SchemaError(f"{what} have no 'date' column; a --period needs one", column="date")
-        dates = pd.to_datetime(gdf["date"], errors="coerce")
-        drop(dates.isna().to_numpy(), "missing_date")
-    report.counted = int(keep.sum())
-    if keep.all():
-        return _Prepared(source=gdf, idx=None, lon=x, lat=y, report=report)
-    return _Prepared(source=gdf, idx=np.flatnonzero(keep), lon=x[keep], lat=y[keep], report=report)
 
 
 def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -868,19 +723,6 @@ def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.nda
         labels = uniq.strftime("%Y-%m")
     mids = month_id(uniq) if period == "month" else np.full(len(uniq), -1, dtype="int64")
     return np.asarray(codes), np.asarray(labels, dtype=object), np.asarray(mids)
-
-
-def _numeric(prep: _Prepared, col: str, report: GridReport) -> np.ndarray:
-    """A column as float64 for the kept rows, 0 where it is not a number (counted in a note)."""
-    v = pd.to_numeric(prep.source[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    if prep.idx is not None:
-        v = v[prep.idx]  # a numpy take, not a pandas one
-    missing = np.isnan(v)
-    bad = int(missing.sum())
-    if bad:
-        report.notes.append(f"{bad:,} rows without a number in '{col}' add 0 to its sums")
-        v = np.where(missing, 0.0, v)
-    return v
 
 
 # --------------------------------------------------------------------------------------------
@@ -915,7 +757,7 @@ def count_by_cell(
     hex, EPSG:4326 for H3 and PRIO-GRID); ``metadata["crs"]`` names it.
     """
     spec = parse_cells(cells)
-    prep = _prepare(incidents, include_imprecise=include_imprecise, need_date=period is not None)
+    prep = prepare_points(incidents, include_imprecise=include_imprecise, need_date=period is not None)
     report = prep.report
     if by is not None and by not in prep.columns:
         raise SchemaError(
@@ -974,10 +816,10 @@ def count_by_cell(
         n_cells = len(all_keys)
 
     # --- sums ------------------------------------------------------------------------------
-    fat = _numeric(prep, "fatalities", report) if "fatalities" in prep.columns else np.zeros(n)
+    fat = numeric_column(prep, "fatalities", report) if "fatalities" in prep.columns else np.zeros(n)
     ucdp_bounds = "low" in prep.columns and "high" in prep.columns
-    low = _numeric(prep, "low", report) if ucdp_bounds else None
-    high = _numeric(prep, "high", report) if ucdp_bounds else None
+    low = numeric_column(prep, "low", report) if ucdp_bounds else None
+    high = numeric_column(prep, "high", report) if ucdp_bounds else None
 
     group_codes = group_labels = None
     if by is not None:
@@ -1244,7 +1086,7 @@ def _extent_geoseries(extent: Any) -> gpd.GeoSeries:
     raise InputError("extent must be a GeoDataFrame or GeoSeries (a polygon layer)")
 
 
-def _extent_keys(spec: CellSpec, cell_crs: CRS, extent: Any, prep: _Prepared) -> np.ndarray:
+def _extent_keys(spec: CellSpec, cell_crs: CRS, extent: Any, prep: PreparedPoints) -> np.ndarray:
     """Integer keys of every cell over the extent (or over the counted incidents' bbox)."""
     if extent is not None:
         gs = _extent_geoseries(extent)
@@ -1310,21 +1152,3 @@ def _check_cell_count(n: int) -> None:
     if n > MAX_CELLS:
         raise SizeLimitError(f"{n:,} cells over the extent (limit {MAX_CELLS:,})",
                              fix="use larger cells or a smaller --extent")
-
-
-# --------------------------------------------------------------------------------------------
-# re-exports (kept in their own modules)
-
-
-def __getattr__(name: str) -> Any:
-    """``kde_raster`` and ``hot_spots`` live in :mod:`geoconflict.kde` and
-    :mod:`geoconflict.hotspots`; importing them from here loads those modules on first use."""
-    if name == "kde_raster":
-        from .kde import kde_raster
-
-        return kde_raster
-    if name == "hot_spots":
-        from .hotspots import hot_spots
-
-        return hot_spots
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -245,7 +245,7 @@ def read_incidents(
                        on_progress=bar.read if bar else None, max_input_mb=max_input_mb)
         if bar:
             bar.stage(f"validating {p.name}")
-        return _ingest(raw, fmt=format, lon=lon, lat=lat, date=date, places=places)
+        return ingest_raw(raw, fmt=format, lon=lon, lat=lat, date=date, places=places)
 
 
 def incidents_from_frame(
@@ -271,7 +271,7 @@ def incidents_from_frame(
         is_vector = False
     frame = df if is_vector else pd.DataFrame(df)
     raw = RawTable(frame=frame, kind="vector" if is_vector else "csv", path=None)
-    return _ingest(raw, fmt=format, lon=lon, lat=lat, date=date, places=places, name=source)
+    return ingest_raw(raw, fmt=format, lon=lon, lat=lat, date=date, places=places, name=source)
 
 
 def write_ingest(result: IngestResult, output: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
@@ -372,7 +372,7 @@ def _check_format(fmt: str) -> None:
         raise InputError(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
 
 
-def _ingest(
+def ingest_raw(
     raw: RawTable,
     *,
     fmt: str,
@@ -382,6 +382,8 @@ def _ingest(
     places: Sequence[str | Path] | None,
     name: str | None = None,
 ) -> IngestResult:
+    """A table as read (:func:`geoconflict._readers.read_raw`) -> the canonical table and the
+    quarantine: the engine under :func:`read_incidents` and each block of the dask engine."""
     where = str(raw.path) if raw.path is not None else (name or "<frame>")
     frame = raw.frame.reset_index(drop=True)
     is_vector = raw.kind == "vector"

@@ -23,7 +23,8 @@ from pyproj import CRS
 
 from .crs import to_crs
 from .errors import InputError, SchemaError, SizeLimitError
-from .grids import GridReport, _numeric, _prepare, metric_cell_indices
+from ._points import GridReport, numeric_column, prepare_points
+from .grids import metric_cell_indices
 from .io import atomic_path
 
 Kernel = Literal["quartic", "gaussian"]
@@ -146,7 +147,7 @@ def kde_raster(
         raise InputError(f"unknown kernel {kernel!r}", fix="use quartic or gaussian")
     if Path(path).suffix.lower() not in (".tif", ".tiff"):
         raise InputError("the KDE output must be a GeoTIFF", path=path, fix="name it *.tif")
-    prep = _prepare(incidents, include_imprecise=include_imprecise, need_date=False)
+    prep = prepare_points(incidents, include_imprecise=include_imprecise, need_date=False)
     report = prep.report
     report.cells_label = f"kde:{kernel}:{bandwidth_m:g}m"
     if len(prep.lon) == 0:
@@ -155,7 +156,7 @@ def kde_raster(
     if weight is not None:
         if weight not in prep.columns:
             raise SchemaError(f"no column {weight!r} to weight by", column=weight)
-        w = _numeric(prep, weight, report)
+        w = numeric_column(prep, weight, report)
         if np.any(w < 0):
             raise InputError(f"negative values in {weight!r} cannot weight a density", column=weight)
     else:

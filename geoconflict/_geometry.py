@@ -96,6 +96,11 @@ def check_coordinates(geoms: np.ndarray, crs: Any, *, what: str, path: str | Non
     with np.errstate(invalid="ignore"):
         bad = (~np.isfinite(b).all(axis=1) | (b[:, 0] < limits[0]) | (b[:, 2] > limits[2])
                | (b[:, 1] < limits[1]) | (b[:, 3] > limits[3]))
+    # a NaN vertex can hide from the bounds (GEOS's envelope skips it): look at every coordinate
+    xy, owner = shapely.get_coordinates(geoms[present], return_index=True)
+    nonfinite = ~np.isfinite(xy).all(axis=1)
+    if nonfinite.any():
+        bad[np.unique(owner[nonfinite])] = True
     if not bad.any():
         return
     k = int(np.flatnonzero(bad)[0])

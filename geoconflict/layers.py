@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from . import styles
+from ._geometry import check_coordinates
 from ._readers import check_text_lines
 from .crs import equal_area_crs_for
 from .errors import InputError
@@ -121,6 +122,7 @@ def load_layers(paths: Iterable[str | Path], *, kinds: Mapping[str, str] | None 
                 names.append(str(lname))
         for lname in names:
             gdf = read_layer(path, layer=lname, what="layer")
+            check_coordinates(gdf.geometry.to_numpy(), gdf.crs, what="layer", path=str(path))
             name = lname or stem
             kind = kinds.get(name) or _kind_of(gdf, name, path)
             if kind == "control" and ({"valid_from", "valid_to", "date"} & set(gdf.columns)):

@@ -351,6 +351,10 @@ def _prepare_incidents(name: str, gdf: gpd.GeoDataFrame, *, max_features: int, m
     fields = [(c, lab) for c, lab in INCIDENT_FIELDS if c in gdf]
     full = len(gdf) <= max_features
     pts = gdf.geometry
+    if not (pts.geom_type == "Point").all():  # an incident drawn as a polygon or line: at a point of it
+        messages.append(f"{name}: {int((pts.geom_type != 'Point').sum()):,} incidents are not points; "
+                        "each is drawn at a point inside it")
+        pts = pts.representative_point()
     packed = pack_incidents(gdf, pts.x.to_numpy(), pts.y.to_numpy(), columns=[c for c, _ in fields],
                             type_col=type_col, dates=gdf["date"] if "date" in gdf else None, full_detail=full)
     short = {k: f"s{i}" for i, k in enumerate(sym.symbols)}  # short, inert style keys

@@ -176,6 +176,16 @@ def check_parameters(scenario: Scenario) -> None:
         value = scenario.get(table, key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             problems.append(f"{table}.{key} = {value!r}: must be a positive whole number")
+    for table, key in (("scenario", "name"), ("scenario", "title"), ("scenario", "description"),
+                       ("corridor", "name"), ("map", "tiles"), ("grid", "kde_kernel"), ("inputs", "format"),
+                       ("inputs", "lon"), ("inputs", "lat"), ("inputs", "date")):
+        value = scenario.get(table, key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{table}.{key} = {value!r}: must be text (in quotes)")
+    sources = scenario.get("scenario", "sources")
+    if sources is not None and not (isinstance(sources, str) or (
+            isinstance(sources, list) and all(isinstance(t, str) for t in sources))):
+        problems.append(f"scenario.sources = {sources!r}: must be text or a list of texts")
     types = scenario.get("ceasefire", "types")
     if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
         problems.append(f"ceasefire.types = {types!r}: must be a list of event types (text)")

@@ -447,3 +447,27 @@ def test_grid_extent_out_of_range_or_with_empty_parts(tmp_path, cli_runner) -> N
     r = cli_runner.invoke(_cli, ["grid", str(csv), "--lon", "lon", "--lat", "lat", "--date", "day",
                                  "--cells", "hex:5km", "--all-cells", "--extent", str(holed), "-o", str(tmp_path / "b.csv")])
     assert r.exit_code == 0, r.output
+
+
+def test_a_nan_vertex_is_refused_though_the_bounds_hide_it() -> None:
+    """GEOS's envelope skips a NaN vertex; make_valid and buffers then fail (found by fuzzing)."""
+    import numpy as _np
+    import pyproj
+    import pytest as _pytest
+    import shapely as _shapely
+
+    from geoconflict._geometry import check_coordinates
+    from geoconflict.errors import LayerError as _LayerError
+
+    import warnings
+
+    with warnings.catch_warnings():  # shapely warns when building them
+        warnings.simplefilter("ignore", RuntimeWarning)
+        poly = _shapely.Polygon([(36, 35), (37, 35), (float("nan"), 35.5), (36, 36), (36, 35)])
+        line = _shapely.LineString([(36, 35), (36.5, float("inf")), (37, 35)])
+    ok = _shapely.box(36, 35, 37, 36)
+    for bad in (poly, line):
+        assert _np.isfinite(_shapely.bounds(bad)).all() or bad is line
+        with _pytest.raises(_LayerError, match="feature 2"):
+            check_coordinates(_np.array([ok, bad], dtype=object), pyproj.CRS(4326), what="layer")
+    check_coordinates(_np.array([ok], dtype=object), pyproj.CRS(4326), what="layer")

@@ -228,11 +228,11 @@ def _read_part(part: tuple[str, int | None]) -> gpd.GeoDataFrame:
     if group is None:
         return gpd.read_parquet(file)
     import pyarrow.parquet as pq
-    from geopandas.io.arrow import _arrow_to_geopandas
 
     pf = pq.ParquetFile(file)
     table = pf.read_row_group(group)
-    return _arrow_to_geopandas(table.replace_schema_metadata(pf.schema_arrow.metadata))
+    # the file's GeoParquet metadata names the geometry column and its CRS
+    return gpd.GeoDataFrame.from_arrow(table.replace_schema_metadata(pf.schema_arrow.metadata))
 
 
 def _write_part(gdf: gpd.GeoDataFrame, folder: Path, k: int) -> str:

@@ -602,10 +602,9 @@ def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.n
 
 def _h3_keys_per_point(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
     """h3's own cell for each point (its C function once per distinct coordinate pair)."""
-    try:  # the compiled function, without the per-call argument wrapping of the public API
-        from h3._cy import latlng_to_cell as _to_cell
-    except ImportError:  # pragma: no cover - other h3 builds
-        from h3.api.basic_int import latlng_to_cell as _to_cell
+    # h3's public integer API: as fast per call as its compiled module (1.6 us a point)
+    from h3.api.basic_int import latlng_to_cell as _to_cell
+
     n = len(lat)
     sample = np.linspace(0, n - 1, min(n, 20_000)).astype("int64") if n else np.zeros(0, "int64")
     dedupe = n > 0 and len(np.unique(lon[sample] + 1j * lat[sample])) < 0.8 * len(sample)

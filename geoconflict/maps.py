@@ -174,7 +174,7 @@ def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> str:
     feats = [
         '{"type":"Feature","properties":' + json.dumps(p, ensure_ascii=False, allow_nan=False)
         + ',"geometry":' + (g if g is not None else "null") + "}"
-        for p, g in zip(records, geo)
+        for p, g in zip(records, geo, strict=False)
     ]
     return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
 
@@ -645,8 +645,8 @@ def _timeline_days(prepared: Sequence[_Prepared]) -> list[str] | None:
 
 def _density_layer(layer: Layer, *, max_vertices: int, messages: list[str]) -> _Prepared:
     """Hexagon counts of a large incident layer, for the zoomed-out view (switched off)."""
-    from .grids import count_by_cell
     from .crs import metric_crs_for
+    from .grids import count_by_cell
 
     gdf = layer.data
     assert isinstance(gdf, gpd.GeoDataFrame)

@@ -23,13 +23,13 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ._stages import STAGES, Run, Scenario, planned_outputs, safe_name
-from .errors import InputError, OutputExistsError, OutputError
+from .errors import InputError, OutputError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def _manifest(run: Run, outputs: list[str], seconds: float) -> dict[str, Any]:
               for t, kv in sc.config.items() if t != "inputs"}
     return {
         "scenario": {"name": sc.name, "file": str(_display(sc.path))},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "inputs": inputs,
         "parameters": params,
         "stages": run.stages,

@@ -358,7 +358,7 @@ def make_png(
         size = (7.5 if rows <= 34 else max(5.0, 7.5 * 34 / rows)) * scale
         leg = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.715, 0.68), frameon=False,
                          fontsize=size, handlelength=1.8, borderaxespad=0, labelspacing=0.3)
-        for text, h in zip(leg.get_texts(), handles):
+        for text, h in zip(leg.get_texts(), handles, strict=False):
             if getattr(h, "get_facecolor", None) and h.get_label() and _is_title(h):
                 text.set_fontweight("bold")
     if labels is not None and crs is not None and len(labels):
@@ -516,7 +516,7 @@ def place_labels(fig: Any, ax: Any, labels: gpd.GeoDataFrame, *, max_labels: int
     chosen: dict[int, Any] = dict(best[0]) if best else {}
     taken = best[2] if best else taken
     optional = 0
-    for i, ((px, py), row) in enumerate(zip(xy, rows)):
+    for i, ((px, py), row) in enumerate(zip(xy, rows, strict=False)):
         if not inside[i] or row.label_always:
             continue
         if optional >= max_labels:

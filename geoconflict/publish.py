@@ -20,10 +20,10 @@ import pandas as pd
 import shapely
 
 from . import styles
-from .qml import qml_for, raster_qml
 from .errors import InputError
 from .io import FIXED_TIMESTAMP, atomic_path, output_format, write_layers, write_text
 from .layers import Layer
+from .qml import qml_for, raster_qml
 
 _LAYER_STYLES_SQL = """
 CREATE TABLE IF NOT EXISTS layer_styles (

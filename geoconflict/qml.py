@@ -149,7 +149,7 @@ def raster_qml(vmin: float, vmax: float, *, band: int = 1, cmap: str = KDE_CMAP,
     values = np.linspace(vmin, vmax, n)
     items = "".join(
         f'<item alpha="{0 if i == 0 else 255}" value="{v:.6g}" label="{v:.3g}" color="{c}"/>'
-        for i, (v, c) in enumerate(zip(values, colours))
+        for i, (v, c) in enumerate(zip(values, colours, strict=False))
     )
     return (
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"

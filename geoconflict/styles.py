@@ -320,7 +320,7 @@ def grid_classes(values: Sequence[float] | np.ndarray, *, k: int = 5) -> list[tu
         uppers = list(np.unique(fisher_jenks(sample, k)))
         uppers[-1] = float(y.max())
     lowers = [0.0] + uppers[:-1]
-    return [(float(lo), float(hi)) for lo, hi in zip(lowers, uppers)]
+    return [(float(lo), float(hi)) for lo, hi in zip(lowers, uppers, strict=False)]
 
 
 def _fmt(v: float) -> str:
@@ -350,7 +350,7 @@ def _graduated(kind: str, values: pd.Series, column: str) -> Symbology:
     if ranges:
         idx = np.searchsorted(uppers, y, side="left")
         pos = np.isfinite(y) & (y > 0)
-        for i, ((lo, hi), c) in enumerate(zip(ranges, colours)):
+        for i, ((lo, hi), c) in enumerate(zip(ranges, colours, strict=False)):
             key = f"c{i + 1}"
             symbols[key] = Symbol(stroke="#969696", width=0.3, stroke_opacity=0.6, fill=c, fill_opacity=0.75)
             labels[key] = _range_label(lo, hi, integer)
@@ -399,7 +399,7 @@ def _hotspots(gdf: pd.DataFrame) -> Symbology:
     if "hotspot" in gdf:  # QGIS categorizes on the label column, each value to its class
         text = text_values(gdf["hotspot"])
         sym.attr = "hotspot"
-        sym.categories = dict(zip(text, keys))
+        sym.categories = dict(zip(text, keys, strict=False))
     return sym
 
 

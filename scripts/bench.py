@@ -139,7 +139,7 @@ def fast_pipeline(data: Path, ans: Path) -> dict[str, Any]:
     del res
 
     def join() -> Any:
-        return join_all(inc, admin=[data / "admin.gpkg"], admin_fields=["ADM3_PCODE"],
+        return join_all(inc, admin=[data / "admin.gpkg"], admin_fields=["ADM3_PCODE"],  # noqa: F821 (called before the del below)
                         control=data / "control.gpkg", front_line=data / "front_line.gpkg")
 
     joined, report = st.run("join", join)
@@ -227,13 +227,13 @@ def plain_csv(data: Path, ans: Path) -> dict[str, Any]:
 
 
 def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
+    import bench_grids as BG
+    import bench_join as BJ
     import geopandas as gpd
     import numpy as np
     import pandas as pd
     import scipy.ndimage
 
-    import bench_grids as BG
-    import bench_join as BJ
     from geoconflict import control as C
     from geoconflict.crs import equal_area_crs_for, metric_crs_for
     from geoconflict.kde import kernel_weights
@@ -261,7 +261,7 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
         day = inc["date"].dt.floor("D")
         dist = np.full(len(inc), np.nan)
         ends = list(lines["date"].iloc[1:] - pd.Timedelta(days=1)) + [pd.Timestamp.max]
-        for (_, row), end in zip(lines.iterrows(), ends):
+        for (_, row), end in zip(lines.iterrows(), ends, strict=False):
             sel = ((day >= row["date"]) & (day <= end)).to_numpy()
             line = gpd.GeoSeries([row.geometry], crs=lines.crs).to_crs(metric).iloc[0]
             dist[sel] = pts[sel].distance(line).to_numpy()
@@ -472,6 +472,7 @@ def memory_child(which: str, csv: Path, out: Path, limit: int, workers: int, blo
 
 def memory_test(args: argparse.Namespace) -> dict[str, Any]:
     import _benchdata as D
+
     from geoconflict.engine_dask import parse_bytes
 
     target, limit = parse_bytes(args.memory_csv), parse_bytes(args.memory_limit)

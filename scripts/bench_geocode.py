@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from geoconflict.gazetteer import (
+    _UNBLOCKED_MAX,
     CANDIDATE_MIN,
     FUZZY_MIN,
     MARGIN,
     Gazetteer,
     _block,
     _literal,
-    _UNBLOCKED_MAX,
 )
 from geoconflict.names import fold_name, folded_score
 

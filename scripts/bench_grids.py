@@ -30,8 +30,8 @@ import resource
 import sys
 import tempfile
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -78,7 +78,7 @@ def plain_square(points: gpd.GeoDataFrame, crs, size: float) -> pd.Series:
     ii, jj = ii.ravel(), jj.ravel()
     epsg = points_utm.crs.to_epsg()
     grid = gpd.GeoDataFrame(
-        {"cell_id": [f"sq{size:g}m_{epsg}_{i}_{j}" for i, j in zip(ii, jj)]},
+        {"cell_id": [f"sq{size:g}m_{epsg}_{i}_{j}" for i, j in zip(ii, jj, strict=False)]},
         geometry=shapely.box(ii * size, jj * size, (ii + 1) * size, (jj + 1) * size),
         crs=points_utm.crs,
     )
@@ -103,7 +103,7 @@ def plain_hex(points: gpd.GeoDataFrame, crs, width: float) -> pd.Series:
     m = (3 * r)[:, None] + np.array([1, 2, 1, -1, -2, -1])[None, :]
     polys = shapely.polygons(np.stack([hx * k.astype(float), hy * m.astype(float)], axis=-1))
     epsg = points_utm.crs.to_epsg()
-    grid = gpd.GeoDataFrame({"cell_id": [f"hex{width:g}m_{epsg}_{a}_{b}" for a, b in zip(q, r)],
+    grid = gpd.GeoDataFrame({"cell_id": [f"hex{width:g}m_{epsg}_{a}_{b}" for a, b in zip(q, r, strict=False)],
                              "east": cx, "north": cy}, geometry=polys, crs=points_utm.crs)
     return _sjoin_count(points_utm, grid)
 
@@ -125,7 +125,7 @@ def plain_h3(points: gpd.GeoDataFrame, res: int) -> pd.Series:
     unsure = matches.index[matches > 1].union(joined.index[joined["cell_id"].isna()])
     sure = joined[~joined.index.isin(unsure)]
     pts = points.geometry.loc[unsure]
-    fixed = pd.Series([h3.latlng_to_cell(la, lo, res) for lo, la in zip(pts.x, pts.y)], dtype=object)
+    fixed = pd.Series([h3.latlng_to_cell(la, lo, res) for lo, la in zip(pts.x, pts.y, strict=False)], dtype=object)
     return pd.concat([sure["cell_id"], fixed]).value_counts().rename_axis("cell_id")
 
 
@@ -134,7 +134,7 @@ def _great_circle_ring(latlngs, steps: int = 16) -> np.ndarray:
     v = np.column_stack([np.cos(ll[:, 0]) * np.cos(ll[:, 1]), np.cos(ll[:, 0]) * np.sin(ll[:, 1]), np.sin(ll[:, 0])])
     t = np.arange(steps) / steps
     out = []
-    for a, b in zip(v[:-1], v[1:]):
+    for a, b in zip(v[:-1], v[1:], strict=False):
         om = math.acos(min(1.0, float(a @ b)))
         p = (np.sin((1 - t) * om)[:, None] * a + np.sin(t * om)[:, None] * b) / math.sin(om)
         out.append(p)
@@ -191,7 +191,7 @@ def kde_direct_check(points: gpd.GeoDataFrame, tif: Path, bandwidth: float, res:
     rows, cols = np.nonzero(arr > 0)
     pick = rng.choice(len(rows), min(n_pixels, len(rows)), replace=False)
     worst = 0.0
-    for r, c in zip(rows[pick], cols[pick]):
+    for r, c in zip(rows[pick], cols[pick], strict=False):
         x = transform.c + (c + 0.5) * res
         y = transform.f - (r + 0.5) * res
         idx = tree.query_ball_point([x, y], bandwidth + res)
@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         kde_raster(inc.iloc[:100], Path(tmp) / "warm.tif", bandwidth_m=5000, resolution_m=500)  # imports
         dt_kde, dc_kde, k = timed(lambda: kde_raster(inc, Path(tmp) / "kde.tif", bandwidth_m=5000,
                                                      resolution_m=500, overwrite=True))
-        print(f"ours  KDE 500 m   {dt_kde:6.2f} s wall {dc_kde:6.2f} s cpu  {k.width} x {k.height} pixels, integral {k.integral:,.0f} "
+        print(f"ours  KDE 500 m   {dt_kde:6.2f} s wall {dc_kde:6.2f} s cpu  {k.width} x {k.height} pixels, "
+              f"integral {k.integral:,.0f} "
               f"of {k.total:,.0f}")
         peak_ours = peak_gb()
         print(f"peak memory (ours, incl. the 2.5M-point GeoDataFrame): {peak_ours:.2f} GB")

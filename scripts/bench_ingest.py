@@ -136,7 +136,6 @@ def run_geoconflict(csv: Path, out: Path) -> dict[str, float]:
 
 def run_plain(csv: Path, out: Path) -> dict[str, float]:
     import geopandas as gpd
-
     from bench import _plain_checks as plain_checks  # the same checks as the whole-pipeline benchmark
 
     c0, t0 = cpu_s(), time.perf_counter()

@@ -32,7 +32,6 @@ exception, traceback) and ``repro.sh``.  ``<out>/summary.json`` groups the failu
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import io
 import json
@@ -1008,14 +1007,17 @@ def _drive(cases: list[Path], timeout: float, log: Callable[[str], None]) -> Non
                                 cwd=ROOT, env=env, text=True)
         lines: queue.Queue[str | None] = queue.Queue()
 
-        def pump(stream: Any = proc.stdout) -> None:
+        def pump(stream: Any, out: queue.Queue[str | None]) -> None:
             for ln in stream:
-                lines.put(ln)
-            lines.put(None)
+                out.put(ln)
+            out.put(None)
+
+        def drain(stream: Any, out: list[str]) -> None:
+            out.append(stream.read())
 
         err_chunks: list[str] = []
-        readers = [threading.Thread(target=pump, daemon=True),
-                   threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)]
+        readers = [threading.Thread(target=pump, args=(proc.stdout, lines), daemon=True),
+                   threading.Thread(target=drain, args=(proc.stderr, err_chunks), daemon=True)]
         for t in readers:
             t.start()
         current: Path | None = None
@@ -1193,10 +1195,10 @@ def _kept(case: Path, plan: dict, main: Path) -> list[tuple[str, str]]:
 
 def _accepted_rows_valid(main: Path) -> list[tuple[str, str]]:
     """Accepted incidents have a date, a finite point in range and finite, non-negative fatalities."""
+    import warnings
+
     import numpy as np
     import pandas as pd
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reading back is not under test; its warnings are not ours

@@ -72,7 +72,7 @@ def test_adm2_adm1_are_dissolved_from_adm3(adm3: gpd.GeoDataFrame, level: int, k
     upper = gpd.read_file(B / f"idlib2020_admin{level}.geojson", engine="pyogrio")
     assert sorted(upper[key]) == sorted(adm3[key].unique())
     ea = equal_area_crs_for(adm3)
-    for code, geom in zip(upper[key], upper.geometry):
+    for code, geom in zip(upper[key], upper.geometry, strict=False):
         parts = adm3[adm3[key] == code].geometry
         assert abs(_km2(geom, ea) - _km2(parts, ea)) < TOL_KM2, code
     assert shapely.coverage_is_valid(upper.geometry.to_numpy())

@@ -11,13 +11,12 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-from conftest import unavailable
-from test_maps import PAYLOADS, RASTERIO_AFFINE, sample_layers
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
+from conftest import unavailable
+from test_maps import PAYLOADS, RASTERIO_AFFINE, sample_layers
 
 from geoconflict.layers import Layer
 from geoconflict.maps import write_map
@@ -153,7 +152,8 @@ def test_payloads_in_every_text_field_run_nothing(browser, tmp_path: Path) -> No
         assert page.evaluate("document.querySelectorAll('img[src=x], svg[onload], b').length") == 0
         # tooltips too
         page.evaluate("""() => { for (const l of Object.values(window.gcLayers)) {
-            (l.getLayers ? l.getLayers() : []).forEach(m => { if (m.getTooltip && m.getTooltip()) { try { m.openTooltip(); m.closeTooltip(); } catch (e) {} } }); } }""")
+            (l.getLayers ? l.getLayers() : []).forEach(m => {
+              if (m.getTooltip && m.getTooltip()) { try { m.openTooltip(); m.closeTooltip(); } catch (e) {} } }); } }""")
         assert page.evaluate("window.__xss") is None
         # layer names, legend and title show the payloads as text
         assert PAYLOADS[1] in page.inner_text(".leaflet-control-layers-overlays")
@@ -214,10 +214,12 @@ def test_200k_incidents_slider_type_filter_and_popup(browser, tmp_path: Path) ->
         assert count() == int(want.sum())
         # a click on an incident opens its popup, every field as text
         i = int(np.flatnonzero(want.to_numpy())[0])
+        lat, lon = inc.geometry.y.iloc[i], inc.geometry.x.iloc[i]
         page.evaluate(f"""() => {{ const map = Object.values(window).find(v => v && v instanceof L.Map);
-                                  map.setView([{inc.geometry.y.iloc[i]}, {inc.geometry.x.iloc[i]}], 13, {{animate: false}}); }}""")
+                                  map.setView([{lat}, {lon}], 13, {{animate: false}}); }}""")
         page.wait_for_timeout(300)
-        box = page.locator("#" + page.evaluate("Object.values(window).find(v => v && v instanceof L.Map).getContainer().id")).bounding_box()
+        map_id = page.evaluate("Object.values(window).find(v => v && v instanceof L.Map).getContainer().id")
+        box = page.locator("#" + map_id).bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector(".leaflet-popup-content", timeout=5000)
         page.wait_for_timeout(300)  # the notes block is unpacked on the first popup
@@ -248,7 +250,7 @@ def test_map_follows_the_date_control_front_and_fragment(browser, tmp_path: Path
         ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
         page = ctx.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
         page.goto(page_path.as_uri() + f"#date={day}")
         page.wait_for_function("Object.values(window.gcLayers).every(l => !l.gcPoints || l.lon)")
         page.wait_for_timeout(300)
@@ -263,7 +265,7 @@ def test_map_follows_the_date_control_front_and_fragment(browser, tmp_path: Path
                 int((inc["date"] <= day).sum())
             # km² per controller of that snapshot in the legend
             geod_km2 = control[control["valid_from"] == start].to_crs("+proj=laea +lat_0=35.8 +lon_0=36.7").area / 1e6
-            legend = page.inner_text(f".gc-legend [data-gc-layer] >> nth=0")
+            legend = page.inner_text(".gc-legend [data-gc-layer] >> nth=0")
             assert legend  # the legend renders
             assert f"{geod_km2.iloc[0]:,.0f} km²" in page.inner_text(".gc-legend")
             # moving the slider updates the fragment
@@ -313,9 +315,9 @@ def test_place_names_are_text_by_zoom_and_never_overlap(browser, tmp_path: Path)
         page.wait_for_timeout(300)
         high = check()
         assert "Idleb" in high and len(high) > 20  # the towns appear from zoom 10
-        page.evaluate("""() => { const map = Object.values(window).find(v => v && v instanceof L.Map);
-                                 map.setView([%f, %f], 14, {animate: false}); }""" % (places.geometry.y.iloc[-2],
-                                                                                   places.geometry.x.iloc[-2]))
+        lat, lon = places.geometry.y.iloc[-2], places.geometry.x.iloc[-2]
+        page.evaluate(f"""() => {{ const map = Object.values(window).find(v => v && v instanceof L.Map);
+                                  map.setView([{lat}, {lon}], 14, {{animate: false}}); }}""")
         page.wait_for_timeout(300)
         assert PAYLOADS[0] in check()  # shown as text, exactly
         assert page.evaluate("window.__xss") is None

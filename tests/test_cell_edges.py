@@ -110,7 +110,7 @@ def test_hex_polygons_tile_the_plane():
     polys = grids._hex_polygons(q, r, W)
     assert shapely.union_all(polys).area == pytest.approx(shapely.area(polys).sum(), rel=1e-12)
     vx, vy = grids._hex_vertices(q, r, W)  # a shared vertex is the same float from each cell
-    vertices = Counter(zip(vx.ravel().tolist(), vy.ravel().tolist()))
+    vertices = Counter(zip(vx.ravel().tolist(), vy.ravel().tolist(), strict=False))
     assert max(vertices.values()) == 3 and sum(v == 3 for v in vertices.values()) > 50
 
 
@@ -136,7 +136,7 @@ def test_hex_vertices_by_position():
     270° south-east (the neighbour whose centre is furthest east)."""
     vx, vy = grids._hex_vertices(np.array([0]), np.array([0]), W)
     a, b, _ = grids._indices_and_edge_distance("hex", vx[0], vy[0], W)
-    assert list(zip(a.tolist(), b.tolist())) == [(1, 0), (0, 1), (0, 0), (0, 0), (1, -1), (1, 0)]
+    assert list(zip(a.tolist(), b.tolist(), strict=False)) == [(1, 0), (0, 1), (0, 0), (0, 0), (1, -1), (1, 0)]
 
 
 # ------------------------------------------------------------------ longitude 39.0 in UTM zone 37
@@ -229,7 +229,7 @@ def test_priogrid_edges_and_vertices_equal_the_polygons():
     k = by_rule(lon, lat, polys, west, south)
     assert np.array_equal(gid, cand[k])
     res = count_by_cell(incidents_at(lon, lat), cells="priogrid").cells
-    assert dict(zip(res["cell_id"], res["count"])) == dict(Counter(gid.tolist()))
+    assert dict(zip(res["cell_id"], res["count"], strict=False)) == dict(Counter(gid.tolist()))
 
 
 # ------------------------------------------------------------------ H3
@@ -238,7 +238,7 @@ def test_priogrid_edges_and_vertices_equal_the_polygons():
 def h3_edge_points(res: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(res)
     lon, lat = rng.uniform(36.2, 37.4, 400), rng.uniform(35.3, 36.4, 400)
-    cells = sorted({h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat)})
+    cells = sorted({h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat, strict=False)})
     verts = np.array([v for c in cells for v in h3.cell_to_boundary(c)])  # (lat, lng)
     return verts[:, 1], verts[:, 0]
 
@@ -249,16 +249,16 @@ def test_h3_vertices_take_h3s_own_cell_on_every_path(monkeypatch, res):
     rng = np.random.default_rng(6)
     lon = np.r_[vlon, np.repeat(39.0, 50), rng.uniform(36.2, 37.4, 30_000)]
     lat = np.r_[vlat, np.linspace(35.4, 36.3, 50), rng.uniform(35.3, 36.4, 30_000)]
-    want = dict(Counter(h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat)))
+    want = dict(Counter(h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat, strict=False)))
     per_point = count_by_cell(incidents_at(lon, lat), cells=f"h3:{res}").cells
-    assert dict(zip(per_point["cell_id"], per_point["count"])) == want
+    assert dict(zip(per_point["cell_id"], per_point["count"], strict=False)) == want
     monkeypatch.setattr(grids, "H3_RASTER_FROM", 0)
     monkeypatch.setattr(grids, "H3_TILE_MIN_POINTS", 0)
     calls = []
     real = grids._h3_keys_by_raster
     monkeypatch.setattr(grids, "_h3_keys_by_raster", lambda *a: calls.append(1) or real(*a))
     raster = count_by_cell(incidents_at(lon, lat), cells=f"h3:{res}").cells
-    assert calls and dict(zip(raster["cell_id"], raster["count"])) == want
+    assert calls and dict(zip(raster["cell_id"], raster["count"], strict=False)) == want
 
 
 # ------------------------------------------------------------------ the benchmark's plain way

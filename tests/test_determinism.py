@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ def _assert_same_files(a: Path, b: Path, *, skip: tuple[str, ...] = ()) -> list[
 
 def _no_timestamp(folder: Path, *, skip: tuple[str, ...] = ("manifest.json",)) -> None:
     """No output but the manifest carries today's date (outputs of 2020 data have none)."""
-    today = datetime.now(timezone.utc).strftime("%Y-%m-%d").encode()
+    today = datetime.now(UTC).strftime("%Y-%m-%d").encode()
     for p in folder.iterdir():
         if p.name in skip:
             continue

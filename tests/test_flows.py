@@ -104,7 +104,7 @@ def test_matrix_csv_title_rows_blank_cells_unknown_row_and_totals():
 def test_matrix_ends_at_a_blank_row_and_rows_below_are_reported(tmp_path):
     p = write(tmp_path, "m.csv", "Origin,A,B\nA,,5\nB,7,\n,,\nSource: 3 partners,2020,\n")
     fr = read_flows(p)
-    assert sorted(zip(fr.records["origin"], fr.records["destination"], fr.records["individuals"])) == [
+    assert sorted(zip(fr.records["origin"], fr.records["destination"], fr.records["individuals"], strict=False)) == [
         ("A", "B", 5.0), ("B", "A", 7.0)]
     assert fr.report.input_individuals == 12
     assert any("rows under the table not read" in n and "[5]" in n for n in fr.report.notes)
@@ -154,7 +154,7 @@ def test_excel_two_row_merged_header_pivot_subtotals_and_short_months(tmp_path):
     ws.merge_cells("B3:C3")
     ws.merge_cells("D3:E3")
     ws.merge_cells("F3:F4")
-    for col, v in zip("BCDE", ["Governorate", "Sub-district", "Governorate", "Sub-district"]):
+    for col, v in zip("BCDE", ["Governorate", "Sub-district", "Governorate", "Sub-district"], strict=False):
         ws[f"{col}4"] = v
     ws.append(["Jun-20", "Idleb", "Ariha", "Idleb", "Dana", 1000])
     ws.append(["Jun-20", None, "Saraqab", "Idleb", "Dana", "500"])
@@ -230,7 +230,7 @@ def test_name_variants_and_pcodes_against_ocha_places(ocha_places):
     fr = read_flows(RECORDS_CSV)
     res, q = resolve_places(fr, places=ocha_places)
     r = res.records
-    by_origin = dict(zip(r["origin"], r["origin_code"]))
+    by_origin = dict(zip(r["origin"], r["origin_code"], strict=False))
     # transliteration variants of Ma'arrat An Nu'man, all to OCHA's C3985
     for variant in ("Maarat al-Numan", "Ma`arrat an Nu`man", "Ma'arrat An Nu'man"):
         assert by_origin[variant] == "C3985"
@@ -240,7 +240,7 @@ def test_name_variants_and_pcodes_against_ocha_places(ocha_places):
     assert (row["origin_lon"], row["origin_lat"]) == pytest.approx((36.6103, 35.8141), abs=1e-3)
     assert r.loc[r["destination"] == "C4126", "destination_code"].unique().tolist() == ["C4126"]
     assert r["origin_adm1_pcode"].unique().tolist() == ["SY07"]
-    reasons = dict(zip(q["origin"] + ">" + q["destination"], q["reason"]))
+    reasons = dict(zip(q["origin"] + ">" + q["destination"], q["reason"], strict=False))
     assert reasons == {"Unknown>Atma": "unknown_place", "Zzyzx Qqq>Atma": "no_match",
                        "Ariha>Dana": "ambiguous_name"}
     dana = q[q["destination"] == "Dana"].iloc[0]
@@ -254,10 +254,10 @@ def test_name_variants_and_pcodes_against_ocha_places(ocha_places):
 def test_governorate_variants_against_ocha_admin1(ocha_adm1):
     fr = read_flows(XLSX)
     res, q = resolve_places(fr, admin=ocha_adm1)
-    codes = dict(zip(res.records["origin"], res.records["origin_code"]))
+    codes = dict(zip(res.records["origin"], res.records["origin_code"], strict=False))
     assert codes == {"Aleppo": "SY02", "Idlib": "SY07", "Hamah": "SY05", "Lattakia": "SY06",
                      "Hasakah": "SY08"}
-    dest = dict(zip(res.records["destination"], res.records["destination_code"]))
+    dest = dict(zip(res.records["destination"], res.records["destination_code"], strict=False))
     assert dest["Idleb"] == "SY07" and dest["Al-Hasakeh"] == "SY08"
     assert q["origin"].tolist() == ["Unknown", "Unknown"] and set(q["reason"]) == {"unknown_place"}
     # points are inside their governorate (checked with an independent spatial join)
@@ -464,7 +464,7 @@ def test_arrowhead_tip_is_the_destination():
     heads = arrowheads(arcs)
     assert len(heads) == 2 and (heads.geometry.geom_type == "Polygon").all()
     assert heads.geometry.is_valid.all()
-    for (_, arc), head in zip(arcs.iterrows(), heads.geometry):
+    for (_, arc), head in zip(arcs.iterrows(), heads.geometry, strict=False):
         dest = arc.geometry.coords[-1]
         origin = arc.geometry.coords[0]
         assert dest in list(head.exterior.coords)  # exactly, not nearly

@@ -159,7 +159,7 @@ def test_harness_records_a_crash_and_a_hang_and_goes_on(tmp_path):
     seeds = fuzz.seed_texts()
     cases = [fuzz.make_case(random.Random(i), i, "corridor", tmp_path, seeds, mutate=False)
              for i in range(4)]
-    for case, command in zip(cases, ["_selftest_crash", "corridor", "_selftest_hang", "corridor"]):
+    for case, command in zip(cases, ["_selftest_crash", "corridor", "_selftest_hang", "corridor"], strict=False):
         plan = json.loads((case / "case.json").read_text())
         plan["command"] = command
         (case / "case.json").write_text(json.dumps(plan))

@@ -147,7 +147,7 @@ def test_square_cells_by_hand():
     y = [3_960_100.0, 3_964_900.0, 3_960_100.0, 3_971_000.0, 3_974_999.0]
     g = incidents_utm(x, y, fatalities=[1, 2, 3, 4, 5])
     res = count_by_cell(g, cells="square:5km", crs=UTM37)
-    got = dict(zip(res.cells["cell_id"], zip(res.cells["count"], res.cells["fatalities"])))
+    got = dict(zip(res.cells["cell_id"], zip(res.cells["count"], res.cells["fatalities"], strict=False), strict=False))
     assert got == {
         "sq5000m_32637_40_792": (2, 3.0),
         "sq5000m_32637_41_792": (1, 3.0),
@@ -272,8 +272,8 @@ def test_square_counts_equal_sjoin_on_real_places(places):
 
 def test_h3_ids_equal_h3_own(places):
     res = count_by_cell(places, cells="h3:7")
-    expected = Counter(h3.latlng_to_cell(la, lo, 7) for lo, la in zip(places.geometry.x, places.geometry.y))
-    assert dict(zip(res.cells["cell_id"], res.cells["count"])) == dict(expected)
+    expected = Counter(h3.latlng_to_cell(la, lo, 7) for lo, la in zip(places.geometry.x, places.geometry.y, strict=False))
+    assert dict(zip(res.cells["cell_id"], res.cells["count"], strict=False)) == dict(expected)
     one = res.cells.iloc[0]
     ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(one["cell_id"])]
     assert one.geometry.equals(shapely.Polygon(ring))
@@ -285,8 +285,8 @@ def test_h3_ids_with_repeated_coordinates():
     lon = np.repeat([36.61, 36.63, 36.8061], 400)
     lat = np.repeat([35.81, 35.93, 35.8611], 400)
     res = count_by_cell(incidents_at(lon, lat), cells="h3:9")
-    expected = Counter(h3.latlng_to_cell(la, lo, 9) for lo, la in zip(lon, lat))
-    assert dict(zip(res.cells["cell_id"], res.cells["count"])) == dict(expected)
+    expected = Counter(h3.latlng_to_cell(la, lo, 9) for lo, la in zip(lon, lat, strict=False))
+    assert dict(zip(res.cells["cell_id"], res.cells["count"], strict=False)) == dict(expected)
 
 
 def _h3_hard_points(res: int, span: float) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +294,7 @@ def _h3_hard_points(res: int, span: float) -> tuple[np.ndarray, np.ndarray]:
     edge midpoints (where the raster's straight outlines and h3's own answer could disagree)."""
     rng = np.random.default_rng(5)
     lon, lat = rng.uniform(36.6, 36.6 + span, 20_000), rng.uniform(35.8, 35.8 + span, 20_000)
-    cells = {h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon[:3000], lat[:3000])}
+    cells = {h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon[:3000], lat[:3000], strict=False)}
     verts = np.array([v for c in sorted(cells) for v in h3.cell_to_boundary(c)])  # (lat, lng)
     mids = (verts + np.roll(verts, -1, axis=0)) / 2
     pts = np.vstack([verts, mids])
@@ -308,7 +308,7 @@ def test_h3_raster_classification_equals_h3_on_hard_points(monkeypatch, res: int
     import geoconflict.grids as grids
 
     lon, lat = _h3_hard_points(res, span)
-    expected = np.array([h3.str_to_int(h3.latlng_to_cell(la, lo, res)) for lo, la in zip(lon, lat)],
+    expected = np.array([h3.str_to_int(h3.latlng_to_cell(la, lo, res)) for lo, la in zip(lon, lat, strict=False)],
                         dtype="uint64").view("int64")
     keys, todo = grids._h3_keys_by_raster(lat, lon, res)
     assert keys is not None and 0 < len(todo) < len(lon)  # the raster answers most, h3 the rest
@@ -321,8 +321,8 @@ def test_h3_raster_classification_equals_h3_on_hard_points(monkeypatch, res: int
     real = grids._h3_keys_by_raster
     monkeypatch.setattr(grids, "_h3_keys_by_raster", lambda *a: calls.append(1) or real(*a))
     res_counts = count_by_cell(incidents_at(lon, lat), cells=f"h3:{res}").cells
-    want = Counter(h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat))
-    assert dict(zip(res_counts["cell_id"], res_counts["count"])) == dict(want)
+    want = Counter(h3.latlng_to_cell(la, lo, res) for lo, la in zip(lon, lat, strict=False))
+    assert dict(zip(res_counts["cell_id"], res_counts["count"], strict=False)) == dict(want)
     assert len(calls) > 1
 
 
@@ -452,7 +452,7 @@ def test_all_cells_bbox_hex_and_h3():
 def test_cell_polygons_helper_matches_output():
     res = count_by_cell(grouped(), cells="hex:5km")
     polys = cell_polygons("hex:5km", res.cells["cell_id"])
-    assert all(a.equals_exact(b, 1e-6) for a, b in zip(polys, res.cells.geometry))
+    assert all(a.equals_exact(b, 1e-6) for a, b in zip(polys, res.cells.geometry, strict=False))
 
 
 def test_interpolated_projection_bins_exactly(monkeypatch):
@@ -462,7 +462,8 @@ def test_interpolated_projection_bins_exactly(monkeypatch):
 
     rng = np.random.default_rng(7)
     # points within micrometres to metres of 1 km square edges and of 5 km hex edges, and random ones
-    xe = np.round(rng.uniform(200_000, 350_000, 10_000) / 1000) * 1000 + rng.choice([-1, 1], 10_000) * 10 ** rng.uniform(-6, 0, 10_000)
+    xe = (np.round(rng.uniform(200_000, 350_000, 10_000) / 1000) * 1000
+          + rng.choice([-1, 1], 10_000) * 10 ** rng.uniform(-6, 0, 10_000))
     ye = rng.uniform(3_900_000, 4_050_000, 10_000)
     q, r = rng.integers(-400, -300, 10_000), rng.integers(900, 940, 10_000)
     cx, cy = 5000 * (q + r / 2), 5000 * math.sqrt(3) / 2 * r

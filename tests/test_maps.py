@@ -18,8 +18,8 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import LineString, Polygon, box
 
-from geoconflict.errors import InputError, OutputExistsError
 from geoconflict._packed import unpack
+from geoconflict.errors import InputError, OutputExistsError
 from geoconflict.layers import Layer, load_layers
 from geoconflict.maps import (
     make_map,

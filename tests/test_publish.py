@@ -51,7 +51,7 @@ def test_every_layer_styled_by_default(tmp_path: Path) -> None:
     assert [t for t in tables if t != "layer_styles"] == expected  # the kde raster is not in the GeoPackage
     st = _styles(out)
     assert sorted(st) == sorted(expected)
-    for table, (qml, default, geom_col, desc) in st.items():
+    for qml, default, geom_col, _desc in st.values():
         assert default == 1 and geom_col == "geom"
         root = ET.fromstring(qml.split("\n", 1)[1])
         assert root.tag == "qgis" and root.find("renderer-v2") is not None
@@ -124,7 +124,7 @@ def test_raster_style_sidecar(tmp_path: Path) -> None:
 
 
 def _signed_area(ring: list[list[float]]) -> float:
-    return 0.5 * sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+    return 0.5 * sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))
 
 
 def test_geojson_output_follows_rfc7946(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_styles_classify_every_row(tmp_path: Path) -> None:
               Layer("Changed hands", "change", change), Layer("Summary", "zones_summary", summary)]
     before = [layer.data.copy() for layer in layers if layer.kind != "kde"]
     out = write_gpkg(layers, tmp_path / "layers.gpkg")
-    for old, layer in zip(before, [layer for layer in layers if layer.kind != "kde"]):
+    for old, layer in zip(before, [layer for layer in layers if layer.kind != "kde"], strict=False):
         pd.testing.assert_frame_equal(layer.data, old)  # the caller's frames are left as they were
     stored = {t: qml for t, (qml, *_rest) in _styles(out).items()}
     taken: set[str] = set()

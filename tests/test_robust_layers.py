@@ -355,10 +355,10 @@ def test_flow_records_with_huge_counts_are_quarantined(cli_runner, tmp_path: Pat
                                   "--html", str(tmp_path / "o" / "flows.html")])
     assert res.exit_code == 0, res.output
     q = pd.read_csv(out.parent / "flows.quarantine.csv")
-    got = dict(zip(q["source_row"], q["reason"]))
+    got = dict(zip(q["source_row"], q["reason"], strict=False))
     assert got == {2: "implausible_count", 3: "implausible_count", 5: "implausible_count",
                    6: "implausible_count", 7: "non_numeric_individuals"}
-    detail = dict(zip(q["source_row"], q["detail"]))
+    detail = dict(zip(q["source_row"], q["detail"], strict=False))
     assert detail[2] == "individuals 1e+308 above 1e+12: not a count of people"
     assert detail[6] == "families 1e+308 above 1e+12: not a count of people"
     acc = _accounting(out)
@@ -451,6 +451,8 @@ def test_grid_extent_out_of_range_or_with_empty_parts(tmp_path, cli_runner) -> N
 
 def test_a_nan_vertex_is_refused_though_the_bounds_hide_it() -> None:
     """GEOS's envelope skips a NaN vertex; make_valid and buffers then fail (found by fuzzing)."""
+    import warnings
+
     import numpy as _np
     import pyproj
     import pytest as _pytest
@@ -458,8 +460,6 @@ def test_a_nan_vertex_is_refused_though_the_bounds_hide_it() -> None:
 
     from geoconflict._geometry import check_coordinates
     from geoconflict.errors import LayerError as _LayerError
-
-    import warnings
 
     with warnings.catch_warnings():  # shapely warns when building them
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from geoconflict import styles
+from geoconflict.qml import qml_for, raster_qml
 from geoconflict.styles import (
     controller_colours,
     detect_kind,
@@ -18,7 +19,6 @@ from geoconflict.styles import (
     sub_event_colours,
     symbology_for,
 )
-from geoconflict.qml import qml_for, raster_qml
 
 POLY = ["Polygon"]
 LINE = ["LineString"]

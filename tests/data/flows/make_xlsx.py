@@ -33,7 +33,7 @@ def main() -> None:
     ws.merge_cells("B4:F4")
     ws["G4"] = "Grand Total"
     ws.merge_cells("G4:G5")
-    for col, name in zip("BCDEF", ["Aleppo", "Idleb", "Hama", "Lattakia", "Al-Hasakeh"]):
+    for col, name in zip("BCDEF", ["Aleppo", "Idleb", "Hama", "Lattakia", "Al-Hasakeh"], strict=False):
         ws[f"{col}5"] = name
     rows = [
         ("Aleppo", [5000, 1200, None, None, None]),
@@ -46,7 +46,7 @@ def main() -> None:
     r = 6
     for label, cells in rows:
         ws[f"A{r}"] = label
-        for col, v in zip("BCDEF", cells):
+        for col, v in zip("BCDEF", cells, strict=False):
             if v is not None:
                 ws[f"{col}{r}"] = v
         ws[f"G{r}"] = sum(v for v in cells if v is not None)
@@ -54,7 +54,7 @@ def main() -> None:
     ws[f"A{r}"] = "Grand Total"
     col_sums = [sum(c[i] for _, c in rows if c[i] is not None) for i in range(5)]
     col_sums[2] = 900  # wrong on purpose: Hama's cells sum to 950
-    for col, v in zip("BCDEF", col_sums):
+    for col, v in zip("BCDEF", col_sums, strict=False):
         ws[f"{col}{r}"] = v
     ws[f"G{r}"] = sum(sum(v for v in c if v is not None) for _, c in rows)
 

@@ -50,6 +50,7 @@ from ._flow_readers import (
 from ._geometry import EMPTY_PARTS, check_coordinates, drop_empty_parts, log_repairs
 from .crs import WGS84, metric_crs_for, require_crs, to_crs
 from .errors import InputError, LayerError
+from .units import period_label
 
 __all__ = [
     "read_flows",
@@ -90,7 +91,6 @@ _PCODE_RE = re.compile(r"^\s*([A-Z]{2}\d{2,}|C\d{3,})\s*$", re.I)
 _ADM_PCODE = re.compile(r"^adm(?:in)?_?(\d)_?p_?code$", re.I)
 _ADM_NAME = re.compile(r"^adm(?:in)?_?(\d)_?(?:en|name|name_en)$", re.I)
 _ADM_ALT = re.compile(r"^adm(?:in)?_?(\d)_?(?:ref|ref_?name|alt\d?_?en|alt\d?)$", re.I)
-PERIODS = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 _TOL = 1e-6
 
 
@@ -675,14 +675,11 @@ class FlowTable:
 
 
 def _period_labels(dates: pd.Series, period: str | None) -> pd.Series:
+    """:func:`geoconflict.units.period_label` of each date (``all`` without a period, ``undated``
+    for a record without a date)."""
     if period is None:
         return pd.Series(["all"] * len(dates), index=dates.index, dtype="string")
-    key = period.lower()
-    if key not in PERIODS:
-        raise InputError(f"unknown period {period!r}", fix=f"use one of {', '.join(PERIODS)}")
-    d = pd.to_datetime(dates)
-    lab = d.dt.to_period(PERIODS[key]).astype("string")
-    return lab.fillna("undated")
+    return period_label(pd.to_datetime(dates), period).fillna("undated")
 
 
 def _endpoint(res: pd.DataFrame, side: str, level: int | None,

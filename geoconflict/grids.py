@@ -86,6 +86,7 @@ from ._points import (
 )
 from .crs import WGS84, metric_crs_for, require_crs, to_crs, transform_xy
 from .errors import InputError, SchemaError, SizeLimitError
+from .units import period_label, period_start
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ __all__ = [
 ]
 
 CellKind = Literal["square", "hex", "h3", "priogrid"]
-Period = Literal["day", "week", "month"]
+Period = Literal["day", "week", "month", "quarter", "year"]
 
 #: largest number of cells a grid may have (all-cells mode or wide columns)
 MAX_CELLS = 20_000_000
@@ -698,30 +699,16 @@ class GridResult:
 
 
 def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(codes per row, labels, ViEWS month ids or -1) for the period of each date; sorted."""
+    """(codes per row, labels, ViEWS month ids or -1) for the period of each date; sorted.
+    Periods and labels are :mod:`geoconflict.units`' (``2020-W10``, ``2020-Q1``, ...)."""
     d = pd.to_datetime(dates)
     if d.dt.tz is not None:
         d = d.dt.tz_localize(None)
-    day = d.dt.floor("D")
-    if period == "day":
-        start = day
-    elif period == "week":  # ISO week (Monday start)
-        start = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
-    elif period == "month":
-        start = day - pd.to_timedelta(day.dt.day - 1, unit="D")
-    else:
-        raise InputError(f"unknown period {period!r}", fix="use day, week or month")
-    codes, uniq = pd.factorize(start, sort=True)
+    codes, uniq = pd.factorize(period_start(d, period), sort=True)
     uniq = pd.DatetimeIndex(uniq)
-    if period == "day":
-        labels = uniq.strftime("%Y-%m-%d")
-    elif period == "week":
-        iso = uniq.isocalendar()
-        labels = pd.Index([f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])])
-    else:
-        labels = uniq.strftime("%Y-%m")
+    labels = period_label(pd.Series(uniq), period).to_numpy(dtype=object)
     mids = month_id(uniq) if period == "month" else np.full(len(uniq), -1, dtype="int64")
-    return np.asarray(codes), np.asarray(labels, dtype=object), np.asarray(mids)
+    return np.asarray(codes), labels, np.asarray(mids)
 
 
 # --------------------------------------------------------------------------------------------

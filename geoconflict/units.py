@@ -57,7 +57,7 @@ def period_start(dates: pd.Series, period: str) -> pd.Series:
     if key == "day":
         return d
     if key == "week":
-        return d - pd.to_timedelta(d.dt.weekday, unit="D")
+        return d - pd.to_timedelta(d.dt.day_of_week, unit="D")
     freq = {"month": "M", "quarter": "Q", "year": "Y"}[key]
     return d.dt.to_period(freq).dt.start_time
 

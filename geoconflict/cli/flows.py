@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..units import PERIODS
 from ._helpers import say
 from .options import admin_opt, date_opt, output_opt, overwrite_opt, places_opt
-
-_PERIODS = ["day", "week", "month", "quarter", "year"]
 
 
 @click.command("flows")
@@ -34,7 +33,7 @@ _PERIODS = ["day", "week", "month", "quarter", "year"]
 @click.option("--destination-lon", default=None, help="Destination longitude column.")
 @click.option("--destination-lat", default=None, help="Destination latitude column.")
 @click.option("--matrix-date", default=None, help="Date of a matrix's movements (e.g. 2020-02-01).")
-@click.option("--period", type=click.Choice(_PERIODS), default=None,
+@click.option("--period", type=click.Choice(PERIODS), default=None,
               help="Aggregate by period (default: all records together).")
 @click.option("--level", type=click.IntRange(1, 3), default=None,
               help="Aggregate to admin level N (needs --admin with ADMn_PCODE).")

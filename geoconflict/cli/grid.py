@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..units import PERIODS
 from ._engine import Engine, engine_options, grid_dask, refuse_with_dask
 from ._helpers import say
 from .options import DISTANCE, incident_options, input_path, output_opt, overwrite_opt, places_opt
@@ -24,8 +25,9 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @output_opt
 @click.option("--by", default=None, metavar="COLUMN",
               help="Count per value of a column too (event_type, sub_event_type, controller, ...).")
-@click.option("--period", type=click.Choice(["day", "week", "month"]), default=None,
-              help="Count per day / ISO week / month too (PRIO-GRID months also get month_id).")
+@click.option("--period", type=click.Choice(PERIODS), default=None,
+              help="Count per period too, labelled 2020-03-06 / 2020-W10 / 2020-03 / 2020-Q1 / 2020 "
+                   "(PRIO-GRID months also get month_id).")
 @click.option("--long", "long_table", is_flag=True, help="One row per cell x group x period.")
 @click.option("--all-cells", "all_cells", is_flag=True,
               help="Every cell over --extent (default: the incidents' bounding box), zeros too.")

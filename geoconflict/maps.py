@@ -517,14 +517,15 @@ def _offline_map_class() -> type:
             super().__init__(*args, **kwargs)
             self._gc_slots = slots
 
-        def render(self, **kwargs: Any) -> None:
-            header = self.get_root().header
+        def render(self, **kwargs: Any) -> Any:
+            root: Any = self.get_root()
+            header = root.header
             css = "<style>" + _vendor_css() + _asset("map.css") + "</style>"
             header.add_child(Element(self._gc_slots.put(css)), name="gc_css", index=0)
             scripts = _inline_script(_vendor_text("leaflet.js"))
             scripts += _inline_script(_asset("map.js"))
             header.add_child(Element(self._gc_slots.put(scripts)), name="gc_js", index=1)
-            super().render(**kwargs)
+            return super().render(**kwargs)
 
     return OfflineMap
 

@@ -229,8 +229,8 @@ def make_png(
         vectors = [v for i, v in enumerate(vectors) if i not in named]
     if not vectors and not rasters:
         raise InputError("no layers to draw", fix="give at least one vector layer or raster")
-    for layer, *_ in vectors:
-        if layer.data.crs is None:
+    for layer, _name, part, _show in vectors:
+        if part.crs is None:
             raise InputError(f"layer {layer.name!r} has no CRS", fix="set one before drawing")
     crs = metric_crs_for(*[v[2] for v in vectors]) if vectors else None
     meta = []
@@ -542,7 +542,10 @@ def place_labels(fig: Any, ax: Any, labels: gpd.GeoDataFrame, *, max_labels: int
 def _is_title(handle: Any) -> bool:
     from matplotlib.patches import Patch
 
-    return isinstance(handle, Patch) and handle.get_facecolor()[3] == 0 and handle.get_edgecolor()[3] == 0
+    if not isinstance(handle, Patch):
+        return False
+    face, edge = tuple(handle.get_facecolor()), tuple(handle.get_edgecolor())
+    return len(face) == 4 and len(edge) == 4 and face[3] == 0 and edge[3] == 0
 
 
 def write_png(

@@ -193,7 +193,8 @@ def controller_colours(names: Iterable[object]) -> dict[str, str]:
 def _from_palette(names: Sequence[str], used: set[str]) -> dict[str, str]:
     import matplotlib
 
-    extra = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    tab20 = matplotlib.colormaps["tab20"]
+    extra = [matplotlib.colors.to_hex(tab20(i)) for i in range(20)]
     free = [c for c in dict.fromkeys([*PALETTE, *extra]) if c not in used]
     out: dict[str, str] = {}
     for i, name in enumerate(names):
@@ -201,7 +202,8 @@ def _from_palette(names: Sequence[str], used: set[str]) -> dict[str, str]:
             out[name] = free[i]
         else:  # very many classes: evenly spaced hues
             hue = ((i - len(free)) * 0.618034) % 1.0
-            out[name] = matplotlib.colors.to_hex(matplotlib.colors.hsv_to_rgb((hue, 0.65, 0.8)))
+            r, g, b = (float(v) for v in matplotlib.colors.hsv_to_rgb((hue, 0.65, 0.8)))
+            out[name] = matplotlib.colors.to_hex((r, g, b))
         used.add(out[name])
     return out
 
@@ -449,13 +451,13 @@ def symbology_for(kind: str, gdf: pd.DataFrame) -> Symbology:
             sym.labels = {k: f"now held by {k}" for k in sym.labels}
         return sym
     if kind == "incidents":
-        column = "sub_event_type" if "sub_event_type" in gdf else ("event_type" if "event_type" in gdf else None)
-        if column is None:
+        found = "sub_event_type" if "sub_event_type" in gdf else ("event_type" if "event_type" in gdf else None)
+        if found is None:
             s = _single(kind, n)
             s.symbols = {"all": Symbol(stroke="#ffffff", width=1, fill="#d62728", fill_opacity=0.9, radius=5)}
             return s
         base = Symbol(stroke="#ffffff", width=1.0, fill="#000000", fill_opacity=0.9, radius=6)
-        sym = _categorized(kind, gdf[column], sub_event_colours(gdf[column]), column, base)
+        sym = _categorized(kind, gdf[found], sub_event_colours(gdf[found]), found, base)
         sym.symbols = {k: replace(s, stroke="#ffffff") for k, s in sym.symbols.items()}
         return sym
     if kind == "grid":

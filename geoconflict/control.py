@@ -22,7 +22,6 @@ geometry) and reports all problems at once; layers with errors are refused with 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._dates import (
+    EARLIEST_DAY,
+    LATEST_DAY,
+    date_error,
+    require_dates,
+)
 from ._geometry import check_coordinates, drop_empty_parts, repair_polygons
+from .control_sources import ControlSource
 from .crs import align, equal_area_crs_for, require_crs
 from .errors import LayerError
 from .io import read_layer
@@ -49,6 +55,12 @@ __all__ = [
     "snapshot_at",
     "front_lines",
     "CONTROLLER_ALIASES",
+    "FROM_ALIASES",
+    "TO_ALIASES",
+    "DATE_ALIASES",
+    "find_column",
+    "parse_dates",
+    "ControlSource",
 ]
 
 #: column names recognised as the controller (case-insensitive, first match wins)
@@ -56,22 +68,10 @@ CONTROLLER_ALIASES = (
     "controller", "control", "controlled_by", "controlledby", "holder", "held_by", "party",
     "faction", "actor", "force",
 )
-_FROM_ALIASES = ("valid_from", "validfrom", "from", "date_from", "start", "start_date", "begin")
-_TO_ALIASES = ("valid_to", "validto", "to", "date_to", "end", "end_date", "until")
-_DATE_ALIASES = ("date", "snapshot_date", "as_of", "asof")
-_OPEN = {"", "open", "..", "none", "null", "nan", "nat", "-"}
-_NAME_DATE = re.compile(r"(\d{4})[-_]?(\d{2})[-_]?(\d{2})")
+FROM_ALIASES = ("valid_from", "validfrom", "from", "date_from", "start", "start_date", "begin")
+TO_ALIASES = ("valid_to", "validto", "to", "date_to", "end", "end_date", "until")
+DATE_ALIASES = ("date", "snapshot_date", "as_of", "asof")
 ONE_DAY = pd.Timedelta(days=1)
-#: the days a control layer, a --date or a ceasefire --start may name (inclusive): far inside
-#: pandas' datetime64[ns] range (1677-09-21 .. 2262-04-11), and any real control layer
-EARLIEST_DAY = pd.Timestamp("1800-01-01")
-LATEST_DAY = pd.Timestamp("2200-12-31")
-DAY_RANGE_TEXT = f"{EARLIEST_DAY:%Y-%m-%d} .. {LATEST_DAY:%Y-%m-%d}"
-
-
-def in_day_range(ts: Any) -> bool:
-    """True when the moment ``ts`` (any resolution) falls on a day in EARLIEST_DAY .. LATEST_DAY."""
-    return bool(EARLIEST_DAY <= pd.Timestamp(ts) < LATEST_DAY + ONE_DAY)
 
 Source = str | Path | gpd.GeoDataFrame
 
@@ -80,7 +80,8 @@ Source = str | Path | gpd.GeoDataFrame
 # reading
 
 
-def _find(columns: Iterable[str], aliases: Sequence[str]) -> str | None:
+def find_column(columns: Iterable[str], aliases: Sequence[str]) -> str | None:
+    """The first column whose name (case-insensitive) is one of ``aliases``, or ``None``."""
     lower = {str(c).lower(): c for c in columns}
     for a in aliases:
         if a in lower:
@@ -88,54 +89,34 @@ def _find(columns: Iterable[str], aliases: Sequence[str]) -> str | None:
     return None
 
 
-def _parse_dates(
+def parse_dates(
     values: pd.Series, *, path: str | None, column: str, features: np.ndarray
 ) -> pd.Series:
-    """Parse a date column to datetime64[ns] days; empty / 'open' -> NaT; bad values raise."""
-    s = values
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_localize(None)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        out = pd.to_datetime(s)  # the file's own resolution (a GeoPackage date may be any year)
-    else:
-        text = s.astype(object).where(s.notna(), None)
-        text = text.map(lambda v: None if v is None or str(v).strip().lower() in _OPEN else v)
-        # a number is not a date (pandas would read 43896 as nanoseconds after 1970; it is
-        # probably an Excel serial day): refused like any other unreadable value
-        number = text.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                          and not pd.isna(v))
-        number = number.to_numpy(dtype=bool)
-        out = pd.to_datetime(text.where(~number, None), errors="coerce", format="mixed", dayfirst=False)
-        bad = (out.isna().to_numpy() & text.notna().to_numpy()) | number
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise LayerError(
-                f"cannot read the date {str(text.iloc[i])!r} ({int(bad.sum())} bad value(s) in all)",
-                path=path, feature=int(features[i]), column=column,
-                fix="write dates as YYYY-MM-DD text (not numbers); leave the cell empty for an open end",
-            )
-    if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_localize(None)
-    # checked before the cast to nanoseconds (2263-01-01 or 1600-01-01 would overflow it)
-    days = out.dt.floor("D")
-    far = (days.notna() & ((days < EARLIEST_DAY) | (days > LATEST_DAY))).to_numpy(bool)
-    if far.any():
-        i = int(np.flatnonzero(far)[0])
-        shown = values.iloc[i]
-        shown = f"{shown:%Y-%m-%d}" if isinstance(shown, pd.Timestamp) and shown == shown.floor("D") else str(shown)
-        raise LayerError(
-            f"the date {shown!r} is outside {DAY_RANGE_TEXT} ({int(far.sum())} such "
-            "value(s) in all)",
-            path=path, feature=int(features[i]), column=column,
-            fix=f"correct the date (a typo in the year?); dates must fall in {DAY_RANGE_TEXT}",
-        )
-    return days.astype("datetime64[ns]")
+    """A control layer's date column to datetime64[ns] days (:func:`geoconflict._dates.require_dates`,
+    the one date parser): empty / 'open' -> NaT; an unreadable value, a number or a day outside
+    :data:`DAY_RANGE_TEXT` raises a :class:`LayerError` naming the file, the feature and the column."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        # a reader's datetime column keeps the file's own resolution (a GeoPackage date may be
+        # any year): days outside the range are refused before any cast to nanoseconds
+        s = values.dt.tz_convert("UTC").dt.tz_localize(None) if isinstance(
+            values.dtype, pd.DatetimeTZDtype) else values
+        days = s.dt.floor("D")
+        far = (days.notna() & ((days < EARLIEST_DAY) | (days > LATEST_DAY))).to_numpy(bool)
+        if far.any():
+            raise date_error(values, far, path=path, column=column, features=features, error=LayerError)
+        return days.astype("datetime64[ns]")
+    return require_dates(values, path=path, column=column, features=features, open_ok=True,
+                         error=LayerError)
 
 
 def _read_one(
-    source: Source, *, layer: str | int | None, controller_col: str | None
-) -> tuple[gpd.GeoDataFrame, str]:
-    """One source -> frame with controller, valid_from, valid_to, _date (one of the two models)."""
+    source: Source, *, layer: str | int | None, controller_col: str | None,
+    controller: str | None = None,
+) -> tuple[gpd.GeoDataFrame, str, str]:
+    """One source -> frame with controller, valid_from, valid_to, _date (one of the two models),
+    its name, and where its dates came from (``period``, ``column``, ``name`` or ``none``)."""
+    from .control_sources import name_date
+
     if isinstance(source, gpd.GeoDataFrame):
         gdf, path = source.copy(), None
     else:
@@ -144,77 +125,147 @@ def _read_one(
     features = np.arange(1, len(gdf) + 1)
     check_coordinates(gdf.geometry.to_numpy(), gdf.crs, what="control layer", path=path,
                       features=features)
-    # empty parts and rings dropped before any other GEOS call (even with validate=False)
+    # empty parts and rings dropped before any other GEOS call (even with validate=False); the
+    # invalid polygons are repaired and reported by validate_control (ControlReport.problems)
     geoms, emptied = drop_empty_parts(gdf.geometry.to_numpy())
     if len(emptied):
         log.warning("control layer %s: feature(s) %s: empty part(s) or ring(s) dropped", path or "",
                     ", ".join(str(int(i) + 1) for i in emptied[:10]) + (", ..." if len(emptied) > 10 else ""))
         gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
-    col = controller_col if controller_col is not None else _find(gdf.columns, CONTROLLER_ALIASES)
-    if col is None or col not in gdf.columns:
+    col = controller_col if controller_col is not None else find_column(gdf.columns, CONTROLLER_ALIASES)
+    if controller_col is not None and col not in gdf.columns:
+        col = None
+    if col is None and controller is None:
         raise LayerError(
             f"no controller column (looked for {controller_col or ', '.join(CONTROLLER_ALIASES[:5])})",
             path=path,
-            fix="rename the column to 'controller' (library: pass controller_col=)",
+            fix="name the holder of a single-actor layer with --controller NAME (library: controller=), "
+                "or rename the column to 'controller'",
         )
-    ctrl = gdf[col].astype(object).where(gdf[col].notna(), None)
-    ctrl = ctrl.map(lambda v: "" if v is None else str(v).strip())
-    frm, to, dt = (_find(gdf.columns, a) for a in (_FROM_ALIASES, _TO_ALIASES, _DATE_ALIASES))
+    if col is not None:
+        ctrl = gdf[col].astype(object).where(gdf[col].notna(), None)
+        ctrl = ctrl.map(lambda v: "" if v is None else str(v).strip())
+        if controller is not None:  # features naming no one are held by the given controller
+            ctrl = ctrl.where(ctrl != "", str(controller).strip())
+    else:
+        ctrl = pd.Series(str(controller).strip(), index=gdf.index, dtype=object)
+    frm, to, dt = (find_column(gdf.columns, a) for a in (FROM_ALIASES, TO_ALIASES, DATE_ALIASES))
     out = gdf.drop(columns=[c for c in (col, frm, to) if c is not None and c != "controller"])
     out["controller"] = ctrl.astype(str).to_numpy()
     nat = pd.Series(pd.NaT, index=gdf.index, dtype="datetime64[ns]")
     if frm is not None or to is not None:
-        out["valid_from"] = _parse_dates(gdf[frm], path=path, column=frm, features=features) if frm else nat
-        out["valid_to"] = _parse_dates(gdf[to], path=path, column=to, features=features) if to else nat
+        out["valid_from"] = parse_dates(gdf[frm], path=path, column=frm, features=features) if frm else nat
+        out["valid_to"] = parse_dates(gdf[to], path=path, column=to, features=features) if to else nat
         out["_date"] = nat
+        kind = "period"
     elif dt is not None:
-        out["_date"] = _parse_dates(gdf[dt], path=path, column=dt, features=features)
+        out["_date"] = parse_dates(gdf[dt], path=path, column=dt, features=features)
         if out["_date"].isna().any():
             i = int(np.flatnonzero(out["_date"].isna().to_numpy())[0])
             raise LayerError("a snapshot has no date", path=path, feature=int(features[i]), column=dt,
                              fix="give every feature the date its snapshot takes effect")
         out = out.drop(columns=[dt])
         out["valid_from"], out["valid_to"] = nat, nat
+        kind = "column"
     else:
-        m = _NAME_DATE.search(Path(path).stem) if path else None
-        try:
-            when = pd.Timestamp(f"{m.group(1)}-{m.group(2)}-{m.group(3)}") if m else pd.NaT
-        except ValueError:  # 20201399 in a name is not a date
-            when = pd.NaT
-        if not pd.isna(when) and not in_day_range(when):
-            raise LayerError(
-                f"the date {when:%Y-%m-%d} in the file name is outside {DAY_RANGE_TEXT}",
-                path=path, fix="rename the file with the right date, or add a 'date' column",
-            )
-        out["_date"] = pd.Series(when, index=gdf.index, dtype="datetime64[ns]")
+        when = name_date(path) if path else None
+        out["_date"] = pd.Series(pd.NaT if when is None else when, index=gdf.index, dtype="datetime64[ns]")
         out["valid_from"], out["valid_to"] = nat, nat
+        kind = "none" if when is None else "name"
     out["source_feature"] = features
     out["source_path"] = path or ""
-    return out, path or "(GeoDataFrame)"
+    return out, path or "(GeoDataFrame)", kind
 
 
 def read_control(
-    source: Source | Sequence[Source],
+    source: Source | Sequence[Source] | ControlSource,
     *,
     layer: str | int | None = None,
     controller_col: str | None = None,
+    controller: str | None = None,
+    extent: str | Path | gpd.GeoDataFrame | None = None,
+    remainder: str | None = None,
     validate: bool = True,
 ) -> gpd.GeoDataFrame:
-    """Read one control layer, or several files (one per date), into the normalised form.
+    """Read one control layer, or several (one per date), into the normalised form.
+
+    ``source``: a file, a GeoDataFrame, a folder (every vector file in it), a glob pattern
+    (``archive/*.geojson``), a list of these, or a
+    :class:`~geoconflict.control_sources.ControlSource` (which carries the options below).
+    A file without dates takes the date in its name (``YYYY-MM-DD``, ``YYYYMMDD`` or
+    ``YYYY_MM_DD`` anywhere in the stem); identical consecutive snapshots are merged (logged).
+
+    ``controller``: the holder of features with no controller column or an empty value (a
+    single-actor archive).  ``extent`` (a polygon layer, any CRS): pieces outside it are kept
+    and reported; with ``remainder``, the part of the extent no controller holds on each date
+    is held by ``remainder``.  Notes (merged snapshots, ground outside the extent) are logged and
+    kept in ``attrs["control_notes"]``.
 
     With ``validate=True`` (default) the layer goes through :func:`validate_control`: problems
     are logged, invalid geometry is repaired, and a layer with errors raises
     :class:`~geoconflict.errors.LayerError`.
     """
-    sources: list[Source] = (
-        list(source) if isinstance(source, (list, tuple)) else [source]  # type: ignore[list-item]
+    from .control_sources import (
+        apply_extent,
+        expand_sources,
+        merge_identical_snapshots,
+        name_date,
+        read_extent,
     )
-    if not sources:
+
+    if isinstance(source, ControlSource):
+        layer = source.layer if layer is None else layer
+        controller = source.controller if controller is None else controller
+        extent = source.extent if extent is None else extent
+        remainder = source.remainder if remainder is None else remainder
+        source = list(source.paths)
+    if remainder is not None and extent is None:
+        raise LayerError("a remainder controller needs an extent",
+                         fix="add --extent FILE (a country or study-area polygon), or drop --remainder")
+    given: list[Source] = (
+        list(source) if isinstance(source, (list, tuple)) else [source]
+    )
+    if not given:
         raise LayerError("no control layer given", fix="pass at least one file")
+    sources: list[Source] = []
+    collected: set[str] = set()  # files found in a folder or by a pattern: each must carry a date
+    for src in given:
+        if isinstance(src, gpd.GeoDataFrame):
+            sources.append(src)
+        else:
+            files = expand_sources(src)
+            if Path(src).is_dir() or not Path(src).exists():
+                collected.update(str(f) for f in files)
+            sources.extend(files)
+    # files dated by their names are read in date order (the order given does not matter)
+    named = [name_date(s) if isinstance(s, (str, Path)) else None for s in sources]
+    if len(sources) > 1 and all(d is not None for d in named):
+        sources = [s for _d, _i, s in sorted(zip(named, range(len(sources)), sources, strict=True),
+                                              key=lambda t: (t[0], t[1]))]
+    ext = read_extent(extent) if extent is not None else None
     frames: list[gpd.GeoDataFrame] = []
     crs = None
+    by_name_date: dict[pd.Timestamp, str] = {}
     for src in sources:
-        frame, name = _read_one(src, layer=layer, controller_col=controller_col)
+        frame, name, kind = _read_one(src, layer=layer, controller_col=controller_col,
+                                      controller=controller)
+        if kind == "none" and name in collected:
+            raise LayerError(
+                "a file of the archive carries no date (no valid_from/valid_to or date column, no "
+                "YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD in its name)",
+                path=name,
+                fix="put the date in the file name (occupied_2024-08-01.geojson) or add a 'date' column; "
+                    "keep other files (an extent, a legend) out of the folder or the pattern",
+            )
+        if kind == "name":
+            when = pd.Timestamp(frame["_date"].iloc[0]) if len(frame) else None
+            if when is not None and when in by_name_date:
+                raise LayerError(
+                    f"two files carry the date {when:%Y-%m-%d}: {by_name_date[when]} and this one",
+                    path=name, fix="keep one file per date (remove or rename the duplicate)",
+                )
+            if when is not None:
+                by_name_date[when] = name
         if crs is None:
             crs = frame.crs
         else:
@@ -227,10 +278,17 @@ def read_control(
         i = int(np.flatnonzero(undated_model)[0])
         raise LayerError(
             "several control files but this one carries no date (no valid_from/valid_to or date "
-            "column, no YYYY-MM-DD in its name)",
+            "column, no YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD in its name)",
             path=out["source_path"].iloc[i] or None, feature=int(out["source_feature"].iloc[i]),
             fix="add a 'date' column or put the date in the file name (control_2020-03-05.geojson)",
         )
+    notes: list[str] = []
+    out, merged = merge_identical_snapshots(out)
+    out = out.reset_index(drop=True)
+    if merged:
+        notes.append(f"{len(merged)} snapshot(s) identical to the one before merged into it "
+                     f"({', '.join(f'{d:%Y-%m-%d}' for d in merged[:5])}{', ...' if len(merged) > 5 else ''})")
+    dated = out["_date"].notna().to_numpy()
     if dated.any():
         dates = np.sort(out.loc[dated, "_date"].unique())
         nxt = pd.Series(list(dates[1:]) + [pd.NaT], index=dates, dtype="datetime64[ns]")
@@ -241,6 +299,9 @@ def read_control(
     out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
     out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
     out["snapshot"] = _labels(out["valid_from"], out["valid_to"])
+    if ext is not None:
+        out, ext_notes = apply_extent(out, ext, remainder=remainder)
+        notes.extend(ext_notes)
     geom = out.geometry.name
     first = ["controller", "valid_from", "valid_to", "snapshot"]
     rest = [c for c in out.columns if c not in first and c != geom]
@@ -250,6 +311,9 @@ def read_control(
         for p in report.warnings:
             log.warning("control layer: %s", p.describe())
         out = report.control
+    for note in notes:
+        log.warning("control layer: %s", note)
+    out.attrs["control_notes"] = notes
     return out
 
 

@@ -713,7 +713,8 @@ def join_partitioned(
     from .control import read_control, validate_control
     from .crs import metric_crs_for
     from .io import read_layer
-    from .join import CONTROL_STATUS, JoinReport, _layer_name, read_front_line
+    from .join import CONTROL_STATUS, JoinReport, read_front_line
+    from .join import layer_name as _layer_name
 
     parts = parts_of(parquet)
     out = Path(out_dir)

@@ -295,10 +295,12 @@ def _append_flags(flags: pd.Series | None, tokens: pd.Series) -> pd.Series:
     return out.astype(str)
 
 
-def _labels_at(labels: Sequence[Any], codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """``labels[codes]`` as a ``str`` Series (``""`` where ``codes < 0``), built with one Arrow
-    take instead of an object array of millions of Python strings."""
-    table = pa.array([str(v) for v in labels] + [""], type=pa.string())
+def _labels_at(labels: Sequence[Any], codes: np.ndarray, index: pd.Index, *,
+               missing: str | None = "") -> pd.Series:
+    """``labels[codes]`` as a ``str`` Series (``missing`` where ``codes < 0``: ``""``, or
+    ``None`` for a real null), built with one Arrow take instead of an object array of millions
+    of Python strings."""
+    table = pa.array([str(v) for v in labels] + [missing], type=pa.string())
     pick = np.where(codes >= 0, codes, len(labels))
     return pd.Series(table.take(pa.array(pick)), index=index, dtype="str")
 
@@ -463,7 +465,7 @@ def join_control(
 ) -> gpd.GeoDataFrame:
     """The controller in force at each incident's place on its date.
 
-    Adds ``controller`` ("" when none), ``control_valid_from``, ``control_snapshot`` and
+    Adds ``controller`` (null when none), ``control_valid_from``, ``control_snapshot`` and
     ``control_status``: ``in_force``; ``uncertain`` when the event's date window
     (:func:`geoconflict.incidents.date_window`: week, month or year precision) spans a change of
     controller at its place; ``none`` when no zone covers it on that date.
@@ -513,10 +515,12 @@ def join_control(
     feature = np.where(found, at, -1)
     vf = ctl["valid_from"].to_numpy("datetime64[ns]")[pos] if len(ctl) else np.full(n, np.datetime64("NaT"))
     status = np.where(changes, 1, np.where(found, 0, 2))  # positions in CONTROL_STATUS
-    result["controller"] = _labels_at(ctl["controller"].astype(str).tolist(), feature, incidents.index)
+    result["controller"] = _labels_at(ctl["controller"].astype(str).tolist(), feature, incidents.index,
+                                      missing=None)
     result["control_valid_from"] = pd.Series(np.where(found, vf, np.datetime64("NaT", "ns")),
                                              index=incidents.index).astype("datetime64[ns]")
-    result["control_snapshot"] = _labels_at(ctl["snapshot"].astype(str).tolist(), feature, incidents.index)
+    result["control_snapshot"] = _labels_at(ctl["snapshot"].astype(str).tolist(), feature, incidents.index,
+                                            missing=None)
     result["control_status"] = _labels_at(CONTROL_STATUS, status, incidents.index)
     assert len(result) == n, "join_control changed the number of rows"
     return result
@@ -538,15 +542,15 @@ def read_front_line(source: Layer) -> gpd.GeoDataFrame:
                          fix="give a LineString layer (or leave --front-line out to derive it "
                              "from --control)")
     feats = np.arange(1, len(gdf) + 1)
-    frm = _control._find(gdf.columns, _control._FROM_ALIASES)
-    to = _control._find(gdf.columns, _control._TO_ALIASES)
-    dt = _control._find(gdf.columns, _control._DATE_ALIASES)
+    frm = _control.find_column(gdf.columns, _control.FROM_ALIASES)
+    to = _control.find_column(gdf.columns, _control.TO_ALIASES)
+    dt = _control.find_column(gdf.columns, _control.DATE_ALIASES)
     nat = pd.Series(pd.NaT, index=gdf.index, dtype="datetime64[ns]")
     if frm or to:
-        gdf["valid_from"] = _control._parse_dates(gdf[frm], path=path, column=frm, features=feats) if frm else nat
-        gdf["valid_to"] = _control._parse_dates(gdf[to], path=path, column=to, features=feats) if to else nat
+        gdf["valid_from"] = _control.parse_dates(gdf[frm], path=path, column=frm, features=feats) if frm else nat
+        gdf["valid_to"] = _control.parse_dates(gdf[to], path=path, column=to, features=feats) if to else nat
     elif dt:
-        d = _control._parse_dates(gdf[dt], path=path, column=dt, features=feats)
+        d = _control.parse_dates(gdf[dt], path=path, column=dt, features=feats)
         dates = np.sort(d.dropna().unique())
         nxt = pd.Series(list(dates[1:]) + [pd.NaT], index=dates, dtype="datetime64[ns]")
         gdf["valid_from"] = d.to_numpy()
@@ -641,9 +645,9 @@ def join_front_line(
     if ctl is None:
         side_col = pd.Series(side, index=incidents.index).astype(str)
     elif "controller" in incidents.columns and "control_status" in incidents.columns:
-        side_col = incidents["controller"].astype(str)
+        side_col = incidents["controller"].astype("str")
     else:
-        side_col = join_control(incidents, ctl)["controller"].astype(str)
+        side_col = join_control(incidents, ctl)["controller"]
     result = incidents.copy(deep=False)  # copy-on-write: new columns do not touch the input
     result["front_line_distance_m"] = dist
     result["front_line_side"] = side_col
@@ -674,7 +678,7 @@ def join_areas(
     """``area``: the name of the (lowest-index) named area containing each incident, "" if none."""
     _incident_points(incidents)
     layer = _aligned(_load_polygons(areas, "areas layer"), incidents, "areas layer", notes)
-    col = name_col or _control._find(layer.columns, ("name", "area", "name_en", "label", "title"))
+    col = name_col or _control.find_column(layer.columns, ("name", "area", "name_en", "label", "title"))
     if col is None or col not in layer.columns:
         raise LayerError("the areas layer has no 'name' column",
                          fix="name the column 'name' (e.g. Jabal al-Zawiya, al-Ghab plain)")
@@ -725,7 +729,8 @@ class JoinReport:
         return "; ".join(parts)
 
 
-def _layer_name(layer: Layer, i: int) -> str:
+def layer_name(layer: Layer, i: int) -> str:
+    """The name an admin layer gives its columns: the file stem, or ``admin<i+1>`` for a frame."""
     if isinstance(layer, gpd.GeoDataFrame):
         return f"admin{i + 1}"
     return Path(layer).stem
@@ -755,7 +760,7 @@ def join_all(
     out = incidents
     if admin_names is not None and len(admin_names) != len(admin):
         raise InputError(f"{len(admin_names)} admin_names for {len(admin)} admin layers")
-    names = list(admin_names) if admin_names is not None else [_layer_name(a, i) for i, a in enumerate(admin)]
+    names = list(admin_names) if admin_names is not None else [layer_name(a, i) for i, a in enumerate(admin)]
     layers = [(names[i], _load_polygons(layer, "admin layer")) for i, layer in enumerate(admin)]
     if admin_fields is not None:
         found = {c.lower() for _, gdf in layers for c in gdf.columns}

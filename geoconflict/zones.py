@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._dates import parse_day
 from ._geometry import POLYGON_TYPES, check_coordinates, log_repairs, polygonal, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs, require_same_crs
 from .errors import InputError, LayerError, SchemaError
@@ -47,6 +48,8 @@ __all__ = [
     "NONE",
     "ALL",
     "parse_day",
+    "area_series",
+    "plot_series",
 ]
 
 #: summary row label for admin ground no controller holds
@@ -67,25 +70,6 @@ _RESERVED = (
     "date_to",
     "scope",
 )
-
-
-def parse_day(value: Any, what: str = "date") -> pd.Timestamp:
-    """A day from text or a timestamp (``2020-03-06``) in the range control layers may carry
-    (:data:`geoconflict.control.EARLIEST_DAY` .. ``LATEST_DAY``); a clear error otherwise."""
-    from .control import DAY_RANGE_TEXT, in_day_range
-
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        ts = pd.NaT
-    if pd.isna(ts):
-        raise InputError(f"cannot read the {what} {value!r}", fix="write it as YYYY-MM-DD")
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    if not in_day_range(ts):
-        raise InputError(f"the {what} {value!r} is outside {DAY_RANGE_TEXT}",
-                         fix=f"give a day in {DAY_RANGE_TEXT} as YYYY-MM-DD")
-    return ts.floor("D").as_unit("ns")
 
 
 def _require_control(control: gpd.GeoDataFrame) -> None:
@@ -380,7 +364,7 @@ def control_change(
     ``admin`` rows per unit and pair.
     """
     _require_control(control)
-    d1, d2 = parse_day(date_from, "--from date"), parse_day(date_to, "--to date")
+    d1, d2 = parse_day(date_from, what="--from date"), parse_day(date_to, what="--to date")
     if d2 < d1:
         raise InputError(
             f"the --to date {d2:%Y-%m-%d} is before the --from date {d1:%Y-%m-%d}",
@@ -489,3 +473,118 @@ def net_change(summary: pd.DataFrame) -> pd.DataFrame:
     out["lost_km2"] = lost.reindex(names, fill_value=0.0).to_numpy()
     out["net_km2"] = out["gained_km2"] - out["lost_km2"]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# area over time
+
+
+def area_series(
+    control: gpd.GeoDataFrame,
+    *,
+    admin: gpd.GeoDataFrame | None = None,
+    admin_fields: Sequence[str] | None = None,
+    every: str | None = None,
+) -> pd.DataFrame:
+    """Area held per controller on every snapshot date (per admin unit with ``admin``).
+
+    One row per (snapshot date, controller), or per (date, admin unit, controller) with the
+    admin attributes first: ``date`` (the day the snapshot takes effect, ``YYYY-MM-DD``),
+    ``controller``, ``area_km2`` (equal-area CRS), ``change_km2`` (since the previous snapshot
+    kept; empty on the first).  A controller (unit and controller) seen on any date has a row on
+    every date (0 when it holds nothing), so changes add up.  ``every`` (``week``, ``month``, any
+    of :data:`geoconflict.units.PERIODS`) keeps the last snapshot of each period.
+    """
+    from .control import snapshots
+    from .units import check_period, period_start
+
+    _require_control(control)
+    states = snapshots(control)
+    if not states:
+        raise LayerError("the control layer holds no zone", fix="give a control layer with polygons")
+    starts = pd.Series([s for s, _e, _st in states], dtype="datetime64[ns]")
+    keep = np.arange(len(states))
+    if every is not None:
+        key = period_start(starts, check_period(every))
+        last = pd.Series(np.arange(len(states))).groupby(key.fillna(pd.Timestamp.min).to_numpy()).max()
+        keep = np.sort(last.to_numpy())
+    fields: list[str] = []
+    if admin is not None:
+        attrs, fields = _admin_frame(admin, admin_fields)
+        work_admin = align(admin, control, "admin layer")
+        require_same_crs(work_admin, control, "admin layer", "control layer")
+        units = _valid(np.asarray(work_admin.geometry.values, dtype=object), source_of(admin) or "admin layer")
+        ea = equal_area_crs_for(admin)
+    else:
+        ea = equal_area_crs_for(control)
+    recs: list[pd.DataFrame] = []
+    for k in keep:
+        start, _end, state = states[int(k)]
+        names, geoms = _dissolve_by_controller(state)
+        label = _day_label(start)
+        if admin is None:
+            recs.append(pd.DataFrame({"_k": k, "date": label, "_unit": -1,
+                                      "controller": names.astype(str),
+                                      "area_km2": _km2(geoms, control.crs, ea)}))
+        else:
+            iu, ic, inter = _pairs(units, geoms)
+            recs.append(pd.DataFrame({"_k": k, "date": label, "_unit": iu,
+                                      "controller": names[ic].astype(str),
+                                      "area_km2": _km2(inter, control.crs, ea)}))
+    long = pd.concat(recs, ignore_index=True)
+    long = long.groupby(["_k", "date", "_unit", "controller"], as_index=False, sort=False)["area_km2"].sum()
+    # every (unit, controller) seen on any date, on every date
+    dates = pd.DataFrame({"_k": keep, "date": [_day_label(states[int(k)][0]) for k in keep]})
+    pairs = long[["_unit", "controller"]].drop_duplicates()
+    grid = dates.merge(pairs, how="cross")
+    out = grid.merge(long, on=["_k", "date", "_unit", "controller"], how="left")
+    out["area_km2"] = out["area_km2"].fillna(0.0)
+    out = out.sort_values(["_unit", "controller", "_k"], kind="stable")
+    out["change_km2"] = out.groupby(["_unit", "controller"], sort=False)["area_km2"].diff()
+    out = out.sort_values(["_k", "_unit", "controller"], kind="stable").reset_index(drop=True)
+    cols = ["date", "controller", "area_km2", "change_km2"]
+    if admin is not None:
+        a = attrs.iloc[out["_unit"].to_numpy()].reset_index(drop=True)
+        out = pd.concat([out[["date"]], a, out[cols[1:]]], axis=1)
+        return out[["date", *fields, *cols[1:]]]
+    return out[cols]
+
+
+def _day_label(day: Any) -> str:
+    return "" if pd.isna(day) else f"{pd.Timestamp(day):%Y-%m-%d}"
+
+
+def plot_series(series: pd.DataFrame, path: Any, *, overwrite: bool = False,
+                title: str = "Area held over time") -> Any:
+    """A line per controller of the area held (km², summed over admin units) on each snapshot
+    date, 1920 x 1080 px with large type (readable on a slide); written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+
+    total = series.groupby(["date", "controller"], sort=True)["area_km2"].sum().reset_index()
+    total = total[total["date"] != ""]
+    fig, ax = plt.subplots(figsize=(16, 9), dpi=120)
+    try:
+        for name, part in total.groupby("controller", sort=True):
+            ax.plot(pd.to_datetime(part["date"]), part["area_km2"], linewidth=3, label=str(name),
+                    drawstyle="steps-post",
+                    marker="o" if len(part) < 40 else None)
+        ax.set_title(title, fontsize=28, pad=16)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("area held (km²)", fontsize=20)
+        ax.tick_params(labelsize=16)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=18, frameon=False)
+        fig.tight_layout()
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return path

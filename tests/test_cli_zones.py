@@ -111,7 +111,7 @@ def test_change_without_admin_covers_the_whole_layer(cli_runner, tmp_path):
         ),
         (["--date", "2020-02-15"], "needs an --admin"),
         (["--from", "2020-01-01"], "both --from and --to"),
-        ([], "give --date"),
+        ([], "give --on"),
         (["--admin", ADMIN, "--date", "someday"], "cannot read the date"),
         (["--admin", ADMIN, "--date", "2019-01-01"], "no control zone is in force on 2019-01-01"),
         (["--from", "2020-03-02", "--to", "2020-01-01"], "before the --from date"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._helpers import say
-from .options import control_opt, incident_options, input_path, outdir_opt, overwrite_opt
+from .options import control_options, control_source, incident_options, input_path, outdir_opt, overwrite_opt
 
 _DEFAULT_TYPES = "Air/drone strike,Shelling/artillery/missile attack"
 
@@ -30,7 +30,7 @@ _DEFAULT_TYPES = "Air/drone strike,Shelling/artillery/missile attack"
     show_default=True,
     help="Comma-separated sub-event (or event) types counted as strikes; 'all' for every type.",
 )
-@control_opt
+@control_options
 @click.option(
     "--zones",
     "zones",
@@ -75,7 +75,7 @@ def ceasefire(
     start: str,
     end: str | None,
     types: str,
-    control: Path | None,
+    control: list[str] | None,
     zones: Path | None,
     zone_field: str | None,
     lull_days: int,
@@ -91,6 +91,7 @@ def ceasefire(
     from ..ceasefire import OUTPUT_NAMES, ceasefire_report, parse_moment, write_ceasefire
     from ..io import check_output, output_set, read_layer, write_table
 
+    source = control_source(ctx, control)
     parse_moment(start, "--start")
     for name in OUTPUT_NAMES:
         check_output(output / name, overwrite=overwrite)
@@ -105,10 +106,10 @@ def ceasefire(
 
     read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
     ctl = None
-    if control is not None:
+    if source is not None:
         from ..control import read_control
 
-        ctl = read_control(control)
+        ctl = read_control(source)
     zone_layer = (read_layer(zones, what="zones layer", geometry="polygon", allow_empty=False)
                   if zones is not None else None)
     result = ceasefire_report(

@@ -11,7 +11,8 @@ from ._helpers import say
 from .options import (
     DISTANCE,
     admin_opt,
-    control_opt,
+    control_options,
+    control_source,
     incident_options,
     input_path,
     output_opt,
@@ -27,7 +28,7 @@ from .options import (
               help="Admin attributes to carry (comma-separated; default all).")
 @click.option("--snap-distance", "snap_distance", type=DISTANCE, default="2km", show_default=True,
               help="Incidents outside every admin polygon but this close take the nearest one.")
-@control_opt
+@control_options
 @click.option("--front-line", "front_line", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Dated front-line layer (default: derived from --control).")
 @click.option("--areas", default=None, type=click.Path(dir_okay=False, path_type=Path),
@@ -47,7 +48,7 @@ def join(
     admin: tuple[Path, ...],
     admin_fields: str | None,
     snap_distance: float,
-    control: Path | None,
+    control: list[str] | None,
     front_line: Path | None,
     areas: Path | None,
     output: Path,
@@ -60,10 +61,11 @@ def join(
     Every incident is kept, in order: admin_join says within / nearest / none, control_status
     says in_force / uncertain / none.
     """
+    source = control_source(ctx, control)
     fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
     if engine.dask:
         return join_dask(ctx, engine, incidents, output, admin=admin, admin_fields=fields,
-                         snap_distance_m=snap_distance, control=control, front_line=front_line,
+                         snap_distance_m=snap_distance, control=source, front_line=front_line,
                          areas=areas, overwrite=overwrite)
     from ..incidents import read_incidents
     from ..io import (
@@ -80,7 +82,7 @@ def join(
     output_format(output)
     for target in layer_outputs(output, metadata=True):  # the .meta.json sidecar too
         check_output(target, overwrite=overwrite)
-    if not (admin or control or front_line or areas):
+    if not (admin or source or front_line or areas):
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
     result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
     if len(result.quarantine):
@@ -88,7 +90,7 @@ def join(
     fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
     out, report = join_all(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,
-        control=control, front_line=front_line, areas=areas,
+        control=source, front_line=front_line, areas=areas,
     )
     qpath = sibling(output, ".quarantine.csv")
     with output_set(overwrite=overwrite):  # the layer, its sidecar and the quarantine, or none

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "geocode": ("geocode", "Place incidents by place name against an offline gazetteer."),
     "join": ("join", "Join incidents to admin units, control zones in force, front lines."),
     "zones": ("zones", "Area held per controller per admin unit; territory that changed hands."),
+    "control-from-places": ("control_from_places", "Dated control polygons from per-place control observations."),
     "corridor": ("corridor", "Buffer a line on each side (e.g. the 6 km M4 corridor)."),
     "ceasefire": ("ceasefire", "Strikes before/after a ceasefire: daily counts and a report."),
     "grid": ("grid", "Strike density: square, hex, H3, PRIO-GRID cells; KDE; hot spots."),
@@ -137,7 +138,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 # -- outputs that are inputs ---------------------------------------------------------------------
 #: parameters naming outputs (files or folders); every other path parameter of a command is an input
-OUTPUT_PARAMS = frozenset({"output", "outputs", "outdir", "arrows", "html_path", "kde", "hotspots"})
+OUTPUT_PARAMS = frozenset({"output", "outputs", "outdir", "arrows", "html_path", "kde", "hotspots", "plot"})
 
 
 def _paths(value: Any) -> list[Path]:

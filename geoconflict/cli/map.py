@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from ..control_sources import ControlSource
+    from ..layers import Layer
+
 from ._helpers import say
-from .options import overwrite_opt
+from .options import control_options, control_source, overwrite_opt
 
 OUTPUTS = (".html", ".png", ".svg", ".gpkg")
 
@@ -24,6 +29,24 @@ def _kinds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     return out
 
 
+def _control_layers(source: ControlSource) -> list[Layer]:
+    """The control zones of every snapshot and their front lines (where two controllers touch)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from ..control import front_lines, read_control, snapshots
+    from ..layers import Layer
+
+    ctl = read_control(source)
+    out = [Layer("Control zones", "control", ctl, source="--control")]
+    fronts = [front_lines(part) for _start, _end, part in snapshots(ctl)]
+    fronts = [f for f in fronts if len(f)]
+    if fronts:
+        lines = gpd.GeoDataFrame(pd.concat(fronts, ignore_index=True), geometry="geometry", crs=ctl.crs)
+        out.append(Layer("Front line", "front_line", lines, source="--control"))
+    return out
+
+
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
@@ -37,7 +60,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 
 
 @click.command("map")
-@click.argument("layers", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("layers", nargs=-1, required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "outputs", multiple=True, required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Output file, repeatable; the extension picks it: .html (offline web map), "
@@ -59,15 +82,19 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 @click.option("--size", default=None, callback=_size, metavar="WxH",
               help="Pixel size of a PNG (at --dpi), e.g. 1920x1080 for a 16:9 slide; "
                    "default 11 x 7.5 in.")
+@control_options
 @overwrite_opt
 @click.pass_context
 def map(  # noqa: A001 - the command is named like its module
     ctx: click.Context, layers: tuple[Path, ...], outputs: tuple[Path, ...], kinds: dict[str, str],
     title: str, subtitle: str | None, sources: tuple[str, ...], data_as_of: str | None,
     tiles: str | None, max_features: int, no_time_slider: bool, dpi: int, svg: bool,
-    size: tuple[int, int] | None, overwrite: bool,
+    size: tuple[int, int] | None, control: list[str] | None, overwrite: bool,
 ) -> None:
-    """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS."""
+    """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS.
+
+    --control (a file, a folder or a quoted glob of dated control files, with --controller,
+    --extent, --remainder) adds the control zones and the front lines of every snapshot."""
     from ..errors import InputError
     from ..io import check_output, output_set
     from ..layers import load_layers
@@ -78,7 +105,12 @@ def map(  # noqa: A001 - the command is named like its module
             raise InputError(f"unsupported output extension {out.suffix or '(none)'!r}", path=out,
                              fix=f"use one of {', '.join(OUTPUTS)}")
         check_output(out, overwrite=overwrite)  # fail before any work
-    loaded = load_layers(layers, kinds=kinds)
+    source = control_source(ctx, control)
+    if not layers and source is None:
+        raise click.UsageError("give LAYERS to map, or --control")
+    loaded = load_layers(layers, kinds=kinds) if layers else []
+    if source is not None:
+        loaded.extend(_control_layers(source))
     common = {"title": title, "subtitle": subtitle, "sources": list(sources) or None,
               "data_as_of": data_as_of}
     said: list[str] = []

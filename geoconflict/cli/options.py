@@ -62,10 +62,63 @@ admin_opt = click.option(
     help="Admin boundary polygon layer (repeatable).",
 )
 control_opt = click.option(
-    "--control", "control", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-    callback=lambda ctx, param, value: (list(value) if len(value) > 1 else value[0]) if value else None,
-    help="Dated control-zone layer (controller, valid_from/valid_to or date); repeat for one file per date.",
+    "--control", "control", multiple=True, type=click.Path(path_type=Path), metavar="FILE|FOLDER|'GLOB'",
+    callback=lambda ctx, param, value: list(value) if value else None,
+    help="Dated control-zone layer(s): a file, a folder or a quoted glob ('archive/*.geojson'), "
+         "repeatable; dates from valid_from/valid_to, a date column or the file name "
+         "(YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD).",
 )
+
+
+def _to_meta(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[f"control_{param.name}"] = value
+    return value
+
+
+controller_opt = click.option(
+    "--controller", "controller", default=None, metavar="NAME", expose_value=False, callback=_to_meta,
+    help="Single-actor control layers: features with no controller column (or an empty value) are "
+         "held by NAME.",
+)
+extent_opt = click.option(
+    "--extent", "extent", default=None, expose_value=False, callback=_to_meta,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Country or study-area polygon (any CRS): control pieces outside it are kept and reported; "
+         "with --remainder, the ground in it no controller holds is held by the remainder.",
+)
+remainder_opt = click.option(
+    "--remainder", "remainder", default=None, metavar="NAME", expose_value=False, callback=_to_meta,
+    help="With --extent: on every date, the part of the extent no controller holds is held by NAME "
+         "(without it, that ground is uncovered: controller null, control_status none).",
+)
+
+
+def control_source_options(f: Any) -> Any:
+    """--controller, --extent, --remainder: how a control archive is read (see :func:`control_source`)."""
+    for opt in reversed([controller_opt, extent_opt, remainder_opt]):
+        f = opt(f)
+    return f
+
+
+def control_options(f: Any) -> Any:
+    """--control and the options of :func:`control_source_options`."""
+    return control_opt(control_source_options(f))
+
+
+def control_source(ctx: click.Context, control: Any, *, layer: str | None = None) -> Any:
+    """The :class:`~geoconflict.control_sources.ControlSource` of ``--control`` (or a CONTROL
+    argument) and its options, or ``None`` when no control was given (then --controller,
+    --extent and --remainder are refused)."""
+    from ..control_sources import ControlSource
+
+    meta = {k: ctx.meta.get(f"control_{k}") for k in ("controller", "extent", "remainder")}
+    if not control:
+        given = [f"--{k}" for k, v in meta.items() if v is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} need(s) --control")
+        return None
+    paths = tuple(control) if isinstance(control, (list, tuple)) else (control,)
+    return ControlSource(paths=paths, layer=layer, **meta)
 
 
 def incident_options(f: Any) -> Any:

@@ -3,22 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..units import PERIODS
 from ._helpers import say
-from .options import admin_opt, layer_opt, output_opt, overwrite_opt
+from .options import (
+    admin_opt,
+    control_source,
+    control_source_options,
+    layer_opt,
+    output_opt,
+    overwrite_opt,
+)
 
 
 @click.command("zones")
-@click.argument("control", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("control", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CONTROL...")
+@control_source_options
 @admin_opt
 @click.option(
-    "--date",
+    "--on",
     "date",
     default=None,
     metavar="YYYY-MM-DD",
-    help="Area held on this day (needs --admin).",
+    help="Area held on this day (needs --admin).  (--date, its old name, still works.)",
+)
+@click.option("--date", "date_alias", default=None, hidden=True, help="Deprecated: use --on.")
+@click.option(
+    "--series",
+    is_flag=True,
+    default=False,
+    help="Area held per controller on every snapshot date (a CSV: date, controller, area_km2, "
+    "change_km2; per admin unit with --admin).",
+)
+@click.option(
+    "--every",
+    type=click.Choice(PERIODS),
+    default=None,
+    help="With --series: keep the last snapshot of each period.",
+)
+@click.option(
+    "--plot",
+    "plot",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --series: also draw the area held over time per controller (a .png).",
 )
 @click.option(
     "--from",
@@ -61,9 +92,13 @@ from .options import admin_opt, layer_opt, output_opt, overwrite_opt
 @click.pass_context
 def zones(
     ctx: click.Context,
-    control: Path,
+    control: tuple[Path, ...],
     admin: tuple[Path, ...],
     date: str | None,
+    date_alias: str | None,
+    series: bool,
+    every: str | None,
+    plot: Path | None,
     date_from: str | None,
     date_to: str | None,
     admin_fields: str | None,
@@ -73,12 +108,16 @@ def zones(
     output: Path,
     overwrite: bool,
 ) -> None:
-    """Overlay the dated CONTROL layer on admin units.
+    """Overlay the dated CONTROL layer(s) on admin units: files, a folder or a quoted glob
+    ('archive/*.geojson'), dated by valid_from/valid_to, a date column or the file name.
 
     \b
-    Area held:   geoconflict zones CONTROL --admin ADM.geojson --date 2020-06-09 -o held.geojson
+    Area held:   geoconflict zones CONTROL --admin ADM.geojson --on 2020-06-09 -o held.geojson
     Change:      geoconflict zones CONTROL --from 2019-04-30 --to 2020-03-06 -o change.geojson
                  [--admin ADM]
+    Over time:   geoconflict zones CONTROL... --series -o series.csv [--admin ADM]
+                 [--every week|month] [--plot series.png]
+    Single-actor archives: --controller NAME [--extent COUNTRY --remainder NAME].
 
     Areas are in km² on an equal-area projection.  A summary table is written beside the layer as
     <OUTPUT without extension>.summary.csv: totals per controller (area held, with a
@@ -95,38 +134,99 @@ def zones(
         write_layer,
         write_table,
     )
-    from ..zones import ALL, NOT_COVERED, area_by_controller, control_change, net_change
+    from ..join import layer_name
+    from ..zones import (
+        ALL,
+        NOT_COVERED,
+        area_by_controller,
+        area_series,
+        control_change,
+        net_change,
+        plot_series,
+    )
 
+    source = control_source(ctx, list(control), layer=layer)
+    if date_alias is not None:
+        if date is not None:
+            raise click.UsageError("give --on once (--date is its old name)")
+        date = date_alias
     change = date_from is not None or date_to is not None
+    if series:
+        if change or date is not None:
+            raise click.UsageError("--series gives every snapshot date: leave out --on, --from and --to")
+        if output.suffix.lower() != ".csv":
+            raise click.UsageError("--series writes a table: give -o FILE.csv")
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise click.UsageError("--plot writes a .png")
+        check_output(output, overwrite=overwrite)
+        if plot is not None:
+            check_output(plot, overwrite=overwrite)
+        fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+        ctl = read_control(source)
+        adms = [read_layer(a, what="admin layer", geometry="polygon", allow_empty=False) for a in admin]
+        tables = []
+        for i, adm in enumerate(adms or [None]):
+            t = area_series(ctl, admin=adm, admin_fields=fields, every=every)
+            if len(adms) > 1:
+                t.insert(1, "admin_layer", layer_name(admin[i], i))
+            tables.append(t)
+        import pandas as pd
+
+        table = pd.concat(tables, ignore_index=True)
+        with output_set(overwrite=overwrite):
+            write_table(table, output, overwrite=overwrite)
+            if plot is not None:
+                plot_series(table if len(adms) <= 1 else tables[0], plot, overwrite=overwrite)
+        dates = table["date"].nunique()
+        say(ctx, f"zones: area held on {dates} snapshot date(s), {table['controller'].nunique()} "
+                 f"controller(s), {len(table)} rows -> {output}" + (f" (+ {plot})" if plot else ""))
+        return
+    if every is not None or plot is not None:
+        raise click.UsageError("--every and --plot go with --series")
     if change and date is not None:
         raise click.UsageError(
-            "give either --date (area held) or --from and --to (change), not both"
+            "give either --on (area held) or --from and --to (change), not both"
         )
     if change and (date_from is None or date_to is None):
         raise click.UsageError("a change needs both --from and --to")
     if not change and date is None:
-        raise click.UsageError("give --date (area held on a day) or --from and --to (change)")
-    if len(admin) > 1:
-        raise click.UsageError("give one --admin layer")
+        raise click.UsageError("give --on (area held on a day), --from and --to (change), or --series")
     if not change and not admin:
-        raise click.UsageError("--date needs an --admin layer to overlay")
+        raise click.UsageError("--on needs an --admin layer to overlay")
     output_format(output)
     summary_path = sibling(output, ".summary.csv")
     check_output(output, overwrite=overwrite)
     check_output(summary_path, overwrite=overwrite)
     fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
-    ctl = read_control(control, layer=layer)
-    adm = read_layer(admin[0], what="admin layer", geometry="polygon", allow_empty=False) if admin else None
+    ctl = read_control(source)
+    adms = [read_layer(a, what="admin layer", geometry="polygon", allow_empty=False) for a in admin]
+    adm = adms[0] if adms else None
+
+    def per_layer(run: Any) -> tuple[Any, Any]:
+        """One result per --admin layer (an admin_layer column when several), concatenated."""
+        import geopandas as gpd
+        import pandas as pd
+
+        results = [run(a) for a in (adms or [None])]
+        if len(results) == 1:
+            return results[0]
+        for i, (lay, summ) in enumerate(results):
+            lay.insert(0, "admin_layer", layer_name(admin[i], i))
+            summ.insert(0, "admin_layer", layer_name(admin[i], i))
+        lays = gpd.GeoDataFrame(pd.concat([r[0] for r in results], ignore_index=True),
+                                geometry="geometry", crs=results[0][0].crs)
+        return lays, pd.concat([r[1] for r in results], ignore_index=True)
 
     if not change:
         assert adm is not None
-        out, summary = area_by_controller(
-            ctl, adm, date=date, admin_fields=fields, summary_by=summary_by
-        )
+        out, summary = per_layer(lambda a: area_by_controller(
+            ctl, a, date=date, admin_fields=fields, summary_by=summary_by
+        ))
         with output_set(overwrite=overwrite):
             write_layer(out, output, overwrite=overwrite)
             write_table(summary, summary_path, overwrite=overwrite)
-        totals = summary if summary_by is None else summary.loc[summary[summary_by] == ALL]
+        first = summary if len(adms) == 1 else summary.loc[summary["admin_layer"] == layer_name(admin[0], 0)]
+        totals = first if summary_by is None else first.loc[first[summary_by] == ALL]
         parts = [
             f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})"
             for r in totals.itertuples()
@@ -138,14 +238,16 @@ def zones(
             f"units, {len(out)} features: {'; '.join(parts)} -> {output} (+ {summary_path.name})",
         )
         return
-    out, summary = control_change(
+    out, summary = per_layer(lambda a: control_change(
         ctl,
         date_from=date_from,
         date_to=date_to,
-        admin=adm,
+        admin=a,
         admin_fields=fields,
         min_area_km2=min_area,
-    )
+    ))
+    if len(adms) > 1:
+        summary = summary.loc[(summary["scope"] != "total") | (summary["admin_layer"] == layer_name(admin[0], 0))]
     with output_set(overwrite=overwrite):
         write_layer(out, output, overwrite=overwrite)
         write_table(summary, summary_path, overwrite=overwrite)

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._dates import parse_date_column
-from .errors import InputError, SchemaError
-from .io import require_file
+from .._dates import parse_date_column
+from ..errors import InputError, SchemaError
+from ..io import require_file
 
 log = logging.getLogger(__name__)
 

@@ -64,6 +64,19 @@ import shapely
 from . import _validate as V
 from ._dates import parse_date_column
 from ._readers import PointCoords, RawTable, read_raw
+from ._rules import (
+    FLAGS,  # noqa: F401  (public here as geoconflict.incidents.FLAGS)
+    GEOCODED_PRECISION,
+    QUARANTINE_REASONS,
+    Reasons,
+    coordinate_rules,
+    date_rules,
+    duplicated_among,
+    fatality_rules,
+    flag_rules,
+    flag_texts,
+    value_rules,
+)
 from .errors import CRSError, InputError, SchemaError
 from .io import output_format, sibling, write_layer, write_table
 
@@ -84,14 +97,6 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "sub_event_type", "actor1", "actor2", "fatalities", "location", "geo_precision", "source",
     "notes", "source_format", "flags", "geometry",
 )
-#: quarantine reasons, in the order they are checked (a row gets the first that applies)
-QUARANTINE_REASONS: tuple[str, ...] = (
-    "bad_encoding", "empty_geometry", "non_point_geometry", "missing_coordinate",
-    "non_numeric_coordinate", "coordinate_out_of_range", "null_island",
-    "missing_date", "unparseable_date", "non_numeric_fatalities", "non_finite_fatalities",
-    "negative_fatalities", "duplicate_id", "malformed_row", "not_a_feature",
-)
-FLAGS: tuple[str, ...] = ("imprecise_location", "outside_country", "future_date", "geocoded:<status>")
 FORMATS: tuple[str, ...] = ("auto", "acled", "ucdp", "csv")
 QUARANTINE_SUFFIX = ".quarantine.csv"
 #: files smaller than this are read without a progress bar
@@ -102,8 +107,6 @@ UCDP_VIOLENCE: dict[str, str] = {
     "2": "Non-state conflict",
     "3": "One-sided violence",
 }
-_REASON_CODE = {r: i + 1 for i, r in enumerate(QUARANTINE_REASONS)}
-_REASON_NAME = np.array([""] + list(QUARANTINE_REASONS), dtype=object)
 
 # canonical field -> source column names, first found wins (compared case-insensitively)
 _ACLED: dict[str, tuple[str, ...]] = {
@@ -166,7 +169,6 @@ _KEEP_MAPPED = {"country", "type_of_violence"}
 #: admin columns passed to the gazetteer as context (ACLED admin1-3, UCDP adm_1/adm_2)
 _GEOCODE_CONTEXT = ("admin1", "admin2", "admin3", "adm_1", "adm_2")
 #: geo_precision of a row placed by name (exact or fuzzy; the flag says which)
-GEOCODED_PRECISION = 2
 _TEXT_FIELDS = ("event_type", "sub_event_type", "actor1", "actor2", "location", "source", "notes")
 
 
@@ -396,10 +398,10 @@ def ingest_raw(
     cols = _resolve_columns(detected, attr_cols, lon=lon, lat=lat, date=date,
                             is_vector=is_vector, where=where)
     n = len(frame)
-    code = np.zeros(n, dtype=np.int8)
-
-    def mark(mask: np.ndarray, reason: str) -> None:
-        code[(code == 0) & mask] = _REASON_CODE[reason]
+    # the rules (which rows are quarantined, why, which flags) are in geoconflict._rules; this
+    # function parses the columns they need, two threads at a time, and applies them in order
+    reasons = Reasons(n)
+    mark = reasons.mark
 
     if raw.bad_encoding is not None:
         mark(raw.bad_encoding, "bad_encoding")
@@ -419,13 +421,8 @@ def ingest_raw(
         if places:
             x, y, xmiss, ymiss, geo_status, candidates = _geocode(
                 frame, cols, x, y, xmiss | ymiss, places)
-        mark(xmiss | ymiss, "missing_coordinate")
-        mark(xbad | ybad, "non_numeric_coordinate")
-    # too large for a float (1e400): not a number a coordinate can be, whatever the source type
-    mark(np.isinf(x) | np.isinf(y), "non_numeric_coordinate")
-    with np.errstate(invalid="ignore"):
-        mark(~((np.abs(x) <= 180) & (np.abs(y) <= 90)), "coordinate_out_of_range")
-        mark((x == 0) & (y == 0), "null_island")
+        reasons.apply(coordinate_rules(xmiss | ymiss, xbad | ybad))
+    reasons.apply(value_rules(x, y))
     # ids are cleaned and hashed in the pool; duplicates are decided once the other checks are in
     id_job = pool.submit(_incident_ids, frame[cols["incident_id"]] if cols["incident_id"] is not None
                          else None, n)
@@ -433,7 +430,7 @@ def ingest_raw(
     # for every row with usable coordinates, in the pool while the other columns are checked,
     # and the accepted rows' are picked out at the end.  The points are made in pieces: GEOS
     # makes them without the GIL (but not the Python objects), so both threads work at once
-    located = code == 0
+    located = reasons.kept
     country_job = (pool.submit(_outside_country_where, x, y, frame[cols["country"]], located)
                    if cols["country"] is not None else None)
     cuts = np.linspace(0, n, _POINT_PARTS + 1).astype(np.int64)
@@ -443,8 +440,7 @@ def ingest_raw(
     # --- dates
     if date_job is not None:
         dates, dmiss, dbad, hint = date_job.result()
-        mark(dmiss, "missing_date")
-        mark(dbad, "unparseable_date")
+        reasons.apply(date_rules(dmiss, dbad))
     else:
         dates = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
         hint = V.small_ints(np.full(n, np.nan))
@@ -452,18 +448,15 @@ def ingest_raw(
     # --- fatalities
     if cols["fatalities"] is not None:
         fat, _fmiss, fbad = V.parse_number(frame[cols["fatalities"]])
-        mark(fbad, "non_numeric_fatalities")
-        mark(np.isinf(fat), "non_finite_fatalities")
-        with np.errstate(invalid="ignore"):
-            mark(fat < 0, "negative_fatalities")
+        reasons.apply(fatality_rules(fat, fbad))
     else:
         fat = np.full(n, np.nan)
 
     # --- duplicate ids among otherwise valid rows (the first stays)
     ids, id_codes = id_job.result()
-    mark(_duplicated_among(id_codes, code == 0), "duplicate_id")
+    mark(duplicated_among(id_codes, reasons.kept), "duplicate_id")
 
-    keep = code == 0
+    keep = reasons.kept
     acc = np.flatnonzero(keep)
     rej = np.flatnonzero(~keep)
     rows_kept = _Rows.of(keep)
@@ -506,23 +499,16 @@ def ingest_raw(
     # --- flags on kept rows
     used = {c for k, c in cols.items() if c is not None and k != "country"}
     others = [c for c in attr_cols if c not in used or c in _KEEP_MAPPED]
-    masks: list[tuple[str, np.ndarray]] = [
-        ("imprecise_location", (out["geo_precision"] == 3).fillna(False).to_numpy(dtype=bool)),
-    ]
-    if country_job is not None:
-        masks.append(("outside_country", take(country_job.result())))
-    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
-    masks.append(("future_date", day > today.value))
-    if geo_status is not None:
-        st = take(geo_status)
-        gmask = st.notna().to_numpy()
-        if gmask.any():
-            for status in ("exact", "fuzzy"):
-                masks.append((f"geocoded:{status}", gmask & (st == status).fillna(False).to_numpy(bool)))
-            gp = out["geo_precision"].copy()
-            gp[gmask] = GEOCODED_PRECISION  # a populated place's point, whatever the source said
-            out["geo_precision"] = gp
-    out["flags"], flag_counts, flagged = _flag_texts(masks, len(acc))
+    st = take(geo_status) if geo_status is not None else None
+    flags = flag_rules(out["geo_precision"],
+                       outside_country=take(country_job.result()) if country_job is not None else None,
+                       day=day, today=pd.Timestamp.now(tz="UTC").tz_localize(None).normalize(),
+                       geocoded=st)
+    if st is not None and st.notna().any():
+        gp = out["geo_precision"].copy()
+        gp[st.notna().to_numpy()] = GEOCODED_PRECISION  # a populated place's point, whatever the source said
+        out["geo_precision"] = gp
+    out["flags"], flag_counts, flagged = flag_texts(flags, len(acc))
 
     # --- the source's other columns
     other = _pick_rows(frame, others, keep, rows_kept)
@@ -551,10 +537,10 @@ def ingest_raw(
         extra = {"geocode_candidates": candidates.to_numpy(dtype=object)[rej]}
     rejected = ([(r, t, "malformed_row") for r, t in raw.malformed]
                 + [(r, t, "not_a_feature") for r, t in raw.not_features])
-    quarantine = _quarantine(frame, rej, rows, code, geom_name, rejected, extra)
+    quarantine = _quarantine(frame, rej, rows, reasons, geom_name, rejected, extra)
 
-    reasons = quarantine["reason"].value_counts()
-    by_reason = {r: int(reasons[r]) for r in QUARANTINE_REASONS if r in reasons.index}
+    counted = quarantine["reason"].value_counts()
+    by_reason = {r: int(counted[r]) for r in QUARANTINE_REASONS if r in counted.index}
     report = IngestReport(
         path=where, source_format=source_format,
         rows_read=n + len(raw.malformed) + len(raw.not_features),
@@ -723,21 +709,6 @@ def _pack_short_text(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return lo, hi, length.astype(np.uint64)
 
 
-def _duplicated_among(codes: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``ids[ok].duplicated(keep="first")`` spread back over all rows (False outside ``ok``),
-    from the codes of :func:`_incident_ids`; only ids used more than once are looked at."""
-    dup = np.zeros(len(codes), dtype=bool)
-    if not len(codes):
-        return dup
-    counts = np.bincount(codes[ok], minlength=int(codes.max()) + 1)
-    rows = np.flatnonzero(ok & (counts[codes] > 1))
-    if len(rows):
-        _, first = np.unique(codes[rows], return_index=True)
-        dup[rows] = True
-        dup[rows[first]] = False
-    return dup
-
-
 def _points_where(x: np.ndarray, y: np.ndarray, where: np.ndarray) -> np.ndarray:
     """Shapely points at the rows in ``where`` (None elsewhere)."""
     pts = np.full(len(x), None, dtype=object)
@@ -755,25 +726,6 @@ def _outside_country_where(x: np.ndarray, y: np.ndarray, country: pd.Series,
     rows = _Rows.of(where)
     out[where] = V.outside_country(x[where], y[where], _filter_series(country, rows))
     return out
-
-
-def _flag_texts(masks: list[tuple[str, np.ndarray]], n: int) -> tuple[pd.Series, dict[str, int], int]:
-    """The ``flags`` column (';'-joined names, in ``masks`` order), the count per flag and the
-    number of flagged rows.  One bit per flag; the text is built once per distinct combination
-    (found by counting, not sorting: there are at most a few dozen)."""
-    bits = np.zeros(n, dtype=np.int64)
-    counts: dict[str, int] = {}
-    for i, (fname, mask) in enumerate(masks):
-        if mask.any():
-            bits |= mask.astype(np.int64) << i
-            counts[fname] = int(mask.sum())
-    present = np.bincount(bits, minlength=1) > 0
-    combos = np.flatnonzero(present)  # ascending, as np.unique gives them
-    inverse = (np.cumsum(present) - 1)[bits]
-    labels = [";".join(f for i, (f, _) in enumerate(masks) if c >> i & 1) for c in combos.tolist()]
-    flags_arr = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)),
-                                               pa.array(labels, type=pa.string()))
-    return pc.cast(flags_arr, pa.string()).to_pandas(), counts, int((bits != 0).sum())
 
 
 def _resolve_columns(
@@ -912,7 +864,7 @@ def _quarantine(
     frame: pd.DataFrame,
     rej: np.ndarray,
     rows: np.ndarray,
-    code: np.ndarray,
+    reasons: Reasons,
     geom_name: str | None,
     malformed: list[tuple[int | None, str, str]],
     extra: dict[str, np.ndarray] | None = None,
@@ -932,7 +884,7 @@ def _quarantine(
     for added in ("reason", "source_row"):
         if added in q.columns:
             q = q.rename(columns={added: f"{added}_source"})
-    q["reason"] = pd.Series(_REASON_NAME[code[rej]], dtype="str")
+    q["reason"] = reasons.names(rej)
     q["source_row"] = pd.Series(rows, dtype="Int64")
     for name, values in (extra or {}).items():
         q[name] = pd.Series(values, dtype="str")

@@ -20,6 +20,7 @@ import shapely
 from geoconflict import _validate as V
 from geoconflict import incidents as inc
 from geoconflict._readers import read_raw
+from geoconflict._rules import duplicated_among
 from geoconflict.incidents import incidents_from_frame, read_incidents
 
 
@@ -206,7 +207,7 @@ def test_duplicated_among_equals_pandas():
     want = np.zeros(2000, dtype=bool)
     want[ok] = ids[ok].duplicated(keep="first").to_numpy()
     codes = inc._text_codes(V.arrow_text(ids).combine_chunks())
-    np.testing.assert_array_equal(inc._duplicated_among(codes, ok), want)
+    np.testing.assert_array_equal(duplicated_among(codes, ok), want)
 
 
 def test_day_and_time_equal_pandas_normalize():

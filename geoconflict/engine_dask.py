@@ -547,8 +547,8 @@ def ingest_partitioned(
     :func:`get_client` client (default: a 2-worker LocalCluster for this call).  Point layers and
     GeoParquet inputs are not split: read them with ``read_incidents`` (they are already columnar).
     """
-    from .incidents import FORMATS, QUARANTINE_REASONS, QUARANTINE_SUFFIX
-    from .io import check_output, sibling
+    from .incidents import FORMATS, QUARANTINE_REASONS
+    from .io import check_output, quarantine_path
 
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}", fix=f"use one of {', '.join(FORMATS)}")
@@ -560,7 +560,7 @@ def ingest_partitioned(
         raise InputError(f"the dask engine ingests CSV text, not {p.suffix} files", path=p,
                          fix="read point layers and GeoParquet with the in-process engine")
     out = Path(out_dir)
-    qpath = Path(quarantine) if quarantine is not None else sibling(out, QUARANTINE_SUFFIX)
+    qpath = Path(quarantine) if quarantine is not None else quarantine_path(out)
     for target in (out, qpath):
         if target.exists() and not overwrite:
             raise OutputExistsError(target)
@@ -885,8 +885,8 @@ def count_partitioned(
     """
     from pyproj import CRS
 
-    from .crs import to_crs
     from ._points import metric_crs_at
+    from .crs import to_crs
     from .grids import GridReport, GridResult, parse_cells
 
     spec = parse_cells(cells)

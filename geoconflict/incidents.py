@@ -78,7 +78,7 @@ from ._rules import (
     value_rules,
 )
 from .errors import CRSError, InputError, SchemaError
-from .io import output_format, sibling, write_layer, write_table
+from .io import output_format, quarantine_path, write_layer
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,6 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "notes", "source_format", "flags", "geometry",
 )
 FORMATS: tuple[str, ...] = ("auto", "acled", "ucdp", "csv")
-QUARANTINE_SUFFIX = ".quarantine.csv"
 #: files smaller than this are read without a progress bar
 PROGRESS_MIN_BYTES = 8 << 20
 
@@ -283,20 +282,14 @@ def write_ingest(result: IngestResult, output: str | Path, *, overwrite: bool = 
     Both paths are checked before anything is written, and both are written or neither
     (:func:`geoconflict.io.output_set`: an interrupt leaves no output without its quarantine).
     """
-    from .io import output_set
+    from .io import output_set, write_quarantine
 
     out = Path(output)
     output_format(out)
-    qpath = quarantine_path(out)
-    with output_set([out, qpath], overwrite=overwrite):
+    with output_set([out, quarantine_path(out)], overwrite=overwrite):
         write_layer(result.incidents, out, overwrite=overwrite)
-        write_table(result.quarantine, qpath, overwrite=overwrite)
+        qpath = write_quarantine(result.quarantine, out, overwrite=overwrite)
     return out, qpath
-
-
-def quarantine_path(output: str | Path) -> Path:
-    """``out/incidents.geojson`` -> ``out/incidents.quarantine.csv``."""
-    return sibling(output, QUARANTINE_SUFFIX)
 
 
 def date_window(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

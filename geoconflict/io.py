@@ -802,6 +802,30 @@ def write_json(obj: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path, overwrite=overwrite)
 
 
+#: the quarantine beside a file output: ``<output stem>.quarantine.csv``
+QUARANTINE_SUFFIX = ".quarantine.csv"
+#: the quarantine inside a folder output (``ceasefire``)
+QUARANTINE_NAME = "quarantine.csv"
+
+
+def quarantine_path(output: str | Path, *, folder: bool = False) -> Path:
+    """Where the quarantine of a command whose main output is ``output`` goes, for every
+    command: ``out/incidents.geojson`` -> ``out/incidents.quarantine.csv``; an output folder
+    (``folder=True``) -> ``<folder>/quarantine.csv``."""
+    return Path(output) / QUARANTINE_NAME if folder else sibling(output, QUARANTINE_SUFFIX)
+
+
+def write_quarantine(frame: pd.DataFrame, output: str | Path, *, folder: bool = False,
+                     overwrite: bool = False) -> Path:
+    """Write the rows a command set aside to :func:`quarantine_path` of its main ``output``:
+    always, with a header only when nothing was quarantined (so scripts can rely on the file).
+    Atomic; inside an :func:`output_set` it is written with the command's other outputs or not
+    at all.  Returns the path."""
+    if "reason" not in frame.columns:  # an empty quarantine still names its reason column
+        frame = frame.assign(reason=pd.Series(dtype="str"))
+    return write_table(frame, quarantine_path(output, folder=folder), overwrite=overwrite)
+
+
 def sibling(path: str | Path, suffix: str) -> Path:
     """``out/incidents.geojson`` + ``.quarantine.csv`` -> ``out/incidents.quarantine.csv``."""
     p = Path(path)

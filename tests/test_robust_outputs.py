@@ -166,12 +166,12 @@ def test_flows_html_nothing_to_draw_leaves_nothing_and_rerun_gives_the_same_erro
 
 
 def test_ingest_interrupted_while_writing_leaves_no_output(cli_runner, tmp_path, incidents, monkeypatch):
-    import geoconflict.incidents as incidents_module
+    import geoconflict.io as io_module
 
     def interrupted(*a, **k):  # Ctrl-C after the main layer, before the quarantine
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(incidents_module, "write_table", interrupted)
+    monkeypatch.setattr(io_module, "write_quarantine", interrupted)
     out = tmp_path / "out"
     r = run(cli_runner, "ingest", incidents, "-o", out / "x.gpkg")
     assert_one_line_error(r, "interrupted; no output was written")

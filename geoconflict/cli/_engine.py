@@ -49,9 +49,9 @@ class Engine:
     @contextlib.contextmanager
     def client(self) -> Iterator[Any]:
         """A dask client: the --scheduler cluster, else a LocalCluster closed on exit."""
-        from ..engine_dask import get_client
-
         import logging
+
+        from ..engine_dask import get_client
 
         if logging.getLogger().getEffectiveLevel() > logging.INFO:  # without -v: no cluster chatter
             import os
@@ -146,7 +146,7 @@ def ingest_dask(
     """``ingest --engine dask``: OUTPUT must end in .parquet and becomes a folder of parts;
     the quarantine goes to <OUTPUT stem>.quarantine.csv as in-process."""
     from ..engine_dask import ingest_partitioned
-    from ..incidents import quarantine_path
+    from ..io import quarantine_path
 
     _need_parquet_output(output, "incidents.parquet")
     if places:

@@ -89,7 +89,7 @@ def ceasefire(
     ceasefire_report.md (lulls, breaks, distinct locations in 24 hours, casualties).
     """
     from ..ceasefire import OUTPUT_NAMES, ceasefire_report, parse_moment, write_ceasefire
-    from ..io import check_output, output_set, read_layer, write_table
+    from ..io import check_output, output_set, quarantine_path, read_layer, write_quarantine
 
     source = control_source(ctx, control)
     parse_moment(start, "--start")
@@ -124,13 +124,10 @@ def ceasefire(
         window_days=window_days,
         location_key=location_key,
     )
-    qpath = output / "ceasefire_quarantine.csv"
-    if len(read.quarantine):
-        check_output(qpath, overwrite=overwrite)
+    check_output(quarantine_path(output, folder=True), overwrite=overwrite)
     with output_set(overwrite=overwrite):  # the three files and the quarantine, or none
         write_ceasefire(result, output, overwrite=overwrite)
-        if len(read.quarantine):
-            write_table(read.quarantine, qpath, overwrite=overwrite)
+        qpath = write_quarantine(read.quarantine, output, folder=True, overwrite=overwrite)
     c = result.counts
     breaks = ", ".join(f"{b.day:%Y-%m-%d}" for b in result.breaks) or "none"
     peak = ""

@@ -86,10 +86,10 @@ def grid(
         layer_outputs,
         output_format,
         output_set,
+        quarantine_path,
         read_layer,
-        sibling,
         write_layer,
-        write_table,
+        write_quarantine,
     )
 
     spec = parse_cells(cells)
@@ -139,9 +139,7 @@ def grid(
     say(ctx, f"read {read.report.summary()}")
     # everything is computed (and every output checked) before the first file is written, so a
     # refusal (e.g. the KDE's size limit) leaves no partial output
-    qpath = sibling(output, ".quarantine.csv") if len(read.quarantine) else None
-    if qpath is not None:
-        check_output(qpath, overwrite=overwrite)
+    check_output(quarantine_path(output), overwrite=overwrite)
     hs = meta = None
     if hotspots is not None:
         from ..hotspots import hot_spots, hotspot_metadata
@@ -163,13 +161,12 @@ def grid(
                 weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
                 include_imprecise=include_imprecise, crs=crs,
             )
-        if qpath is not None:
-            write_table(read.quarantine, qpath, overwrite=overwrite)
+        qpath = write_quarantine(read.quarantine, output, overwrite=overwrite)
         write_layer(result.cells, output, overwrite=overwrite, metadata=_meta(output, result.metadata))
         if hs is not None and meta is not None and hotspots is not None:
             write_layer(hs, hotspots, overwrite=overwrite, metadata=_meta(hotspots, meta))
 
-    if qpath is not None:
+    if len(read.quarantine):
         say(ctx, f"{len(read.quarantine)} row(s) quarantined at reading -> {qpath}")
     for line in result.report.lines():
         say(ctx, line)

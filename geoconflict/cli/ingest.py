@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ._helpers import say
 from ._engine import Engine, engine_options, ingest_dask
+from ._helpers import say
 from .options import incident_options, input_path, output_opt, overwrite_opt, places_opt
 
 
@@ -55,8 +55,8 @@ def ingest(
     if engine.dask:
         return ingest_dask(ctx, engine, input, output, fmt=fmt, lon=lon, lat=lat, date=date_col,
                            encoding=encoding, places=places, overwrite=overwrite)
-    from ..incidents import quarantine_path, read_incidents, write_ingest
-    from ..io import check_output, output_format
+    from ..incidents import read_incidents, write_ingest
+    from ..io import check_output, output_format, quarantine_path
 
     output_format(output)
     for target in (output, quarantine_path(output)):  # fail before the (long) read

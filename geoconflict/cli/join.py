@@ -73,9 +73,9 @@ def join(
         layer_outputs,
         output_format,
         output_set,
-        sibling,
+        quarantine_path,
         write_layer,
-        write_table,
+        write_quarantine,
     )
     from ..join import join_all
 
@@ -85,18 +85,15 @@ def join(
     if not (admin or source or front_line or areas):
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
     result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
-    if len(result.quarantine):
-        check_output(sibling(output, ".quarantine.csv"), overwrite=overwrite)
+    check_output(quarantine_path(output), overwrite=overwrite)
     fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
     out, report = join_all(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,
         control=source, front_line=front_line, areas=areas,
     )
-    qpath = sibling(output, ".quarantine.csv")
     with output_set(overwrite=overwrite):  # the layer, its sidecar and the quarantine, or none
         write_layer(out, output, overwrite=overwrite, metadata={"join": report.summary()})
-        if len(result.quarantine):
-            write_table(result.quarantine, qpath, overwrite=overwrite)
+        qpath = write_quarantine(result.quarantine, output, overwrite=overwrite)
     say(ctx, f"joined {report.summary()} -> {output}")
     if len(result.quarantine):
         say(ctx, f"{len(result.quarantine)} row(s) quarantined at reading -> {qpath}")

@@ -101,9 +101,9 @@ def build_flows(
 
 def flow_outputs(output: str | Path) -> dict[str, Path]:
     """The side files written next to ``output``: quarantine, self-flows and totals (CSV)."""
-    from ..io import sibling
+    from ..io import quarantine_path, sibling
 
-    return {"quarantine": sibling(output, ".quarantine.csv"),
+    return {"quarantine": quarantine_path(output),
             "self_flows": sibling(output, ".self_flows.csv"),
             "totals": sibling(output, ".totals.csv")}
 
@@ -133,7 +133,7 @@ def write_flows(layers: FlowLayers, output: str | Path, *, arrows: str | Path | 
     """Write the arcs (with the width scale and accounting as metadata), the quarantine,
     self-flows and totals next to them, and optionally the arrowheads and an HTML map.
     Every output is checked before anything is written."""
-    from ..io import output_set, write_layer, write_table
+    from ..io import output_set, write_layer, write_quarantine, write_table
 
     check_flow_outputs(output, arrows=arrows, html_path=html_path, overwrite=overwrite)
     side = flow_outputs(output)
@@ -142,7 +142,7 @@ def write_flows(layers: FlowLayers, output: str | Path, *, arrows: str | Path | 
         meta = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in meta.items()}
     with output_set(overwrite=overwrite):  # every output or none (io.output_set)
         written = [write_layer(layers.arcs, output, overwrite=overwrite, metadata=meta)]
-        written.append(write_table(layers.quarantine, side["quarantine"], overwrite=overwrite))
+        written.append(write_quarantine(layers.quarantine, output, overwrite=overwrite))
         written.append(write_table(layers.table.self_flows, side["self_flows"], overwrite=overwrite))
         written.append(write_table(layers.table.totals, side["totals"], overwrite=overwrite))
         if arrows:

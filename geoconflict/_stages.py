@@ -85,7 +85,9 @@ def planned_outputs(sc: Scenario) -> list[str]:
         names.append(f"corridor_{safe_name(sc.get('corridor', 'name', 'corridor'))}.geojson")
     if sc.get("ceasefire", "start"):
         names += ["ceasefire_incidents.geojson", "ceasefire_daily.csv", "ceasefire_report.md"]
-    names += [f"density_hex{sc.get('grid', 'hex', '5km')}.geojson", "density_priogrid.geojson",
+    from .grids import DEFAULT_HEX_SIZE
+
+    names += [f"density_hex{sc.get('grid', 'hex', DEFAULT_HEX_SIZE)}.geojson", "density_priogrid.geojson",
               "density_kde.tif", "density_kde.tif.qml", "hotspots.geojson"]
     if sc.input("displacement"):
         names += ["flows.geojson", "flow_arrows.geojson", "flows.html", "flows.quarantine.csv",
@@ -207,13 +209,13 @@ def ceasefire(run: Run) -> None:
 
 
 def grids(run: Run) -> None:
-    from .grids import count_by_cell
+    from .grids import DEFAULT_HEX_SIZE, count_by_cell
     from .hotspots import hot_spots
-    from .kde import kde_raster
+    from .kde import DEFAULT_BANDWIDTH_M, DEFAULT_KERNEL, DEFAULT_RESOLUTION_M, kde_raster
 
     sc = run.scenario
     incidents = run.state.get("joined", run.state["incidents"])
-    hex_size = sc.get("grid", "hex", "5km")
+    hex_size = sc.get("grid", "hex", DEFAULT_HEX_SIZE)
     include_imprecise = bool(sc.get("grid", "include_imprecise", False))
     with run.stage("grids") as rec:
         hexes = count_by_cell(incidents, cells=f"hex:{hex_size}", include_imprecise=include_imprecise)
@@ -221,9 +223,9 @@ def grids(run: Run) -> None:
         prio = count_by_cell(incidents, cells="priogrid", include_imprecise=include_imprecise)
         io.write_layer(prio.cells, run.out("density_priogrid.geojson"), metadata=prio.metadata)
         kde = kde_raster(incidents, run.out("density_kde.tif"),
-                         bandwidth_m=parse_distance_m(sc.get("grid", "kde_bandwidth", "5km")),
-                         resolution_m=parse_distance_m(sc.get("grid", "kde_resolution", "500m")),
-                         kernel=sc.get("grid", "kde_kernel", "quartic"), include_imprecise=include_imprecise)
+                         bandwidth_m=parse_distance_m(sc.get("grid", "kde_bandwidth", DEFAULT_BANDWIDTH_M)),
+                         resolution_m=parse_distance_m(sc.get("grid", "kde_resolution", DEFAULT_RESOLUTION_M)),
+                         kernel=sc.get("grid", "kde_kernel", DEFAULT_KERNEL), include_imprecise=include_imprecise)
         from .publish import write_raster_style
 
         write_raster_style(run.out("density_kde.tif"))  # density_kde.tif.qml: QGIS opens it styled
@@ -287,7 +289,10 @@ def scenario_layers(run: Run) -> list[Any]:
     if st.get("kde") is not None and Path(st["kde"]).exists():
         layers.append(Layer("Incident density (KDE)", "kde", Path(st["kde"]), show=False))
     if st.get("grid") is not None:
-        layers.append(Layer(f"Incidents per {sc.get('grid', 'hex', '5km')} hexagon", "grid", st["grid"], show=False))
+        from .grids import DEFAULT_HEX_SIZE
+
+        layers.append(Layer(f"Incidents per {sc.get('grid', 'hex', DEFAULT_HEX_SIZE)} hexagon", "grid", st["grid"],
+                            show=False))
     if st.get("hotspots") is not None:
         spots = st["hotspots"]
         sig = spots[spots["hotspot"].astype(str) != "not significant"] if "hotspot" in spots else spots
@@ -387,9 +392,12 @@ def briefing_figures(run: Run, layers: list[Any]) -> list[tuple[str, list[Any], 
         d = pd.to_datetime(incidents["date"])
         period = f"{d.min():%-d %b %Y} – {d.max():%-d %b %Y}"
     if any(ly.kind in ("kde", "hotspots") for ly in density):
+        from .kde import DEFAULT_BANDWIDTH_M
+
         spots = next((ly.data for ly in density if ly.kind == "hotspots"), None)
+        bandwidth = sc.get("grid", "kde_bandwidth", f"{DEFAULT_BANDWIDTH_M / 1000:g}km")
         figures.append(("2_strike_density", density,
-                        {"subtitle": "Incident density (kernel, " + str(sc.get("grid", "kde_bandwidth", "5km"))
+                        {"subtitle": "Incident density (kernel, " + str(bandwidth)
                                      + " bandwidth) and hot spots (Gi*)" + (f", {period}" if period else ""),
                          "labels": labels, "max_labels": 25,
                          # framed on the hot spots (the density fades out around them)

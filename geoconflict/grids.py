@@ -112,6 +112,9 @@ MAX_CELLS = 20_000_000
 MAX_WIDE_COLUMNS = 2_000
 SQRT3 = math.sqrt(3.0)
 NONE_LABEL = "(none)"
+#: the hex size of ``grid`` and of a scenario's grids stage when none is given
+DEFAULT_HEX_SIZE = "5km"
+DEFAULT_CELLS = f"hex:{DEFAULT_HEX_SIZE}"
 
 
 # --------------------------------------------------------------------------------------------

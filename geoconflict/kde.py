@@ -21,14 +21,18 @@ import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
+from ._points import GridReport, numeric_column, prepare_points
 from .crs import to_crs
 from .errors import InputError, SchemaError, SizeLimitError
-from ._points import GridReport, numeric_column, prepare_points
 from .grids import metric_cell_indices
 from .io import atomic_path
 
 Kernel = Literal["quartic", "gaussian"]
 KERNEL_REACH = {"quartic": 1.0, "gaussian": 4.0}
+#: the KDE defaults, for the library, ``grid --kde`` and scenarios alike
+DEFAULT_BANDWIDTH_M = 5000.0
+DEFAULT_RESOLUTION_M = 500.0
+DEFAULT_KERNEL: Kernel = "quartic"
 #: largest raster (pixels) written
 MAX_PIXELS = 100_000_000
 NODATA = -9999.0
@@ -50,7 +54,7 @@ class KdeResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def kernel_weights(bandwidth_m: float, resolution_m: float, kernel: Kernel = "quartic") -> np.ndarray:
+def kernel_weights(bandwidth_m: float, resolution_m: float, kernel: Kernel = DEFAULT_KERNEL) -> np.ndarray:
     """The kernel on a (2r+1)² pixel window, normalised to sum 1."""
     if kernel not in KERNEL_REACH:
         raise InputError(f"unknown kernel {kernel!r}", fix="use quartic or gaussian")
@@ -76,7 +80,7 @@ def density_grid(
     *,
     bandwidth_m: float,
     resolution_m: float,
-    kernel: Kernel = "quartic",
+    kernel: Kernel = DEFAULT_KERNEL,
 ) -> tuple[np.ndarray, float, float]:
     """Density (per km²) on a north-up grid from events' pixel indices ``ix = floor(x / res)``,
     ``iy = floor(y / res)``; returns (array[rows, cols], west, north)."""
@@ -120,10 +124,10 @@ def kde_raster(
     incidents: gpd.GeoDataFrame,
     path: str | Path,
     *,
-    bandwidth_m: float,
-    kernel: Kernel = "quartic",
+    bandwidth_m: float = DEFAULT_BANDWIDTH_M,
+    kernel: Kernel = DEFAULT_KERNEL,
     weight: str | None = None,
-    resolution_m: float = 500.0,
+    resolution_m: float = DEFAULT_RESOLUTION_M,
     overwrite: bool = False,
     include_imprecise: bool = False,
     crs: Any = None,
@@ -136,8 +140,8 @@ def kde_raster(
     """
     import rasterio
     import rasterio.shutil
-    from rasterio.io import MemoryFile
     from affine import Affine
+    from rasterio.io import MemoryFile
 
     if not (bandwidth_m > 0 and math.isfinite(bandwidth_m)):
         raise InputError("bandwidth must be a positive distance", fix="e.g. --bandwidth 5km")

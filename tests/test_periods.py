@@ -43,3 +43,16 @@ def test_cli_period_choices_are_the_vocabulary() -> None:
     for cmd in (grid, flows):
         opt = next(p for p in cmd.params if p.name == "period")
         assert tuple(opt.type.choices) == PERIODS
+
+
+def test_grid_help_and_defaults_are_the_library_constants() -> None:
+    """Defaults are defined once, in the library (#16); the CLI's help states them."""
+    from geoconflict.cli.grid import grid
+    from geoconflict.grids import DEFAULT_CELLS
+    from geoconflict.kde import DEFAULT_BANDWIDTH_M, DEFAULT_KERNEL, DEFAULT_RESOLUTION_M
+
+    opts = {p.name: p for p in grid.params}
+    assert opts["cells"].default == DEFAULT_CELLS
+    assert f"(default {DEFAULT_BANDWIDTH_M / 1000:g}km)" in opts["bandwidth"].help
+    assert f"(default {DEFAULT_RESOLUTION_M:g}m)" in opts["resolution"].help
+    assert f"(default {DEFAULT_KERNEL})" in opts["kernel"].help

@@ -154,11 +154,12 @@ def grid(
     # every output is written to a temporary and moved into place only when all succeeded
     with output_set(overwrite=overwrite):
         if kde is not None:  # writes its raster only once its size is known to be within limits
-            from ..kde import kde_raster
+            from ..kde import DEFAULT_BANDWIDTH_M, DEFAULT_KERNEL, DEFAULT_RESOLUTION_M, kde_raster
 
             k = kde_raster(
-                read.incidents, kde, bandwidth_m=bandwidth or 5000.0, kernel=kernel or "quartic",  # type: ignore[arg-type]
-                weight=weight, resolution_m=resolution or 500.0, overwrite=overwrite,
+                read.incidents, kde, bandwidth_m=bandwidth or DEFAULT_BANDWIDTH_M,
+                kernel=kernel or DEFAULT_KERNEL,  # type: ignore[arg-type]
+                weight=weight, resolution_m=resolution or DEFAULT_RESOLUTION_M, overwrite=overwrite,
                 include_imprecise=include_imprecise, crs=crs,
             )
         qpath = write_quarantine(read.quarantine, output, overwrite=overwrite)

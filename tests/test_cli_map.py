@@ -130,3 +130,20 @@ def test_a_csv_without_line_breaks_is_refused_before_reading(cli_runner, tmp_pat
     r = cli_runner.invoke(cli, ["map", str(csv), "-o", str(tmp_path / "m.html")])
     assert r.exit_code == 2 and "one_line.csv" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "m.html").exists()
+
+
+def test_map_window_days_option_reaches_the_page(cli_runner, tmp_path: Path) -> None:
+    import json
+    import re
+
+    csv = tmp_path / "acled.csv"
+    csv.write_text(
+        "event_id_cnty,event_date,year,time_precision,event_type,sub_event_type,actor1,location,"
+        "latitude,longitude,geo_precision,source,notes,fatalities\n"
+        "SYR1,2020-06-09,2020,1,Battles,Armed clash,A,Mozra,35.6571,36.4399,1,S,n,2\n"
+        "SYR2,2020-06-01,2020,1,Battles,Armed clash,B,Qastun,35.6857,36.3893,1,S,n,0\n", encoding="utf-8")
+    out = tmp_path / "m.html"
+    r = cli_runner.invoke(cli, ["map", str(csv), "-o", str(out), "--window-days", "14"])
+    assert r.exit_code == 0, r.output
+    spec = json.loads(re.search(r"GC\.timeline\([a-z_0-9]+, (\{.*?\})\);", out.read_text(encoding="utf-8")).group(1))
+    assert spec["window"] == 14 and spec["days"][0] == "2020-06-01" and spec["days"][-1] == "2020-06-09"

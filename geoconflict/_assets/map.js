@@ -307,7 +307,11 @@ var GC = (function () {
       var all = document.createElement('label'); var cb = document.createElement('input'); cb.type = 'checkbox'; cb.checked = state.all;
       all.appendChild(cb); all.appendChild(document.createTextNode(' all days'));
       var win = document.createElement('select'); win.setAttribute('aria-label', 'days shown');
-      [[0, 'up to the day'], [1, 'that day only'], [7, '7 days before'], [30, '30 days before']].forEach(function (w) {
+      var windows = [[0, 'up to the day'], [1, 'that day only'], [7, '7 days before'], [30, '30 days before']];
+      if (state.window && !windows.some(function (w) { return w[0] === state.window; })) {
+        windows.push([state.window, state.window + ' days before']);
+      }
+      windows.forEach(function (w) {
         var op = el('option', null, w[1]); op.value = w[0]; if (w[0] === state.window) op.selected = true; win.appendChild(op);
       });
       if (!points.length) win.style.display = 'none';

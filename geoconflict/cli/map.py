@@ -73,9 +73,12 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 @click.option("--data-as-of", default=None, help="When the data were current, e.g. 2020-06-10.")
 @click.option("--tiles", default=None, metavar="NAME",
               help="Add an online tile base map (OpenStreetMap, CartoDB); default: offline, none.")
-@click.option("--max-features", default=20_000, show_default=True, type=click.IntRange(min=1),
-              help="Incidents above this are aggregated in the HTML map.")
-@click.option("--no-time-slider", is_flag=True, help="No day slider for incidents.")
+@click.option("--max-features", default=300_000, show_default=True, type=click.IntRange(min=1),
+              help="Incidents drawn with every popup field; above this each keeps its position, day and type "
+                   "(nothing is aggregated).")
+@click.option("--no-time-slider", is_flag=True, help="No day slider.")
+@click.option("--window-days", default=0, show_default=True, type=click.IntRange(min=0),
+              help="With the day slider, show the incidents of the N days up to the chosen day (0: all up to it).")
 @click.option("--dpi", default=150, show_default=True, type=click.IntRange(30, 1200),
               help="Resolution of a PNG (300 for print).")
 @click.option("--svg", is_flag=True, help="With a .png output, also write the SVG beside it.")
@@ -88,7 +91,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 def map(  # noqa: A001 - the command is named like its module
     ctx: click.Context, layers: tuple[Path, ...], outputs: tuple[Path, ...], kinds: dict[str, str],
     title: str, subtitle: str | None, sources: tuple[str, ...], data_as_of: str | None,
-    tiles: str | None, max_features: int, no_time_slider: bool, dpi: int, svg: bool,
+    tiles: str | None, max_features: int, no_time_slider: bool, window_days: int, dpi: int, svg: bool,
     size: tuple[int, int] | None, control: list[str] | None, overwrite: bool,
 ) -> None:
     """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS.
@@ -119,7 +122,7 @@ def map(  # noqa: A001 - the command is named like its module
             ext = out.suffix.lower()
             if ext == ".html":
                 report = write_map(loaded, out, overwrite=overwrite, tiles=tiles, max_features=max_features,
-                                   time_slider=not no_time_slider, **common)
+                                   time_slider=not no_time_slider, window_days=window_days, **common)
                 said.extend(report.lines())
             elif ext in (".png", ".svg"):
                 from ..png import write_png

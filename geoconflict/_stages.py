@@ -121,14 +121,17 @@ def ingest(run: Run) -> None:
 
 
 def join(run: Run) -> None:
-    from .control import read_control
+    from .control import ControlSource, read_control
     from .join import join_all
 
     sc = run.scenario
     # checked once for every stage that uses them (join, grids' extent, the maps)
     admin = [checked_polygons(io.read_layer(p, what="admin layer"), what="admin layer", path=str(p))
              for p in _paths(sc.input("admin"))]
-    control = read_control(sc.input("control")) if sc.input("control") else None
+    control = read_control(ControlSource(
+        paths=tuple(_paths(sc.input("control"))), controller=sc.input("controller"),
+        extent=sc.input("control_extent"), remainder=sc.input("remainder"),
+    )) if sc.input("control") else None
     front = io.read_layer(sc.input("front_line"), what="front-line layer") if sc.input("front_line") else None
     areas = io.read_layer(sc.input("areas"), what="areas layer") if sc.input("areas") else None
     with run.stage("join") as rec:

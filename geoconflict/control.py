@@ -447,6 +447,24 @@ _FIXES = {
 }
 
 
+def _repair_in_chunks(geoms: np.ndarray, where: np.ndarray, *, size: int = 64
+                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`repair_polygons` over ``size`` features at a time: an archive of hundreds of
+    detailed snapshots is not copied part by part all at once (peak memory stays bounded)."""
+    if len(geoms) <= size:
+        return repair_polygons(geoms, where)
+    out, idx, why = geoms, [], []
+    for lo in range(0, len(geoms), size):
+        part, i, r = repair_polygons(geoms[lo:lo + size], where[lo:lo + size])
+        if len(i):
+            if out is geoms:
+                out = geoms.copy()
+            out[lo:lo + size] = part
+            idx.append(i + lo)
+            why.extend(r)
+    return out, (np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64)), why
+
+
 def validate_control(
     control: gpd.GeoDataFrame,
     *,
@@ -503,7 +521,7 @@ def validate_control(
         add("not_polygon", "error", [i], f"geometry is a {shapely.get_type_id(geoms[i])!s} type, "
             "not a polygon")
     ok = ~empty & ~notpoly
-    geoms, repaired, reasons = repair_polygons(geoms, ok)
+    geoms, repaired, reasons = _repair_in_chunks(geoms, ok)
     if len(repaired):
         for i, why in zip(repaired, reasons, strict=True):
             add("invalid_geometry" if "make_valid" in why else "empty_parts", "warning", [i], why)

@@ -35,7 +35,7 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._geometry import LabelRaster, check_coordinates, repair_polygons
+from ._geometry import LabelRaster, check_coordinates, checked_polygons
 from ._nearest import COMPILED_FROM, SegmentIndex
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
@@ -190,18 +190,8 @@ def _load_polygons(layer: Layer, what: str) -> gpd.GeoDataFrame:
     invalid polygons repaired with ``make_valid``, each change logged."""
     gdf = _load(layer, what)  # polygons, not empty (io.check_layer)
     path = source_of(gdf) or (None if isinstance(layer, gpd.GeoDataFrame) else str(layer))
-    if gdf.crs is None:
-        raise LayerError(f"the {what} has no CRS", path=path,
-                         fix="add a .prj / CRS to the file, or set one with GeoDataFrame.set_crs(...)")
-    # empty parts dropped, then invalid polygons repaired, before any other GEOS call
-    fixed, invalid, reasons = repair_polygons(gdf.geometry.to_numpy())
-    if len(invalid):
-        for i, why in zip(invalid[:20], reasons[:20], strict=False):
-            log.warning("%s: feature %d: %s", path or what, int(i) + 1, why)
-        if len(invalid) > 20:
-            log.warning("%s: %d more features repaired", path or what, len(invalid) - 20)
-        gdf = gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs), crs=gdf.crs)
-    return gdf
+    # a CRS, coordinates on the Earth, empty parts dropped and invalid polygons repaired (logged)
+    return checked_polygons(gdf, what=what, path=path)
 
 
 def _aligned(layer: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, what: str,

@@ -40,7 +40,9 @@ BUILTIN_SCENARIO = PACKAGE_DIR / "scenarios" / "idlib-2020" / "scenario.toml"
 SCHEMA: dict[str, set[str]] = {
     "scenario": {"name", "title", "data_as_of", "sources", "description"},
     "inputs": {"incidents", "format", "lon", "lat", "date", "admin", "control", "front_line", "areas",
-               "corridor_line", "places", "displacement", "labels"},
+               "corridor_line", "places", "displacement", "labels",
+               # control as published (#14): a single-actor archive's holder, its extent, the remainder
+               "controller", "control_extent", "remainder"},
     "join": {"snap_distance", "admin_fields"},
     "zones": {"date", "admin", "change_from", "change_to"},
     "corridor": {"name", "width"},
@@ -50,7 +52,7 @@ SCHEMA: dict[str, set[str]] = {
     "map": {"tiles", "dpi"},
 }
 PATH_KEYS = {"incidents", "admin", "control", "front_line", "areas", "corridor_line", "places",
-             "displacement", "labels"}
+             "displacement", "labels", "control_extent"}
 MAX_INPUT_BYTES = 5 * 1024**3
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 

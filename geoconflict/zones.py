@@ -33,7 +33,7 @@ import pandas as pd
 import shapely
 
 from ._dates import parse_day
-from ._geometry import POLYGON_TYPES, check_coordinates, log_repairs, polygonal, repair_polygons
+from ._geometry import POLYGON_TYPES, checked_polygons, log_repairs, polygonal, repair_polygons
 from .crs import align, equal_area_crs_for, require_crs, require_same_crs
 from .errors import InputError, LayerError, SchemaError
 from .io import source_of
@@ -90,6 +90,13 @@ def _valid(geoms: np.ndarray, what: str) -> np.ndarray:
     return geoms
 
 
+def _checked_admin(admin: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The admin units made safe for GEOS (:func:`geoconflict._geometry.checked_polygons`: CRS,
+    coordinates on the Earth, empty parts dropped, invalid polygons repaired, each logged)."""
+    src = source_of(admin)
+    return checked_polygons(admin, what="admin layer", path=src or None)
+
+
 def _dissolve_by_controller(snap: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(controller names sorted, one geometry per controller) in the snapshot's CRS."""
     names = snap["controller"].astype(str).to_numpy()
@@ -142,7 +149,6 @@ def _admin_frame(
             feature=i + 1,
             fix="remove the feature or draw its polygon",
         )
-    check_coordinates(geoms, admin.crs, what="admin layer", path=src)
     attrs = pd.DataFrame(admin[fields]).reset_index(drop=True)
     renamed = {f: f"admin_{f}" for f in fields if f in _RESERVED}
     return attrs.rename(columns=renamed), [renamed.get(f, f) for f in fields]
@@ -201,6 +207,7 @@ def area_by_controller(
     _require_control(control)
     day = parse_day(date)
     attrs, fields = _admin_frame(admin, admin_fields)
+    admin = _checked_admin(admin)
     if summary_by is not None and (
         summary_by not in admin.columns or summary_by == admin.geometry.name
     ):
@@ -224,7 +231,7 @@ def area_by_controller(
     ea = equal_area_crs_for(admin)
 
     names, ctrl_geoms = _dissolve_by_controller(work)
-    unit_geoms = _valid(np.asarray(admin.geometry.values, dtype=object), source_of(admin) or "admin layer")
+    unit_geoms = np.asarray(admin.geometry.values, dtype=object)
     unit_km2 = _km2(unit_geoms, admin.crs, ea)
     iu, ic, inter = _pairs(unit_geoms, ctrl_geoms)
     order = np.lexsort((names[ic].astype(str), iu))
@@ -382,6 +389,7 @@ def control_change(
     fields: list[str] = []
     if admin is not None:  # checked (polygons, coordinates in range) before anything uses it
         attrs, fields = _admin_frame(admin, admin_fields)
+        admin = _checked_admin(admin)
     # work in the control layer's own CRS (admin reprojected to it explicitly) so that edges the
     # two snapshots share stay exactly shared; measure every area in an equal-area CRS
     crs = control.crs
@@ -413,7 +421,7 @@ def control_change(
     if admin is not None:
         admin_w = align(admin, control, "admin layer")
         require_same_crs(admin_w, control, "admin layer", "control layer")
-        units = _valid(np.asarray(admin_w.geometry.values, dtype=object), "admin layer")
+        units = np.asarray(admin_w.geometry.values, dtype=object)
         iu, ip, pieces = (
             _pairs(units, pair_geoms)
             if len(pair_geoms)
@@ -511,9 +519,10 @@ def area_series(
     fields: list[str] = []
     if admin is not None:
         attrs, fields = _admin_frame(admin, admin_fields)
+        admin = _checked_admin(admin)
         work_admin = align(admin, control, "admin layer")
         require_same_crs(work_admin, control, "admin layer", "control layer")
-        units = _valid(np.asarray(work_admin.geometry.values, dtype=object), source_of(admin) or "admin layer")
+        units = np.asarray(work_admin.geometry.values, dtype=object)
         ea = equal_area_crs_for(admin)
     else:
         ea = equal_area_crs_for(control)

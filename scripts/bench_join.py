@@ -13,6 +13,14 @@ Plain way: ``geopandas.sjoin(predicate="intersects")`` (first polygon per point)
 ``sjoin_nearest(max_distance=2 km)`` for the rest; ``sjoin`` per control snapshot; ``distance``
 per row to the snapshot's front line.  Answers are asserted identical; times, ratios and peak
 memory (RSS) are printed.
+
+    .venv/bin/python scripts/bench_join.py --archive --snapshots 750 --vertices 80000 --n 1000000
+
+``--archive``: a daily single-actor archive as published (#14): one "occupied" polygon per day
+(its front ``--vertices`` vertices long, moving slowly: a few hundred metres a day on one stretch,
+unchanged on one day in three), read with ``controller=``, ``extent=`` and ``remainder=`` (so
+each snapshot holds two controllers and identical days are merged); only the as-of control join
+is timed, against one ``sjoin`` per snapshot (identical answers; peak memory).
 """
 
 from __future__ import annotations
@@ -25,9 +33,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio.features  # noqa: F401 - imported up front, as geopandas is: not part of the timings
 import scipy.ndimage  # noqa: F401
-import pandas as pd
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +111,60 @@ def make_control(n_snap: int) -> gpd.GeoDataFrame:
                             geometry=[r[2] for r in rows], crs=4326)
 
 
+def make_archive(n_snap: int, vertices: int) -> tuple[list[gpd.GeoDataFrame], gpd.GeoDataFrame]:
+    """Daily single-actor snapshots (no attributes: the date is the frame's only column) and the
+    country outline: the occupied east of a wavy front, the front moving a little on most days."""
+    rng = np.random.default_rng(14)
+    n_line = max(vertices // 2, 10)
+    y = np.linspace(35.3, 36.4, n_line)
+    base = 36.9 + 0.02 * np.sin(y * 60) + 0.005 * np.sin(y * 397)
+    shift = np.zeros(n_line)
+    frames = []
+    dates = pd.date_range("2019-05-01", periods=n_snap, freq="D")
+    for t, d in enumerate(dates):
+        if t % 3:  # on one day in three nothing moves (identical files, merged on reading)
+            centre = rng.uniform(35.4, 36.3)
+            bump = np.exp(-((y - centre) / 0.03) ** 2) * rng.uniform(-0.004, 0.006)
+            shift = shift + bump
+        x = base - shift
+        line = np.column_stack([x, y])
+        occupied = shapely.Polygon(np.vstack([[[37.6, 35.3]], line, [[37.6, 36.4]]]))
+        frames.append(gpd.GeoDataFrame({"date": [d]}, geometry=[occupied], crs=4326))
+    extent = gpd.GeoDataFrame({"name": ["country"]}, geometry=[shapely.box(35.9, 35.3, 37.5, 36.4)], crs=4326)
+    return frames, extent
+
+
+def bench_archive(args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(2020)
+    with Timer() as t_make:
+        frames, extent = make_archive(args.snapshots, args.vertices)
+    with Timer() as t_read:  # one frame per day, as one file per day is read
+        ctl = C.read_control(frames, controller="Occupied", extent=extent, remainder="Government")
+    del frames
+    n_states = len(C.snapshots(ctl))
+    verts = int(shapely.get_num_coordinates(ctl.geometry.to_numpy()).sum()) // max(n_states, 1)
+    print(f"archive: {args.snapshots} daily files -> {n_states} snapshots after merging identical days "
+          f"({'; '.join(ctl.attrs.get('control_notes', []))[:120]}); ~{verts:,} vertices per snapshot; "
+          f"made in {t_make}, read (remainder per snapshot) in {t_read}")
+    inc = make_incidents(args.n, np.array([35.9, 35.3, 37.5, 36.4]), rng)
+    day0 = np.datetime64("2019-05-01")
+    inc["date"] = (day0 + rng.integers(0, args.snapshots, args.n).astype("timedelta64[D]")).astype("datetime64[ns]")
+    print(f"{args.n:,} incidents; peak RSS before the joins: {peak_mb():,.0f} MB", flush=True)
+    with Timer() as t_ours:
+        ours = join_control(inc, ctl)
+    mem_ours = peak_mb()
+    print(f"geoconflict as-of join: {t_ours}; peak RSS {mem_ours:,.0f} MB", flush=True)
+    with Timer() as t_plain:
+        p_ctrl, p_status = plain_control(inc, ctl)
+    mem_plain = peak_mb()
+    print(f"geopandas, one sjoin per snapshot: {t_plain}; peak RSS {mem_plain:,.0f} MB")
+    assert (ours["controller"].fillna("").to_numpy() == p_ctrl).all(), "controllers differ"
+    assert (ours["control_status"].to_numpy() == p_status).all(), "control status differs"
+    print("answers identical: controller, control_status; "
+          f"{', '.join(f'{k} {v:,}' for k, v in ours['control_status'].value_counts().items())}")
+    print(f"ratio geopandas/geoconflict: {t_plain.wall / t_ours.wall:.1f}x wall, {t_plain.cpu / t_ours.cpu:.1f}x CPU")
+
+
 # ------------------------------------------------------------------ the plain geopandas way
 
 
@@ -164,7 +226,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--snapshots", type=int, default=50)
+    ap.add_argument("--archive", action="store_true",
+                    help="a daily single-actor archive (see the module docstring); control join only")
+    ap.add_argument("--vertices", type=int, default=80_000, help="--archive: vertices per snapshot")
     args = ap.parse_args()
+    if args.archive:
+        bench_archive(args)
+        return
     rng = np.random.default_rng(2020)
     adm, what = admin_layer()
     verts = int(shapely.get_num_coordinates(adm.geometry.to_numpy()).sum())
@@ -207,7 +275,7 @@ def main() -> None:
     exp_status = np.where(p_idx < 0, "none", np.where(p_dist > 0, "nearest", "within"))
     assert (ours_admin["admin_join"].to_numpy() == exp_status).all(), "admin status differs"
     np.testing.assert_allclose(ours_admin["admin_distance_m"].to_numpy(), p_dist, rtol=1e-9, atol=1e-6)
-    assert (ours_ctl["controller"].to_numpy() == p_ctrl).all(), "controllers differ"
+    assert (ours_ctl["controller"].fillna("").to_numpy() == p_ctrl).all(), "controllers differ"
     assert (ours_ctl["control_status"].to_numpy() == p_status).all(), "control status differs"
     np.testing.assert_allclose(ours_fl["front_line_distance_m"].to_numpy(), p_fl, rtol=1e-9, atol=1e-6)
     assert (full["ADM3_PCODE"].fillna("").to_numpy() == ours_admin["ADM3_PCODE"].fillna("").to_numpy()).all()

@@ -325,3 +325,32 @@ def test_control_from_places_with_admin_gives_single_place_units_whole(tmp_path:
     assert res.control["date"].unique().tolist() == ["2024-08-10"]  # the last observation day of August
     govt = res.control.set_index("controller").geometry["Govt"]
     assert govt.symmetric_difference(box(30, 47, 31.3, 50)).area < 1e-9  # West is W's only place
+
+
+@pytest.mark.slow
+def test_scenario_reads_a_single_actor_archive(cli_runner, tmp_path: Path) -> None:
+    _incidents(tmp_path)
+    (tmp_path / "s.toml").write_text(f"""[scenario]
+name = "archive"
+[inputs]
+incidents = "incidents.csv"
+format = "csv"
+lon = "lon"
+lat = "lat"
+date = "date"
+control = "{DAILY.as_posix()}"
+controller = "Occupier"
+control_extent = "{EXTENT.as_posix()}"
+remainder = "Govt"
+admin = ["{EXTENT.as_posix()}"]
+[zones]
+date = "2024-08-03"
+change_from = "2024-08-01"
+change_to = "2024-08-03"
+""")
+    res = cli_runner.invoke(cli, ["run", str(tmp_path / "s.toml"), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    joined = gpd.read_file(tmp_path / "out" / "incidents_joined.geojson").set_index("incident_id")
+    assert joined.loc[["a", "b", "c"], "controller"].tolist() == ["Govt", "Occupier", "Govt"]
+    change = gpd.read_file(tmp_path / "out" / "zone_change.geojson")
+    assert change[["from_controller", "to_controller"]].drop_duplicates().values.tolist() == [["Govt", "Occupier"]]

@@ -354,3 +354,14 @@ change_to = "2024-08-03"
     assert joined.loc[["a", "b", "c"], "controller"].tolist() == ["Govt", "Occupier", "Govt"]
     change = gpd.read_file(tmp_path / "out" / "zone_change.geojson")
     assert change[["from_controller", "to_controller"]].drop_duplicates().values.tolist() == [["Govt", "Occupier"]]
+
+
+def test_cli_map_draws_every_snapshot_and_its_front_line(cli_runner, tmp_path: Path) -> None:
+    out = tmp_path / "map.html"
+    res = cli_runner.invoke(cli, ["map", "--control", str(DAILY), "--controller", "Occupier", "--extent", str(EXTENT),
+                                  "--remainder", "Govt", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    for day in HELD:
+        assert f"Control zones from {day}" in res.output and f"Front line from {day}" in res.output
+    res = cli_runner.invoke(cli, ["map", "--controller", "Occupier", "-o", str(tmp_path / "x.html")])
+    assert res.exit_code == 2 and "need(s) --control" in res.output

@@ -1,4 +1,6 @@
-"""Aggregation: resolved records summed into flows per period and admin level, gross or net; self-flows, --min and --top cuts counted."""
+"""Aggregation: resolved records summed into flows per period and admin level, gross or net; self-
+flows, --min and --top cuts counted.
+"""
 
 from __future__ import annotations
 

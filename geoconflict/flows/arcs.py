@@ -1,4 +1,6 @@
-"""Arc geometry: curved arcs built in a metric CRS bending right of travel, arrowheads with the tip on the destination, the line-width scale and its legend."""
+"""Arc geometry: curved arcs built in a metric CRS bending right of travel, arrowheads with the tip
+on the destination, the line-width scale and its legend.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Places: every origin and destination to a point, by coordinates, P-code or name (admin layers and places tables); what cannot be placed is quarantined with the closest candidates."""
+"""Places: every origin and destination to a point, by coordinates, P-code or name (admin layers
+and places tables); what cannot be placed is quarantined with the closest candidates.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""One call (build_flows: read, resolve, aggregate, draw) and the writers: the flow layer with its side files (quarantine, self-flows, totals), arrowheads and the HTML map, all or none."""
+"""One call (build_flows: read, resolve, aggregate, draw) and the writers: the flow layer with its
+side files (quarantine, self-flows, totals), arrowheads and the HTML map, all or none.
+"""
 
 from __future__ import annotations
 

@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
-
 #: cell texts that mean "no value"
 NULL_TOKENS = frozenset(
     {"", "na", "NA", "N/A", "n/a", "nan", "NaN", "NAN", "null", "NULL", "Null", "None", "none",
@@ -389,7 +388,7 @@ def outside_country(
             out[rows] = True
             continue
         to_metric = _to_utm(int(code))
-        poly = shapely.transform(window, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
+        poly = shapely.transform(window, lambda xy, t=to_metric: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
         px, py = to_metric.transform(x, y)
         out[rows] = _farther_than(poly, np.asarray(px), np.asarray(py), tolerance_m)
     return out

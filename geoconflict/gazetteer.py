@@ -502,8 +502,8 @@ class Gazetteer:
         gaz._by_folded = by_folded
         gaz._by_literal = by_literal
         gaz._ctx_values = ctx
-        gaz._text_for = dict(zip(zip(fuzz_ent["place"].tolist(), fuzz_ent["folded"].tolist()),
-                                 fuzz_ent["text"].tolist()))
+        gaz._text_for = dict(zip(zip(fuzz_ent["place"].tolist(), fuzz_ent["folded"].tolist(), strict=False),
+                                 fuzz_ent["text"].tolist(), strict=False))
         gaz._label_name = names
         return gaz
 

@@ -544,7 +544,7 @@ def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
     code = tx * (int(ty.max()) + 1) + ty
     order = np.argsort(code, kind="stable")
     bounds = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):  # a loop over tiles, not points
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):  # a loop over tiles, not points
         if b - a < H3_TILE_MIN_POINTS:
             continue
         idx = order[a:b]
@@ -618,7 +618,7 @@ def _h3_keys_per_point(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray
     else:
         codes, ulat, ulon = None, lat, lon
     cells = np.fromiter(
-        (_to_cell(a, b, res) for a, b in zip(ulat.tolist(), ulon.tolist())),
+        (_to_cell(a, b, res) for a, b in zip(ulat.tolist(), ulon.tolist(), strict=False)),
         dtype="uint64",
         count=len(ulat),
     )
@@ -867,7 +867,7 @@ def count_by_cell(
             for j, lab in enumerate(wide_labels):
                 data[f"count_{lab}"] = mat[:, j].astype("int64")
             if period == "month" and spec.kind == "priogrid":
-                meta["month_ids"] = {str(lab): int(m) for lab, m in zip(period_labels, period_mids)}
+                meta["month_ids"] = {str(lab): int(m) for lab, m in zip(period_labels, period_mids, strict=False)}
         out = gpd.GeoDataFrame(pd.DataFrame(data), geometry=geoms, crs=cell_crs)
 
     report.cells = len(cell_keys)

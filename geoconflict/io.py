@@ -713,7 +713,7 @@ def _arrow_layer(gdf: gpd.GeoDataFrame) -> _ArrowLayer | None:
         return None
     attrs = pd.DataFrame(gdf.drop(columns=geom.name))
     for name, dtype in attrs.dtypes.items():
-        if dtype == object and pd.api.types.infer_dtype(attrs[name]) != "string":
+        if dtype == np.dtype(object) and pd.api.types.infer_dtype(attrs[name]) != "string":
             return None
         if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) != "UTC":
             return None

@@ -498,7 +498,7 @@ def _find_records_header(grid: pd.DataFrame, opts: dict[str, Any]) -> tuple[int,
                 _NUMBER_RE.match(b.replace(",", "")) for b in bottom if b)
             if merged_above and bottom_text:
                 combined = [(f"{t} {b}" if t and b and t != b else (b or t)).strip()
-                            for t, b in zip(top, bottom)]
+                            for t, b in zip(top, bottom, strict=False)]
                 if _is_records_header(combined, opts) and not _is_records_header(bottom, opts):
                     return r + 1, combined
         if _is_records_header(single, opts):
@@ -619,7 +619,7 @@ def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, 
     implausible = huge_indiv | huge_fam
     detail = pd.Series(pd.array([None] * n, dtype="string"))
     if implausible.any():
-        detail[implausible] = [_implausible_detail(a, b) for a, b in zip(indiv[implausible], fam[implausible])]
+        detail[implausible] = [_implausible_detail(a, b) for a, b in zip(indiv[implausible], fam[implausible], strict=False)]
         indiv = np.where(huge_indiv, np.nan, indiv)
         fam = np.where(huge_fam, np.nan, fam)
     out["individuals"] = indiv
@@ -659,7 +659,7 @@ def _read_records(grid: pd.DataFrame, h: int, labels: list[str], *, path: Path, 
         stated = float(np.nansum(indiv[is_grand]))
         computed = float(np.nansum(indiv[~is_total]))
         report.total_rows = [f"row {r}" + (" (subtotal)" if sub else "")
-                             for r, sub in zip(src_row[is_total], is_sub[is_total])]
+                             for r, sub in zip(src_row[is_total], is_sub[is_total], strict=False)]
         if is_grand.sum() == 1 and abs(stated - computed) > tolerance:
             r = int(src_row[is_grand][0])
             report.total_mismatches.append(TotalMismatch(
@@ -873,9 +873,9 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
     grid_r, grid_c = data_rows[ri], pc[ci]
     n = len(ri)
     out = pd.DataFrame({
-        "record_id": [cell_name(r, c) for r, c in zip(grid_r, grid_c)],
+        "record_id": [cell_name(r, c) for r, c in zip(grid_r, grid_c, strict=False)],
         "source_row": grid_r + 1,
-        "source_cell": pd.array([cell_name(r, c) for r, c in zip(grid_r, grid_c)], dtype="string"),
+        "source_cell": pd.array([cell_name(r, c) for r, c in zip(grid_r, grid_c, strict=False)], dtype="string"),
         "date": pd.Series(pd.Timestamp(date) if date else pd.NaT, index=range(n), dtype="datetime64[ns]"),
         "origin": pd.array(list(labels[data_idx][ri]), dtype="string"),
         "destination": pd.array([head_str[c] or None for c in grid_c], dtype="string"),
@@ -891,7 +891,7 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
     # the Grand Total checks
     if total_cols:
         tc = total_cols[0]
-        for i, r in zip(data_idx, data_rows):
+        for i, r in zip(data_idx, data_rows, strict=False):
             computed = float(np.nansum(np.where(numeric[r, pc], vals[r, pc], 0.0)))
             stated = vals[r, tc] if numeric[r, tc] else (0.0 if blank[r, tc] else np.nan)
             if np.isnan(stated) or abs(stated - computed) > tolerance:

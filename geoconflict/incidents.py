@@ -21,7 +21,8 @@ Decisions worth knowing:
 - Numbers too large for a float (``1e400``, infinity) are ``non_numeric_coordinate`` or
   ``non_finite_fatalities``; ``1e308`` is a number.
 - An ACLED-shaped file (``event_id_cnty`` with ``sub_event_type`` or ``time_precision``) without
-  ``event_date`` is refused (SchemaError), not read as a generic CSV without dates.
+  ``event_date``, or a UCDP GED file (``where_prec``, ``date_prec``, ``type_of_violence``) without
+  ``date_start``, is refused (SchemaError), not read as a generic CSV without dates.
 - ``has_time`` is True when the date cell carries a time of day other than 00:00 (exports that
   write ``2020-06-08 00:00:00.000`` for a plain day, as UCDP does, are days).
 - ``date_end`` is the source's (UCDP ``date_end``) or else the end of :func:`date_window`.
@@ -355,6 +356,8 @@ def detect_format(columns: Iterable[str]) -> str:
         return "acled"  # ACLED without its dates: refused by the schema check, not read undated
     if "date_start" in cols and ({"where_prec", "best", "date_prec", "type_of_violence"} & cols):
         return "ucdp"
+    if {"where_prec", "date_prec", "type_of_violence"} <= cols and ({"side_a", "best"} & cols):
+        return "ucdp"  # UCDP GED without its dates: refused by the schema check, not read undated
     return "csv"
 
 

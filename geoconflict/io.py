@@ -599,12 +599,48 @@ def write_layer(
                     _write_gpkg_layer(_plain_columns(gdf), tmp, layer or target.stem,
                                       metadata=_text_metadata(metadata))
             elif ext == ".parquet":
-                gdf.to_parquet(tmp, index=False)
+                _write_geoparquet(gdf, tmp, metadata=_text_metadata(metadata))
             elif ext == ".csv":
                 table_for_csv(gdf).to_csv(tmp, index=False, lineterminator="\n")
         if sidecar is not None:
             write_json(dict(metadata or {}), sidecar, overwrite=overwrite)
     return target
+
+
+#: the key of geoconflict's own metadata in a GeoParquet file's schema metadata
+PARQUET_METADATA_KEY = b"geoconflict"
+
+
+def _write_geoparquet(gdf: gpd.GeoDataFrame, path: Path, *, metadata: dict[str, str] | None) -> None:
+    """GeoParquet (geopandas' writer), with ``metadata`` as JSON under :data:`PARQUET_METADATA_KEY`
+    in the schema metadata.  A column pyarrow cannot hold as it is (a Python int past 64 bits,
+    mixed types) is written as text, and said so."""
+    import pyarrow.parquet as pq
+
+    try:
+        gdf.to_parquet(path, index=False)
+    except (OverflowError, pa.ArrowException):
+        gdf = _text_columns(gdf)
+        gdf.to_parquet(path, index=False)
+    if metadata:
+        table = pq.read_table(path)
+        meta = dict(table.schema.metadata or {})
+        meta[PARQUET_METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
+        pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def _text_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with every object column that is not text written as text (logged)."""
+    out = gdf.copy()
+    for name in gdf.columns:
+        if name == gdf.geometry.name or gdf[name].dtype != np.dtype(object):
+            continue
+        if pd.api.types.infer_dtype(gdf[name], skipna=True) not in ("string", "empty"):
+            out[name] = gdf[name].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                      else str(v)).astype(object)
+            log.warning("column %r holds values the output format cannot store as they are "
+                        "(e.g. numbers past 64 bits): written as text", name)
+    return out
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -666,9 +702,28 @@ def _rename_fid(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.rename(columns=renames)
 
 
+#: SQLite's default limit of 2,000 columns a table, less the feature id
+GPKG_MAX_COLUMNS = 1999
+
+
+def gpkg_layer_name(name: str) -> str:
+    """A GeoPackage layer name GDAL accepts: letters, digits and ``_`` (others become ``_``)."""
+    cleaned = re.sub(r"[^0-9A-Za-z_]+", "_", str(name)).strip("_") or "layer"
+    return cleaned if not cleaned[0].isdigit() else f"layer_{cleaned}"
+
+
 def _write_gpkg_layer(gdf: gpd.GeoDataFrame, path: Path, name: str, *,
                       metadata: dict[str, str] | None = None) -> None:
-    """Add layer ``name`` to the GeoPackage ``path`` (created if missing), through Arrow."""
+    """Add layer ``name`` to the GeoPackage ``path`` (created if missing), through Arrow.
+
+    GDAL takes letters, digits and underscores in a layer name: anything else becomes ``_``
+    (``my file (2020)`` -> ``my_file_2020``). A GeoPackage table holds at most
+    :data:`GPKG_MAX_COLUMNS` columns: a wider layer is refused, naming the formats that take it."""
+    name = gpkg_layer_name(name)
+    if gdf.shape[1] > GPKG_MAX_COLUMNS:
+        raise InputError(
+            f"{gdf.shape[1]:,} columns: a GeoPackage layer holds at most {GPKG_MAX_COLUMNS:,}", path=path,
+            fix="write .parquet or .geojson instead, or drop columns from the input")
     gdf = _rename_fid(gdf)
     arrow = _arrow_layer(gdf)
     if arrow is None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._jenks import JENKS_SAMPLE, fisher_jenks
+from .errors import InputError
 
 KINDS: tuple[str, ...] = (
     "admin", "control", "zones_summary", "change", "front_line", "corridor", "areas",
@@ -267,7 +268,8 @@ def detect_kind(columns: Iterable[str], *, geom_types: Iterable[str] = (), name:
         return "areas"
     if polys:
         return "admin"
-    raise ValueError(f"cannot tell what kind of layer {name or 'this'} is from its columns")
+    raise InputError(f"cannot tell what kind of layer {name or 'this'} is from its columns",
+                     fix="name its kind, e.g. --kind NAME=admin (or Layer(name, kind, data))")
 
 
 # --------------------------------------------------------------------------- symbology

@@ -113,7 +113,10 @@ def _admin_units(admin: Sequence[Any]) -> gpd.GeoDataFrame:
             parents = [c for j in levels if j < k for c in (code_by_level[j], name_by_level[j])]
             sub = gdf[[*dict.fromkeys(keep + parents), gdf.geometry.name]]
             if sub[code_by_level[k]].duplicated().any():  # coarser units of a finer layer
-                sub = sub.dissolve(by=code_by_level[k], as_index=False, method="coverage", aggfunc="first")
+                try:  # a clean coverage (shared edges) dissolves fastest as one
+                    sub = sub.dissolve(by=code_by_level[k], as_index=False, method="coverage", aggfunc="first")
+                except shapely.errors.GEOSException:  # overlapping or unnoded units: the general union
+                    sub = sub.dissolve(by=code_by_level[k], as_index=False, aggfunc="first")
                 if not sub.geometry.is_valid.all():
                     sub = sub.set_geometry(shapely.make_valid(sub.geometry.to_numpy()))
             unit = pd.DataFrame({

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._dates import parse_date_column
+from .._dates import parse_date_column, parse_day
 from ..errors import InputError, SchemaError
 from ..io import require_file
 
@@ -760,7 +760,7 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
     arr = grid.to_numpy(dtype=object)
     is_text = np.vectorize(lambda v: isinstance(v, str), otypes=[bool])(arr) & ~numeric & ~blank
     nrows, ncols = arr.shape
-    has_num = numeric.any(axis=1)
+    has_num = np.asarray(numeric.any(axis=1))
     first_num = np.where(has_num, numeric.argmax(axis=1), ncols)
     # data rows: a text label somewhere before the first number
     label_before = np.array([is_text[r, : first_num[r]].any() for r in range(nrows)])
@@ -876,7 +876,8 @@ def _read_matrix(grid: pd.DataFrame, *, path: Path, sheet: str | None, date: str
         "record_id": [cell_name(r, c) for r, c in zip(grid_r, grid_c, strict=False)],
         "source_row": grid_r + 1,
         "source_cell": pd.array([cell_name(r, c) for r, c in zip(grid_r, grid_c, strict=False)], dtype="string"),
-        "date": pd.Series(pd.Timestamp(date) if date else pd.NaT, index=range(n), dtype="datetime64[ns]"),
+        "date": pd.Series(parse_day(date, what="--matrix-date") if date else pd.NaT, index=range(n),
+                          dtype="datetime64[ns]"),
         "origin": pd.array(list(labels[data_idx][ri]), dtype="string"),
         "destination": pd.array([head_str[c] or None for c in grid_c], dtype="string"),
         "origin_context": pd.array(list(ctx_vals[data_idx][ri]) if ctx_vals is not None else [None] * n,

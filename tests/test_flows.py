@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import UserList
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,6 +20,7 @@ from geoconflict.flows import (
     ResolvedFlows,
     aggregate_flows,
     arrowheads,
+    build_flows,
     flow_arcs,
     read_flows,
     resolve_places,
@@ -504,3 +506,12 @@ def test_resolved_flows_type():
                                           "origin_lon": [36.0], "origin_lat": [35.0],
                                           "destination_lon": [36.2], "destination_lat": [35.1]}))
     assert isinstance(res, ResolvedFlows) and len(res) == 1
+
+
+def test_build_flows_reads_each_input_of_any_sequence(tmp_path, toy_admin):
+    """One input or a sequence of them: a list, a tuple or another Sequence (a UserList here was
+    taken as one path before)."""
+    a = write(tmp_path, "a.csv", "date,origin,destination,individuals\n2020-02-03,Idleb,Aleppo,100\n")
+    b = write(tmp_path, "b.csv", "date,origin,destination,individuals\n2020-02-04,Hama,Aleppo,40\n")
+    assert build_flows(UserList([a, b]), admin=toy_admin).arcs["individuals"].sum() == 140
+    assert build_flows(str(a), admin=toy_admin).arcs["individuals"].sum() == 100

@@ -80,7 +80,8 @@ def build_flows(
     read_options: Mapping[str, Any] | None = None,
 ) -> FlowLayers:
     """Read (each input with ``read_options``), resolve, aggregate and draw in one call."""
-    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    # one input, or a sequence of them (any sequence, not only a list or a tuple)
+    items = [inputs] if isinstance(inputs, (str, Path, FlowRecords)) else list(inputs)
     recs = [i if isinstance(i, FlowRecords) else read_flows(i, **dict(read_options or {})) for i in items]
     resolved, quarantine = resolve_places(recs if len(recs) > 1 else recs[0], admin=admin, places=places)
     table = aggregate_flows(resolved, period=period, level=level, min_individuals=min_individuals,

@@ -267,7 +267,7 @@ def check_text_lines(p: Path, *, what: str = "input") -> int:
     lines, run, last = 0, 0, 10
     buf = np.empty(1 << 22, dtype=np.uint8)
     with open(p, "rb") as fh:
-        while size := fh.readinto(memoryview(buf)):
+        while size := fh.readinto(buf.data):
             nl = np.flatnonzero(buf[:size] == 10)
             # lengths of the lines ending in this block, then of the one still open
             ends = np.diff(nl, prepend=-1) - 1

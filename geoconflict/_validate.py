@@ -199,7 +199,7 @@ def _edge_bytes_suspect(a: pa.Array) -> np.ndarray:
     if bufs[2] is None or bufs[2].size == 0 or n == 0:
         return np.zeros(n, dtype=bool)
     wide = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
-    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[a.offset: a.offset + n + 1]
+    offsets: np.ndarray = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[a.offset: a.offset + n + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8)
     start, stop = offsets[:-1], offsets[1:]
     # an empty cell reads a neighbour's byte here; it is masked out below
@@ -425,7 +425,7 @@ def _farther_than(poly: Any, px: np.ndarray, py: np.ndarray, tolerance: float) -
     return out
 
 
-def _boundary_segments(poly: Any) -> tuple[np.ndarray, ...] | None:
+def _boundary_segments(poly: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(ax, ay, bx, by) of the polygon's boundary segments; None when there are too many for
     numpy to beat GEOS, or none."""
     lines = shapely.get_parts(shapely.boundary(poly))

@@ -401,16 +401,17 @@ def _ingest_block(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
         local = np.setdiff1d(np.arange(1, n + m + 1), bad)
     else:
         local = np.arange(1, n + 1)
+    row_numbers = local + row_offset
     raw = RawTable(frame=frame, kind="csv", path=Path(layout.path), headerless=layout.headerless,
                    encoding=layout.encoding, delimiter=layout.delimiter,
                    malformed=[(None if r is None else r + row_offset, t) for r, t in malformed],
-                   row_numbers=local + row_offset)
+                   row_numbers=row_numbers)
     res = ingest_raw(raw, fmt=options["format"], lon=options["lon"], lat=options["lat"],
                      date=options["date"], places=None)
     q = res.quarantine
     from_frame = q["reason"].astype(str).to_numpy() != "malformed_row"
     rej_rows = q["source_row"].to_numpy(dtype="float64", na_value=np.nan)[from_frame]
-    rej_pos = np.searchsorted(raw.row_numbers, rej_rows.astype(np.int64))
+    rej_pos = np.searchsorted(row_numbers, rej_rows.astype(np.int64))
     acc_pos = np.setdiff1d(np.arange(n), rej_pos)
     if len(acc_pos) != len(res.incidents):  # pragma: no cover - internal check
         raise AssertionError("partition accounting broken")
@@ -452,7 +453,7 @@ def _ingest_pass1(layout: _CsvLayout, block: tuple[int, int], options: dict[str,
     ids = res.incidents["incident_id"][~made].reset_index(drop=True)
     n_rows = len(frame)
     del frame
-    res.incidents = None  # type: ignore[assignment]
+    res.incidents = None
     _trim()
     return {"rows": n_rows, "malformed": int(res.report.quarantined_by_reason.get("malformed_row", 0)),
             "ids": ids}
@@ -619,7 +620,7 @@ def _write_quarantine(frames: list[pd.DataFrame], path: Path) -> None:
     cols: list[str] = []
     for q in frames:
         cols += [c for c in q.columns if c not in cols]
-    tail = [c for c in ("reason", "source_row") if c in cols]
+    tail: list[str] = [c for c in ("reason", "source_row") if c in cols]
     if "raw_line" in cols:  # as in-process: raw_line last, after reason and source_row
         tail.append("raw_line")
     cols = [c for c in cols if c not in tail] + tail

@@ -758,6 +758,8 @@ def count_by_cell(
 
     # --- cell key per incident -------------------------------------------------------------
     cell_crs: CRS
+    cell_code: np.ndarray
+    cell_keys: np.ndarray
     if spec.metric:
         if crs is not None:
             cell_crs = to_crs(crs)
@@ -777,8 +779,8 @@ def count_by_cell(
         if n and (np.abs(a).max() >= 2**31 or np.abs(b).max() >= 2**31):
             raise SizeLimitError(f"cell size {spec.size_m:g} m is too small for this extent")
         # the compiled loops are loaded when the binning used them (large inputs)
-        cell_code, cell_keys = _encode_pairs(a, b, compiled=n >= APPROX_PROJECTION_FROM)
-        cell_keys = _pack(*cell_keys)
+        cell_code, key_pairs = _encode_pairs(a, b, compiled=n >= APPROX_PROJECTION_FROM)
+        cell_keys = _pack(*key_pairs)
     else:
         cell_crs = WGS84
         if spec.kind == "h3":
@@ -855,8 +857,9 @@ def count_by_cell(
         data["area_km2"] = area
         if plane_area is not None:
             data["plane_area_km2"] = plane_area
-        wide_codes, wide_labels = _wide_keys(group_codes, group_labels, period_codes, period_labels)
-        if wide_codes is not None:
+        wide = _wide_keys(group_codes, group_labels, period_codes, period_labels)
+        if wide is not None:
+            wide_codes, wide_labels = wide
             if len(wide_labels) > MAX_WIDE_COLUMNS:
                 raise SizeLimitError(
                     f"{len(wide_labels):,} group/period columns (limit {MAX_WIDE_COLUMNS:,})",
@@ -867,6 +870,7 @@ def count_by_cell(
             for j, lab in enumerate(wide_labels):
                 data[f"count_{lab}"] = mat[:, j].astype("int64")
             if period == "month" and spec.kind == "priogrid":
+                assert period_labels is not None and period_mids is not None  # set with period
                 meta["month_ids"] = {str(lab): int(m) for lab, m in zip(period_labels, period_mids, strict=False)}
         out = gpd.GeoDataFrame(pd.DataFrame(data), geometry=geoms, crs=cell_crs)
 
@@ -880,13 +884,19 @@ def count_by_cell(
     return GridResult(cells=out, report=report, metadata=meta)
 
 
-def _wide_keys(gc, gl, pc, pl):  # type: ignore[no-untyped-def]
+def _wide_keys(gc: np.ndarray | None, gl: np.ndarray | None, pc: np.ndarray | None, pl: np.ndarray | None
+               ) -> tuple[np.ndarray, list[Any]] | None:
+    """(code per row, column labels) of the wide table's count columns: per group, per period,
+    or per group × period that occurs; None without groups or periods."""
     if gc is None and pc is None:
-        return None, None
+        return None
     if pc is None:
+        assert gc is not None and gl is not None  # codes and labels come in pairs
         return gc, list(gl)
+    assert pl is not None
     if gc is None:
         return pc, list(pl)
+    assert gl is not None
     k = len(pl)
     codes = gc * k + pc
     labels = [f"{g}_{p}" for g in gl for p in pl]
@@ -895,11 +905,16 @@ def _wide_keys(gc, gl, pc, pl):  # type: ignore[no-untyped-def]
     return inv.reshape(-1), [labels[u] for u in used]
 
 
-def _long_table(cell_code, cell_keys, cell_ids, geoms, area, plane_area, fat, low, high, by, gc, gl,
-                period, pc, pl, pmids, spec, counts, cell_crs):  # type: ignore[no-untyped-def]
+def _long_table(cell_code: np.ndarray, cell_keys: np.ndarray, cell_ids: np.ndarray, geoms: np.ndarray,
+                area: np.ndarray, plane_area: np.ndarray | None, fat: np.ndarray, low: np.ndarray | None,
+                high: np.ndarray | None, by: str | None, gc: np.ndarray | None, gl: np.ndarray | None,
+                period: Period | None, pc: np.ndarray | None, pl: np.ndarray | None, pmids: np.ndarray | None,
+                spec: CellSpec, counts: np.ndarray, cell_crs: CRS) -> gpd.GeoDataFrame:
+    """The long table: one row per cell × group × period that occurs (and, with all cells, one
+    row of zeros per empty cell)."""
     n = len(cell_code)
-    ng = len(gl) if gc is not None else 1
-    npd = len(pl) if pc is not None else 1
+    ng = len(gl) if gl is not None else 1  # group codes and labels come in pairs, as period ones
+    npd = len(pl) if pl is not None else 1
     combo = cell_code.astype("int64") * (ng * npd)
     if gc is not None:
         combo = combo + gc.astype("int64") * npd
@@ -1002,7 +1017,8 @@ def _ground_area_km2(plane: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell_crs
         return plane / _areal_scale(cx, cy, cell_crs)
     gx = np.linspace(cx.min(), cx.max(), AREA_NODES)
     gy = np.linspace(cy.min(), cy.max(), AREA_NODES)
-    nodes = _areal_scale(*(v.ravel() for v in np.meshgrid(gx, gy)), cell_crs).reshape(AREA_NODES, AREA_NODES)
+    mx, my = np.meshgrid(gx, gy)
+    nodes = _areal_scale(mx.ravel(), my.ravel(), cell_crs).reshape(AREA_NODES, AREA_NODES)
     fx = np.clip((cx - gx[0]) / max(gx[-1] - gx[0], 1e-9) * (AREA_NODES - 1), 0, AREA_NODES - 1)
     fy = np.clip((cy - gy[0]) / max(gy[-1] - gy[0], 1e-9) * (AREA_NODES - 1), 0, AREA_NODES - 1)
     i, j = np.minimum(fx.astype("int64"), AREA_NODES - 2), np.minimum(fy.astype("int64"), AREA_NODES - 2)

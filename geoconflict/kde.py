@@ -99,6 +99,7 @@ def density_grid(
     row = r1 - iy  # north-up: row 0 is the northernmost
     col = ix - c0
     binned = np.bincount(row * width + col, weights=w, minlength=width * height).reshape(height, width)
+    dens: np.ndarray
     if k.size == 1:
         dens = binned
     else:

@@ -53,7 +53,7 @@ def corridor(
     output_format(output)
     check_output(output, overwrite=overwrite)
     lines = read_layer(line, layer=layer, what="line layer", geometry="line", allow_empty=False)
-    out = make_corridor(lines, width_m=width, sides=sides, name=name)  # type: ignore[arg-type]
+    out = make_corridor(lines, width_m=width, sides=sides, name=name)
     write_layer(out, output, overwrite=overwrite)
     parts = ", ".join(f"{r.name} {r.area_km2:,.1f} km²" for r in out.itertuples())
     say(ctx, f"corridor: {len(lines)} line(s), {width:,.0f} m each side: {parts} -> {output}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -114,7 +114,7 @@ def map(  # noqa: A001 - the command is named like its module
     loaded = load_layers(layers, kinds=kinds) if layers else []
     if source is not None:
         loaded.extend(_control_layers(source))
-    common = {"title": title, "subtitle": subtitle, "sources": list(sources) or None,
+    common: dict[str, Any] = {"title": title, "subtitle": subtitle, "sources": list(sources) or None,
               "data_as_of": data_as_of}
     said: list[str] = []
     with output_set(overwrite=overwrite):  # every output, or none

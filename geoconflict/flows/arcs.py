@@ -30,7 +30,7 @@ def width_scale(values: Any, *, min_width: float = 1.5, max_width: float = 14.0)
     v = np.asarray(pd.to_numeric(pd.Series(values, dtype="float64"), errors="coerce"), dtype=float)
     v = v[np.isfinite(v)]
     vmax = float(v.max()) if len(v) else 0.0
-    legend = []
+    legend: list[dict[str, float]] = []
     if vmax > 0:
         for frac in (1.0, 0.25, 0.04):
             val = _nice(vmax * frac)

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -73,7 +73,7 @@ TO_ALIASES = ("valid_to", "validto", "to", "date_to", "end", "end_date", "until"
 DATE_ALIASES = ("date", "snapshot_date", "as_of", "asof")
 ONE_DAY = pd.Timedelta(days=1)
 
-Source = str | Path | gpd.GeoDataFrame
+Source: TypeAlias = str | Path | gpd.GeoDataFrame
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,7 +495,7 @@ def validate_control(
     snaps = ctl["snapshot"].astype(str).to_numpy()
     problems: list[ControlProblem] = []
 
-    def add(kind: str, sev: str, idx: Sequence[int], detail: str, area: float | None = None,
+    def add(kind: str, sev: str, idx: Sequence[int | np.integer], detail: str, area: float | None = None,
             snapshot: str | None = None) -> None:
         problems.append(ControlProblem(
             kind, sev, tuple(int(feats[i]) for i in idx), snapshot or str(snaps[idx[0]]), detail,
@@ -566,7 +566,7 @@ def validate_control(
             union = shapely.coverage_union_all(g) if coverage else shapely.union_all(g)
             holes = [shapely.Polygon(r) for p in shapely.get_parts(union)
                      for r in getattr(p, "interiors", [])]
-            hole_km2 = km2(holes) if holes else []
+            hole_km2: np.ndarray | list[float] = km2(holes) if holes else []
             for h, area in zip(holes, hole_km2, strict=True):
                 if area < min_gap_km2:
                     continue
@@ -620,7 +620,7 @@ def front_lines(
             if not lines:
                 continue
             key = tuple(sorted((names[i], names[j])))
-            rows.setdefault(key, []).extend(lines)  # type: ignore[arg-type]
+            rows.setdefault(key, []).extend(lines)
     # the state's validity: the intersection of its features' validity periods
     vf = snapshot["valid_from"].max() if "valid_from" in snapshot.columns else pd.NaT
     vt = snapshot["valid_to"].min() if "valid_to" in snapshot.columns else pd.NaT

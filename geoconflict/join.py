@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -59,7 +59,7 @@ CONTROL_STATUS = ("in_force", "uncertain", "none")
 #: incident column -> admin level it names
 SOURCE_ADMIN_COLUMNS = {"admin1": 1, "admin2": 2, "admin3": 3, "adm_1": 1, "adm_2": 2}
 
-Layer = str | Path | gpd.GeoDataFrame
+Layer: TypeAlias = str | Path | gpd.GeoDataFrame
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,7 +79,8 @@ class PointLocator:
         self.n = len(self.geoms)
         valid = ~(shapely.is_missing(self.geoms) | shapely.is_empty(self.geoms))
         self._valid = valid
-        self._tree = shapely.STRtree(np.where(valid, self.geoms, None))
+        # numpy's stubs refuse None as a where() value (it is an object array's missing geometry)
+        self._tree = shapely.STRtree(np.where(valid, self.geoms, None))  # type: ignore[call-overload]
         self._grid: LabelRaster | None = None
         self._max_cells = max_cells
         self._prepared = False
@@ -397,7 +398,7 @@ def _as_control(control: Layer | Sequence[Layer] | gpd.GeoDataFrame) -> gpd.GeoD
         control.columns
     ) and pd.api.types.is_datetime64_any_dtype(control["valid_from"].dtype):
         return control
-    return _control.read_control(control)  # type: ignore[arg-type]
+    return _control.read_control(control)
 
 
 def _state_index(states: list[tuple[pd.Timestamp, pd.Timestamp, Any]],
@@ -484,7 +485,7 @@ def join_control(
         feat = np.full(len(inc), -1, dtype=np.int64)
         order = np.argsort(st, kind="stable")
         st_sorted = st[order]
-        bounds = np.flatnonzero(np.r_[True, st_sorted[1:] != st_sorted[:-1], True]) if len(st) else []
+        bounds: np.ndarray | list[int] = np.flatnonzero(np.r_[True, st_sorted[1:] != st_sorted[:-1], True]) if len(st) else []
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # a loop over states, not incidents
             sel = order[a:b]
             pts = inc[sel]

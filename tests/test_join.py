@@ -355,7 +355,7 @@ def test_front_line_compiled_path_equals_geos(monkeypatch) -> None:
     inc = incidents([{"id": f"r{i}", "lon": lon, "lat": lat, "date": date}
                      for i, (lon, lat, date) in enumerate(zip(
                          rng.uniform(36.4, 37.0, n), rng.uniform(35.6, 36.1, n),
-                         rng.choice(["2020-02-20", "2020-03-02", "2020-03-10"], n)))])
+                         rng.choice(["2020-02-20", "2020-03-02", "2020-03-10"], n), strict=True))])
     for source in ({"front_line": DATA / "front_line.geojson"}, {"control": DATA / "control_dated.geojson"}):
         geos = join_front_line(inc, **source)
         monkeypatch.setattr(join_module, "COMPILED_FROM", 0)

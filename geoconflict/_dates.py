@@ -120,9 +120,10 @@ def parse_date_column(
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(s.dtype):
-        out = s.astype("datetime64[ns]")
+        out = pd.Series(to_ns(s), index=s.index)
         hint = small_ints(np.full(n, np.nan), index=s.index)
-        missing, invalid = out.isna().to_numpy(), np.zeros(n, dtype=bool)
+        missing = s.isna().to_numpy()
+        invalid = out.isna().to_numpy() & ~missing  # outside datetime64[ns]
     else:
         cells = _date_cells(s)
         parsed, missing, hint_code = by_distinct(s if cells is None else s.where(~cells, None),
@@ -131,8 +132,8 @@ def parse_date_column(
             parsed[cells] = pd.to_datetime(s[cells].map(pd.Timestamp), utc=True).dt.tz_localize(
                 None).to_numpy(dtype="datetime64[s]")
             missing = missing & ~cells
-        out = pd.Series(parsed.astype("datetime64[ns]"), index=s.index)
-        invalid = ~missing & np.isnat(parsed)
+        out = pd.Series(to_ns(parsed), index=s.index)
+        invalid = ~missing & out.isna().to_numpy()  # unreadable, or outside datetime64[ns]
         hint = small_ints(np.where(hint_code == 0, np.nan, hint_code), index=s.index)
         if lenient and invalid.any():
             out[invalid] = _guess(s[invalid]).to_numpy()
@@ -156,6 +157,25 @@ def _date_cells(s: pd.Series) -> np.ndarray | None:
     return cells if cells.any() else None
 
 
+_NS_LO = np.datetime64(pd.Timestamp.min.ceil("D").to_datetime64(), "s")
+_NS_HI = np.datetime64(pd.Timestamp.max.floor("D").to_datetime64(), "s")
+
+
+def to_ns(values: Any) -> np.ndarray:
+    """Dates of any resolution as datetime64[ns]; a date outside that type's range (before
+    1677-09-22 or after 2262-04-11) becomes NaT (unreadable) instead of wrapping round or raising."""
+    a = np.asarray(values)
+    if a.dtype.kind != "M":
+        a = np.asarray(pd.to_datetime(values, errors="coerce"))
+    a = a.astype("datetime64[s]") if a.dtype != np.dtype("datetime64[ns]") else a
+    if a.dtype == np.dtype("datetime64[ns]"):
+        return a
+    out = np.full(a.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = ~np.isnat(a) & (a >= _NS_LO) & (a <= _NS_HI)
+    out[ok] = a[ok].astype("datetime64[ns]")
+    return out
+
+
 def _guess(texts: pd.Series) -> pd.Series:
     """Dates of texts the strict formats could not read: ``Jan-20`` (a month, a two-digit year),
     then pandas' guess, day first."""
@@ -165,12 +185,12 @@ def _guess(texts: pd.Series) -> pd.Series:
     if short.any():
         norm = strs[short].str.replace(_MON_YY.pattern, lambda m: f"{m.group(1)[:3]}-{m.group(2)}",
                                        regex=True, flags=_MON_YY.flags)
-        got[short] = pd.to_datetime(norm, errors="coerce", format="%b-%y").astype("datetime64[ns]")
+        got[short] = to_ns(pd.to_datetime(norm, errors="coerce", format="%b-%y"))
     if (~short).any():
         guessed = pd.to_datetime(strs[~short], errors="coerce", format="mixed", dayfirst=True)
         if isinstance(guessed.dtype, pd.DatetimeTZDtype):
             guessed = guessed.dt.tz_convert("UTC").dt.tz_localize(None)
-        got[~short] = guessed.astype("datetime64[ns]")
+        got[~short] = to_ns(guessed)
     return got
 
 

@@ -86,3 +86,31 @@ def test_flows_admin_units_that_overlap_are_dissolved(tmp_path: Path) -> None:
                   "individuals": [100]}).to_csv(records, index=False)
     layers = build_flows([records], admin=[admin])
     assert layers.arcs["individuals"].sum() == 100
+
+
+def test_dates_past_the_datetime64_range_are_unreadable_not_wrapped() -> None:
+    """Year 9999 or 1066 in any form: unreadable (quarantined or refused), never a wrapped date
+    or an OutOfBoundsDatetime traceback."""
+    import numpy as np
+
+    from geoconflict._dates import parse_date_column, to_ns
+
+    got = to_ns(np.array(["2020-06-08", "9999-12-31", "1066-10-14", "NaT"], dtype="datetime64[s]"))
+    assert str(got[0])[:10] == "2020-06-08" and np.isnat(got[1:]).all()
+    for lenient in (False, True):
+        res = parse_date_column(pd.Series(["2020-06-08", "9999-12-31", "31/12/9999 10:00", None]), lenient=lenient)
+        assert res.dates.iloc[0] == pd.Timestamp("2020-06-08")
+        assert res.dates.iloc[1:].isna().all()
+        assert res.invalid.tolist()[1:3] == [True, True] and res.missing.tolist()[3]
+
+
+def test_ingest_quarantines_dates_past_the_datetime64_range(cli_runner, tmp_path: Path) -> None:
+    csv = tmp_path / "acled.csv"
+    csv.write_text("event_id_cnty,event_date,year,time_precision,event_type,sub_event_type,latitude,longitude,"
+                   "geo_precision,fatalities\n"
+                   "A1,2020-06-08,2020,1,Battles,Armed clash,35.8,36.6,1,0\n"
+                   "A2,9999-06-08,2020,1,Battles,Armed clash,35.8,36.6,1,0\n", encoding="utf-8")
+    r = cli_runner.invoke(cli, ["ingest", str(csv), "-o", str(tmp_path / "i.geojson")])
+    assert r.exit_code == 0, r.output
+    q = pd.read_csv(tmp_path / "i.quarantine.csv")
+    assert q["event_id_cnty"].tolist() == ["A2"] and q["reason"].tolist() == ["unparseable_date"]

@@ -176,7 +176,7 @@ def _state_key(frame: pd.DataFrame) -> str:
     for n, w in pairs:
         h.update(n.encode())
         h.update(b"\0")
-        h.update(w if isinstance(w, bytes) else bytes(w))
+        h.update(b"" if w is None else w if isinstance(w, bytes) else bytes(w))  # no geometry: refused later
     return h.hexdigest()
 
 

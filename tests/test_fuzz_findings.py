@@ -114,3 +114,17 @@ def test_ingest_quarantines_dates_past_the_datetime64_range(cli_runner, tmp_path
     assert r.exit_code == 0, r.output
     q = pd.read_csv(tmp_path / "i.quarantine.csv")
     assert q["event_id_cnty"].tolist() == ["A2"] and q["reason"].tolist() == ["unparseable_date"]
+
+
+def test_control_feature_without_geometry_is_named_not_a_traceback(cli_runner, tmp_path: Path) -> None:
+    """Fuzz seed 5: a dated control layer with a null geometry crashed the snapshot merge."""
+    feats = [{"type": "Feature", "properties": {"controller": "Gov", "date": "2020-01-01"},
+              "geometry": {"type": "Polygon", "coordinates": [[[36, 35], [37, 35], [37, 36], [36, 35]]]}},
+             {"type": "Feature", "properties": {"controller": "Opp", "date": "2020-01-01"}, "geometry": None}]
+    ctl = tmp_path / "control.geojson"
+    ctl.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
+    csv = tmp_path / "inc.csv"
+    csv.write_text("id,lon,lat,day\n1,36.6,35.3,2020-06-08\n", encoding="utf-8")
+    r = cli_runner.invoke(cli, ["join", str(csv), "--lon", "lon", "--lat", "lat", "--date", "day",
+                                "--control", str(ctl), "-o", str(tmp_path / "j.geojson")])
+    assert r.exit_code == 2 and "feature 2" in r.output and "geometry" in r.output, r.output

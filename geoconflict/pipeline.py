@@ -188,6 +188,9 @@ def check_parameters(scenario: Scenario) -> None:
     if sources is not None and not (isinstance(sources, str) or (
             isinstance(sources, list) and all(isinstance(t, str) for t in sources))):
         problems.append(f"scenario.sources = {sources!r}: must be text or a list of texts")
+    if scenario.input("control") and not (scenario.input("admin") or scenario.get("zones", "admin")):
+        problems.append("inputs.control is given but no admin layer: area held per unit needs one; "
+                        "add inputs.admin = [\"adm3.geojson\"] or zones.admin = \"adm2.geojson\"")
     types = scenario.get("ceasefire", "types")
     if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
         problems.append(f"ceasefire.types = {types!r}: must be a list of event types (text)")

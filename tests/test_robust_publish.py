@@ -76,3 +76,13 @@ def test_run_repairs_a_bow_tie_admin_unit(cli_runner, tmp_path: Path) -> None:
     r = cli_runner.invoke(cli, ["run", str(p), "-o", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "density_hex5km.geojson").exists()
+
+
+def test_run_with_control_but_no_admin_is_refused_before_any_stage(cli_runner, tmp_path: Path) -> None:
+    p = _scenario(tmp_path, "")
+    body = p.read_text(encoding="utf-8").replace('admin = ["@boundaries/idlib2020_admin3.geojson"]\n', "")
+    body = body.replace('admin = "@boundaries/idlib2020_admin2.geojson"\n', "")
+    p.write_text(body, encoding="utf-8")
+    r = cli_runner.invoke(cli, ["run", str(p), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "no admin layer" in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -45,7 +45,8 @@ def geocode(
         -o placed.geojson
     """
     from ..errors import InputError
-    from ..gazetteer import Gazetteer, geocode as geocode_table, read_table
+    from ..gazetteer import Gazetteer, read_table
+    from ..gazetteer import geocode as geocode_table
     from ..io import check_output, output_format, write_layer
 
     if not places:

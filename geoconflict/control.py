@@ -39,6 +39,7 @@ from ._dates import (
     require_dates,
 )
 from ._geometry import check_coordinates, drop_empty_parts, repair_polygons
+from ._snapshots import snapshot_at, snapshot_labels, snapshots
 from .control_sources import ControlSource
 from .crs import align, equal_area_crs_for, require_crs
 from .errors import LayerError
@@ -298,7 +299,7 @@ def read_control(
     out = out.drop(columns=["_date"])
     out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
     out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
-    out["snapshot"] = _labels(out["valid_from"], out["valid_to"])
+    out["snapshot"] = snapshot_labels(out["valid_from"], out["valid_to"])
     if ext is not None:
         out, ext_notes = apply_extent(out, ext, remainder=remainder)
         notes.extend(ext_notes)
@@ -321,50 +322,8 @@ def _day(ts: Any) -> str:
     return ".." if pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
-def _labels(frm: pd.Series, to: pd.Series) -> pd.Series:
-    f = frm.dt.strftime("%Y-%m-%d").fillna("..")
-    t = to.dt.strftime("%Y-%m-%d").fillna("..")
-    return (f + "/" + t).astype(str)
-
-
 # --------------------------------------------------------------------------------------------
 # time
-
-
-def snapshots(
-    control: gpd.GeoDataFrame,
-) -> list[tuple[pd.Timestamp, pd.Timestamp, gpd.GeoDataFrame]]:
-    """The successive states of the layer: ``(start, end, features in force)`` with inclusive
-    days, ``NaT`` for an open end, in time order; periods with no feature are left out.
-
-    With one date per snapshot these are exactly the snapshots; with per-feature validity the
-    periods are cut wherever any feature starts or ends.
-    """
-    frm = control["valid_from"].to_numpy("datetime64[ns]")
-    to = control["valid_to"].to_numpy("datetime64[ns]")
-    breaks = np.unique(np.concatenate([frm[~np.isnat(frm)], to[~np.isnat(to)] + np.timedelta64(1, "D")]))
-    starts = np.concatenate([[np.datetime64("NaT", "ns")], breaks])
-    ends = np.concatenate([breaks - np.timedelta64(1, "D"), [np.datetime64("NaT", "ns")]])
-    out = []
-    for s, e in zip(starts, ends, strict=True):
-        probe = s if not np.isnat(s) else (e if not np.isnat(e) else None)
-        if probe is None:  # a single open-ended state
-            mask = np.isnat(frm) & np.isnat(to)
-            mask = np.ones(len(control), bool) if len(breaks) == 0 else mask
-        else:
-            mask = (np.isnat(frm) | (frm <= probe)) & (np.isnat(to) | (to >= probe))
-        if mask.any():
-            out.append((pd.Timestamp(s), pd.Timestamp(e), control[mask]))
-    return out
-
-
-def snapshot_at(control: gpd.GeoDataFrame, when: Any) -> gpd.GeoDataFrame:
-    """The features in force on ``when``'s day (inclusive validity, NaT = open)."""
-    day = np.datetime64(pd.Timestamp(when).floor("D").to_datetime64(), "ns")
-    frm = control["valid_from"].to_numpy("datetime64[ns]")
-    to = control["valid_to"].to_numpy("datetime64[ns]")
-    mask = (np.isnat(frm) | (frm <= day)) & (np.isnat(to) | (to >= day))
-    return control[mask]
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,7 +446,7 @@ def validate_control(
     require_crs(control, "control layer")
     ctl = control.copy()
     if "snapshot" not in ctl.columns:
-        ctl["snapshot"] = _labels(ctl["valid_from"], ctl["valid_to"])
+        ctl["snapshot"] = snapshot_labels(ctl["valid_from"], ctl["valid_to"])
     feats = (ctl["source_feature"].to_numpy() if "source_feature" in ctl.columns
              else np.arange(1, len(ctl) + 1))
     paths = (ctl["source_path"].astype(str).to_numpy() if "source_path" in ctl.columns

@@ -211,7 +211,7 @@ def apply_extent(control: gpd.GeoDataFrame, extent: gpd.GeoDataFrame, *,
     """The layer with, on every state in time, a ``remainder`` feature for the part of the
     extent no controller holds (when ``remainder`` is given), and the notes on pieces outside
     the extent (kept as they are)."""
-    from .control import _labels, snapshots
+    from ._snapshots import snapshot_labels, snapshots
     from .crs import align, equal_area_crs_for
 
     ext = align(extent, control, "extent")
@@ -248,7 +248,7 @@ def apply_extent(control: gpd.GeoDataFrame, extent: gpd.GeoDataFrame, *,
     add = gpd.GeoDataFrame(extra, geometry=geom_name, crs=control.crs)
     add["valid_from"] = pd.to_datetime(add["valid_from"]).astype("datetime64[ns]")
     add["valid_to"] = pd.to_datetime(add["valid_to"]).astype("datetime64[ns]")
-    add["snapshot"] = _labels(add["valid_from"], add["valid_to"])
+    add["snapshot"] = snapshot_labels(add["valid_from"], add["valid_to"])
     out = pd.concat([control, add], ignore_index=True)
     out = gpd.GeoDataFrame(out, geometry=geom_name, crs=control.crs)
     order = np.lexsort((np.arange(len(out)), out["valid_from"].to_numpy("datetime64[ns]").astype(np.int64)))

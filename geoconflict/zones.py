@@ -54,6 +54,8 @@ __all__ = [
 
 #: summary row label for admin ground no controller holds
 NOT_COVERED = "(not covered)"
+#: pieces of area below this (km²) are slivers of two layers' edges, folded in (``--min-area``)
+MIN_AREA_KM2 = 0.01
 #: from/to label for ground outside the control layer's coverage on one of the two dates
 NONE = "(none)"
 #: summary row label for the totals over every group (``summary_by``)
@@ -191,8 +193,13 @@ def area_by_controller(
     date: Any,
     admin_fields: Sequence[str] | None = None,
     summary_by: str | None = None,
+    min_area_km2: float = MIN_AREA_KM2,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The control snapshot in force on ``date`` intersected with the admin units.
+
+    Pieces smaller than ``min_area_km2`` (slivers where two layers' edges almost meet: a
+    controller's piece of a unit, or ground no zone covers) are folded in: left out of the layer
+    and the summary, and counted in the log.
 
     Returns ``(layer, summary)``: the layer has one feature per (admin unit, controller) with the
     admin attributes (``admin_fields``, default all; a field named like an output column gets an
@@ -237,6 +244,11 @@ def area_by_controller(
     order = np.lexsort((names[ic].astype(str), iu))
     iu, ic, inter = iu[order], ic[order], inter[order]
     area_km2 = _km2(inter, admin.crs, ea)
+    sliver = area_km2 < min_area_km2
+    if sliver.any():
+        log.info("%d piece(s) under %g km² folded in (slivers along shared edges)",
+                 int(sliver.sum()), min_area_km2)
+        iu, ic, inter, area_km2 = iu[~sliver], ic[~sliver], inter[~sliver], area_km2[~sliver]
 
     out = attrs.iloc[iu].reset_index(drop=True)
     out["controller"] = names[ic].astype(str)
@@ -255,7 +267,7 @@ def area_by_controller(
             int(over.sum()),
         )
     uncovered = np.clip(unit_km2 - held, 0.0, None)
-    uncovered[uncovered < unit_km2 * 1e-9] = 0.0  # rounding noise of the intersection
+    uncovered[(uncovered < unit_km2 * 1e-9) | (uncovered < min_area_km2)] = 0.0  # slivers, rounding noise
     summary = _held_summary(
         iu,
         names[ic].astype(str),

@@ -362,3 +362,23 @@ def test_ocha_subdistricts_summarised_per_governorate(ocha_adm3, ocha_adm1):
     b = direct.set_index(["ADM1_PCODE", "controller"])["area_km2"].sort_index()
     assert list(a.index) == list(b.index)
     assert np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-3)
+
+
+def test_slivers_below_the_tolerance_are_folded_in() -> None:
+    """Issue #15: a 5e-6° sliver of ground no zone covers (about 0.005 km² here) is folded in by
+    default (0.01 km²), and reported with min_area_km2=0."""
+    import geopandas as gpd
+    import shapely
+
+    from geoconflict.zones import area_by_controller
+
+    admin = gpd.GeoDataFrame({"ADM3_PCODE": ["A"]}, geometry=[shapely.box(36.0, 35.0, 36.1, 35.1)], crs=4326)
+    control = gpd.GeoDataFrame(
+        {"controller": ["Gov", "Opp"], "valid_from": pd.to_datetime(["2020-01-01"] * 2),
+         "valid_to": pd.to_datetime([None, None])},
+        geometry=[shapely.box(36.0, 35.0, 36.05, 35.1), shapely.box(36.050005, 35.0, 36.1, 35.1)], crs=4326)
+    _, folded = area_by_controller(control, admin, date="2020-06-01")
+    _, raw = area_by_controller(control, admin, date="2020-06-01", min_area_km2=0)
+    gap = float(raw.loc[raw["controller"] == "(not covered)", "area_km2"].iloc[0])
+    assert 0 < gap < 0.01
+    assert float(folded.loc[folded["controller"] == "(not covered)", "area_km2"].iloc[0]) == 0.0

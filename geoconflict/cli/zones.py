@@ -82,9 +82,9 @@ from .options import (
     "--min-area",
     "min_area",
     type=click.FloatRange(min=0),
-    default=0.0,
+    default=0.01,
     show_default=True,
-    help="Change: leave out pieces smaller than this many km².",
+    help="Fold in pieces smaller than this many km² (slivers where two layers' edges almost meet).",
 )
 @layer_opt
 @output_opt
@@ -220,7 +220,7 @@ def zones(
     if not change:
         assert adm is not None
         out, summary = per_layer(lambda a: area_by_controller(
-            ctl, a, date=date, admin_fields=fields, summary_by=summary_by
+            ctl, a, date=date, admin_fields=fields, summary_by=summary_by, min_area_km2=min_area
         ))
         with output_set(overwrite=overwrite):
             write_layer(out, output, overwrite=overwrite)

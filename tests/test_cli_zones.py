@@ -183,3 +183,21 @@ def test_summary_by_field(cli_runner, tmp_path):
     )
     # the layer itself can be a CSV (geometry as WKT)
     assert "geometry" in pd.read_csv(out).columns
+
+
+def test_comma_list_options_share_one_type() -> None:
+    """--admin-fields in join and zones: one parameter type (blanks dropped, empty refused)."""
+    import click
+    import pytest as _pytest
+
+    from geoconflict.cli.options import COMMA_LIST
+
+    assert COMMA_LIST.convert(" ADM3_PCODE, ,ADM3_EN ", None, None) == ["ADM3_PCODE", "ADM3_EN"]
+    with _pytest.raises(click.BadParameter):
+        COMMA_LIST.convert(" , ", None, None)
+    from geoconflict.cli.join import join
+    from geoconflict.cli.zones import zones
+
+    for cmd in (join, zones):
+        opt = next(p for p in cmd.params if p.name == "admin_fields")
+        assert opt.type is COMMA_LIST

@@ -10,6 +10,7 @@ from ._engine import Engine, engine_options, join_dask
 from ._helpers import say
 from .options import (
     DISTANCE,
+    admin_fields_opt,
     admin_opt,
     control_options,
     control_source,
@@ -24,8 +25,7 @@ from .options import (
 @input_path("incidents", dir_okay=True)
 @incident_options
 @admin_opt
-@click.option("--admin-fields", default=None, metavar="A,B,...",
-              help="Admin attributes to carry (comma-separated; default all).")
+@admin_fields_opt
 @click.option("--snap-distance", "snap_distance", type=DISTANCE, default="2km", show_default=True,
               help="Incidents outside every admin polygon but this close take the nearest one.")
 @control_options
@@ -46,7 +46,7 @@ def join(
     date_col: str | None,
     layer: str | None,
     admin: tuple[Path, ...],
-    admin_fields: str | None,
+    admin_fields: list[str] | None,
     snap_distance: float,
     control: list[str] | None,
     front_line: Path | None,
@@ -62,7 +62,7 @@ def join(
     says in_force / uncertain / none.
     """
     source = control_source(ctx, control)
-    fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+    fields = admin_fields
     if engine.dask:
         return join_dask(ctx, engine, incidents, output, admin=admin, admin_fields=fields,
                          snap_distance_m=snap_distance, control=source, front_line=front_line,
@@ -86,7 +86,7 @@ def join(
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
     result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
     check_output(quarantine_path(output), overwrite=overwrite)
-    fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+    fields = admin_fields
     out, report = join_all(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,
         control=source, front_line=front_line, areas=areas,

@@ -28,6 +28,28 @@ class Distance(click.ParamType):
 DISTANCE = Distance()
 
 
+class CommaList(click.ParamType):
+    """``A,B , C`` -> ``["A", "B", "C"]`` (blanks dropped); an empty list is refused."""
+
+    name = "list"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[str]:
+        if isinstance(value, list):
+            return value
+        items = [v.strip() for v in str(value).split(",") if v.strip()]
+        if not items:
+            self.fail("give at least one name (comma-separated)", param, ctx)
+        return items
+
+
+COMMA_LIST = CommaList()
+#: ``--admin-fields A,B,...`` (join, zones): the admin attributes carried (default all)
+admin_fields_opt = click.option(
+    "--admin-fields", type=COMMA_LIST, default=None, metavar="A,B,...",
+    help="Admin attributes to carry (comma-separated; default all).",
+)
+
+
 def input_path(name: str = "input", *, dir_okay: bool = False, **kw: Any) -> Any:
     """A file argument (``dir_okay`` for a folder of GeoParquet parts, e.g. with --engine dask)."""
     return click.argument(name, type=click.Path(dir_okay=dir_okay, path_type=Path), **kw)

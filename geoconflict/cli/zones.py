@@ -10,6 +10,7 @@ import click
 from ..units import PERIODS
 from ._helpers import say
 from .options import (
+    admin_fields_opt,
     admin_opt,
     control_source,
     control_source_options,
@@ -65,12 +66,7 @@ from .options import (
     metavar="YYYY-MM-DD",
     help="Change: the second day compared (with --from).",
 )
-@click.option(
-    "--admin-fields",
-    default=None,
-    metavar="A,B,...",
-    help="Admin attributes to carry (comma-separated; default all).",
-)
+@admin_fields_opt
 @click.option(
     "--summary-by",
     "summary_by",
@@ -101,7 +97,7 @@ def zones(
     plot: Path | None,
     date_from: str | None,
     date_to: str | None,
-    admin_fields: str | None,
+    admin_fields: list[str] | None,
     summary_by: str | None,
     min_area: float,
     layer: str | None,
@@ -161,7 +157,7 @@ def zones(
         check_output(output, overwrite=overwrite)
         if plot is not None:
             check_output(plot, overwrite=overwrite)
-        fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+        fields = admin_fields
         ctl = read_control(source)
         adms = [read_layer(a, what="admin layer", geometry="polygon", allow_empty=False) for a in admin]
         tables = []
@@ -197,7 +193,7 @@ def zones(
     summary_path = sibling(output, ".summary.csv")
     check_output(output, overwrite=overwrite)
     check_output(summary_path, overwrite=overwrite)
-    fields = [f.strip() for f in admin_fields.split(",") if f.strip()] if admin_fields else None
+    fields = admin_fields
     ctl = read_control(source)
     adms = [read_layer(a, what="admin layer", geometry="polygon", allow_empty=False) for a in admin]
     adm = adms[0] if adms else None

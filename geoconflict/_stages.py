@@ -213,7 +213,7 @@ def ceasefire(run: Run) -> None:
 
 def grids(run: Run) -> None:
     from .grids import DEFAULT_HEX_SIZE, count_by_cell
-    from .hotspots import hot_spots
+    from .hotspots import hot_spots_of
     from .kde import DEFAULT_BANDWIDTH_M, DEFAULT_KERNEL, DEFAULT_RESOLUTION_M, kde_raster
 
     sc = run.scenario
@@ -232,10 +232,9 @@ def grids(run: Run) -> None:
         from .publish import write_raster_style
 
         write_raster_style(run.out("density_kde.tif"))  # density_kde.tif.qml: QGIS opens it styled
-        all_hex = count_by_cell(incidents, cells=f"hex:{hex_size}", all_cells=True,
-                                extent=run.state["admin"][0] if run.state.get("admin") else None,
-                                include_imprecise=include_imprecise)
-        spots = hot_spots(all_hex.cells)
+        spots, _meta = hot_spots_of(incidents, cells=f"hex:{hex_size}",
+                                    extent=run.state["admin"][0] if run.state.get("admin") else None,
+                                    include_imprecise=include_imprecise)
         io.write_layer(spots, run.out("hotspots.geojson"))
         rec.update(hex_cells=len(hexes.cells), priogrid_cells=len(prio.cells),
                    counted=int(hexes.cells["count"].sum()), hotspot_cells=len(spots))

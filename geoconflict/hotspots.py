@@ -134,3 +134,34 @@ def hotspot_metadata(cells: gpd.GeoDataFrame, *, distance_m: float | None = None
         "classes": "hot/cold 99% (p<0.01), 95% (p<0.05), 90% (p<0.10), not significant",
         "cells": len(cells),
     }
+
+
+def hot_spots_of(
+    incidents: gpd.GeoDataFrame,
+    *,
+    cells: Any,
+    counted: Any = None,
+    extent: gpd.GeoDataFrame | None = None,
+    include_imprecise: bool = False,
+    crs: Any = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Gi* hot spots of ``incidents`` on ``cells`` (a cell spec such as ``hex:5km``): the one
+    way the command and the pipeline do it.  Gi* needs one row per cell, empty cells included,
+    over the study area (``extent``, default the incidents' bounding box): ``counted`` (a
+    :class:`~geoconflict.grids.GridResult`) is reused when it is already that, else the cells
+    are counted again.  Returns the layer and its metadata (the count's and Gi*'s)."""
+    from .grids import count_by_cell
+
+    base = counted
+    if base is None or not base.metadata.get("all_cells") or base.metadata.get("long"):
+        base = count_by_cell(incidents, cells=cells, all_cells=True, extent=extent,
+                             include_imprecise=include_imprecise, crs=crs)
+    spots = hot_spots(base.cells)
+    return spots, {**base.metadata, "hotspots": hotspot_metadata(spots)}
+
+
+def hot_spot_summary(spots: gpd.GeoDataFrame) -> str:
+    """``hot spots on 1,234 cells: cold spot, 95% confidence 3, hot spot, 99% confidence 12, …``"""
+    classes = spots["hotspot"].value_counts()
+    return f"hot spots on {len(spots):,} cells: " + ", ".join(
+        f"{name} {classes[name]}" for name in sorted(classes.index))

@@ -130,3 +130,29 @@ def test_errors():
     long = pd.concat([cells, cells], ignore_index=True)
     with pytest.raises(InputError, match="long"):
         hot_spots(gpd.GeoDataFrame(long, crs=cells.crs))
+
+
+def test_hot_spots_of_reuses_an_all_cells_count_and_recounts_otherwise() -> None:
+    """The command and the pipeline share one hot-spot path: the same layer whether the caller's
+    count is reused (all cells, wide) or made again (non-empty cells only, or a long table)."""
+    import geopandas as gpd
+
+    from geoconflict.grids import count_by_cell
+    from geoconflict.hotspots import hot_spot_summary, hot_spots_of
+
+    rng = np.random.default_rng(4)
+    n = 600
+    x = np.r_[rng.normal(36.6, 0.02, n // 2), rng.uniform(36.2, 37.0, n // 2)]
+    y = np.r_[rng.normal(35.8, 0.02, n // 2), rng.uniform(35.4, 36.2, n // 2)]
+    inc = gpd.GeoDataFrame({"incident_id": [f"i{i}" for i in range(n)], "fatalities": 0.0,
+                            "date": pd.Timestamp("2020-06-01")},
+                           geometry=gpd.points_from_xy(x, y), crs=4326)
+    fresh, meta = hot_spots_of(inc, cells="hex:5km")
+    reused, _ = hot_spots_of(inc, cells="hex:5km", counted=count_by_cell(inc, cells="hex:5km", all_cells=True))
+    recount, _ = hot_spots_of(inc, cells="hex:5km", counted=count_by_cell(inc, cells="hex:5km"))
+    for other in (reused, recount):
+        assert other["cell_id"].tolist() == fresh["cell_id"].tolist()
+        assert other["hotspot"].tolist() == fresh["hotspot"].tolist()
+    assert "hotspots" in meta and meta["all_cells"] is True
+    assert (fresh["hotspot"].astype(str) == "hot 99%").sum() >= 5  # the planted cluster
+    assert hot_spot_summary(fresh).startswith(f"hot spots on {len(fresh):,} cells: ")

@@ -142,14 +142,10 @@ def grid(
     check_output(quarantine_path(output), overwrite=overwrite)
     hs = meta = None
     if hotspots is not None:
-        from ..hotspots import hot_spots, hotspot_metadata
+        from ..hotspots import hot_spot_summary, hot_spots_of
 
-        base = result
-        if long_table or not all_cells:  # Gi* needs one row per cell, empty cells included
-            base = count_by_cell(read.incidents, cells=spec, all_cells=True, extent=ext_layer,
-                                 include_imprecise=include_imprecise, crs=crs)
-        hs = hot_spots(base.cells)
-        meta = {**base.metadata, "hotspots": hotspot_metadata(hs)}
+        hs, meta = hot_spots_of(read.incidents, cells=spec, counted=result, extent=ext_layer,
+                                include_imprecise=include_imprecise, crs=crs)
     k = None
     # every output is written to a temporary and moved into place only when all succeeded
     with output_set(overwrite=overwrite):
@@ -176,9 +172,7 @@ def grid(
         say(ctx, f"KDE ({k.kernel}, bandwidth {k.bandwidth_m:g} m, {k.resolution_m:g} m pixels, {k.crs}): "
                  f"{k.width} x {k.height}, integral {k.integral:,.1f} of {k.total:,.1f} -> {kde}")
     if hs is not None and hotspots is not None:
-        classes = hs["hotspot"].value_counts()
-        summary = ", ".join(f"{name} {classes[name]}" for name in sorted(classes.index))
-        say(ctx, f"hot spots on {len(hs):,} cells: {summary} -> {hotspots}")
+        say(ctx, f"{hot_spot_summary(hs)} -> {hotspots}")
 
 
 def _meta(path: Path, meta: dict[str, Any]) -> dict[str, Any]:

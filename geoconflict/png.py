@@ -578,8 +578,12 @@ def write_png(
         kw["figsize"] = ((width + 1e-6) / dpi, (height + 1e-6) / dpi)
     fig = make_png(layers, title=title, **kw)
     outputs = [target] + ([target.with_suffix(".svg")] if svg and ext == ".png" else [])
+    import matplotlib
+
     for out in outputs:
-        with atomic_path(out, overwrite=overwrite) as tmp:
+        is_png = out.suffix.lower() == ".png"
+        # same inputs, same bytes: no date in an SVG's metadata, its element ids from a fixed salt
+        with atomic_path(out, overwrite=overwrite) as tmp, matplotlib.rc_context({"svg.hashsalt": "geoconflict"}):
             fig.savefig(tmp, format=out.suffix.lstrip(".").lower(), dpi=dpi, facecolor="white",
-                        metadata={"Software": "geoconflict"} if out.suffix.lower() == ".png" else None)
+                        metadata={"Software": "geoconflict"} if is_png else {"Date": None, "Creator": "geoconflict"})
     return target

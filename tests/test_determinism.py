@@ -43,8 +43,8 @@ def _twice(tmp_path: Path, make_args) -> tuple[Path, Path]:  # type: ignore[no-u
 
 
 def _assert_same_files(a: Path, b: Path, *, skip: tuple[str, ...] = ()) -> list[str]:
-    names_a = sorted(p.name for p in a.iterdir())
-    names_b = sorted(p.name for p in b.iterdir())
+    names_a = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    names_b = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
     assert names_a == names_b
     compared = []
     for name in names_a:
@@ -59,8 +59,8 @@ def _assert_same_files(a: Path, b: Path, *, skip: tuple[str, ...] = ()) -> list[
 def _no_timestamp(folder: Path, *, skip: tuple[str, ...] = ("manifest.json",)) -> None:
     """No output but the manifest carries today's date (outputs of 2020 data have none)."""
     today = datetime.now(UTC).strftime("%Y-%m-%d").encode()
-    for p in folder.iterdir():
-        if p.name in skip:
+    for p in folder.rglob("*"):
+        if p.name in skip or not p.is_file():
             continue
         assert today not in p.read_bytes(), f"{p.name} carries today's date"
 

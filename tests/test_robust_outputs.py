@@ -278,14 +278,14 @@ def test_same_file_by_hard_link_and_side_outputs_are_refused(cli_runner, tmp_pat
 # -- 12. temporaries ---------------------------------------------------------------------------------
 DRIVER = textwrap.dedent("""
     import sys, time
-    import geoconflict.incidents as incidents
+    import geoconflict.io as io
     from geoconflict.cli.main import cli
 
     def stalled(*a, **k):  # the main layer is written to its temporary; stop here
         print("STAGED", flush=True)
         time.sleep(60)
 
-    incidents.write_table = stalled
+    io.write_quarantine = stalled  # write_ingest writes the layer, then the quarantine
     cli(sys.argv[1:])
 """)
 

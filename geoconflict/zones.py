@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -609,3 +610,75 @@ def plot_series(series: pd.DataFrame, path: Any, *, overwrite: bool = False,
     finally:
         plt.close(fig)
     return path
+
+
+@dataclass
+class ZonesResult:
+    """What ``zones`` computes over one or several admin layers: the layer (an ``admin_layer``
+    column when several), its summary table, and printable summary lines."""
+
+    kind: str  #: "held" or "change"
+    layer: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    first_layer: str | None = None  #: the admin layer the summary line speaks of, when several
+    summary_by: str | None = None
+    day: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    n_units: int = 0
+
+    def lines(self) -> list[str]:
+        s = self.summary
+        if self.first_layer is not None and "admin_layer" in s:
+            s = s.loc[s["admin_layer"] == self.first_layer]
+        if self.kind == "held":
+            totals = s if self.summary_by is None else s.loc[s[self.summary_by] == ALL]
+            parts = [f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})" for r in totals.itertuples()
+                     if r.controller != NOT_COVERED or r.area_km2 >= 0.05]
+            day = self.layer["date"].iloc[0] if len(self.layer) else self.day
+            return [f"area held on {day} in {self.n_units} admin units, {len(self.layer)} features: "
+                    + "; ".join(parts)]
+        total = float(s.loc[s["scope"] == "total", "area_km2"].sum())
+        net = "; ".join(f"{r.controller} {r.net_km2:+,.1f} km²" for r in net_change(s).itertuples())
+        d1 = self.layer["date_from"].iloc[0] if len(self.layer) else self.date_from
+        d2 = self.layer["date_to"].iloc[0] if len(self.layer) else self.date_to
+        return [f"{total:,.1f} km² changed hands from {d1} to {d2} in {len(self.layer)} features"
+                + (f": {net}" if net else "")]
+
+
+def _over_layers(run: Any, admins: Sequence[gpd.GeoDataFrame | None], names: Sequence[str]
+                 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """One result per admin layer, concatenated with an ``admin_layer`` column when several."""
+    results = [run(a) for a in (admins or [None])]
+    if len(results) == 1:
+        return results[0]
+    for name, (lay, summ) in zip(names, results, strict=True):
+        lay.insert(0, "admin_layer", name)
+        summ.insert(0, "admin_layer", name)
+    lays = gpd.GeoDataFrame(pd.concat([r[0] for r in results], ignore_index=True),
+                            geometry="geometry", crs=results[0][0].crs)
+    return lays, pd.concat([r[1] for r in results], ignore_index=True)
+
+
+def held_over_layers(control: gpd.GeoDataFrame, admins: Sequence[gpd.GeoDataFrame], names: Sequence[str], *,
+                     date: Any, admin_fields: Sequence[str] | None = None, summary_by: str | None = None,
+                     min_area_km2: float = MIN_AREA_KM2) -> ZonesResult:
+    """:func:`area_by_controller` over each admin layer (``names`` label them)."""
+    layer, summary = _over_layers(lambda a: area_by_controller(
+        control, a, date=date, admin_fields=admin_fields, summary_by=summary_by, min_area_km2=min_area_km2),
+        admins, names)
+    return ZonesResult("held", layer, summary, first_layer=names[0] if len(admins) > 1 else None,
+                       summary_by=summary_by, day=str(date), n_units=len(admins[0]))
+
+
+def change_over_layers(control: gpd.GeoDataFrame, admins: Sequence[gpd.GeoDataFrame | None],
+                       names: Sequence[str], *, date_from: Any, date_to: Any,
+                       admin_fields: Sequence[str] | None = None, min_area_km2: float = 0.0) -> ZonesResult:
+    """:func:`control_change` over each admin layer (or none); with several, the summary keeps
+    the first layer's overall totals and every layer's per-unit rows."""
+    layer, summary = _over_layers(lambda a: control_change(
+        control, date_from=date_from, date_to=date_to, admin=a, admin_fields=admin_fields,
+        min_area_km2=min_area_km2), admins, names)
+    if len(admins) > 1:
+        summary = summary.loc[(summary["scope"] != "total") | (summary["admin_layer"] == names[0])]
+    return ZonesResult("change", layer, summary, date_from=str(date_from), date_to=str(date_to))

@@ -382,3 +382,28 @@ def test_slivers_below_the_tolerance_are_folded_in() -> None:
     gap = float(raw.loc[raw["controller"] == "(not covered)", "area_km2"].iloc[0])
     assert 0 < gap < 0.01
     assert float(folded.loc[folded["controller"] == "(not covered)", "area_km2"].iloc[0]) == 0.0
+
+
+def test_zones_over_several_admin_layers_is_a_library_result_with_its_lines() -> None:
+    """The command is thin (#16): the library gives the layer, the summary and the printed lines."""
+    import geopandas as gpd
+    import shapely
+
+    from geoconflict.zones import change_over_layers, held_over_layers
+
+    adm1 = gpd.GeoDataFrame({"ADM1_PCODE": ["A"]}, geometry=[shapely.box(36.0, 35.0, 36.2, 35.2)], crs=4326)
+    adm2 = gpd.GeoDataFrame({"ADM2_PCODE": ["A1", "A2"]},
+                            geometry=[shapely.box(36.0, 35.0, 36.1, 35.2), shapely.box(36.1, 35.0, 36.2, 35.2)], crs=4326)
+    control = gpd.GeoDataFrame(
+        {"controller": ["Gov", "Opp", "Gov", "Opp"],
+         "valid_from": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-03-01", "2020-03-01"]),
+         "valid_to": pd.to_datetime(["2020-02-29", "2020-02-29", None, None])},
+        geometry=[shapely.box(36.0, 35.0, 36.1, 35.2), shapely.box(36.1, 35.0, 36.2, 35.2),
+                  shapely.box(36.0, 35.0, 36.15, 35.2), shapely.box(36.15, 35.0, 36.2, 35.2)], crs=4326)
+    held = held_over_layers(control, [adm2, adm1], ["adm2", "adm1"], date="2020-03-05")
+    assert set(held.layer["admin_layer"]) == {"adm2", "adm1"}
+    (line,) = held.lines()
+    assert line.startswith("area held on 2020-03-05 in 2 admin units") and "Gov" in line and "(75.0%)" in line
+    change = change_over_layers(control, [adm2, adm1], ["adm2", "adm1"], date_from="2020-01-15", date_to="2020-03-05")
+    (line,) = change.lines()
+    assert "changed hands from 2020-01-15 to 2020-03-05" in line and "Gov +" in line and "Opp -" in line

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -131,15 +130,7 @@ def zones(
         write_table,
     )
     from ..join import layer_name
-    from ..zones import (
-        ALL,
-        NOT_COVERED,
-        area_by_controller,
-        area_series,
-        control_change,
-        net_change,
-        plot_series,
-    )
+    from ..zones import area_series, change_over_layers, held_over_layers, plot_series
 
     source = control_source(ctx, list(control), layer=layer)
     if date_alias is not None:
@@ -198,63 +189,16 @@ def zones(
     adms = [read_layer(a, what="admin layer", geometry="polygon", allow_empty=False) for a in admin]
     adm = adms[0] if adms else None
 
-    def per_layer(run: Any) -> tuple[Any, Any]:
-        """One result per --admin layer (an admin_layer column when several), concatenated."""
-        import geopandas as gpd
-        import pandas as pd
-
-        results = [run(a) for a in (adms or [None])]
-        if len(results) == 1:
-            return results[0]
-        for i, (lay, summ) in enumerate(results):
-            lay.insert(0, "admin_layer", layer_name(admin[i], i))
-            summ.insert(0, "admin_layer", layer_name(admin[i], i))
-        lays = gpd.GeoDataFrame(pd.concat([r[0] for r in results], ignore_index=True),
-                                geometry="geometry", crs=results[0][0].crs)
-        return lays, pd.concat([r[1] for r in results], ignore_index=True)
-
+    names = [layer_name(a, i) for i, a in enumerate(admin)]
     if not change:
         assert adm is not None
-        out, summary = per_layer(lambda a: area_by_controller(
-            ctl, a, date=date, admin_fields=fields, summary_by=summary_by, min_area_km2=min_area
-        ))
-        with output_set(overwrite=overwrite):
-            write_layer(out, output, overwrite=overwrite)
-            write_table(summary, summary_path, overwrite=overwrite)
-        first = summary if len(adms) == 1 else summary.loc[summary["admin_layer"] == layer_name(admin[0], 0)]
-        totals = first if summary_by is None else first.loc[first[summary_by] == ALL]
-        parts = [
-            f"{r.controller} {r.area_km2:,.1f} km² ({r.share:.1%})"
-            for r in totals.itertuples()
-            if r.controller != NOT_COVERED or r.area_km2 >= 0.05
-        ]
-        say(
-            ctx,
-            f"zones: area held on {out['date'].iloc[0] if len(out) else date} in {len(adm)} admin "
-            f"units, {len(out)} features: {'; '.join(parts)} -> {output} (+ {summary_path.name})",
-        )
-        return
-    out, summary = per_layer(lambda a: control_change(
-        ctl,
-        date_from=date_from,
-        date_to=date_to,
-        admin=a,
-        admin_fields=fields,
-        min_area_km2=min_area,
-    ))
-    if len(adms) > 1:
-        summary = summary.loc[(summary["scope"] != "total") | (summary["admin_layer"] == layer_name(admin[0], 0))]
+        result = held_over_layers(ctl, adms, names, date=date, admin_fields=fields, summary_by=summary_by,
+                                  min_area_km2=min_area)
+    else:
+        result = change_over_layers(ctl, adms, names, date_from=date_from, date_to=date_to,
+                                    admin_fields=fields, min_area_km2=min_area)
     with output_set(overwrite=overwrite):
-        write_layer(out, output, overwrite=overwrite)
-        write_table(summary, summary_path, overwrite=overwrite)
-    total = float(summary.loc[summary["scope"] == "total", "area_km2"].sum())
-    net = "; ".join(
-        f"{r.controller} {r.net_km2:+,.1f} km²" for r in net_change(summary).itertuples()
-    )
-    d1 = out["date_from"].iloc[0] if len(out) else date_from
-    d2 = out["date_to"].iloc[0] if len(out) else date_to
-    say(
-        ctx,
-        f"zones: {total:,.1f} km² changed hands from {d1} to {d2} in {len(out)} features"
-        f"{': ' + net if net else ''} -> {output} (+ {summary_path.name})",
-    )
+        write_layer(result.layer, output, overwrite=overwrite)
+        write_table(result.summary, summary_path, overwrite=overwrite)
+    for line in result.lines():
+        say(ctx, f"zones: {line} -> {output} (+ {summary_path.name})")

@@ -194,6 +194,7 @@ def test_ingest_garbage_geopackage(runner: CliRunner, out: Path, big: Path) -> N
     assert_refused(result, out, "garbage.gpkg", any_of=("geopackage", "cannot", "not"))
 
 
+@pytest.mark.slow  # a 50 MB file, or a raster at its size limit
 def test_ingest_one_line_of_50_mb(runner: CliRunner, out: Path, big: Path) -> None:
     """A header running into one endless field and no line break: no rows, a clear message."""
     result = invoke(runner, "ingest", big / "one_line_50mb.csv", "-o", out / "i.geojson")
@@ -629,6 +630,7 @@ def test_grid_h3_all_cells_size_limit(tmp_path: Path) -> None:
     assert not (tmp_path / "g.geojson").exists()
 
 
+@pytest.mark.slow  # a 50 MB file, or a raster at its size limit
 def test_kde_raster_size_limit(runner: CliRunner, out: Path) -> None:
     result = invoke(runner, "grid", BAD / "incidents_good.csv", "--cells", "hex:5km", "-o", out / "g.geojson",
                     "--kde", out / "k.tif", "--resolution", "1m")
@@ -909,6 +911,7 @@ def test_ingest_garbage_workbook(runner: CliRunner, out: Path, big: Path) -> Non
     assert_refused(result, out, "garbage.xlsx", any_of=("spreadsheet", "excel", "workbook", "csv"))
 
 
+@pytest.mark.slow  # a 50 MB file, or a raster at its size limit
 def test_flows_one_line_of_50_mb(runner: CliRunner, out: Path, big: Path) -> None:
     result = _flows(runner, out, big / "one_line_50mb.csv")
     assert_refused(result, out, "one_line_50mb.csv")

@@ -98,7 +98,9 @@ def _encode(cols: dict[str, pd.Series], lon: np.ndarray, lat: np.ndarray, day: n
         big = int(day.max(initial=0)) >= 65535
         dt = np.dtype("<u4") if big else np.dtype("<u2")
         d = np.where(day < 0, np.iinfo(dt).max, day).astype(dt)
-        head["day"] = {"at": blob.add(d.tobytes()), "type": "u32" if big else "u16", "day0": day0}
+        last = pd.Timestamp(day0) + pd.Timedelta(days=int(day.max(initial=0)))
+        head["day"] = {"at": blob.add(d.tobytes()), "type": "u32" if big else "u16", "day0": day0,
+                       "last": f"{last:%Y-%m-%d}"}
     for name, s in cols.items():
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             v = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()

@@ -278,12 +278,11 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
     if valid is not None:
         opts.update(valid=list(valid[:2]), group=valid[2], latest=show,
                     asof={"control": "Control", "front_line": "Front line"}.get(kind, valid[2]))
-    if True:
-        tip, fields = _label_columns(gdf.drop(columns=[gname]), kind)
-        for c, _ in fields:
-            props[c] = _json_column(gdf[c])
-        opts["popup"] = {"title": tip, "fields": [[c, lab] for c, lab in fields if c != tip]}
-        opts["tooltip"] = tip
+    tip, fields = _label_columns(gdf.drop(columns=[gname]), kind)
+    for c, _ in fields:
+        props[c] = _json_column(gdf[c])
+    opts["popup"] = {"title": tip, "fields": [[c, lab] for c, lab in fields if c != tip]}
+    opts["tooltip"] = tip
     if kind == "flows" and "individuals" in gdf:
         props["_w"] = np.round(styles.flow_widths(pd.to_numeric(gdf["individuals"], errors="coerce")), 1)
     short = {k: f"s{i}" for i, k in enumerate(sym.symbols)}  # short, inert style keys
@@ -380,10 +379,8 @@ def _prepare_incidents(name: str, gdf: gpd.GeoDataFrame, *, max_features: int, m
             messages.append(f"{name}: notes left out of the page (page size); they are in {where}")
         elif packed.notes.startswith("cut"):
             messages.append(f"{name}: notes {packed.notes} in the page; the full text is in {where}")
-    days = None
-    if packed.payload.get("day"):
-        d = pd.to_datetime(gdf["date"]).dt.normalize()
-        days = (f"{d.min():%Y-%m-%d}", f"{d.max():%Y-%m-%d}")
+    day = packed.payload.get("day")
+    days = (day["day0"], day["last"]) if day else None
     fat = (f", {pd.to_numeric(gdf['fatalities'], errors='coerce').sum():,.0f} fatalities"
            if "fatalities" in gdf else "")
     legend = _legend(name, sym, "point", None, f"{len(gdf):,} incidents{fat}")

@@ -36,7 +36,7 @@ import shapely
 
 from . import control as _control
 from ._geometry import LabelRaster, check_coordinates, checked_polygons
-from ._nearest import COMPILED_FROM, SegmentIndex
+from ._nearest import SegmentIndex, method_for
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
 from .io import read_layer, source_of
@@ -557,19 +557,17 @@ def read_front_line(source: Layer) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _segments(lines: np.ndarray) -> np.ndarray:
-    """Every segment of the lines as a 2-point LineString."""
+def _segment_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end point ((n, 2) arrays) of every segment of the lines, in their order."""
     parts = shapely.get_parts(shapely.get_parts(lines))
     coords, ix = shapely.get_coordinates(parts, return_index=True)
     same = ix[1:] == ix[:-1]
-    a, b = coords[:-1][same], coords[1:][same]
-    return shapely.linestrings(np.stack([a, b], axis=1))
+    return coords[:-1][same], coords[1:][same]
 
 
-def _side_of(seg: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-    """+1 left of the segment's direction, -1 right, 0 on it."""
-    c = shapely.get_coordinates(seg).reshape(-1, 2, 2)
-    (ax, ay), (bx, by) = c[:, 0].T, c[:, 1].T
+def _side_of(a: np.ndarray, b: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """+1 left of the direction of segment a→b, -1 right, 0 on it."""
+    (ax, ay), (bx, by) = a.T, b.T
     return np.sign((bx - ax) * (py - ay) - (by - ay) * (px - ax))
 
 
@@ -613,7 +611,7 @@ def join_front_line(
         px, py = transform_xy(*_xy(incidents), incidents.crs, metric)
         has_lr = {"controller_left", "controller_right"} <= set(states[0][2].columns)
         k = np.where(np.isfinite(px), k, -1)
-        compiled = int((k >= 0).sum()) >= COMPILED_FROM  # one choice for all the states
+        method = method_for(int((k >= 0).sum()))  # one path for all the states
         order = np.argsort(k, kind="stable")
         ks = k[order]
         cuts = np.searchsorted(ks, np.arange(len(states) + 1))
@@ -622,14 +620,14 @@ def join_front_line(
             if not len(sel):
                 continue
             geoms = st.geometry.to_crs(metric).to_numpy()
-            segs = _segments(geoms)
-            if not len(segs):
+            a, b = _segment_ends(geoms)
+            if not len(a):
                 continue
-            d, si = SegmentIndex(segs).nearest(px[sel], py[sel], compiled=compiled)
+            d, si = SegmentIndex.from_ends(a, b).nearest(px[sel], py[sel], method=method)
             dist[sel] = d
             if ctl is None and front_line is not None and has_lr:
                 seg_owner = _segment_owner(geoms)
-                sgn = _side_of(segs[si], px[sel], py[sel])
+                sgn = _side_of(a[si], b[si], px[sel], py[sel])
                 left = st["controller_left"].astype(str).to_numpy()[seg_owner[si]]
                 right = st["controller_right"].astype(str).to_numpy()[seg_owner[si]]
                 side[sel] = np.where(sgn > 0, left, np.where(sgn < 0, right, ""))

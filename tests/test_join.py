@@ -345,9 +345,10 @@ def test_name_mismatch_flag_once_across_layers_and_counted_per_layer() -> None:
     assert [a["name_mismatch"] for a in report.admin] == [1, 0]
 
 
-def test_front_line_compiled_path_equals_geos(monkeypatch) -> None:
-    """The compiled nearest-segment loop (used from 50,000 incidents) gives the distances and
-    sides of GEOS's tree, on many random incidents across the dated lines."""
+@pytest.mark.parametrize("method", ["numpy", "compiled"])
+def test_front_line_fast_paths_equal_geos(monkeypatch, method: str) -> None:
+    """The numpy branch-and-bound (from 5,000 incidents) and the compiled loop (from a million)
+    give the distances and sides of GEOS's tree, on many random incidents across the dated lines."""
     import geoconflict.join as join_module
 
     rng = np.random.default_rng(4)
@@ -357,8 +358,10 @@ def test_front_line_compiled_path_equals_geos(monkeypatch) -> None:
                          rng.uniform(36.4, 37.0, n), rng.uniform(35.6, 36.1, n),
                          rng.choice(["2020-02-20", "2020-03-02", "2020-03-10"], n), strict=True))])
     for source in ({"front_line": DATA / "front_line.geojson"}, {"control": DATA / "control_dated.geojson"}):
+        monkeypatch.setattr(join_module, "method_for", lambda n: "geos")
         geos = join_front_line(inc, **source)
-        monkeypatch.setattr(join_module, "COMPILED_FROM", 0)
+        monkeypatch.undo()
+        monkeypatch.setattr(join_module, "method_for", lambda n: method)
         compiled = join_front_line(inc, **source)
         monkeypatch.undo()
         np.testing.assert_allclose(compiled["front_line_distance_m"], geos["front_line_distance_m"],

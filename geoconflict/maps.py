@@ -8,8 +8,8 @@ properties are embedded as JSON with ``<``, ``>``, ``&`` escaped (nothing can cl
 ``<script>``), popups and tooltips are built with ``textContent``, and every string that is
 HTML (titles, legends, layer names in the layer control) goes through :func:`html.escape`.
 
-Large layers are simplified (shared edges kept when the layer is a coverage) or aggregated and
-coordinates are rounded to 6 decimals; :class:`MapReport` says what was done.
+Large layers are simplified (shared edges kept when the layer is a coverage; grid cells never) or
+aggregated and coordinates are rounded to 6 decimals; :class:`MapReport` says what was done.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ INCIDENT_FIELDS: tuple[tuple[str, str], ...] = (
 MAX_FULL_DETAIL = 300_000
 #: incidents from which a hexagon density layer is added for the zoomed-out view (switched off)
 DENSITY_FROM = 20_000
+#: layers of grid cells, drawn as they are: a cell already has the fewest vertices of its shape, and
+#: simplifying a grid as a coverage can only cut the cells on its edge (5 km hexagons became triangles)
+CELL_KINDS: tuple[str, ...] = ("grid", "hotspots")
 
 
 @dataclass
@@ -167,15 +170,46 @@ def _json_column(s: pd.Series) -> pd.Series:
     return text.astype(object).where(s.notna(), None)
 
 
+_encode_str = json.encoder.encode_basestring  # json.dumps(text, ensure_ascii=False), in C
+
+
+def _json_value(v: Any) -> str:
+    """One value as ``json.dumps(v, ensure_ascii=False, allow_nan=False)`` writes it (numpy scalars
+    as the Python values ``DataFrame.to_dict`` gives)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    return json.dumps(v, ensure_ascii=False, allow_nan=False)
+
+
+def _json_values(values: Any) -> list[str]:
+    """Each value of a column as JSON text, column-wise: the same text as ``json.dumps`` of each
+    value, without a call per value for the usual all-text, all-int or all-float columns."""
+    arr = np.asarray(values, dtype=object)
+    types = set(map(type, arr))
+    if types == {str}:
+        return list(map(_encode_str, arr))
+    if types == {int}:
+        return list(map(int.__repr__, arr))
+    if types == {float} and bool(np.isfinite(arr.astype("float64")).all()):
+        return list(map(float.__repr__, arr))
+    return [_json_value(v) for v in arr]
+
+
 def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> str:
+    """A GeoJSON FeatureCollection's text: coordinates rounded, each feature's properties as
+    ``json.dumps`` of its record writes them (built column by column, not feature by feature)."""
     geoms = round_coordinates(gdf.geometry.values)
-    geo = shapely.to_geojson(geoms)
-    records = props.to_dict(orient="records")
-    feats = [
-        '{"type":"Feature","properties":' + json.dumps(p, ensure_ascii=False, allow_nan=False)
-        + ',"geometry":' + (g if g is not None else "null") + "}"
-        for p, g in zip(records, geo, strict=False)
-    ]
+    geo = ["null" if g is None else g for g in shapely.to_geojson(geoms)]
+    if len(props.columns):
+        cols = []
+        for i, c in enumerate(props.columns):
+            key = json.dumps({c: 0}, ensure_ascii=False)[1:-4]  # the key as json.dumps writes it, with ': '
+            cols.append([("{" if i == 0 else ", ") + key + ": " + v for v in _json_values(props.iloc[:, i])])
+        rows = map("".join, zip(*cols, strict=True))
+        feats = ['{"type":"Feature","properties":' + r + '},"geometry":' + g + "}"
+                 for r, g in zip(rows, geo, strict=True)]
+    else:
+        feats = ['{"type":"Feature","properties":{},"geometry":' + g + "}" for g in geo]
     return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
 
 
@@ -261,7 +295,7 @@ def _prepare_vector(name: str, kind: str, gdf: gpd.GeoDataFrame, *, max_features
         messages.append(f"{name}: no features to draw")
         return None
     geom = styles.geometry_family(gdf.geometry.geom_type.unique())
-    if geom != "point":
+    if geom != "point" and kind not in CELL_KINDS:
         gdf, msg = simplify_layer(gdf, max_vertices=max_vertices)
         if msg:
             messages.append(f"{name}: {msg}")

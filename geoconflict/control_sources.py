@@ -167,11 +167,9 @@ def read_extent(extent: str | Path | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"name": ["extent"]}, geometry=[union], crs=gdf.crs)
 
 
-def _state_key(frame: pd.DataFrame) -> str:
+def _state_key(names: np.ndarray, wkb: np.ndarray) -> str:
     """A digest of a snapshot's zones: (controller, geometry) pairs in any order."""
-    wkb = shapely.to_wkb(frame.geometry.to_numpy())
-    names = frame["controller"].astype(str).to_numpy()
-    pairs = sorted(zip(names, wkb, strict=True))
+    pairs = sorted(zip(names, wkb, strict=True), key=lambda p: (p[0], b"" if p[1] is None else bytes(p[1])))
     h = hashlib.blake2b(digest_size=16)
     for n, w in pairs:
         h.update(n.encode())
@@ -192,11 +190,16 @@ def merge_identical_snapshots(control: gpd.GeoDataFrame, *, date_col: str = "_da
     order = np.sort(dates[dated].unique())
     if len(order) < 2:
         return control, []
-    groups = control[dated].groupby(date_col, sort=True).indices
+    rows = np.flatnonzero(dated)
+    # every row's geometry and controller once (not a frame per snapshot)
+    wkb = shapely.to_wkb(control.geometry.to_numpy()[rows])
+    names = control["controller"].astype(str).to_numpy()[rows]
+    groups = pd.Series(np.arange(len(rows))).groupby(dates.to_numpy()[rows], sort=True).indices
     prev = None
     dropped: list[pd.Timestamp] = []
     for d in order:
-        key = _state_key(control[dated].iloc[groups[d]])
+        g = groups[d]
+        key = _state_key(names[g], wkb[g])
         if key == prev:
             dropped.append(pd.Timestamp(d))
         prev = key

@@ -67,7 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -692,13 +692,56 @@ def _ellipsoid_band_area_km2(south: np.ndarray, north: np.ndarray, dlon_deg: flo
 # results
 
 
-@dataclass
 class GridResult:
-    """Cells with counts (``cells``), the row accounting (``report``) and metadata incl. the CRS."""
+    """Counts per cell: ``table`` (a plain DataFrame, no geometry), ``cells`` (the same rows and
+    columns as a GeoDataFrame with each cell's polygon, in the CRS the cells are exact in), the row
+    accounting (``report``) and metadata incl. the CRS.
 
-    cells: gpd.GeoDataFrame
-    report: GridReport
-    metadata: dict[str, Any]
+    The polygons are built on the first access to ``cells`` (a caller that only reads the counts
+    never pays for them).  ``GridResult(cells=gdf, report=..., metadata=...)`` also works (the
+    dask engine); ``table`` is then the cells without their geometry."""
+
+    def __init__(
+        self,
+        cells: gpd.GeoDataFrame | None = None,
+        report: GridReport | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        table: pd.DataFrame | None = None,
+        polygons: Callable[[], np.ndarray] | None = None,
+        crs: CRS | None = None,
+    ) -> None:
+        if (cells is None) == (table is None):
+            raise TypeError("GridResult takes either cells or a table (with its polygons)")
+        if table is not None and polygons is None:
+            raise TypeError("GridResult(table=...) needs polygons=, the function that builds them")
+        assert report is not None and metadata is not None
+        self.report = report
+        self.metadata = metadata
+        self._table = table
+        self._cells = cells
+        self._polygons = polygons
+        self._crs = crs
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The counts per cell (``cells`` without its geometry column)."""
+        if self._table is None:
+            assert self._cells is not None
+            self._table = pd.DataFrame(self._cells.drop(columns=self._cells.geometry.name))
+        return self._table
+
+    @property
+    def cells(self) -> gpd.GeoDataFrame:
+        """The counts per cell with each cell's polygon (built on first access)."""
+        if self._cells is None:
+            assert self._table is not None and self._polygons is not None
+            self._cells = gpd.GeoDataFrame(self._table.copy(), geometry=self._polygons(), crs=self._crs)
+            self._polygons = None  # the closure holds the keys: free them
+        return self._cells
+
+    def __repr__(self) -> str:
+        return f"GridResult({len(self.table):,} rows, report={self.report!r})"
 
 
 def _period_labels(dates: pd.Series, period: Period) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -824,7 +867,7 @@ def count_by_cell(
         period_codes, period_labels, period_mids = _period_labels(prep.col("date"), period)
         if "date_precision" in prep.columns:
             dp = pd.to_numeric(prep.col("date_precision"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            limit = {"day": 1, "week": 2, "month": 3}[period]
+            limit = {"day": 1, "week": 2, "month": 3, "quarter": 3, "year": 4}[period]
             coarse = int((dp > limit).sum())
             if coarse:
                 report.notes.append(
@@ -840,14 +883,14 @@ def count_by_cell(
         base["fatalities_high"] = np.bincount(cell_code, weights=high, minlength=n_cells)
     report.nonempty_cells = int((base["count"] > 0).sum())
 
-    geoms, cell_ids, area, plane_area = _cell_geometry(spec, cell_keys, cell_crs)
+    cell_ids, area, plane_area = _cell_attributes(spec, cell_keys, cell_crs)
     meta = _metadata(spec, cell_crs, by=by, period=period, all_cells=all_cells,
                      include_imprecise=include_imprecise, long=long)
 
     if long and (by is not None or period is not None):
-        out = _long_table(cell_code, cell_keys, cell_ids, geoms, area, plane_area, fat, low, high, by,
-                          group_codes, group_labels, period, period_codes, period_labels,
-                          period_mids, spec, base["count"], cell_crs)
+        table, row_cells = _long_table(cell_code, cell_ids, area, plane_area, fat, low, high, by,
+                                       group_codes, group_labels, period, period_codes, period_labels,
+                                       period_mids, spec, base["count"])
     else:
         data: dict[str, Any] = {"cell_id": cell_ids}
         if spec.kind == "priogrid":
@@ -872,7 +915,7 @@ def count_by_cell(
             if period == "month" and spec.kind == "priogrid":
                 assert period_labels is not None and period_mids is not None  # set with period
                 meta["month_ids"] = {str(lab): int(m) for lab, m in zip(period_labels, period_mids, strict=False)}
-        out = gpd.GeoDataFrame(pd.DataFrame(data), geometry=geoms, crs=cell_crs)
+        table, row_cells = pd.DataFrame(data), None
 
     report.cells = len(cell_keys)
     report.cells_label = spec.label
@@ -881,7 +924,12 @@ def count_by_cell(
     if int(base["count"].sum()) != report.counted:  # pragma: no cover - internal bug
         raise AssertionError("cell counts do not add up to the incidents counted")
     meta["report"] = report.as_dict()
-    return GridResult(cells=out, report=report, metadata=meta)
+
+    def polygons() -> np.ndarray:
+        polys = _cell_polygons_of(spec, cell_keys)
+        return polys if row_cells is None else np.asarray(polys, dtype=object)[row_cells]
+
+    return GridResult(table=table, polygons=polygons, crs=cell_crs, report=report, metadata=meta)
 
 
 def _wide_keys(gc: np.ndarray | None, gl: np.ndarray | None, pc: np.ndarray | None, pl: np.ndarray | None
@@ -905,13 +953,13 @@ def _wide_keys(gc: np.ndarray | None, gl: np.ndarray | None, pc: np.ndarray | No
     return inv.reshape(-1), [labels[u] for u in used]
 
 
-def _long_table(cell_code: np.ndarray, cell_keys: np.ndarray, cell_ids: np.ndarray, geoms: np.ndarray,
+def _long_table(cell_code: np.ndarray, cell_ids: np.ndarray,
                 area: np.ndarray, plane_area: np.ndarray | None, fat: np.ndarray, low: np.ndarray | None,
                 high: np.ndarray | None, by: str | None, gc: np.ndarray | None, gl: np.ndarray | None,
                 period: Period | None, pc: np.ndarray | None, pl: np.ndarray | None, pmids: np.ndarray | None,
-                spec: CellSpec, counts: np.ndarray, cell_crs: CRS) -> gpd.GeoDataFrame:
+                spec: CellSpec, counts: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """The long table: one row per cell × group × period that occurs (and, with all cells, one
-    row of zeros per empty cell)."""
+    row of zeros per empty cell), and the cell (position in the cell keys) of each row."""
     n = len(cell_code)
     ng = len(gl) if gl is not None else 1  # group codes and labels come in pairs, as period ones
     npd = len(pl) if pl is not None else 1
@@ -939,7 +987,7 @@ def _long_table(cell_code: np.ndarray, cell_keys: np.ndarray, cell_ids: np.ndarr
     if plane_area is not None:
         data["plane_area_km2"] = np.asarray(plane_area)[cells_i]
     df = pd.DataFrame(data)
-    g = np.asarray(geoms, dtype=object)[cells_i]
+    row_cells = cells_i
     empty = np.flatnonzero(counts == 0)
     if len(empty):  # all-cells: one row of zeros per empty cell
         z: dict[str, Any] = {"cell_id": np.asarray(cell_ids)[empty]}
@@ -953,8 +1001,8 @@ def _long_table(cell_code: np.ndarray, cell_keys: np.ndarray, cell_ids: np.ndarr
             else:
                 z[col] = np.full(len(empty), None, dtype=object)
         df = pd.concat([df, pd.DataFrame(z)], ignore_index=True)
-        g = np.concatenate([g, np.asarray(geoms, dtype=object)[empty]])
-    return gpd.GeoDataFrame(df, geometry=g, crs=cell_crs)
+        row_cells = np.concatenate([row_cells, empty])
+    return df, row_cells
 
 
 def _joined_ids(tag: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -969,9 +1017,10 @@ def _joined_ids(tag: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(polygons, cell_id strings, ground area_km2, plane area km² or None) for integer keys."""
+def _cell_attributes(spec: CellSpec, keys: np.ndarray, cell_crs: CRS
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(cell_id values, ground area_km2, plane area km² or None) for integer keys (no polygons:
+    :func:`_cell_polygons_of` builds those when someone asks for them)."""
     if spec.metric:
         assert spec.size_m is not None
         a, b = _unpack(keys)
@@ -979,26 +1028,37 @@ def _cell_geometry(spec: CellSpec, keys: np.ndarray, cell_crs: CRS
         tag = f"{'sq' if spec.kind == 'square' else 'hex'}{size:g}m_{cell_crs.to_epsg() or 'crs'}"
         ids = _joined_ids(tag, a, b)
         if spec.kind == "square":
-            polys = _square_polygons(a, b, size)
             plane = np.full(len(keys), size * size / 1e6)
             cx, cy = (a + 0.5) * size, (b + 0.5) * size
         else:
-            polys = _hex_polygons(a, b, size) if len(keys) else np.zeros(0, dtype=object)
             plane = np.full(len(keys), SQRT3 / 2 * size * size / 1e6)
             cx, cy = _hex_centres(a, b, size)
-        return polys, ids, _ground_area_km2(plane, cx, cy, cell_crs), plane
+        return ids, _ground_area_km2(plane, cx, cy, cell_crs), plane
     if spec.kind == "h3":
-        import h3
+        from h3.api.basic_int import cell_area
 
-        ids = np.array([h3.int_to_str(int(c)) for c in keys.view("uint64")], dtype=object)
-        polys = _h3_polygons(keys) if len(keys) else np.zeros(0, dtype=object)
-        area = np.array([h3.cell_area(c, unit="km^2") for c in ids], dtype="float64")
-        return polys, ids, area, None
-    polys = priogrid_cell(keys) if len(keys) else np.zeros(0, dtype=object)
+        ints = keys.view("uint64").tolist()
+        # h3's string id is the index in lower-case hex (h3.int_to_str)
+        ids = np.array([format(c, "x") for c in ints], dtype=object)
+        area = np.fromiter((cell_area(c, unit="km^2") for c in ints), dtype="float64", count=len(ints))
+        return ids, area, None
     row = (keys - 1) // 720 + 1
     south = (row - 1) * 0.5 - 90.0
     area = _ellipsoid_band_area_km2(south, south + 0.5, 0.5)
-    return polys, keys.astype("int64"), area, None
+    return keys.astype("int64"), area, None
+
+
+def _cell_polygons_of(spec: CellSpec, keys: np.ndarray) -> np.ndarray:
+    """The polygons of cells given by integer keys (square / hex ones in their UTM CRS)."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=object)
+    if spec.metric:
+        assert spec.size_m is not None
+        a, b = _unpack(keys)
+        return _square_polygons(a, b, spec.size_m) if spec.kind == "square" else _hex_polygons(a, b, spec.size_m)
+    if spec.kind == "h3":
+        return _h3_polygons(keys)
+    return priogrid_cell(keys)
 
 
 #: from this many cells, the areal scale factor is interpolated (bilinear) between exactly

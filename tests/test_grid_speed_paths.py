@@ -1,0 +1,79 @@
+"""The fast paths of the grids and the KDE (#17) give the answers of the plain ones."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geoconflict import grids
+from geoconflict.grids import count_by_cell
+
+
+def _incidents(n: int = 400, seed: int = 0) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    lon = np.round(rng.uniform(36.0, 37.5, n), 4)
+    lat = np.round(rng.uniform(35.0, 36.5, n), 4)
+    dates = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    return gpd.GeoDataFrame(
+        {"date": dates, "fatalities": rng.integers(0, 5, n).astype(float),
+         "event_type": rng.choice(["Battles", "Explosions/Remote violence"], n),
+         "date_precision": pd.array(rng.choice([1, 2, 3, 4], n), dtype="Int8")},
+        geometry=shapely.points(lon, lat), crs="EPSG:4326")
+
+
+@pytest.mark.parametrize("cells", ["square:5km", "hex:5km", "h3:6", "priogrid"])
+@pytest.mark.parametrize("options", [{}, {"by": "event_type", "period": "month", "long": True, "all_cells": True},
+                                     {"by": "event_type", "period": "quarter"}])
+def test_table_is_cells_without_geometry(cells, options):
+    res = count_by_cell(_incidents(), cells=cells, **options)
+    table = res.table.copy()
+    gdf = res.cells
+    assert isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry.name == "geometry" and gdf.columns[-1] == "geometry"
+    assert not isinstance(res.table, gpd.GeoDataFrame) and "geometry" not in res.table.columns
+    pd.testing.assert_frame_equal(pd.DataFrame(gdf.drop(columns="geometry")), table, check_exact=True)
+    assert int(table["count"].sum()) == res.report.counted
+    # each row's polygon is its cell's (the one cell_polygons builds from the id)
+    expected = grids.cell_polygons(cells, gdf["cell_id"].tolist())
+    assert shapely.equals_exact(gdf.geometry.values, expected, tolerance=0).all()
+    # editing the GeoDataFrame leaves the table as it was
+    gdf["count"] = -1
+    assert (res.table["count"] >= 0).all()
+
+
+def test_polygons_built_only_when_cells_are_read(monkeypatch):
+    calls = []
+    real = grids._cell_polygons_of
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grids, "_cell_polygons_of", counting)
+    res = count_by_cell(_incidents(), cells="h3:7")
+    assert res.table["count"].sum() == res.report.counted and calls == []
+    first = res.cells
+    assert calls == [1] and res.cells is first  # built once
+
+
+def test_result_from_cells_has_its_table():
+    ref = count_by_cell(_incidents(), cells="hex:10km")
+    again = grids.GridResult(cells=ref.cells, report=ref.report, metadata=ref.metadata)
+    pd.testing.assert_frame_equal(again.table, ref.table)
+    with pytest.raises(TypeError):
+        grids.GridResult(report=ref.report, metadata=ref.metadata)
+
+
+@pytest.mark.parametrize(("period", "coarse"), [("quarter", 4), ("year", None)])
+def test_quarter_and_year_with_date_precision(period, coarse):
+    inc = _incidents()
+    res = count_by_cell(inc, cells="priogrid", period=period, long=True)
+    assert int(res.table["count"].sum()) == len(inc)
+    notes = [n for n in res.report.notes if "coarser than" in n]
+    if coarse is None:
+        assert notes == []
+    else:
+        n_coarse = int((inc["date_precision"] >= coarse).sum())
+        assert notes == [f"{n_coarse:,} incidents have a date coarser than a {period}; counted at their stated date"]

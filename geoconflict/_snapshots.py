@@ -30,6 +30,11 @@ def snapshots(
     With one date per snapshot these are exactly the snapshots; with per-feature validity the
     periods are cut wherever any feature starts or ends.
     """
+    return [(s, e, control.iloc[p]) for s, e, p in snapshot_positions(control)]
+
+
+def snapshot_positions(control: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp, np.ndarray]]:
+    """:func:`snapshots` as the positions of the features in force (no frame per state)."""
     frm = control["valid_from"].to_numpy("datetime64[ns]")
     to = control["valid_to"].to_numpy("datetime64[ns]")
     breaks = np.unique(np.concatenate([frm[~np.isnat(frm)], to[~np.isnat(to)] + np.timedelta64(1, "D")]))
@@ -44,7 +49,7 @@ def snapshots(
         else:
             mask = (np.isnat(frm) | (frm <= probe)) & (np.isnat(to) | (to >= probe))
         if mask.any():
-            out.append((pd.Timestamp(s), pd.Timestamp(e), control[mask]))
+            out.append((pd.Timestamp(s), pd.Timestamp(e), np.flatnonzero(mask)))
     return out
 
 

@@ -39,7 +39,7 @@ from ._dates import (
     require_dates,
 )
 from ._geometry import check_coordinates, drop_empty_parts, repair_polygons
-from ._snapshots import snapshot_at, snapshot_labels, snapshots
+from ._snapshots import snapshot_at, snapshot_labels, snapshot_positions, snapshots
 from .control_sources import ControlSource
 from .crs import align, equal_area_crs_for, require_crs
 from .errors import LayerError
@@ -494,12 +494,13 @@ def validate_control(
 
         def km2(parts: Any) -> np.ndarray:
             return np.asarray(gpd.GeoSeries(parts, crs=ctl.crs).to_crs(ea).area) / 1e6
-        pos = {ix: k for k, ix in enumerate(ctl.index)}
+        usable_at = np.flatnonzero(usable)
         seen_pairs: set[tuple[int, int]] = set()
         seen_gaps: set[tuple[int, ...]] = set()
-        for start, end, state in snapshots(ctl[usable]):
+        all_names = ctl["controller"].to_numpy()
+        for start, end, members in snapshot_positions(ctl[["valid_from", "valid_to"]].iloc[usable_at]):
             label = f"{_day(start)}/{_day(end)}"
-            idx = np.array([pos[i] for i in state.index])
+            idx = usable_at[members]
             g = src_geoms[idx]
             tree = shapely.STRtree(g)
             # a valid coverage (zones meeting edge to edge) has no overlap to measure, and its
@@ -508,7 +509,7 @@ def validate_control(
             a, b = tree.query(g, predicate="intersects") if not coverage else (np.zeros(0, int),) * 2
             keep = (a < b)
             a, b = a[keep], b[keep]
-            names = ctl["controller"].to_numpy()[idx]
+            names = all_names[idx]
             diff = names[a] != names[b]
             a, b = a[diff], b[diff]
             if len(a):

@@ -37,6 +37,7 @@ import shapely
 from . import control as _control
 from ._geometry import LabelRaster, check_coordinates, checked_polygons
 from ._nearest import SegmentIndex, method_for
+from ._snapshots import snapshot_positions
 from .crs import align, metric_crs_for, require_crs, transform_xy
 from .errors import InputError, LayerError
 from .io import read_layer, source_of
@@ -435,9 +436,8 @@ class _StateLocator:
 
     def __init__(self, control: gpd.GeoDataFrame) -> None:
         self.control = control
-        self.states = _control.snapshots(control)
-        pos = pd.Series(np.arange(len(control)), index=control.index)
-        self.members = [pos.loc[st.index].to_numpy() for _, _, st in self.states]
+        self.states = snapshot_positions(control)
+        self.members = [p for _, _, p in self.states]
         self._loc: dict[int, PointLocator] = {}
 
     def locate(self, k: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:

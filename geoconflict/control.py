@@ -36,6 +36,7 @@ from ._dates import (
     EARLIEST_DAY,
     LATEST_DAY,
     date_error,
+    parse_day,
     require_dates,
 )
 from ._geometry import check_coordinates, drop_empty_parts, repair_polygons
@@ -187,6 +188,7 @@ def read_control(
     extent: str | Path | gpd.GeoDataFrame | None = None,
     remainder: str | None = None,
     validate: bool = True,
+    on: Any = None,
 ) -> gpd.GeoDataFrame:
     """Read one control layer, or several (one per date), into the normalised form.
 
@@ -205,6 +207,10 @@ def read_control(
     With ``validate=True`` (default) the layer goes through :func:`validate_control`: problems
     are logged, invalid geometry is repaired, and a layer with errors raises
     :class:`~geoconflict.errors.LayerError`.
+
+    ``on`` (a day): only the features in force that day are kept, extended and validated (the
+    area held on one date does not need the other 49 states checked); a day no zone covers is
+    refused with the layer's time span.
     """
     from .control_sources import (
         apply_extent,
@@ -300,6 +306,16 @@ def read_control(
     out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
     out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
     out["snapshot"] = snapshot_labels(out["valid_from"], out["valid_to"])
+    if on is not None:
+        day = parse_day(on)
+        kept = snapshot_at(out, day)
+        if len(kept) == 0:
+            frm, to = out["valid_from"], out["valid_to"]
+            first = ".." if frm.isna().any() else f"{frm.min():%Y-%m-%d}"
+            last = ".." if to.isna().any() else f"{to.max():%Y-%m-%d}"
+            raise LayerError(f"no control zone is in force on {day:%Y-%m-%d} (the layer covers {first} to {last})",
+                             fix="choose a date inside the control layer's validity")
+        out = kept.reset_index(drop=True)
     if ext is not None:
         out, ext_notes = apply_extent(out, ext, remainder=remainder)
         notes.extend(ext_notes)

@@ -185,7 +185,8 @@ def zones(
     check_output(output, overwrite=overwrite)
     check_output(summary_path, overwrite=overwrite)
     fields = admin_fields
-    ctl = read_control(source)
+    # the area held on one day needs only that day's state read, extended and validated
+    ctl = read_control(source, on=None if change else date)
     adms = [read_layer(a, what="admin layer", geometry="polygon", allow_empty=False) for a in admin]
     adm = adms[0] if adms else None
 

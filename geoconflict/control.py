@@ -208,9 +208,10 @@ def read_control(
     are logged, invalid geometry is repaired, and a layer with errors raises
     :class:`~geoconflict.errors.LayerError`.
 
-    ``on`` (a day): only the features in force that day are kept, extended and validated (the
-    area held on one date does not need the other 49 states checked); a day no zone covers is
-    refused with the layer's time span.
+    ``on`` (a day): only the features in force that day are returned, and overlaps and gaps are
+    checked on that day's state only (the area held on one date does not need the other 49
+    states' topology); every feature's own checks (controller, dates, geometry) still run.  A
+    day no zone covers is refused with the layer's time span.
     """
     from .control_sources import (
         apply_extent,
@@ -306,16 +307,7 @@ def read_control(
     out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
     out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
     out["snapshot"] = snapshot_labels(out["valid_from"], out["valid_to"])
-    if on is not None:
-        day = parse_day(on)
-        kept = snapshot_at(out, day)
-        if len(kept) == 0:
-            frm, to = out["valid_from"], out["valid_to"]
-            first = ".." if frm.isna().any() else f"{frm.min():%Y-%m-%d}"
-            last = ".." if to.isna().any() else f"{to.max():%Y-%m-%d}"
-            raise LayerError(f"no control zone is in force on {day:%Y-%m-%d} (the layer covers {first} to {last})",
-                             fix="choose a date inside the control layer's validity")
-        out = kept.reset_index(drop=True)
+    day = parse_day(on) if on is not None else None
     if ext is not None:
         out, ext_notes = apply_extent(out, ext, remainder=remainder)
         notes.extend(ext_notes)
@@ -324,10 +316,19 @@ def read_control(
     rest = [c for c in out.columns if c not in first and c != geom]
     out = out[first + rest + [geom]]
     if validate:
-        report = validate_control(out)
+        report = validate_control(out, on=day)
         for p in report.warnings:
             log.warning("control layer: %s", p.describe())
         out = report.control
+    if day is not None:
+        kept = snapshot_at(out, day)
+        if len(kept) == 0:
+            frm, to = out["valid_from"], out["valid_to"]
+            first = ".." if frm.isna().any() else f"{frm.min():%Y-%m-%d}"
+            last = ".." if to.isna().any() else f"{to.max():%Y-%m-%d}"
+            raise LayerError(f"no control zone is in force on {day:%Y-%m-%d} (the layer covers {first} to {last})",
+                             fix="choose a date inside the control layer's validity")
+        out = kept.reset_index(drop=True)
     for note in notes:
         log.warning("control layer: %s", note)
     out.attrs["control_notes"] = notes
@@ -446,6 +447,7 @@ def validate_control(
     max_overlap_km2: float = 0.5,
     min_gap_km2: float = 0.01,
     strict: bool = True,
+    on: pd.Timestamp | None = None,
 ) -> ControlReport:
     """Check a normalised control layer and report every problem at once.
 
@@ -454,6 +456,7 @@ def validate_control(
     ``max_overlap_km2``.  Warnings: smaller overlaps, gaps (holes enclosed by the zones of one
     state) larger than ``min_gap_km2``, invalid geometry (repaired with ``make_valid``).
     With ``strict`` (default) a layer with errors raises :class:`LayerError` naming the feature.
+    ``on`` (a day): overlaps and gaps are checked on the state in force that day only.
     """
     for col in ("controller", "valid_from", "valid_to"):
         if col not in control.columns:
@@ -515,6 +518,8 @@ def validate_control(
         seen_gaps: set[tuple[int, ...]] = set()
         all_names = ctl["controller"].to_numpy()
         for start, end, members in snapshot_positions(ctl[["valid_from", "valid_to"]].iloc[usable_at]):
+            if on is not None and not ((pd.isna(start) or start <= on) and (pd.isna(end) or on <= end)):
+                continue  # only the state in force on the day asked for
             label = f"{_day(start)}/{_day(end)}"
             idx = usable_at[members]
             g = src_geoms[idx]

@@ -15,6 +15,7 @@ aggregated and coordinates are rounded to 6 decimals; :class:`MapReport` says wh
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io as _stdio
 import json
@@ -200,16 +201,11 @@ def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> str:
     ``json.dumps`` of its record writes them (built column by column, not feature by feature)."""
     geoms = round_coordinates(gdf.geometry.values)
     geo = ["null" if g is None else g for g in shapely.to_geojson(geoms)]
-    if len(props.columns):
-        cols = []
-        for i, c in enumerate(props.columns):
-            key = json.dumps({c: 0}, ensure_ascii=False)[1:-4]  # the key as json.dumps writes it, with ': '
-            cols.append([("{" if i == 0 else ", ") + key + ": " + v for v in _json_values(props.iloc[:, i])])
-        rows = map("".join, zip(*cols, strict=True))
-        feats = ['{"type":"Feature","properties":' + r + '},"geometry":' + g + "}"
-                 for r, g in zip(rows, geo, strict=True)]
-    else:
-        feats = ['{"type":"Feature","properties":{},"geometry":' + g + "}" for g in geo]
+    keys = [json.dumps({c: 0}, ensure_ascii=False)[1:-4] for c in props.columns]  # as json.dumps writes keys
+    pattern = ('{"type":"Feature","properties":{' + ", ".join(k.replace("%", "%%") + ": %s" for k in keys)
+               + '},"geometry":%s}')
+    cols = [_json_values(props.iloc[:, i]) for i in range(len(keys))]
+    feats = [pattern % row for row in zip(*cols, geo, strict=True)]
     return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
 
 
@@ -534,6 +530,7 @@ def _inline_script(code: str) -> str:
     return "<script>" + code.replace("</script", "<\\/script").replace("<!--", "<\\!--") + "</script>"
 
 
+@functools.cache  # one class (its template compiled once) per process
 def _offline_map_class() -> type:
     import folium
     from branca.element import Element
@@ -561,6 +558,7 @@ def _offline_map_class() -> type:
     return OfflineMap
 
 
+@functools.cache  # one class (its template compiled once) per process
 def _overlay_class() -> type:
     import folium
     from folium.template import Template
@@ -585,6 +583,7 @@ def _overlay_class() -> type:
     return GeoconflictLayer
 
 
+@functools.cache  # one class (its template compiled once) per process
 def _image_class() -> type:
     import folium
     from folium.template import Template
@@ -611,6 +610,11 @@ def _image_class() -> type:
 
 
 def _legend_element(html_text: str, *, slots: _Slots) -> Any:
+    return _legend_class()(slots.put(safe_json(html_text)))
+
+
+@functools.cache  # one class (its template compiled once) per process
+def _legend_class() -> type:
     from branca.element import MacroElement
     from folium.template import Template
 
@@ -621,12 +625,12 @@ def _legend_element(html_text: str, *, slots: _Slots) -> Any:
             {% endmacro %}
         """)
 
-        def __init__(self) -> None:
+        def __init__(self, html_js: str) -> None:
             super().__init__()
             self._name = "GeoconflictLegend"
-            self.html_js = slots.put(safe_json(html_text))
+            self.html_js = html_js
 
-    return Legend()
+    return Legend
 
 
 def _countries_background(bounds: tuple[float, float, float, float]) -> str | None:
@@ -694,6 +698,11 @@ def _density_layer(layer: Layer, *, max_vertices: int, messages: list[str]) -> _
 
 
 def _timeline_element(spec: dict[str, Any], *, slots: _Slots) -> Any:
+    return _timeline_class()(slots.put(safe_json(spec)))
+
+
+@functools.cache  # one class (its template compiled once) per process
+def _timeline_class() -> type:
     from branca.element import MacroElement
     from folium.template import Template
 
@@ -704,12 +713,12 @@ def _timeline_element(spec: dict[str, Any], *, slots: _Slots) -> Any:
             {% endmacro %}
         """)
 
-        def __init__(self) -> None:
+        def __init__(self, spec_js: str) -> None:
             super().__init__()
             self._name = "GeoconflictTimeline"
-            self.spec_js = slots.put(safe_json(spec))
+            self.spec_js = spec_js
 
-    return Timeline()
+    return Timeline
 
 
 def make_map(

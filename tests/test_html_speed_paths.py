@@ -117,3 +117,17 @@ def test_grid_cells_are_drawn_as_they_are() -> None:
     out, msg = maps.simplify_layer(grid.to_crs(4326), max_vertices=budget)
     assert msg is not None and "as a coverage" in msg
     assert int(shapely.get_num_coordinates(out.geometry.values).sum()) < len(grid) * 7
+
+
+def test_cached_page_classes_keep_each_maps_own_text() -> None:
+    """The page's element classes are made once per process: two maps still carry only their own
+    names, legends and titles (nothing of one map's slots reaches the other)."""
+    grid = _hex_grid(2, 2)
+    first = render_html(make_map([Layer("Layer Quokka", "grid", grid)], title="Title Quokka"))
+    second = render_html(make_map([Layer("Layer Wombat", "grid", grid.iloc[:3])], title="Title Wombat"))
+    assert "Title Quokka" in first and "Layer Quokka" in first
+    assert "Wombat" not in first
+    assert "Title Wombat" in second and "Layer Wombat" in second
+    assert "Quokka" not in second
+    assert len(_layer_data(first, "Layer Quokka")["features"]) == 4
+    assert len(_layer_data(second, "Layer Wombat")["features"]) == 3

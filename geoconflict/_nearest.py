@@ -138,24 +138,30 @@ class SegmentIndex:
         return d[rows, k], i[rows, k]
 
     def _numpy(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The compiled loop's branch-and-bound on whole arrays: runs are measured in the order
-        of their box's distance, each round only for the points whose answer so far is no
-        nearer than that box (the box distance is a lower bound of every distance in its run)."""
+        """The compiled loop's branch-and-bound on whole arrays: each round measures, for every
+        point still open, the run whose box is the nearest not yet measured, while that box is
+        no farther than the answer so far (the box distance is a lower bound of every distance
+        in its run; squared here, with a margin that only ever adds runs)."""
         ddx = np.maximum(np.maximum(self.x0[None, :] - px[:, None], 0.0), px[:, None] - self.x1[None, :])
         ddy = np.maximum(np.maximum(self.y0[None, :] - py[:, None], 0.0), py[:, None] - self.y1[None, :])
-        box = np.sqrt(ddx * ddx + ddy * ddy)  # points x runs
-        order = np.argsort(box, axis=1, kind="stable")
-        lower = np.take_along_axis(box, order, axis=1)
-        best, best_i = self._run(px, py, order[:, 0])
-        todo = np.arange(len(px))
-        for r in range(1, box.shape[1]):
-            todo = todo[lower[todo, r] <= best[todo]]  # later rounds' bounds are no smaller
+        box = ddx * ddx + ddy * ddy  # points x runs, squared
+        del ddx, ddy
+        first = np.argmin(box, axis=1)
+        best, best_i = self._run(px, py, first)
+        rows = np.arange(len(px))
+        box[rows, first] = np.inf
+        todo = rows
+        while len(todo):
+            c = np.argmin(box[todo], axis=1)
+            near = box[todo, c] <= best[todo] * best[todo] * (1 + 1e-9)
+            todo, c = todo[near], c[near]
             if not len(todo):
                 break
-            d, i = self._run(px[todo], py[todo], order[todo, r])
+            d, i = self._run(px[todo], py[todo], c)
             better = (d < best[todo]) | ((d == best[todo]) & (i < best_i[todo]))
             best[todo[better]] = d[better]
             best_i[todo[better]] = i[better]
+            box[todo, c] = np.inf
         return best, best_i.astype(np.int64)
 
     def _geos(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ import html
 import io as _stdio
 import json
 import logging
+import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -182,17 +183,25 @@ def _json_value(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, allow_nan=False)
 
 
+#: JSON text of a value of each plain type, as ``json.dumps`` writes it (floats: finite ones)
+_JSON_TEXT: dict[type, Any] = {str: _encode_str, int: int.__repr__, float: float.__repr__,
+                               bool: lambda v: "true" if v else "false", type(None): lambda v: "null"}
+
+
 def _json_values(values: Any) -> list[str]:
     """Each value of a column as JSON text, column-wise: the same text as ``json.dumps`` of each
-    value, without a call per value for the usual all-text, all-int or all-float columns."""
+    value, without a ``json.dumps`` call per value when the column holds only plain values."""
     arr = np.asarray(values, dtype=object)
     types = set(map(type, arr))
-    if types == {str}:
+    if len(types) == 1 and str in types:
         return list(map(_encode_str, arr))
-    if types == {int}:
+    if len(types) == 1 and int in types:
         return list(map(int.__repr__, arr))
-    if types == {float} and bool(np.isfinite(arr.astype("float64")).all()):
-        return list(map(float.__repr__, arr))
+    plain = types <= _JSON_TEXT.keys() and (
+        float not in types or all(math.isfinite(v) for v in arr if type(v) is float))  # NaN, inf: refused below
+    if plain:
+        text = _JSON_TEXT
+        return [text[type(v)](v) for v in arr]
     return [_json_value(v) for v in arr]
 
 

@@ -58,8 +58,10 @@ Points are binned with numpy (floor division, hex cube rounding) or h3's own ind
 a spatial join; polygons are built only for the cells returned.  Large inputs are projected by
 interpolation on a lattice of exactly projected nodes, and every point nearer a cell edge than the
 interpolation's measured error allows is projected exactly, so the cells are those of PROJ's own
-projection (see :func:`metric_cell_indices`).  H3 has no array API: h3's C function runs once per
-distinct coordinate pair.  Cells near the antimeridian are not split.
+projection (see :func:`metric_cell_indices`).  H3 has no array API: points are grouped by the
+hexagon of H3's own face lattice they fall in (numpy), and h3's C function runs once per group and
+once for each point within a micrometre-scale band of a hexagon's edge or of a face boundary
+(:func:`_h3_lattice_cells`).  Cells near the antimeridian are not split.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -521,19 +524,22 @@ H3_MAX_CELLS = 300_000
 
 
 #: a square tile of this many pixels a side is rasterised when it holds at least this many points
-#: (drawing a tile costs about as much as asking h3 for 30,000 points)
+#: (drawing a tile costs about as much as classifying 150,000 points on H3's face lattice)
 H3_TILE_PIXELS = 1024
-H3_TILE_MIN_POINTS = 40_000
+H3_TILE_MIN_POINTS = 150_000
+#: from this many points, the points left to classify are grouped on H3's face lattice first
+H3_LATTICE_FROM = 2_000
 
 
 def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
-    """h3 cell (uint64 as int64) per point.  h3 4 has no array API: large inputs are first
-    classified, tile by tile where points are dense, on a raster of the cells
-    (:func:`_h3_keys_by_raster`); the rest run h3's C function once per *distinct* coordinate
-    pair (events repeat at the same village)."""
+    """h3 cell (uint64 as int64) per point.  h3 4 has no array API: very large inputs are first
+    classified, tile by tile where points are very dense, on a raster of the cells
+    (:func:`_h3_keys_by_raster`); the rest are grouped by the hexagon of H3's face lattice they
+    fall in (:func:`_h3_lattice_cells`), h3's C function running once per group, and once per
+    point only for points at a hair's breadth from a hexagon edge or a face boundary."""
     n = len(lat)
     if n < H3_RASTER_FROM:
-        return _h3_keys_per_point(lat, lon, res)
+        return _h3_keys_grouped(lat, lon, res)
     import h3
 
     keys = np.zeros(n, dtype="int64")
@@ -554,8 +560,141 @@ def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
             todo[idx] = False
             todo[idx[unsure]] = True
     rest = np.flatnonzero(todo)
-    keys[rest] = _h3_keys_per_point(lat[rest], lon[rest], res)
+    keys[rest] = _h3_keys_grouped(lat[rest], lon[rest], res)
     return keys
+
+
+def _h3_keys_grouped(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
+    """h3's cell per point: h3 asked once per group of points sharing a hexagon of H3's face
+    lattice (:func:`_h3_lattice_cells`), and once per point near an edge."""
+    n = len(lat)
+    lattice = _h3_lattice_cells(lat, lon, res) if n >= H3_LATTICE_FROM else None
+    if lattice is None:
+        return _h3_keys_per_point(lat, lon, res)
+    group, unsure = lattice
+    keys = np.empty(n, dtype="int64")
+    sure = np.flatnonzero(~unsure)
+    codes, _uniq = pd.factorize(group[sure])
+    member = np.empty(len(_uniq), dtype="int64")
+    member[codes] = sure  # any member stands for its group (the last one here)
+    keys[sure] = _h3_keys_per_point(lat[member], lon[member], res)[codes]
+    near = np.flatnonzero(unsure)
+    keys[near] = _h3_keys_per_point(lat[near], lon[near], res)
+    return keys
+
+
+#: largest distance (radians) from a point on the sphere to the nearest icosahedron face centre
+#: (the centre-to-vertex angle, 37.38°), with a margin
+_FACE_REACH = math.radians(37.5)
+
+
+@lru_cache(maxsize=16)
+def _h3_face_frames(res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """H3's 20 icosahedron face centres (unit vectors) and, per face, the two tangent vectors that
+    map a point's gnomonic projection about the face centre to coordinates in which the centres
+    of resolution ``res``'s hexagons on that face are the lattice ``a·(1, 0) + b·(1/2, √3/2)``.
+
+    Everything is read from h3 itself: the face centres are the centres of the res-0 cells
+    that lie on one face only, nearest the centroid of the face's three pentagons; the lattice's
+    scale and rotation (Class II / III) are those of the six neighbours of the face-centre cell at
+    ``res``.  None when the resolution is outside 1..12 or the measured lattice is not regular
+    within 1e-9 (the caller then asks h3 for every point)."""
+    import h3
+
+    if not 1 <= res <= 12:
+        return None
+    base = h3.get_res0_cells()
+    faces_of = {c: list(h3.get_icosahedron_faces(c)) for c in base}
+    pentagons = [c for c in base if h3.is_pentagon(c)]
+    centres, eus, evs = [], [], []
+    for f in range(20):
+        corners = _unit_vectors(*np.array([h3.cell_to_latlng(c) for c in pentagons if f in faces_of[c]]).T)
+        middle = corners.sum(axis=0) / np.linalg.norm(corners.sum(axis=0))
+        inner = [c for c in base if faces_of[c] == [f]]
+        units = _unit_vectors(*np.array([h3.cell_to_latlng(c) for c in inner]).T)
+        k = int(np.argmax(units @ middle))
+        centre = units[k]
+        if len(corners) != 3 or np.linalg.norm(centre - middle) > 1e-9:  # pragma: no cover - h3 changed
+            return None
+        cell = h3.latlng_to_cell(*h3.cell_to_latlng(inner[k]), res)
+        ring = [c for c in h3.grid_disk(cell, 1) if c != cell]
+        nb = _unit_vectors(*np.array([h3.cell_to_latlng(c) for c in ring]).T)
+        east = np.cross([0.0, 0.0, 1.0], centre)
+        east /= np.linalg.norm(east)
+        north = np.cross(centre, east)
+        gnomonic = nb / (nb @ centre)[:, None] - centre
+        gx, gy = gnomonic @ east, gnomonic @ north
+        rho, phi = np.hypot(gx, gy), np.arctan2(gy, gx)
+        turn = np.mod(phi - phi[0] + 1e-9, math.pi / 3) - 1e-9  # multiples of 60°
+        if len(ring) != 6 or np.ptp(rho) > 1e-9 * rho.mean() or np.abs(turn).max() > 1e-9:
+            return None
+        step, angle = float(rho.mean()), float(phi[0])
+        centres.append(centre)
+        eus.append((math.cos(angle) * east + math.sin(angle) * north) / step)
+        evs.append((-math.sin(angle) * east + math.cos(angle) * north) / step)
+    return np.array(centres), np.array(eus), np.array(evs)
+
+
+def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def _h3_lattice_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(group per point, unsure per point): points of one group lie in one H3 cell.
+
+    H3 puts a point on the icosahedron face whose centre is nearest, projects it gnomonically
+    about that centre and takes the nearest centre of the face's hexagon lattice (its cells
+    are the lattice's Voronoi hexagons).  The same is done here in numpy with the frames of
+    :func:`_h3_face_frames`; the group is (face, lattice hexagon), so every point of a group
+    gets the same H3 index from h3.  A point is unsure (left to h3 itself) when it lies within
+    1e-6 of a hexagon's inradius (plus 1e-9 of its lattice coordinates: the frames' float
+    error) of an edge, or when its two nearest face centres are within 1e-12 in cosine."""
+    frames = _h3_face_frames(res)
+    if frames is None:
+        return None
+    centre, eu, ev = frames
+    n = len(lat)
+    la, lo = np.radians(lat), np.radians(lon)
+    cos_lat = np.cos(la)
+    x, y, z = cos_lat * np.cos(lo), cos_lat * np.sin(lo), np.sin(la)
+    # only faces that can be nearest to some point: within the data's cap + the face reach
+    mid = np.array([x.mean(), y.mean(), z.mean()])
+    mid /= max(float(np.linalg.norm(mid)), 1e-300)
+    spread = math.acos(max(-1.0, min(1.0, float((x * mid[0] + y * mid[1] + z * mid[2]).min()))))
+    candidates = np.flatnonzero(centre @ mid >= math.cos(min(math.pi, spread + _FACE_REACH))).tolist()
+    top, second = np.full(n, -2.0), np.full(n, -2.0)
+    face = np.zeros(n, dtype="int64")
+    for f in candidates:
+        d = x * centre[f, 0] + y * centre[f, 1] + z * centre[f, 2]
+        better = d > top
+        second = np.where(better, top, np.maximum(second, d))
+        top = np.where(better, d, top)
+        face[better] = f
+    u, v = np.empty(n), np.empty(n)
+    for f in candidates:
+        sel: np.ndarray | slice = slice(None) if len(candidates) == 1 else face == f
+        xs, ys, zs, ts = x[sel], y[sel], z[sel], top[sel]
+        u[sel] = (xs * eu[f, 0] + ys * eu[f, 1] + zs * eu[f, 2]) / ts - float(centre[f] @ eu[f])
+        v[sel] = (xs * ev[f, 0] + ys * ev[f, 1] + zs * ev[f, 2]) / ts - float(centre[f] @ ev[f])
+    h = SQRT3 / 2.0
+    # nearest lattice centre: cube rounding of (a, b) with u = a + b/2, v = h·b
+    bf = v / h
+    af = u - 0.5 * bf
+    cf = -af - bf
+    a, b, c = np.round(af), np.round(bf), np.round(cf)
+    da, db, dc = np.abs(a - af), np.abs(b - bf), np.abs(c - cf)
+    fix_a = (da > db) & (da > dc)
+    fix_b = ~fix_a & (db >= dc)
+    a = np.where(fix_a, -b - c, a)
+    b = np.where(fix_b, -a - c, b)
+    du, dv = u - (a + 0.5 * b), h * (v - h * b)
+    reach = np.maximum(np.abs(du), np.maximum(np.abs(0.5 * du + dv), np.abs(0.5 * du - dv)))
+    unsure = (0.5 - reach < 1e-6 + 1e-9 * (np.abs(u) + np.abs(v))) | (top - second < 1e-12)
+    if n and max(float(np.abs(a).max()), float(np.abs(b).max())) >= 1 << 21:  # pragma: no cover
+        return None  # a face spans ~2.4e5 lattice steps at resolution 12
+    group = (face << 44) + ((a.astype("int64") + (1 << 21)) << 22) + (b.astype("int64") + (1 << 21))
+    return group, unsure
 
 
 def _h3_keys_by_raster(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[np.ndarray | None, np.ndarray]:

@@ -77,3 +77,61 @@ def test_quarter_and_year_with_date_precision(period, coarse):
     else:
         n_coarse = int((inc["date_precision"] >= coarse).sum())
         assert notes == [f"{n_coarse:,} incidents have a date coarser than a {period}; counted at their stated date"]
+
+
+# ------------------------------------------------------------------ H3 on its face lattice
+
+
+def _h3_awkward_points() -> tuple[np.ndarray, np.ndarray]:
+    """(lat, lon): random points over the whole globe (every icosahedron face), and points where
+    a shortcut would go wrong: the res-0 cells' centres (the 12 pentagons among them), cell
+    vertices and centres at several resolutions, the poles, the antimeridian, lon 39.0."""
+    import h3
+
+    rng = np.random.default_rng(17)
+    lat = np.degrees(np.arcsin(rng.uniform(-1, 1, 6000)))
+    lon = rng.uniform(-180, 180, 6000)
+    special = [h3.cell_to_latlng(c) for c in h3.get_res0_cells()]
+    for res in (2, 7, 11):
+        cs = {h3.latlng_to_cell(a, b, res) for a, b in zip(lat[:60], lon[:60], strict=True)}
+        special += [v for c in cs for v in h3.cell_to_boundary(c)] + [h3.cell_to_latlng(c) for c in cs]
+    special += [(90.0, 0.0), (-90.0, 0.0), (0.0, 180.0), (0.0, -180.0), (35.5, 39.0)]
+    sp = np.array(special)
+    # and a dense cluster (many points per cell: the groups do the work)
+    clat, clon = rng.normal(35.9, 0.05, 4000), rng.normal(36.6, 0.05, 4000)
+    return np.r_[lat, sp[:, 0], clat], np.r_[lon, sp[:, 1], clon]
+
+
+@pytest.mark.parametrize("res", [0, 1, 2, 5, 7, 9, 12, 13, 15])
+def test_h3_grouped_keys_are_h3s_own(res):
+    from h3.api.basic_int import latlng_to_cell
+
+    lat, lon = _h3_awkward_points()
+    want = np.array([latlng_to_cell(a, b, res) for a, b in zip(lat.tolist(), lon.tolist(), strict=True)],
+                    dtype="uint64").view("int64")
+    got = grids._h3_keys_grouped(lat, lon, res)
+    assert np.array_equal(got, want)
+    lattice = grids._h3_lattice_cells(lat, lon, res)
+    if 1 <= res <= 12:  # the lattice is used, and sends only a few points to h3 one by one
+        assert lattice is not None
+        group, unsure = lattice
+        # the vertices are unsure; random and clustered points almost never are
+        assert unsure.any() and unsure[:6000].mean() < 0.01 and unsure[-4000:].mean() < 0.01
+        sure = ~unsure
+        per_group = pd.Series(want[sure]).groupby(group[sure]).nunique()
+        assert (per_group == 1).all()
+    else:
+        assert lattice is None
+
+
+def test_h3_count_by_cell_uses_the_lattice(monkeypatch):
+    inc = _incidents(5000)
+    calls = []
+    real = grids._h3_lattice_cells
+    monkeypatch.setattr(grids, "_h3_lattice_cells", lambda *a: calls.append(1) or real(*a))
+    got = count_by_cell(inc, cells="h3:7").table
+    assert calls
+    import h3
+
+    want = pd.Series([h3.latlng_to_cell(p.y, p.x, 7) for p in inc.geometry]).value_counts()
+    assert dict(zip(got["cell_id"], got["count"], strict=True)) == want.to_dict()

@@ -114,7 +114,11 @@ def metric_crs_for(*gdfs: gpd.GeoDataFrame) -> CRS:
 
 @lru_cache(maxsize=256)
 def _utm_at(lon: float, lat: float) -> CRS:
-    """The UTM zone at a point (the PROJ database query takes ~0.1 s: cached)."""
+    """The UTM zone at a point.  Strictly inside a zone's 6° band (and off the equator and the
+    poles' caps) it is the zone of the band, as PROJ's database answers; on a band's edge, the
+    equator or beyond 84°N / 80°S, PROJ's database is asked (~0.1 s a query: cached)."""
+    if -180 < lon < 180 and (lon + 180) % 6 != 0 and (0 < lat < 84 or -80 < lat < 0):
+        return CRS.from_epsg((32600 if lat > 0 else 32700) + int((lon + 180) // 6) + 1)
     infos = query_utm_crs_info(
         datum_name="WGS 84",
         area_of_interest=AreaOfInterest(lon, lat, lon, lat),

@@ -48,3 +48,21 @@ def test_missing_crs_is_named() -> None:
     bare = gpd.GeoDataFrame(geometry=[Point(0, 0)])
     with pytest.raises(CRSError, match="admin has no CRS"):
         require_same_crs(_pts(1, 1), bare, "incidents", "admin")
+
+
+def test_utm_zone_by_formula_equals_proj_database():
+    """The band formula (#17: no 0.1 s database query per extent) gives PROJ's answer inside a
+    band; edges, the equator and the polar caps still ask the database."""
+    import numpy as np
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    from geoconflict.crs import _utm_at
+
+    rng = np.random.default_rng(5)
+    points = list(zip(rng.uniform(-179.9, 179.9, 25).round(4), rng.uniform(-79.9, 83.9, 25).round(4), strict=True))
+    points += [(36.0, 35.0), (39.0, 35.0), (36.5, 0.0), (-180.0, 10.0), (10.0, 85.0), (38.2, -5.0)]
+    for lon, lat in points:
+        infos = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
+        expected = infos[0].code if infos else ("3413" if lat > 0 else "3031")
+        assert _utm_at(float(lon), float(lat)).to_epsg() == int(expected), (lon, lat)

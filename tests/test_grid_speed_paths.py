@@ -135,3 +135,48 @@ def test_h3_count_by_cell_uses_the_lattice(monkeypatch):
 
     want = pd.Series([h3.latlng_to_cell(p.y, p.x, 7) for p in inc.geometry]).value_counts()
     assert dict(zip(got["cell_id"], got["count"], strict=True)) == want.to_dict()
+
+
+# ------------------------------------------------------------------ the KDE's convolution and file
+
+
+def test_fast_len_is_the_next_5_smooth_number():
+    from geoconflict.kde import _fast_len
+
+    def smooth(n: int) -> bool:
+        for p in (2, 3, 5):
+            while n % p == 0:
+                n //= p
+        return n == 1
+
+    for n in range(1, 3000):
+        m = _fast_len(n)
+        assert m >= n and smooth(m) and not any(smooth(k) for k in range(n, m))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 40), (53, 31)])
+def test_convolution_equals_the_direct_sum(shape):
+    from geoconflict.kde import _convolve_same, kernel_weights
+
+    rng = np.random.default_rng(sum(shape))
+    a = np.where(rng.random(shape) < 0.3, rng.integers(1, 9, shape), 0).astype(float)
+    k = kernel_weights(2000, 500, "quartic")  # 9 x 9
+    r = k.shape[0] // 2
+    padded = np.pad(a, r)
+    direct = np.zeros(shape)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            direct += k[r + dy, r + dx] * padded[r - dy: r - dy + shape[0], r - dx: r - dx + shape[1]]
+    got = _convolve_same(a, k)
+    assert got.shape == shape
+    assert np.allclose(got, direct, rtol=0, atol=1e-12 * a.sum())
+
+
+def test_kde_file_is_byte_identical_run_to_run(tmp_path):
+    from geoconflict.kde import kde_raster
+
+    inc = _incidents(3000)
+    a = kde_raster(inc, tmp_path / "a.tif", bandwidth_m=5000, resolution_m=250)
+    kde_raster(inc, tmp_path / "b.tif", bandwidth_m=5000, resolution_m=250)
+    assert a.width > 256 and a.height > 256  # several tiles, compressed on two threads
+    assert (tmp_path / "a.tif").read_bytes() == (tmp_path / "b.tif").read_bytes()

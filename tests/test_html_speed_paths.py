@@ -131,3 +131,23 @@ def test_cached_page_classes_keep_each_maps_own_text() -> None:
     assert "Quokka" not in second
     assert len(_layer_data(first, "Layer Quokka")["features"]) == 4
     assert len(_layer_data(second, "Layer Wombat")["features"]) == 3
+
+
+def test_jenks_tables_by_class_equal_tables_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-table Fisher-Jenks (every value at once, one class at a time) fills mapclassify's
+    tables bit for bit: float32 variances, pivots, ties (few distinct values) included."""
+    from geoconflict import _jenks
+
+    rng = np.random.default_rng(17)
+    for case in range(60):
+        n, k = int(rng.integers(2, 120)), int(rng.integers(2, 8))
+        y = [rng.gamma(1.5, 10, n).round() + 1, rng.integers(1, 5, n).astype(float),
+             rng.normal(100, 30, n), rng.lognormal(2, 1.5, n)][case % 4]
+        x = np.sort(y)
+        by_class, by_value = _jenks._tables_by_class(x, k), _jenks._tables_by_value(x, k)
+        assert np.array_equal(by_class[0], by_value[0]), (n, k, case)
+        assert np.array_equal(by_class[1], by_value[1]), (n, k, case)
+    y = rng.gamma(1.5, 10, _jenks.WHOLE_TABLE_UP_TO + 1).round() + 1  # past the limit: by value
+    past = _jenks.fisher_jenks(y, 5)
+    monkeypatch.setattr(_jenks, "WHOLE_TABLE_UP_TO", len(y))
+    assert np.array_equal(_jenks.fisher_jenks(y, 5), past)

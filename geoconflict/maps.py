@@ -36,7 +36,7 @@ import shapely
 from . import styles
 from .crs import metric_crs_for
 from .errors import InputError
-from .io import COORDINATE_PRECISION, require_file, write_text
+from .io import COORDINATE_PRECISION, atomic_path, require_file
 from .layers import COUNTRIES, Layer, areas_by, date_range, ordered, split_snapshots
 
 log = logging.getLogger(__name__)
@@ -910,8 +910,9 @@ def write_map(
         raise InputError("the map output must be an .html file", path=target, fix="name it e.g. map.html")
     messages: list[str] = []
     m = make_map(layers, title=title, messages=messages, **kw)
-    text = render_html(m)
-    write_text(text, target, overwrite=overwrite)
-    size = len(text.encode("utf-8"))
+    data = render_html(m).encode("utf-8")  # encoded once: written and measured
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    size = len(data)
     return MapReport(path=target, size_bytes=size, layers=list(m.geoconflict_layers),
                      features=dict(m.geoconflict_layers), messages=messages)

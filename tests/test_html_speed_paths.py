@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -151,3 +152,16 @@ def test_jenks_tables_by_class_equal_tables_by_value(monkeypatch: pytest.MonkeyP
     past = _jenks.fisher_jenks(y, 5)
     monkeypatch.setattr(_jenks, "WHOLE_TABLE_UP_TO", len(y))
     assert np.array_equal(_jenks.fisher_jenks(y, 5), past)
+
+
+def test_written_page_is_the_rendered_text_and_its_size(tmp_path: Path) -> None:
+    """write_map encodes the page once: the file is the UTF-8 page, its size the report's."""
+    grid = _hex_grid(2, 2)
+    out = tmp_path / "m.html"
+    rep = maps.write_map([Layer("Ḥalab cells – km²", "grid", grid)], out, title="Idlib – ḥ")
+    raw = out.read_bytes()
+    assert rep.size_bytes == len(raw) == out.stat().st_size
+    text = raw.decode("utf-8")
+    assert "<h1>Idlib – ḥ</h1>" in text
+    assert len(_layer_data(text, "Ḥalab cells – km²")["features"]) == 4
+    assert list(tmp_path.iterdir()) == [out]  # no temporary left beside it

@@ -66,9 +66,12 @@ once for each point within a micrometre-scale band of a hexagon's edge or of a f
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -253,15 +256,39 @@ def month_id(dates: Any) -> Any:
 # binning: points -> integer cell keys (vectorised)
 
 
-#: above this many points, project in two threads (PROJ releases the GIL)
+#: from this many points, the last projections are kept (read-only) and found again by a digest of
+#: the coordinates: the square and hex grids and the KDE of one run project the same points to
+#: the same UTM zone (hashing costs 1/25 of projecting)
+PROJECTION_CACHE_FROM = 50_000
+PROJECTION_CACHE_SIZE = 2
+_projections: OrderedDict[tuple[str, int, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_projections_lock = threading.Lock()
 
 
 def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 lon/lat -> x/y in ``crs`` (float64 arrays); large inputs in two threads."""
+    """WGS84 lon/lat -> x/y in ``crs`` (float64 arrays); large inputs in two threads.  Large
+    inputs come back read-only (they may be shared with the next call on the same points)."""
+    key = None
+    if len(lon) >= PROJECTION_CACHE_FROM:
+        digest = hashlib.sha1(np.ascontiguousarray(lon, dtype="float64").data, usedforsecurity=False)
+        digest.update(np.ascontiguousarray(lat, dtype="float64").data)
+        key = (crs.srs, len(lon), digest.digest())
+        with _projections_lock:
+            hit = _projections.get(key)
+            if hit is not None:
+                _projections.move_to_end(key)
+                return hit
     x, y = transform_xy(lon, lat, WGS84, crs)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(f"some points cannot be projected to {crs.to_string()}",
                          fix="choose another --crs, or check the coordinates")
+    if key is not None:
+        x.setflags(write=False)
+        y.setflags(write=False)
+        with _projections_lock:
+            _projections[key] = (x, y)
+            while len(_projections) > PROJECTION_CACHE_SIZE:
+                _projections.popitem(last=False)
     return x, y
 
 

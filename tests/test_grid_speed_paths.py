@@ -180,3 +180,39 @@ def test_kde_file_is_byte_identical_run_to_run(tmp_path):
     kde_raster(inc, tmp_path / "b.tif", bandwidth_m=5000, resolution_m=250)
     assert a.width > 256 and a.height > 256  # several tiles, compressed on two threads
     assert (tmp_path / "a.tif").read_bytes() == (tmp_path / "b.tif").read_bytes()
+
+
+# ------------------------------------------------------------------ projections kept for the next grid
+
+
+def test_projection_is_reused_only_for_the_same_points_and_crs(monkeypatch):
+    from pyproj import CRS
+
+    monkeypatch.setattr(grids, "PROJECTION_CACHE_FROM", 100)
+    monkeypatch.setattr(grids, "_projections", type(grids._projections)())
+    calls = []
+    real = grids.transform_xy
+    # points projected (cells' centres going back to lon/lat for their ground areas are not counted)
+    monkeypatch.setattr(grids, "transform_xy", lambda *a: calls.append(a[2] is grids.WGS84) or real(*a))
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(36, 37, 500), rng.uniform(35, 36, 500)
+    utm37, utm36 = CRS.from_epsg(32637), CRS.from_epsg(32636)
+    x, y = grids.project(lon, lat, utm37)
+    x2, y2 = grids.project(lon.copy(), lat.copy(), utm37)  # equal values, other arrays
+    assert len(calls) == 1 and x2 is x and y2 is y
+    with pytest.raises(ValueError):
+        x[0] = 0.0  # shared: read-only
+    moved = lon.copy()
+    moved[7] += 1e-9
+    x3, _ = grids.project(moved, lat, utm37)
+    assert len(calls) == 2 and x3[7] != x[7] and np.array_equal(np.delete(x3, 7), np.delete(x, 7))
+    x4, _ = grids.project(lon, lat, utm36)
+    assert len(calls) == 3 and not np.allclose(x4, x)
+    ref = real(lon, lat, grids.WGS84, utm37)
+    assert np.array_equal(x, ref[0]) and np.array_equal(y, ref[1])
+    # the square grid, the hex grid and the KDE of one run project once
+    inc = _incidents(500)
+    calls.clear()
+    count_by_cell(inc, cells="square:1km", crs=utm37)
+    count_by_cell(inc, cells="hex:5km", crs=utm37)
+    assert sum(calls) == 1

@@ -55,7 +55,8 @@ the plane one by the UTM scale (-0.13 % to +0.08 % across north-west Syria).  H3
 areas are h3's ``cell_area``; PRIO-GRID ones the ellipsoidal band formula.
 
 Points are binned with numpy (floor division, hex cube rounding) or h3's own indexing, never with
-a spatial join; polygons are built only for the cells returned.  Large inputs are projected by
+a spatial join; polygons are built only for the cells returned, and only when ``GridResult.cells``
+is first read (``GridResult.table`` has the counts without them).  Large inputs are projected by
 interpolation on a lattice of exactly projected nodes, and every point nearer a cell edge than the
 interpolation's measured error allows is projected exactly, so the cells are those of PROJ's own
 projection (see :func:`metric_cell_indices`).  H3 has no array API: points are grouped by the

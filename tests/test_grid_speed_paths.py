@@ -216,3 +216,21 @@ def test_projection_is_reused_only_for_the_same_points_and_crs(monkeypatch):
     count_by_cell(inc, cells="square:1km", crs=utm37)
     count_by_cell(inc, cells="hex:5km", crs=utm37)
     assert sum(calls) == 1
+
+
+def test_kde_overviews_are_averages_of_the_full_raster(tmp_path):
+    import rasterio
+
+    from geoconflict.kde import kde_raster
+
+    res = kde_raster(_incidents(3000), tmp_path / "k.tif", bandwidth_m=3000, resolution_m=250)
+    with rasterio.open(res.path) as ds:
+        full = ds.read(1).astype("float64")
+        assert ds.overviews(1) == [2, 4] and ds.profile["tiled"] and ds.compression is not None
+    for level, factor in ((0, 2), (1, 4)):
+        with rasterio.open(res.path, OVERVIEW_LEVEL=level) as ov:
+            small = ov.read(1).astype("float64")
+        assert small.shape == (-(-full.shape[0] // factor), -(-full.shape[1] // factor))
+        # averages: the same mass over pixels `factor` times as wide, never above the full maximum
+        assert small.sum() * factor**2 == pytest.approx(full.sum(), rel=0.01)
+        assert 0 <= small.min() and small.max() <= full.max()

@@ -555,8 +555,9 @@ H3_MAX_CELLS = 300_000
 #: (drawing a tile costs about as much as classifying 150,000 points on H3's face lattice)
 H3_TILE_PIXELS = 1024
 H3_TILE_MIN_POINTS = 150_000
-#: from this many points, the points left to classify are grouped on H3's face lattice first
-H3_LATTICE_FROM = 2_000
+#: from this many points, the points left to classify are grouped on H3's face lattice first (reading
+#: the lattice from h3 costs ~10 ms once per resolution and process, 10,000 points asked one by one)
+H3_LATTICE_FROM = 10_000
 
 
 def _h3_keys(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:

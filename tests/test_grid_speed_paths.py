@@ -125,7 +125,7 @@ def test_h3_grouped_keys_are_h3s_own(res):
 
 
 def test_h3_count_by_cell_uses_the_lattice(monkeypatch):
-    inc = _incidents(5000)
+    inc = _incidents(grids.H3_LATTICE_FROM + 1000)
     calls = []
     real = grids._h3_lattice_cells
     monkeypatch.setattr(grids, "_h3_lattice_cells", lambda *a: calls.append(1) or real(*a))

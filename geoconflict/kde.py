@@ -104,9 +104,9 @@ def density_grid(
         dens = binned
     else:
         dens = _convolve_same(binned, k)
-        dens[np.abs(dens) < 1e-12 * max(1.0, float(np.abs(w).sum()))] = 0.0
-        np.clip(dens, 0.0, None, out=dens)
-    dens = dens / (res * res / 1e6)
+        # FFT noise: |d| below 1e-12 of the total, and any negative d, is 0 (one pass)
+        dens[dens < 1e-12 * max(1.0, float(np.abs(w).sum()))] = 0.0
+    dens /= res * res / 1e6
     west, north = c0 * res, (r1 + 1) * res
     return dens, west, north
 

@@ -82,15 +82,25 @@ class SegmentIndex:
         self.x1 = np.maximum.reduceat(hi_x, starts) if n else np.zeros(0)
         self.y1 = np.maximum.reduceat(hi_y, starts) if n else np.zeros(0)
 
-    def nearest(self, px: np.ndarray, py: np.ndarray, *, method: str | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, px: np.ndarray, py: np.ndarray, *, method: str | None = None,
+                max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(distance, segment index) for each point (finite coordinates); among segments at
         the same distance, the lowest index.  ``method``: ``"geos"``, ``"numpy"``,
-        ``"compiled"``, or by the number of points (None: :func:`method_for`)."""
+        ``"compiled"``, or by the number of points (None: :func:`method_for`).
+        ``max_distance``: points farther than it from every segment get NaN and -1 (the numpy
+        path then skips them as soon as every box is farther)."""
         n = len(px)
         if n == 0 or len(self.ax) == 0:
             return np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
         method = method or method_for(n)
+        if max_distance is not None:
+            if method == "numpy":
+                d, i = self._near_only(np.asarray(px, dtype="float64"), np.asarray(py, dtype="float64"),
+                                       float(max_distance))
+            else:
+                d, i = self.nearest(px, py, method=method)
+            beyond = ~(d <= max_distance)
+            return np.where(beyond, np.nan, d), np.where(beyond, -1, i)
         if method == "geos":
             return self._geos(np.asarray(px, dtype="float64"), np.asarray(py, dtype="float64"))
         if method == "numpy":
@@ -106,6 +116,22 @@ class SegmentIndex:
             np.ascontiguousarray(px, dtype="float64"), np.ascontiguousarray(py, dtype="float64"),
             self.ax, self.ay, self.bx, self.by, self.x0, self.y0, self.x1, self.y1, self.chunk,
         )
+
+    def _near_only(self, px: np.ndarray, py: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
+        """The numpy path for the points with a box within ``limit`` (the others: NaN, -1)."""
+        d = np.full(len(px), np.nan)
+        i = np.full(len(px), -1, dtype=np.int64)
+        reach = (limit * (1 + 1e-9)) ** 2
+        block = max(1, CELLS // len(self.x0))
+        near = np.zeros(len(px), dtype=bool)
+        for k in range(0, len(px), block):  # the least box distance, in blocks
+            x, y = px[k:k + block, None], py[k:k + block, None]
+            ddx = np.maximum(np.maximum(self.x0[None, :] - x, 0.0), x - self.x1[None, :])
+            ddy = np.maximum(np.maximum(self.y0[None, :] - y, 0.0), y - self.y1[None, :])
+            near[k:k + block] = (ddx * ddx + ddy * ddy).min(axis=1) <= reach
+        if near.any():
+            d[near], i[near] = self.nearest(px[near], py[near], method="numpy")
+        return d, i
 
     def _distances(self, px: np.ndarray, py: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Distance from each point (column vectors) to segments ``i`` (a matrix of valid

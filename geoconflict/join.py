@@ -157,13 +157,13 @@ def _xy(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return shapely.get_x(pts), shapely.get_y(pts)
 
 
-def _boundary_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every boundary segment of the polygons (2-point LineStrings) and its polygon's position."""
+def _boundary_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end point ((n, 2) arrays) of every boundary segment of the polygons, in polygon
+    order, and the position of its polygon."""
     rings = shapely.get_rings(polys, return_index=True)
     coords, ix = shapely.get_coordinates(rings[0], return_index=True)
     same = ix[1:] == ix[:-1]
-    segs = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
-    return segs, rings[1][ix[:-1][same]]
+    return coords[:-1][same], coords[1:][same], rings[1][ix[:-1][same]]
 
 
 def _incident_points(incidents: gpd.GeoDataFrame) -> None:
@@ -347,20 +347,17 @@ def join_admin(
     if len(out_pts) and snap_distance_m and snap_distance_m > 0 and len(layer):
         metric = metric_crs_for(gpd.GeoDataFrame(geometry=incidents.geometry.values[out_pts]), layer)
         polys_m = layer.geometry.to_crs(metric).to_numpy()
-        pts_m = shapely.points(*transform_xy(x[out_pts], y[out_pts], incidents.crs, metric))
+        px, py = transform_xy(x[out_pts], y[out_pts], incidents.crs, metric)
         # a point outside every polygon is nearest to a boundary segment: search the segments
-        # (a tree of short pieces), not whole detailed polygons
-        segs, owner = _boundary_segments(polys_m)
-        tree = shapely.STRtree(segs)
-        (pi, si), d = tree.query_nearest(pts_m, max_distance=snap_distance_m, return_distance=True,
-                                         all_matches=True)
-        if len(pi):
-            gi = owner[si]
-            best = pd.DataFrame({"p": pi, "g": gi, "d": d}).sort_values(["p", "g"]).drop_duplicates("p")
-            rows = out_pts[best["p"].to_numpy()]
-            idx[rows] = best["g"].to_numpy()
-            status[rows] = 1
-            dist[rows] = best["d"].to_numpy()
+        # (boxed runs of short pieces), not whole detailed polygons; the nearest segment at a tie
+        # is the lowest, so the unit is the lowest-numbered one at that distance
+        a, b, owner = _boundary_segments(polys_m)
+        d, si = SegmentIndex.from_ends(a, b).nearest(px, py, max_distance=snap_distance_m)
+        hit = si >= 0
+        rows = out_pts[hit]
+        idx[rows] = owner[si[hit]]
+        status[rows] = 1
+        dist[rows] = d[hit]
     # attributes: taken by position, empty where none
     taken = pd.DataFrame(layer[attrs]).reset_index(drop=True)
     if len(taken):

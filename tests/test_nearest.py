@@ -138,3 +138,18 @@ def test_method_by_size(monkeypatch):
     assert _nearest.method_for(_nearest.COMPILED_FROM) == "compiled"
     with pytest.raises(ValueError):
         SegmentIndex(shapely.linestrings([[(0, 0), (1, 1)]])).nearest(np.zeros(1), np.zeros(1), method="x")
+
+
+def test_max_distance_masks_exactly_the_points_beyond_it():
+    rng = np.random.default_rng(21)
+    segs = _segments(_wiggly_line(rng, 400))
+    x0, y0, x1, y1 = shapely.total_bounds(segs)
+    px, py = rng.uniform(x0 - 3e4, x1 + 3e4, 8000), rng.uniform(y0 - 3e4, y1 + 3e4, 8000)
+    index = SegmentIndex(segs)
+    full_d, full_i = index.nearest(px, py)
+    d, i = index.nearest(px, py, max_distance=2000.0)
+    within = full_d <= 2000.0
+    assert 0 < within.sum() < len(px)
+    np.testing.assert_array_equal(d[within], full_d[within])
+    np.testing.assert_array_equal(i[within], full_i[within])
+    assert np.isnan(d[~within]).all() and (i[~within] == -1).all()

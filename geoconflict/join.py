@@ -80,8 +80,7 @@ class PointLocator:
         self.n = len(self.geoms)
         valid = ~(shapely.is_missing(self.geoms) | shapely.is_empty(self.geoms))
         self._valid = valid
-        # numpy's stubs refuse None as a where() value (it is an object array's missing geometry)
-        self._tree = shapely.STRtree(np.where(valid, self.geoms, None))  # type: ignore[call-overload]
+        self._bounds = np.zeros((0, 4))
         self._grid: LabelRaster | None = None
         self._max_cells = max_cells
         self._prepared = False
@@ -105,30 +104,29 @@ class PointLocator:
         )
 
     def _exact(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Exact lowest-index intersecting polygon for each point."""
+        """Exact lowest-index intersecting polygon for each point (finite coordinates): for each
+        polygon in index order, the points in its bounding box (found on the points sorted by x,
+        no point geometries built) not yet placed are tested against the prepared polygon."""
         out = np.full(len(x), -1, dtype=np.int64)
         if len(x) == 0:
             return out
         if not self._prepared:
             shapely.prepare(self.geoms[self._valid])
+            self._bounds = shapely.bounds(self.geoms)
             self._prepared = True
-        pts = shapely.points(x, y)
-        pi, gi = self._tree.query(pts)  # bounding boxes only
-        if len(pi) == 0:
-            return out
-        order = np.lexsort((pi, gi))
-        pi, gi = pi[order], gi[order]
-        hit = np.zeros(len(pi), bool)
-        starts = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]])
-        ends = np.r_[starts[1:], len(gi)]
-        for s, e in zip(starts, ends, strict=True):  # a loop over polygons, not incidents
-            sel = pi[s:e]
-            hit[s:e] = shapely.intersects_xy(self.geoms[gi[s]], x[sel], y[sel])
-        pi, gi = pi[hit], gi[hit]
-        best = np.full(len(x), np.iinfo(np.int64).max)
-        np.minimum.at(best, pi, gi)
-        found = best != np.iinfo(np.int64).max
-        out[found] = best[found]
+        order = np.argsort(x, kind="stable")
+        xs = x[order]
+        for gi in np.flatnonzero(self._valid):  # a loop over polygons, not incidents
+            bx0, by0, bx1, by1 = self._bounds[gi]
+            lo, hi = np.searchsorted(xs, bx0, "left"), np.searchsorted(xs, bx1, "right")
+            if lo == hi:
+                continue
+            cand = order[lo:hi]
+            cy = y[cand]
+            cand = cand[(cy >= by0) & (cy <= by1) & (out[cand] < 0)]  # the lowest index wins
+            if len(cand):
+                cand = cand[shapely.intersects_xy(self.geoms[gi], x[cand], y[cand])]
+                out[cand] = gi
         return out
 
     def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:

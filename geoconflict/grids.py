@@ -908,6 +908,11 @@ class GridResult:
             self._polygons = None  # the closure holds the keys: free them
         return self._cells
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its polygons (the function that builds them is a closure)."""
+        _ = self.cells
+        return dict(self.__dict__)
+
     def __repr__(self) -> str:
         return f"GridResult({len(self.table):,} rows, report={self.report!r})"
 

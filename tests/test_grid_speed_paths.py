@@ -234,3 +234,13 @@ def test_kde_overviews_are_averages_of_the_full_raster(tmp_path):
         # averages: the same mass over pixels `factor` times as wide, never above the full maximum
         assert small.sum() * factor**2 == pytest.approx(full.sum(), rel=0.01)
         assert 0 <= small.min() and small.max() <= full.max()
+
+
+def test_grid_result_pickles_with_its_polygons():
+    import pickle
+
+    res = count_by_cell(_incidents(), cells="h3:6", by="event_type", period="year", long=True)
+    again = pickle.loads(pickle.dumps(res))
+    pd.testing.assert_frame_equal(again.table, res.table)
+    pd.testing.assert_frame_equal(again.cells, res.cells)
+    assert again.cells.crs == res.cells.crs and again.metadata == res.metadata

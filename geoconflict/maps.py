@@ -166,8 +166,11 @@ def _json_column(s: pd.Series) -> pd.Series:
         obj = r.astype(object)
         obj[is_int] = r[is_int].astype("int64").astype(object) if is_int.any() else obj[is_int]
         return obj.where(np.isfinite(v), None)  # NaN and ±inf have no JSON form
+    values = s.astype(object)
+    if set(map(type, values.to_numpy())) == {str}:  # text only, nothing missing: as it is
+        return values if values is not s else values.copy()
     # pandas 3 may infer a string dtype from map() and turn None back into NaN: mask afterwards
-    text = s.astype(object).map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
+    text = values.map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
                                                                               and np.isnan(v)) else str(v))
     return text.astype(object).where(s.notna(), None)
 
@@ -197,6 +200,8 @@ def _json_values(values: Any) -> list[str]:
         return list(map(_encode_str, arr))
     if len(types) == 1 and int in types:
         return list(map(int.__repr__, arr))
+    if len(types) == 1 and float in types and bool(np.isfinite(arr.astype("float64")).all()):
+        return list(map(float.__repr__, arr))
     plain = types <= _JSON_TEXT.keys() and (
         float not in types or all(math.isfinite(v) for v in arr if type(v) is float))  # NaN, inf: refused below
     if plain:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -165,3 +166,28 @@ def test_written_page_is_the_rendered_text_and_its_size(tmp_path: Path) -> None:
     assert "<h1>Idlib – ḥ</h1>" in text
     assert len(_layer_data(text, "Ḥalab cells – km²")["features"]) == 4
     assert list(tmp_path.iterdir()) == [out]  # no temporary left beside it
+
+
+def _text_per_value(s: pd.Series) -> pd.Series:
+    """The plain text path of ``_json_column``: ``str`` of each value, missing ones None."""
+    text = s.astype(object).map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
+                                                                              and np.isnan(v)) else str(v))
+    return text.astype(object).where(s.notna(), None)
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["Ḥalab", "a", "", PAYLOADS[1]], dtype=object),
+    pd.Series(["Ḥalab", None, "c", "d"], dtype=object),
+    pd.Series(["x", float("nan"), "z", "w"], dtype=object),
+    pd.array(["x", None, "z", "w"], dtype="string"),
+    pd.array(["x", "y", "z", "w"], dtype="string"),
+    pd.Categorical(["b", "a", "b", "a"]),
+    pd.Series([1, "two", 3.5, None], dtype=object),
+    pd.Series([np.str_("np"), "str", "a", "b"], dtype=object),
+])
+def test_text_columns_as_the_per_value_path(column: Any) -> None:
+    s = pd.Series(column, index=[10, 11, 12, 13], name="c")
+    fast, plain = _json_column(s), _text_per_value(s)
+    assert fast.dtype == object and fast.index.equals(s.index)
+    assert fast.tolist() == plain.tolist()
+    assert [type(v) for v in fast] == [type(v) for v in plain]

@@ -208,7 +208,8 @@ def geojson_like(geoms: np.ndarray) -> list[dict[str, Any] | None]:
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     types = np.full(len(geoms), -1)
     types[ok] = shapely.get_type_id(geoms[ok])
-    parts, owner = shapely.get_parts(np.where(ok, geoms, None), return_index=True)
+    parts, owner = shapely.get_parts(geoms[ok], return_index=True)
+    owner = np.flatnonzero(ok)[owner]
     ptypes = shapely.get_type_id(parts)
     body: list[list[Any]] = [[] for _ in range(len(parts))]
     poly = np.flatnonzero(ptypes == 3)

@@ -160,8 +160,8 @@ class SegmentIndex:
         d = self._distances(px[:, None], py[:, None], np.minimum(i, nseg - 1))
         d = np.where(valid, d, np.inf)
         k = np.argmin(d, axis=1)  # the first minimum: the lowest index in the run
-        rows = np.arange(len(run))
-        return d[rows, k], i[rows, k]
+        at = np.arange(len(run))
+        return d[at, k], i[at, k]
 
     def _numpy(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The compiled loop's branch-and-bound on whole arrays: each round measures, for every

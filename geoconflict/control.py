@@ -324,9 +324,10 @@ def read_control(
         kept = snapshot_at(out, day)
         if len(kept) == 0:
             frm, to = out["valid_from"], out["valid_to"]
-            first = ".." if frm.isna().any() else f"{frm.min():%Y-%m-%d}"
-            last = ".." if to.isna().any() else f"{to.max():%Y-%m-%d}"
-            raise LayerError(f"no control zone is in force on {day:%Y-%m-%d} (the layer covers {first} to {last})",
+            span_from = ".." if frm.isna().any() else f"{frm.min():%Y-%m-%d}"
+            span_to = ".." if to.isna().any() else f"{to.max():%Y-%m-%d}"
+            raise LayerError(f"no control zone is in force on {day:%Y-%m-%d} "
+                             f"(the layer covers {span_from} to {span_to})",
                              fix="choose a date inside the control layer's validity")
         out = kept.reset_index(drop=True)
     for note in notes:

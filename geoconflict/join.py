@@ -347,10 +347,12 @@ def join_admin(
         polys_m = layer.geometry.to_crs(metric).to_numpy()
         px, py = transform_xy(x[out_pts], y[out_pts], incidents.crs, metric)
         # a point outside every polygon is nearest to a boundary segment: search the segments
-        # (boxed runs of short pieces), not whole detailed polygons; the nearest segment at a tie
+        # (a tree of short pieces), not whole detailed polygons; the nearest segment at a tie
         # is the lowest, so the unit is the lowest-numbered one at that distance
         a, b, owner = _boundary_segments(polys_m)
-        d, si = SegmentIndex.from_ends(a, b).nearest(px, py, max_distance=snap_distance_m)
+        # GEOS's tree stops early for points with nothing within reach: the compiled loop,
+        # which measures every point to its nearest segment, is not used here
+        d, si = SegmentIndex.from_ends(a, b).nearest(px, py, max_distance=snap_distance_m, method="geos")
         hit = si >= 0
         rows = out_pts[hit]
         idx[rows] = owner[si[hit]]

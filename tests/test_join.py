@@ -345,10 +345,10 @@ def test_name_mismatch_flag_once_across_layers_and_counted_per_layer() -> None:
     assert [a["name_mismatch"] for a in report.admin] == [1, 0]
 
 
-@pytest.mark.parametrize("method", ["numpy", "compiled"])
+@pytest.mark.parametrize("method", ["compiled"])
 def test_front_line_fast_paths_equal_geos(monkeypatch, method: str) -> None:
-    """The numpy branch-and-bound (from 5,000 incidents) and the compiled loop (from a million)
-    give the distances and sides of GEOS's tree, on many random incidents across the dated lines."""
+    """The compiled loop (from a million incidents) gives the distances and sides of GEOS's
+    tree, on many random incidents across the dated lines."""
     import geoconflict.join as join_module
 
     rng = np.random.default_rng(4)

@@ -12,10 +12,9 @@ from geoconflict import _nearest
 from geoconflict._nearest import SegmentIndex
 
 
-@pytest.fixture(autouse=True, params=["compiled", "numpy", "geos"])
+@pytest.fixture(autouse=True, params=["compiled", "geos"])
 def path(request, monkeypatch):
-    """Every test on the three paths: the compiled loop (millions of points), the numpy
-    branch-and-bound (thousands) and GEOS's tree (a few)."""
+    """Every test on both paths: the compiled loop (millions of points) and GEOS's tree."""
     monkeypatch.setattr(_nearest, "method_for", lambda n: request.param)
     return request.param
 
@@ -110,9 +109,8 @@ def test_few_points(n: int):
 
 
 
-def test_the_three_paths_agree_exactly_including_ties(monkeypatch):
-    """Same distances to the last bit and the same segment (the lowest index at a tie), also
-    when the numpy path works in blocks smaller than the input."""
+def test_the_paths_agree_exactly_including_ties():
+    """Same distances to the last bit and the same segment (the lowest index at a tie)."""
     rng = np.random.default_rng(11)
     grid = np.arange(0, 400, 10.0)  # a comb of vertical segments on a 10 m lattice: many ties
     a = np.column_stack([np.repeat(grid, 1), np.zeros(len(grid))])
@@ -123,18 +121,16 @@ def test_the_three_paths_agree_exactly_including_ties(monkeypatch):
     px = np.r_[rng.integers(-5, 400, 3000) + 5.0, rng.uniform(-3e4, 3e5, 3000)]
     py = np.r_[rng.integers(-20, 70, 3000) * 1.0, rng.uniform(-3e4, 3e4, 3000)]
     index = _nearest.SegmentIndex.from_ends(a, b)
-    monkeypatch.setattr(_nearest, "CELLS", 5000)  # many small blocks
-    answers = {m: index.nearest(px, py, method=m) for m in ("geos", "numpy", "compiled")}
-    for m in ("numpy", "compiled"):
-        np.testing.assert_array_equal(answers[m][0], answers["geos"][0])
-        np.testing.assert_array_equal(answers[m][1], answers["geos"][1])
-    assert (answers["numpy"][0][:3000] == 5.0).sum() > 100  # the ties were there
+    answers = {m: index.nearest(px, py, method=m) for m in ("geos", "compiled")}
+    np.testing.assert_array_equal(answers["compiled"][0], answers["geos"][0])
+    np.testing.assert_array_equal(answers["compiled"][1], answers["geos"][1])
+    assert (answers["geos"][0][:3000] == 5.0).sum() > 100  # the ties were there
 
 
 def test_method_by_size(monkeypatch):
     monkeypatch.undo()  # the real choice, not the fixture's
     assert _nearest.method_for(10) == "geos"
-    assert _nearest.method_for(_nearest.NUMPY_FROM) == "numpy"
+    assert _nearest.method_for(_nearest.COMPILED_FROM - 1) == "geos"
     assert _nearest.method_for(_nearest.COMPILED_FROM) == "compiled"
     with pytest.raises(ValueError):
         SegmentIndex(shapely.linestrings([[(0, 0), (1, 1)]])).nearest(np.zeros(1), np.zeros(1), method="x")

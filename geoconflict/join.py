@@ -67,6 +67,12 @@ Layer: TypeAlias = str | Path | gpd.GeoDataFrame
 # point location
 
 
+#: from this many points the raster pre-classification pays for itself (below it the exact test
+#: of every point, on the x-sorted points and prepared polygons, is faster: 272 sub-districts,
+#: 200k points 0.13 s against 0.32 s; 2.5M points 4.1 s against 1.2 s)
+RASTER_FROM = 300_000
+
+
 class PointLocator:
     """Which polygon (lowest index) each point intersects; ``-1`` for none.
 
@@ -136,7 +142,7 @@ class PointLocator:
         if self.n == 0 or not self._valid.any() or len(x) == 0:
             return out
         ok = np.isfinite(x) & np.isfinite(y)
-        if len(x) < 20_000 and self._grid is None:
+        if len(x) < RASTER_FROM and self._grid is None:
             out[ok] = self._exact(x[ok], y[ok])
             return out
         if self._grid is None:

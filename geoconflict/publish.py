@@ -5,10 +5,18 @@ and the PNG) in the GeoPackage's ``layer_styles`` table, marked default (``useAs
 so QGIS opens the layers styled. Rasters (``kde``) are not stored in the GeoPackage: the stage
 that made them writes them beside it as a Cloud-Optimised GeoTIFF; :func:`write_raster_style`
 puts a ``.qml`` next to such a raster (QGIS loads it as the default style).
+
+Incident layers larger than :data:`INCIDENTS_IN_GPKG_MAX` rows are written as GeoParquet beside
+the GeoPackage (``layers.incidents.parquet`` next to ``layers.gpkg``) instead of into it: GDAL
+inserts rows into a GeoPackage one by one with its R-tree (about 100,000 rows a second with 45
+columns, 27-31 s of CPU for 2.5 million incidents), where GeoParquet takes about 7 s and a tenth
+of the space.  Every aggregated layer (grids, zones, lines, flows) stays in the styled GeoPackage.
+``incidents_max_rows=None`` (``--incidents-in-gpkg``) keeps every layer in it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -21,9 +29,11 @@ import shapely
 
 from . import styles
 from .errors import InputError
-from .io import FIXED_TIMESTAMP, atomic_path, output_format, write_layers, write_text
+from .io import FIXED_TIMESTAMP, atomic_path, output_format, output_set, write_layer, write_layers, write_text
 from .layers import Layer
 from .qml import qml_for, raster_qml
+
+log = logging.getLogger(__name__)
 
 _LAYER_STYLES_SQL = """
 CREATE TABLE IF NOT EXISTS layer_styles (
@@ -56,13 +66,39 @@ def table_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = False) -> Path:
+#: incident layers with more rows than this are written as GeoParquet beside the GeoPackage
+INCIDENTS_IN_GPKG_MAX = 500_000
+
+
+def beside_gpkg(layers: Sequence[Layer], path: str | Path, *,
+                incidents_max_rows: int | None = INCIDENTS_IN_GPKG_MAX) -> dict[str, Path]:
+    """Layer name -> the GeoParquet file :func:`write_gpkg` writes it to instead of the
+    GeoPackage (incident layers over ``incidents_max_rows`` rows)."""
+    out: dict[str, Path] = {}
+    taken: set[str] = set()
+    target = Path(path)
+    for layer in layers:
+        if layer.kind == "kde":
+            continue
+        name = table_name(layer.name, taken)
+        if (layer.kind == "incidents" and incidents_max_rows is not None
+                and isinstance(layer.data, pd.DataFrame) and len(layer.data) > incidents_max_rows):
+            out[layer.name] = target.with_name(f"{target.stem}.{name}.parquet")
+    return out
+
+
+def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = False,
+               incidents_max_rows: int | None = INCIDENTS_IN_GPKG_MAX) -> Path:
     """Write every vector layer into one GeoPackage with a default QGIS style per layer.
 
     Table names are the layer names made safe (``Control zones`` → ``control_zones``); the
     original name is the style's description. ``kde`` rasters are skipped (see the module doc).
+    Incident layers over ``incidents_max_rows`` rows go to GeoParquet beside it
+    (:func:`beside_gpkg` names the files; logged); ``None`` keeps every layer in the GeoPackage.
+    The GeoPackage and those files are written all or none.
     """
     output_format(path, (".gpkg",))
+    parquet = beside_gpkg(layers, path, incidents_max_rows=incidents_max_rows)
     frames: dict[str, gpd.GeoDataFrame] = {}
     qmls: dict[str, tuple[str, str, str]] = {}
     taken: set[str] = set()
@@ -78,6 +114,8 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
         if gdf.crs is None:
             raise InputError(f"layer {layer.name!r} has no CRS", fix="set one before publishing")
         name = table_name(layer.name, taken)
+        if layer.name in parquet:
+            continue
         out = gdf.copy(deep=False)  # copy-on-write: the caller's frame is never changed
         if out.geometry.name != "geometry":
             out = out.rename_geometry("geometry")
@@ -86,12 +124,20 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
         geom = styles.geometry_family(_geometry_types(out))
         frames[name] = out
         qmls[name] = (qml_for(sym, geom, columns=list(out.columns)), layer.name, layer.kind)
-    if not frames:
+    if not frames and not parquet:
         raise InputError("no vector layers to write", path=path)
     target = Path(path)
-    with atomic_path(target, overwrite=overwrite) as tmp:
-        write_layers(frames, tmp, overwrite=True)
-        _add_styles(tmp, qmls)
+    with output_set([target, *parquet.values()], overwrite=overwrite):
+        for layer in layers:
+            if layer.name in parquet and isinstance(layer.data, pd.DataFrame):
+                log.warning("layer %r (%s rows) written to %s, not into the GeoPackage (over %s rows; "
+                            "keep it in with incidents_max_rows=None, --incidents-in-gpkg)", layer.name,
+                            f"{len(layer.data):,}", parquet[layer.name], f"{incidents_max_rows:,}")
+                write_layer(layer.data, parquet[layer.name], overwrite=overwrite)
+        if frames:
+            with atomic_path(target, overwrite=overwrite) as tmp:
+                write_layers(frames, tmp, overwrite=True)
+                _add_styles(tmp, qmls)
     return target
 
 

@@ -85,6 +85,9 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 @click.option("--size", default=None, callback=_size, metavar="WxH",
               help="Pixel size of a PNG (at --dpi), e.g. 1920x1080 for a 16:9 slide; "
                    "default 11 x 7.5 in.")
+@click.option("--incidents-in-gpkg", is_flag=True,
+              help="With a .gpkg output, keep incident layers of more than 500,000 rows in it "
+                   "(by default they go to GeoParquet beside it: LAYERS.<table>.parquet).")
 @control_options
 @overwrite_opt
 @click.pass_context
@@ -92,7 +95,7 @@ def map(  # noqa: A001 - the command is named like its module
     ctx: click.Context, layers: tuple[Path, ...], outputs: tuple[Path, ...], kinds: dict[str, str],
     title: str, subtitle: str | None, sources: tuple[str, ...], data_as_of: str | None,
     tiles: str | None, max_features: int, no_time_slider: bool, window_days: int, dpi: int, svg: bool,
-    size: tuple[int, int] | None, control: list[str] | None, overwrite: bool,
+    size: tuple[int, int] | None, control: list[str] | None, overwrite: bool, incidents_in_gpkg: bool = False,
 ) -> None:
     """Map LAYERS (any file geoconflict reads; incident CSVs included) to OUTPUTS.
 
@@ -130,9 +133,14 @@ def map(  # noqa: A001 - the command is named like its module
                 write_png(loaded, out, dpi=dpi, svg=svg, overwrite=overwrite, size=size, **common)
                 said.append(f"wrote {out}" + (f" and {out.with_suffix('.svg')}" if svg and ext == ".png" else ""))
             else:
-                from ..publish import write_gpkg
+                from ..publish import INCIDENTS_IN_GPKG_MAX, beside_gpkg, write_gpkg
 
-                write_gpkg(loaded, out, overwrite=overwrite)
-                said.append(f"wrote {out} ({sum(layer.kind != 'kde' for layer in loaded)} styled layers)")
+                limit = None if incidents_in_gpkg else INCIDENTS_IN_GPKG_MAX
+                write_gpkg(loaded, out, overwrite=overwrite, incidents_max_rows=limit)
+                beside = beside_gpkg(loaded, out, incidents_max_rows=limit)
+                said.append(f"wrote {out} ({sum(layer.kind != 'kde' for layer in loaded) - len(beside)} styled layers)"
+                            + "".join(f"; {name} (over {INCIDENTS_IN_GPKG_MAX:,} rows) as GeoParquet: {path} "
+                                      "(--incidents-in-gpkg keeps it in the GeoPackage)"
+                                      for name, path in beside.items()))
     for line in said:
         say(ctx, line)

@@ -19,9 +19,13 @@ Stages (geoconflict | the plain way an analyst would write):
                                                  | every cell polygon over the extent + sjoin + groupby
   kde_500m        kde_raster (quartic, 5 km, 500 m pixels)
                                                  | histogram2d + direct convolution (scipy.ndimage)
-  zones           area_by_controller on a date   | overlay(admin, snapshot) + area in an equal-area CRS + groupby
-  gpkg            publish.write_gpkg (incidents, grid, zones, front line; QGIS styles)
-                                                 | GeoDataFrame.to_file per layer
+  zones           read_control(on=date) + area_by_controller
+                                                 | read_file + the rows of the latest date on or before it
+                                                   + overlay(admin, snapshot) + area in an equal-area CRS + groupby
+  gpkg            publish.write_gpkg (incidents, grid, zones, front line; QGIS styles; past
+                  500,000 rows the incidents go to GeoParquet beside it, its default)
+                                                 | GeoDataFrame.to_file per layer (the incidents
+                                                   to_parquet past 500,000 rows, as ours)
   html            maps.write_map (grid, zones)   | GeoDataFrame.explore + folium save
 
 Points on a cell edge or vertex (the data plants some: longitude 39.0, UTM zone 37's central
@@ -63,6 +67,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 SPECS = ("square:1km", "hex:5km", "h3:7", "priogrid")
+INCIDENTS_IN_GPKG_MAX = 500_000  # geoconflict.publish.INCIDENTS_IN_GPKG_MAX (checked in main)
 ZONES_DATE = "2020-03-05"
 
 
@@ -153,7 +158,7 @@ def fast_pipeline(data: Path, ans: Path) -> dict[str, Any]:
         g = st.run(stage_name(spec), count_by_cell, joined, cells=spec)
         grids[spec] = g
         with st.aside():
-            pd.DataFrame({"cell_id": g.cells["cell_id"].astype(str), "count": g.cells["count"]}).to_parquet(
+            pd.DataFrame({"cell_id": g.table["cell_id"].astype(str), "count": g.table["count"]}).to_parquet(
                 ans / f"{stage_name(spec)}.parquet")
     k = st.run("kde_500m", kde_raster, joined, ans / "kde.tif", bandwidth_m=5000, resolution_m=500)
     with st.aside(), rasterio.open(k.path) as ds:
@@ -161,7 +166,7 @@ def fast_pipeline(data: Path, ans: Path) -> dict[str, Any]:
         (ans / "kde.json").write_text(json.dumps({"crs": k.crs, "transform": k.transform}))
 
     def zones() -> Any:
-        control = read_control(data / "control.gpkg")
+        control = read_control(data / "control.gpkg", on=ZONES_DATE)  # that day's state, validated
         admin = read_layer(data / "admin.gpkg")
         return area_by_controller(control, admin, date=ZONES_DATE, admin_fields=["ADM3_PCODE"])
 
@@ -319,8 +324,9 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
 
     def zones() -> Any:
         adm = gpd.read_file(data / "admin.gpkg")[["ADM3_PCODE", "geometry"]]
-        ctl = C.read_control(gpd.read_file(data / "control.gpkg"))
-        snap = C.snapshot_at(ctl, ZONES_DATE)[["controller", "geometry"]]
+        ctl = gpd.read_file(data / "control.gpkg")
+        day = pd.to_datetime(ctl["date"])
+        snap = ctl[day == day[day <= pd.Timestamp(ZONES_DATE)].max()][["controller", "geometry"]]
         ov = gpd.overlay(adm, snap, how="intersection")
         # long lon/lat edges densified to 0.01° before projecting, as a careful analyst does
         ov["area_km2"] = ov.geometry.segmentize(0.01).to_crs(equal_area_crs_for(adm)).area / 1e6
@@ -333,7 +339,10 @@ def plain_pipeline(data: Path, ans: Path) -> dict[str, Any]:
 
     def gpkg() -> None:
         out = ans / "out.gpkg"
-        inc.to_file(out, layer="incidents", driver="GPKG")
+        if len(inc) > INCIDENTS_IN_GPKG_MAX:  # what geoconflict does at this size (publish module doc)
+            inc.to_parquet(ans / "out.incidents.parquet")
+        else:
+            inc.to_file(out, layer="incidents", driver="GPKG")
         hexes.to_file(out, layer="hex_5_km", driver="GPKG")
         ov.to_file(out, layer="area_by_controller", driver="GPKG")
         lines.to_file(out, layer="front_line", driver="GPKG")
@@ -400,8 +409,11 @@ def compare(fast: Path, plain: Path) -> dict[str, bool]:
     import pyogrio
 
     def counts(p: Path) -> list[int]:
-        return sorted(int(pyogrio.read_info(p, layer=str(name))["features"])
-                      for name in pyogrio.list_layers(p)[:, 0] if str(name) != "layer_styles")
+        import pyarrow.parquet as pq
+
+        side = [pq.ParquetFile(f).metadata.num_rows for f in sorted(p.parent.glob("out.*.parquet"))]
+        return sorted([int(pyogrio.read_info(p, layer=str(name))["features"])
+                       for name in pyogrio.list_layers(p)[:, 0] if str(name) != "layer_styles"] + side)
 
     out["gpkg"] = counts(fast / "out.gpkg") == counts(plain / "out.gpkg")
     fa = json.loads((fast / "html.json").read_text())["features"]
@@ -573,6 +585,9 @@ def main() -> int:
             args.json.write_text(json.dumps({"memory_test": res, "machine": machine()}, indent=2) + "\n")
         return 0 if "seconds" in res.get("dask", {}) else 1
 
+    from geoconflict.publish import INCIDENTS_IN_GPKG_MAX as LIMIT
+
+    assert LIMIT == INCIDENTS_IN_GPKG_MAX, "bench.INCIDENTS_IN_GPKG_MAX is out of date"
     with tempfile.TemporaryDirectory(prefix="geoconflict-bench-") as tmp:
         root = args.keep or Path(tmp)
         data, fast, plain = root / "data", root / "fast", root / "plain"

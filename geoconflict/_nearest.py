@@ -9,9 +9,10 @@ The box distance is a lower bound of the distance to any segment in it, so the a
 exact minimum; the point-to-segment distance is the formula GEOS uses
 (``Distance::pointToSegment``).
 
-Two paths give the same answer, bit for bit (tested): GEOS's tree of the segments up to a
-million points, which spares the second it costs a process to import numba and load the compiled
-code; the compiled loop from a million.  (A numpy version of the branch-and-bound was tried: no
+Two paths give the same answer, bit for bit (tested): GEOS's tree of the segments below 300,000
+points (about 4.5 us a point), which spares the second it costs a process to import numba and load
+the compiled code; the compiled loop from 300,000 (at a million points GEOS's tree takes ~5 s,
+the compiled loop ~0.3 s plus that second).  (A numpy version of the branch-and-bound was tried: no
 faster than GEOS's tree on front lines, and 8x slower on detailed admin boundaries, whose
 overlapping boxes leave many runs to measure for every point.)
 """
@@ -26,7 +27,7 @@ import shapely
 CHUNK: int | None = None
 #: from this many points the compiled loop is used (importing numba and loading the compiled code
 #: cost about a second once per process, more than GEOS's tree takes below this size)
-COMPILED_FROM = 1_000_000
+COMPILED_FROM = 300_000
 
 
 def method_for(n: int) -> str:

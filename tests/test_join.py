@@ -347,7 +347,7 @@ def test_name_mismatch_flag_once_across_layers_and_counted_per_layer() -> None:
 
 @pytest.mark.parametrize("method", ["compiled"])
 def test_front_line_fast_paths_equal_geos(monkeypatch, method: str) -> None:
-    """The compiled loop (from a million incidents) gives the distances and sides of GEOS's
+    """The compiled loop (from 300,000 incidents) gives the distances and sides of GEOS's
     tree, on many random incidents across the dated lines."""
     import geoconflict.join as join_module
 

@@ -163,8 +163,7 @@ def clean_text(s: pd.Series, *, trim: bool = False) -> pd.Series:
     t = arrow_text(s)
     if trim:
         t = _trim(t)
-    empty = pc.equal(t, "")
-    if pc.any(empty).as_py():
+    if _any_empty(t):
         t = _null_where_empty(t)
     elif not trim and pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
         return s
@@ -206,6 +205,27 @@ def _edge_bytes_suspect(a: pa.Array) -> np.ndarray:
     first = data[np.minimum(start, len(data) - 1)]
     last = data[np.maximum(stop - 1, 0)]
     return (_MAYBE_SPACE[first] | _MAYBE_SPACE[last]) & (stop > start)
+
+
+def _any_empty(t: pa.ChunkedArray) -> bool:
+    """Does a (non-null) cell hold the empty text?  Read from the offsets of plain string
+    chunks (``pc.equal(t, "")`` compares every cell: ~0.1 s a column of millions)."""
+    for c in t.chunks:
+        bufs = c.buffers()
+        if not (pa.types.is_string(c.type) or pa.types.is_large_string(c.type)) or len(bufs) != 3:
+            if pc.any(pc.equal(c, "")).as_py():
+                return True
+            continue
+        if len(c) == 0:
+            continue
+        wide = pa.types.is_large_string(c.type)
+        offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[c.offset: c.offset + len(c) + 1]
+        empty = offsets[1:] == offsets[:-1]
+        if c.null_count:
+            empty &= np.asarray(c.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if empty.any():
+            return True
+    return False
 
 
 def _null_where_empty(t: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -10,20 +10,23 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import shapely
+from test_join import DATA, _control_case
 
 from geoconflict import _nearest
 from geoconflict._nearest import SegmentIndex
 from geoconflict.join import (
+    _DAY_NS,
     CONTROL_STATUS,
+    _append_flags,
+    _flags_changed,
     _group_order,
     _labels_at,
+    _searchsorted_days,
     join_admin,
     join_all,
     join_control,
     join_front_line,
 )
-
-from test_join import DATA, _control_case
 
 
 def _segments(coords: np.ndarray) -> np.ndarray:
@@ -102,3 +105,29 @@ def test_join_all_shares_its_points_and_answers_as_the_joins_one_by_one() -> Non
     step = join_front_line(step, control=ctl)
     pd.testing.assert_frame_equal(out, step)
     assert out["control_status"].tolist().count("uncertain") == 2
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_searchsorted_days_equals_numpy_with_nat_and_times_of_day(side: str) -> None:
+    rng = np.random.default_rng(2)
+    edges = np.sort(rng.choice(np.arange(18_000, 19_500), 40, replace=False)) * _DAY_NS
+    days = rng.integers(17_900, 19_600, 150_000) * _DAY_NS  # before, between, on and after edges
+    days[::97] = np.iinfo(np.int64).min  # NaT
+    got = _searchsorted_days(edges, days, side)
+    np.testing.assert_array_equal(got, np.searchsorted(edges, days, side=side))
+    timed = days + np.where(days == np.iinfo(np.int64).min, 0, 3_600_000_000_000)  # not whole days
+    np.testing.assert_array_equal(_searchsorted_days(edges, timed, side),
+                                  np.searchsorted(edges, timed, side=side))
+
+
+def test_flags_kept_as_they_are_and_changes_counted_in_arrow() -> None:
+    flags = pd.Series(["", "future_date", ""], dtype="str")
+    none = pd.Series(["", "", ""], dtype=object)
+    assert _append_flags(flags, none) is flags
+    added = _append_flags(flags, pd.Series(["", ";admin_name_mismatch:admin1", ""], dtype=object))
+    assert added.tolist() == ["", "future_date;admin_name_mismatch:admin1", ""]
+    assert _flags_changed(flags, added) == 1 and _flags_changed(None, added) == 1
+    with_null = pd.Series(["", None, "x"], dtype="str")  # the text comparison, as before
+    assert _append_flags(with_null, none).tolist() == ["", "", "x"]
+    assert _flags_changed(with_null, with_null) == 1  # a null is never equal to itself
+

@@ -201,9 +201,9 @@ def _edge_bytes_suspect(a: pa.Array) -> np.ndarray:
     offsets: np.ndarray = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[a.offset: a.offset + n + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8)
     start, stop = offsets[:-1], offsets[1:]
-    # an empty cell reads a neighbour's byte here; it is masked out below
-    first = data[np.minimum(start, len(data) - 1)]
-    last = data[np.maximum(stop - 1, 0)]
+    # an empty cell reads a neighbour's byte here (clipped to the buffer); masked out below
+    first = data.take(start, mode="clip")
+    last = data.take(stop - 1, mode="clip")
     return (_MAYBE_SPACE[first] | _MAYBE_SPACE[last]) & (stop > start)
 
 

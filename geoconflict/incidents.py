@@ -832,28 +832,37 @@ def _points_xy(points: PointCoords, mark: Any) -> tuple[np.ndarray, np.ndarray]:
 def _date_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None], hint: pd.Series) -> pd.Series:
     n = len(frame)
     col = cols["date_precision"]
+    # in place on the parsed array (a fresh one): each np.where made another of millions of rows
     if col is not None:
-        v = V.parse_number(frame[col])[0]
-        v = np.where(np.isfinite(v), np.round(v), np.nan)
-        if fmt == "ucdp":
-            v = np.where(v >= 4, 4, v)  # date_prec 4, 5 -> year
-        v = np.where((v >= 1) & (v <= 4), v, np.nan)
+        v = _whole_in(V.parse_number(frame[col])[0], 1, 4, top=4 if fmt == "ucdp" else None)  # date_prec 4, 5 -> year
     else:
         v = np.full(n, np.nan)
-    v = np.where(np.isnan(v), hint.to_numpy(dtype="float64", na_value=np.nan), v)  # 2020-06: a month
-    return V.small_ints(np.where(np.isnan(v), 1, v))  # no precision: a day
+    unset = np.isnan(v)
+    if unset.any():
+        v[unset] = hint.to_numpy(dtype="float64", na_value=np.nan)[unset]  # 2020-06: a month
+        v[np.isnan(v)] = 1  # no precision: a day
+    return V.small_ints(v)
+
+
+def _whole_in(v: np.ndarray, low: float, high: float, *, top: float | None = None) -> np.ndarray:
+    """``v`` (changed in place) rounded, capped at ``top`` if given, NaN where not finite or
+    outside ``low``..``high``.  A view of other data (a numeric column as read) is copied first."""
+    if v.base is not None or not v.flags.writeable:
+        v = v.copy()
+    v[~np.isfinite(v)] = np.nan
+    np.round(v, out=v)
+    if top is not None:
+        np.minimum(v, top, out=v)  # NaN stays NaN
+    v[(v < low) | (v > high)] = np.nan
+    return v
 
 
 def _geo_precision(fmt: str, frame: pd.DataFrame, cols: dict[str, str | None]) -> pd.Series:
     col = cols["geo_precision"]
     if col is None:
         return V.small_ints(np.full(len(frame), np.nan))
-    v = V.parse_number(frame[col])[0]
-    v = np.where(np.isfinite(v), np.round(v), np.nan)
-    if fmt == "ucdp":
-        v = np.where(v >= 3, 3, v)  # where_prec 3..7: region or coarser
-    v = np.where((v >= 1) & (v <= 9), v, np.nan)
-    return V.small_ints(v)
+    # where_prec 3..7: region or coarser
+    return V.small_ints(_whole_in(V.parse_number(frame[col])[0], 1, 9, top=3 if fmt == "ucdp" else None))
 
 
 def _quarantine(

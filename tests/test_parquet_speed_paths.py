@@ -136,3 +136,18 @@ def test_date_window_per_precision() -> None:
     assert pd.isna(start[4]) and pd.isna(end[4])
     assert (start[5], end[5]) == (pd.Timestamp("2019-12-28"), pd.Timestamp("2020-01-03"))
     assert (start[6], end[6]) == (pd.Timestamp("2020-01-01"), pd.Timestamp("2020-12-31"))  # past 4: a year
+
+
+def test_precisions_in_place_leave_the_input_alone() -> None:
+    from geoconflict.incidents import _date_precision, _geo_precision
+
+    frame = pd.DataFrame({"date_prec": [1.0, 2.4, 5.0, 0.0, np.nan, np.inf],
+                          "where_prec": [1.0, 2.0, 7.0, 0.0, np.nan, 9.6]})
+    before = frame.copy()
+    cols: dict[str, str | None] = {"date_precision": "date_prec", "geo_precision": "where_prec"}
+    hint = V.small_ints(np.array([np.nan, np.nan, np.nan, 3, 3, np.nan]))
+    assert _date_precision("ucdp", frame, cols, hint).tolist() == [1, 2, 4, 3, 3, 1]
+    assert _date_precision("acled", frame, cols, hint).tolist() == [1, 2, 1, 3, 3, 1]  # 5: unknown, no hint: a day
+    assert _geo_precision("ucdp", frame, cols).astype("float64").tolist()[:3] == [1, 2, 3]
+    assert _geo_precision("acled", frame, cols).isna().tolist() == [False, False, False, True, True, True]
+    pd.testing.assert_frame_equal(frame, before)

@@ -678,9 +678,18 @@ def _point_geoparquet(gdf: gpd.GeoDataFrame) -> pa.Table | None:
     attrs = pd.DataFrame(gdf.copy(deep=False))
     attrs[geom.name] = None  # as geopandas does: a null column, replaced by the WKB below
     table = pa.Table.from_pandas(attrs, preserve_index=False)
-    table = table.set_column(list(gdf.columns).index(geom.name), field, _point_wkb(geoms))
+    xy = shapely.get_coordinates(geoms)
+    table = table.set_column(list(gdf.columns).index(geom.name), field, _point_wkb(geoms, xy=xy))
+    # geopandas' metadata from two corner points when every coordinate is finite: the same
+    # types (Point), CRS and bbox, without geopandas scanning the millions of points again
+    # for their types and bounds (~0.3 s at 2.5M); otherwise from the layer itself
+    corners = gdf
+    if len(xy) and np.isfinite(xy).all():
+        low, high = xy.min(axis=0), xy.max(axis=0)
+        corners = gpd.GeoDataFrame({geom.name: gpd.GeoSeries(shapely.points([low, high]), crs=geom.crs)},
+                                   geometry=geom.name)
     meta = dict(table.schema.metadata or {})
-    meta[b"geo"] = _encode_metadata(_create_metadata(gdf, schema_version=None,
+    meta[b"geo"] = _encode_metadata(_create_metadata(corners, schema_version=None,
                                                      geometry_encoding={geom.name: "WKB"},
                                                      write_covering_bbox=False))
     if gdf.attrs:
@@ -842,10 +851,12 @@ def _arrow_layer(gdf: gpd.GeoDataFrame) -> _ArrowLayer | None:
     return _ArrowLayer(table, geom.name, _LAYER_TYPES[int(types[0])], crs)
 
 
-def _point_wkb(points: np.ndarray) -> pa.Array:
+def _point_wkb(points: np.ndarray, *, xy: np.ndarray | None = None) -> pa.Array:
     """Well-known binary of (non-empty, 2D) points as shapely writes it (little-endian), packed
-    with numpy at 21 bytes a point: many times faster than shapely."""
-    xy = shapely.get_coordinates(points)
+    with numpy at 21 bytes a point: many times faster than shapely.  ``xy``: their coordinates
+    when the caller has them (``shapely.get_coordinates(points)``)."""
+    if xy is None:
+        xy = shapely.get_coordinates(points)
     packed = np.empty(len(points), dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
     packed["order"], packed["type"] = 1, 1
     packed["x"], packed["y"] = xy[:, 0], xy[:, 1]

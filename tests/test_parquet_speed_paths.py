@@ -151,3 +151,18 @@ def test_precisions_in_place_leave_the_input_alone() -> None:
     assert _geo_precision("ucdp", frame, cols).astype("float64").tolist()[:3] == [1, 2, 3]
     assert _geo_precision("acled", frame, cols).isna().tolist() == [False, False, False, True, True, True]
     pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize("case", ["renamed_geometry", "nan_coordinate", "one_point"])
+def test_geo_metadata_from_corners_is_geopandas_own(case: str, tmp_path: Path) -> None:
+    gdf = _incidents(40)
+    if case == "renamed_geometry":
+        gdf = gdf.rename_geometry("where")
+    elif case == "nan_coordinate":  # a point, not empty: the metadata comes from the layer itself
+        gdf.loc[5, "geometry"] = gpd.points_from_xy([np.nan], [35.5])[0]
+    elif case == "one_point":
+        gdf = gdf.iloc[:1]
+    assert io._point_geoparquet(gdf) is not None
+    ours = io.write_layer(gdf, tmp_path / "ours.parquet")
+    gdf.to_parquet(tmp_path / "plain.parquet", index=False)
+    assert ours.read_bytes() == (tmp_path / "plain.parquet").read_bytes()

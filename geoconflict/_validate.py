@@ -70,8 +70,9 @@ def by_distinct(s: pd.Series, parse: Any) -> tuple[np.ndarray, ...]:
         if len(enc.dictionary) < n // 2:
             # one extra slot for null cells (parsed as missing)
             uniq = pa.concat_arrays([enc.dictionary, pa.array([None], type=enc.dictionary.type)])
-            idx = pc.fill_null(enc.indices, len(enc.dictionary)).to_numpy(zero_copy_only=False)
-            return tuple(a[idx] for a in parse(uniq))
+            # pyarrow's int32 indices made numpy convert them once per array spread
+            idx = pc.fill_null(enc.indices, len(enc.dictionary)).to_numpy(zero_copy_only=False).astype(np.intp)
+            return tuple(a.take(idx) for a in parse(uniq))
     return parse(arr)
 
 

@@ -227,6 +227,7 @@ def read_control(
         extent = source.extent if extent is None else extent
         remainder = source.remainder if remainder is None else remainder
         source = list(source.paths)
+    day = parse_day(on) if on is not None else None  # a bad date is refused before any reading
     if remainder is not None and extent is None:
         raise LayerError("a remainder controller needs an extent",
                          fix="add --extent FILE (a country or study-area polygon), or drop --remainder")
@@ -307,7 +308,6 @@ def read_control(
     out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
     out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
     out["snapshot"] = snapshot_labels(out["valid_from"], out["valid_to"])
-    day = parse_day(on) if on is not None else None
     if ext is not None:
         out, ext_notes = apply_extent(out, ext, remainder=remainder)
         notes.extend(ext_notes)

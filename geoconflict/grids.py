@@ -278,7 +278,7 @@ def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.
             hit = _projections.get(key)
             if hit is not None:
                 _projections.move_to_end(key)
-                return hit
+                return hit[0].view(), hit[1].view()  # views of read-only arrays stay read-only
     x, y = transform_xy(lon, lat, WGS84, crs)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError(f"some points cannot be projected to {crs.to_string()}",
@@ -290,6 +290,7 @@ def project(lon: np.ndarray, lat: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.
             _projections[key] = (x, y)
             while len(_projections) > PROJECTION_CACHE_SIZE:
                 _projections.popitem(last=False)
+        return x.view(), y.view()  # a caller cannot make the cached arrays writeable again
     return x, y
 
 
@@ -883,7 +884,8 @@ class GridResult:
             raise TypeError("GridResult takes either cells or a table (with its polygons)")
         if table is not None and polygons is None:
             raise TypeError("GridResult(table=...) needs polygons=, the function that builds them")
-        assert report is not None and metadata is not None
+        if report is None or metadata is None:
+            raise TypeError("GridResult needs report= and metadata=")
         self.report = report
         self.metadata = metadata
         self._table = table

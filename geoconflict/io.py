@@ -617,18 +617,30 @@ def _write_geoparquet(gdf: gpd.GeoDataFrame, path: Path, *, metadata: dict[str, 
     mixed types) is written as text, and said so."""
     import pyarrow.parquet as pq
 
-    def arrow(frame: gpd.GeoDataFrame) -> pa.Table:
-        table = _point_geoparquet(frame)
-        if table is None:  # what GeoDataFrame.to_parquet(index=False) writes
-            from geopandas.io.arrow import _geopandas_to_arrow
+    def arrow(frame: gpd.GeoDataFrame) -> pa.Table | None:
+        try:
+            table = _point_geoparquet(frame)
+            if table is None:  # what GeoDataFrame.to_parquet(index=False) writes
+                from geopandas.io.arrow import _geopandas_to_arrow
 
-            table = _geopandas_to_arrow(frame, index=False)
-        return table
+                table = _geopandas_to_arrow(frame, index=False)
+            return table
+        except (ImportError, AttributeError, TypeError):  # geopandas' private helpers moved or changed
+            return None
 
     try:
         table = arrow(gdf)
     except (OverflowError, pa.ArrowException):
-        table = arrow(_text_columns(gdf))
+        gdf = _text_columns(gdf)
+        table = arrow(gdf)
+    if table is None:  # geopandas' public writer, then the metadata in a second write
+        gdf.to_parquet(path, index=False)
+        if metadata:
+            table = pq.read_table(path)
+            meta = dict(table.schema.metadata or {})
+            meta[PARQUET_METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
+            pq.write_table(table.replace_schema_metadata(meta), path)
+        return
     if metadata:  # in the schema of the one write (not a second read and write of the file)
         meta = dict(table.schema.metadata or {})
         meta[PARQUET_METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
@@ -664,7 +676,7 @@ def _point_geoparquet(gdf: gpd.GeoDataFrame) -> pa.Table | None:
     try:
         from geopandas.io._geoarrow import construct_wkb_array
         from geopandas.io.arrow import _create_metadata, _encode_metadata, _validate_dataframe
-    except ImportError:  # pragma: no cover - another geopandas layout
+    except ImportError:  # another geopandas layout
         return None
     if len(gdf) == 0 or (gdf.dtypes == "geometry").sum() != 1 or not gdf.columns.is_unique:
         return None

@@ -199,9 +199,11 @@ def test_projection_is_reused_only_for_the_same_points_and_crs(monkeypatch):
     utm37, utm36 = CRS.from_epsg(32637), CRS.from_epsg(32636)
     x, y = grids.project(lon, lat, utm37)
     x2, y2 = grids.project(lon.copy(), lat.copy(), utm37)  # equal values, other arrays
-    assert len(calls) == 1 and x2 is x and y2 is y
+    assert len(calls) == 1 and np.shares_memory(x2, x) and np.shares_memory(y2, y)
     with pytest.raises(ValueError):
         x[0] = 0.0  # shared: read-only
+    with pytest.raises(ValueError):
+        x2.setflags(write=True)  # a view of the cached array cannot be made writeable
     moved = lon.copy()
     moved[7] += 1e-9
     x3, _ = grids.project(moved, lat, utm37)

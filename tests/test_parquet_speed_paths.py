@@ -166,3 +166,24 @@ def test_geo_metadata_from_corners_is_geopandas_own(case: str, tmp_path: Path) -
     ours = io.write_layer(gdf, tmp_path / "ours.parquet")
     gdf.to_parquet(tmp_path / "plain.parquet", index=False)
     assert ours.read_bytes() == (tmp_path / "plain.parquet").read_bytes()
+
+
+def test_geopandas_private_helpers_changed_falls_back_to_its_public_writer(tmp_path, monkeypatch):
+    """If geopandas' private helpers move or change signature, the public to_parquet writes the
+    file, with the metadata still under geoconflict's key."""
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+    import shapely
+
+    from geoconflict import io
+
+    def changed(*args, **kwargs):
+        raise TypeError("unexpected keyword argument")
+
+    monkeypatch.setattr(io, "_point_geoparquet", changed)
+    gdf = gpd.GeoDataFrame({"a": [1, 2]}, geometry=shapely.points([0.0, 1.0], [0.0, 1.0]), crs=4326)
+    out = tmp_path / "x.parquet"
+    io._write_geoparquet(gdf, out, metadata={"k": "v"})
+    back = gpd.read_parquet(out)
+    assert back["a"].tolist() == [1, 2] and back.crs.to_epsg() == 4326
+    assert io.PARQUET_METADATA_KEY in pq.read_schema(out).metadata

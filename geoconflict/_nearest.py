@@ -96,16 +96,21 @@ class SegmentIndex:
             if not near.all():
                 dist, seg = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
                 if near.any():
-                    dist[near], seg[near] = self.nearest(px[near], py[near], method=method,
-                                                         max_distance=max_distance)
+                    dist[near], seg[near] = self._search(px[near], py[near], method, max_distance)
                 return dist, seg
+        return self._search(px, py, method, max_distance)
+
+    def _search(self, px: np.ndarray, py: np.ndarray, method: str | None, max_distance: float | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`nearest` past the reach filter (which has run, or is not wanted)."""
+        n = len(px)
         method = method or method_for(n)
         if method == "geos":
             return self._geos(np.asarray(px, dtype="float64"), np.asarray(py, dtype="float64"), max_distance)
         if method != "compiled":
             raise ValueError(f"unknown method {method!r}")
         if max_distance is not None:
-            d, i = self.nearest(px, py, method=method)
+            d, i = self._search(px, py, method, None)
             beyond = ~(d <= max_distance)
             return np.where(beyond, np.nan, d), np.where(beyond, -1, i)
         from ._compiled import nearest_segments

@@ -657,12 +657,14 @@ def read_front_line(source: Layer) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _segment_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end point ((n, 2) arrays) of every segment of the lines, in their order."""
-    parts = shapely.get_parts(shapely.get_parts(lines))
+def _segment_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end point ((n, 2) arrays) of every segment of the lines, in their order, and
+    the position of the line each came from."""
+    parts, of_line = shapely.get_parts(lines, return_index=True)
+    parts, of_part = shapely.get_parts(parts, return_index=True)
     coords, ix = shapely.get_coordinates(parts, return_index=True)
     same = ix[1:] == ix[:-1]
-    return coords[:-1][same], coords[1:][same]
+    return coords[:-1][same], coords[1:][same], of_line[of_part[ix[:-1][same]]]
 
 
 def _side_of(a: np.ndarray, b: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
@@ -722,13 +724,12 @@ def join_front_line(
             if not len(sel):
                 continue
             geoms = st.geometry.to_crs(metric).to_numpy()
-            a, b = _segment_ends(geoms)
+            a, b, seg_owner = _segment_ends(geoms)
             if not len(a):
                 continue
             d, si = SegmentIndex.from_ends(a, b).nearest(px[sel], py[sel], method=method)
             dist[sel] = d
             if ctl is None and front_line is not None and has_lr:
-                seg_owner = _segment_owner(geoms)
                 sgn = _side_of(a[si], b[si], px[sel], py[sel])
                 left = st["controller_left"].astype(str).to_numpy()[seg_owner[si]]
                 right = st["controller_right"].astype(str).to_numpy()[seg_owner[si]]
@@ -744,15 +745,6 @@ def join_front_line(
     result["front_line_side"] = side_col
     assert len(result) == n, "join_front_line changed the number of rows"
     return result
-
-
-def _segment_owner(geoms: np.ndarray) -> np.ndarray:
-    """For each segment of :func:`_segments`, the position of the line it came from."""
-    owner = []
-    for i, g in enumerate(geoms):
-        for p in shapely.get_parts(g):
-            owner.append(np.full(max(len(shapely.get_coordinates(p)) - 1, 0), i))
-    return np.concatenate(owner) if owner else np.zeros(0, int)
 
 
 # --------------------------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def _json_column(s: pd.Series) -> pd.Series:
         return obj.where(np.isfinite(v), None)  # NaN and ±inf have no JSON form
     values = s.astype(object)
     if set(map(type, values.to_numpy())) == {str}:  # text only, nothing missing: as it is
-        return values if values is not s else values.copy()
+        return values  # astype gives a new Series: the caller's is never changed
     # pandas 3 may infer a string dtype from map() and turn None back into NaN: mask afterwards
     text = values.map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float)
                                                                               and np.isnan(v)) else str(v))

@@ -131,3 +131,21 @@ def test_flags_kept_as_they_are_and_changes_counted_in_arrow() -> None:
     assert _append_flags(with_null, none).tolist() == ["", "", "x"]
     assert _flags_changed(with_null, with_null) == 1  # a null is never equal to itself
 
+
+
+def test_segment_ends_owner_is_each_segments_line():
+    """The owner of each segment comes with its ends (no Python loop over lines and parts)."""
+    import shapely
+
+    from geoconflict.join import _segment_ends
+
+    lines = np.array([
+        shapely.LineString([(0, 0), (1, 0), (2, 1)]),
+        shapely.MultiLineString([[(5, 5), (6, 6)], [(7, 7), (8, 8), (9, 9), (9, 10)]]),
+        shapely.LineString([(3, 3), (4, 3)]),
+    ], dtype=object)
+    a, b, owner = _segment_ends(lines)
+    expected = [i for i, g in enumerate(lines) for p in shapely.get_parts(g)
+                for _ in range(len(shapely.get_coordinates(p)) - 1)]
+    assert owner.tolist() == expected == [0, 0, 1, 1, 1, 1, 2]
+    assert a[3].tolist() == [7.0, 7.0] and b[3].tolist() == [8.0, 8.0]

@@ -9,12 +9,14 @@ The box distance is a lower bound of the distance to any segment in it, so the a
 exact minimum; the point-to-segment distance is the formula GEOS uses
 (``Distance::pointToSegment``).
 
-Two paths give the same answer, bit for bit (tested): GEOS's tree of the segments below 300,000
-points (about 4.5 us a point), which spares the second it costs a process to import numba and load
-the compiled code; the compiled loop from 300,000 (at a million points GEOS's tree takes ~5 s,
-the compiled loop ~0.3 s plus that second).  (A numpy version of the branch-and-bound was tried: no
-faster than GEOS's tree on front lines, and 8x slower on detailed admin boundaries, whose
-overlapping boxes leave many runs to measure for every point.)
+Two paths give the same answer, bit for bit (tested): GEOS's tree of the segments below 100,000
+points (about 4.5 us a point), which spares the 0.6-1 s it costs a process to import numba
+(with scipy.linalg, which numba loads) and load the compiled code; the compiled loop from 100,000
+(measured on the benchmark's 50 front lines: 0.77-0.83 s against GEOS's 1.18-1.35 s at 200,000
+points, 0.68-0.75 s against 0.73-1.07 s at 100,000; at a million GEOS's tree takes ~5 s).
+(A numpy version of the branch-and-bound was tried: no faster than GEOS's tree on front lines,
+and 8x slower on detailed admin boundaries, whose overlapping boxes leave many runs to measure
+for every point.)
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from ._geometry import dilate
 #: balances the boxes every point looks at against the segments in the boxes it opens)
 CHUNK: int | None = None
 #: from this many points the compiled loop is used (importing numba and loading the compiled code
-#: cost about a second once per process, more than GEOS's tree takes below this size)
-COMPILED_FROM = 300_000
+#: cost 0.6-1 s once per process, more than GEOS's tree takes below this size)
+COMPILED_FROM = 100_000
 #: from this many points with a ``max_distance``, the points out of reach are set aside first
 #: (:meth:`SegmentIndex.within_reach`)
 REACH_FROM = 10_000

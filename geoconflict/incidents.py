@@ -64,6 +64,7 @@ import shapely
 
 from . import _validate as V
 from ._dates import parse_date_column
+from ._memory import release
 from ._readers import PointCoords, RawTable, read_raw
 from ._rules import (
     FLAGS,  # noqa: F401  (public here as geoconflict.incidents.FLAGS)
@@ -247,7 +248,10 @@ def read_incidents(
                        on_progress=bar.read if bar else None, max_input_mb=max_input_mb)
         if bar:
             bar.stage(f"validating {p.name}")
-        return ingest_raw(raw, fmt=format, lon=lon, lat=lat, date=date, places=places)
+        result = ingest_raw(raw, fmt=format, lon=lon, lat=lat, date=date, places=places)
+    del raw
+    release(result.report.rows_read)  # the parse's temporaries, held by the allocators
+    return result
 
 
 def incidents_from_frame(

@@ -235,3 +235,47 @@ def test_country_distance_by_numpy_equals_geos(monkeypatch, country):
     monkeypatch.setattr(V, "_MAX_NUMPY_SEGMENTS", -1)  # every distance by GEOS
     np.testing.assert_array_equal(fast, V.outside_country(x, y, names))
     assert fast.any() and not fast.all()
+
+
+def test_release_gives_memory_back_only_for_large_tables(monkeypatch) -> None:
+    """Past RELEASE_FROM rows the freed memory goes back (pyarrow's pool, glibc's malloc_trim);
+    below, nothing is called; read_incidents calls it with the rows it read."""
+    from geoconflict import _memory
+
+    calls: list[str] = []
+
+    class Pool:
+        def release_unused(self) -> None:
+            calls.append("arrow")
+
+    import pyarrow as pa
+
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: Pool())
+    monkeypatch.setattr(_memory, "_malloc_trim", lambda: (lambda pad: calls.append(f"trim {pad}")))
+    assert _memory.release(_memory.RELEASE_FROM - 1) is False and calls == []
+    assert _memory.release(_memory.RELEASE_FROM) is True
+    assert calls == ["arrow", "trim 0"]
+    monkeypatch.setattr(_memory, "_malloc_trim", lambda: None)  # no glibc: pyarrow's pool only
+    calls.clear()
+    assert _memory.release(10**7) is True and calls == ["arrow"]
+
+
+def test_read_incidents_releases_after_reading(tmp_path, monkeypatch) -> None:
+    from geoconflict import incidents as incidents_module
+
+    seen: list[int] = []
+    monkeypatch.setattr(incidents_module, "release", lambda rows: seen.append(rows) or False)
+    p = tmp_path / "e.csv"
+    p.write_text("event_id_cnty,event_date,latitude,longitude\nA1,2020-03-06,35.7,36.6\nA2,2020-03-07,x,36.6\n")
+    res = incidents_module.read_incidents(p)
+    assert seen == [res.report.rows_read] == [2]
+
+
+def test_malloc_trim_found_on_glibc() -> None:
+    import platform
+
+    from geoconflict import _memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert _memory._malloc_trim() is not None

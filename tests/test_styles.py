@@ -190,3 +190,35 @@ def test_flow_width_legend() -> None:
     assert [v for v, _ in got] == [100_000.0, 20_000.0, 5_000.0]
     assert got[0][1] == pytest.approx(1.5 + 12.5 * (100_000 / 185_364) ** 0.5)
     assert styles.flow_width_legend([0, 0]) == []
+
+
+def test_ramp_and_palette_equal_matplotlib_without_importing_it() -> None:
+    """The built-in ramp and tab20 give matplotlib's colours, and styling imports no matplotlib."""
+    import subprocess
+    import sys
+
+    import matplotlib
+
+    cm = matplotlib.colormaps[styles.GRID_CMAP]
+    for n in range(1, 60):
+        for start, stop in ((0.15, 0.95), (0.0, 1.0), (0.3, 0.7), (0.0, 0.999)):
+            where = [stop] if n <= 1 else np.linspace(start, stop, n)
+            assert styles.ramp(styles.GRID_CMAP, n, start=start, stop=stop) == [
+                matplotlib.colors.to_hex(cm(x)) for x in where], (n, start, stop)
+    assert styles.ramp("viridis", 3) == [matplotlib.colors.to_hex(matplotlib.colormaps["viridis"](x))
+                                         for x in np.linspace(0.15, 0.95, 3)]  # other maps: matplotlib
+    tab20 = matplotlib.colormaps["tab20"]
+    assert list(styles.TAB20) == [matplotlib.colors.to_hex(tab20(i)) for i in range(20)]
+    # past the palette: evenly spaced hues, as matplotlib's hsv_to_rgb gives them
+    names = [f"group {i:03d}" for i in range(80)]
+    got = styles.controller_colours(names)
+    assert len(set(got.values())) == len(names)
+    free = len(dict.fromkeys([*styles.PALETTE, *styles.TAB20]))
+    for i, name in enumerate(sorted(names)[free:]):
+        hue = (i * 0.618034) % 1.0
+        assert got[name] == matplotlib.colors.to_hex(matplotlib.colors.hsv_to_rgb((hue, 0.65, 0.8)))
+    code = ("import sys; from geoconflict import styles, qml; styles.ramp(styles.GRID_CMAP, 7); "
+            "styles.controller_colours([str(i) for i in range(60)]); styles.sub_event_colours(['x', 'y']); "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

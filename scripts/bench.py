@@ -48,8 +48,8 @@ in all, measuring every process's peak RSS, and in-process for comparison.
 
 Memory the machine hands a process for the first time can be slow: on a virtual machine the host
 backs a guest page only when the guest first touches it.  On the machine these figures come from
-(a Firecracker VM) that cost 6-7 s of system time per GB, against ~0.1 s once the guest had used
-the memory before, and it made the same run take 8.6 s or 5.7 s.  The benchmark measures it first
+(a Firecracker VM) that cost 7-12 s of system time per GB, against 0.3 s just after the guest had
+used the memory, and it made the same 200,000-incident run take 8.6 s or 5.7 s.  The benchmark measures it first
 (``first_touch_s_per_gb`` in the JSON: seconds to fill 256 MB fresh, per GB) so that figures from
 different runs can be compared; ``--warm-memory GB`` touches that much memory once in a child
 process before the runs (both sides gain alike).

@@ -269,7 +269,8 @@ def ramp(cmap: str, n: int, *, start: float = 0.15, stop: float = 0.95) -> list[
         return [matplotlib.colors.to_hex(cm(x)) for x in where]
     lut = _lookup_table(RAMP_STOPS[cmap])
     # matplotlib's Colormap.__call__ for floats in [0, 1]: x * N, truncated, 1.0 -> the last entry
-    idx = [min(int(float(x) * _LUT_SIZE), _LUT_SIZE - 1) for x in where]
+    # (below 0 and above 1 its default under and over colours, the first and last entries)
+    idx = [min(max(int(float(x) * _LUT_SIZE), 0), _LUT_SIZE - 1) for x in where]
     return [_hex(lut[i]) for i in idx]
 
 

@@ -201,7 +201,7 @@ def test_ramp_and_palette_equal_matplotlib_without_importing_it() -> None:
 
     cm = matplotlib.colormaps[styles.GRID_CMAP]
     for n in range(1, 60):
-        for start, stop in ((0.15, 0.95), (0.0, 1.0), (0.3, 0.7), (0.0, 0.999)):
+        for start, stop in ((0.15, 0.95), (0.0, 1.0), (0.3, 0.7), (0.0, 0.999), (-0.2, 1.3)):
             where = [stop] if n <= 1 else np.linspace(start, stop, n)
             assert styles.ramp(styles.GRID_CMAP, n, start=start, stop=stop) == [
                 matplotlib.colors.to_hex(cm(x)) for x in where], (n, start, stop)

@@ -72,11 +72,19 @@ class Run:
         self.stages[name] = record
 
 
+#: files a run writes only for some inputs: the incidents as GeoParquet beside the GeoPackage
+#: past :data:`geoconflict.publish.INCIDENTS_IN_GPKG_MAX` rows.  Planned (one already in the folder
+#: is refused before any stage runs); with ``overwrite``, one an earlier run left that this run
+#: did not write is removed, so that the folder never holds a stale copy beside fresh files
+SOMETIMES_WRITTEN = ("layers.incidents.parquet",)
+
+
 def planned_outputs(sc: Scenario) -> list[str]:
-    """The file names a run of ``sc`` writes (checked against the output folder before any
-    stage runs); :func:`geoconflict.pipeline.run_scenario` checks the staged files again."""
+    """The file names a run of ``sc`` writes or may write (:data:`SOMETIMES_WRITTEN`), checked
+    against the output folder before any stage runs; :func:`geoconflict.pipeline.run_scenario`
+    checks the staged files again."""
     names = ["incidents.geojson", "quarantine.csv", "incidents_joined.geojson", "map.html", "map.png",
-             "layers.gpkg", BRIEFING]
+             "layers.gpkg", *SOMETIMES_WRITTEN, BRIEFING]
     if sc.get("zones", "date") or sc.input("control"):
         names += ["control_zones.geojson", "zone_summary.csv"]
     if sc.get("zones", "change_from"):

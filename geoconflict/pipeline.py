@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ._stages import STAGES, Run, Scenario, planned_outputs, safe_name
+from ._stages import SOMETIMES_WRITTEN, STAGES, Run, Scenario, planned_outputs, safe_name
 from .errors import InputError, OutputError, OutputExistsError
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,9 @@ def run_scenario(
                 if (staging / name).is_dir() and (target / name).is_dir():  # a folder (briefing/) is
                     os.replace(target / name, staging / f".replaced-{name}")  # replaced whole
                 os.replace(staging / name, target / name)
+            for name in SOMETIMES_WRITTEN:  # (overwrite) an earlier run's, not rewritten by this one
+                if name not in outputs and (target / name).exists():
+                    os.replace(target / name, staging / f".replaced-{name}")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return RunResult(outdir=target, outputs=sorted(outputs), manifest=manifest, summary=run.summary)

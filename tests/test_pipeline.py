@@ -272,3 +272,48 @@ def test_bad_parameters_are_reported_together_before_any_stage(tmp_path: Path) -
     text = str(err.value)
     assert "grid.hex" in text and "ceasefire.start" in text and "ceasefire.lull_days" in text
     assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+def test_incidents_beside_the_gpkg_are_planned_and_never_left_stale(tmp_path: Path, monkeypatch) -> None:
+    """layers.incidents.parquet (written past 500,000 incidents) is a planned output: one in the
+    folder is refused before any stage runs; with overwrite, a run that does not write it removes
+    the earlier run's copy (a stale file beside a fresh layers.gpkg would mislead)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from geoconflict import _stages, pipeline
+    from geoconflict.layers import Layer
+    from geoconflict.publish import beside_gpkg
+
+    # the name planned is the name publish writes for the scenario's incident layer
+    big = gpd.GeoDataFrame({"incident_id": ["a", "b"]}, geometry=[Point(0, 0), Point(1, 1)], crs=4326)
+    side = beside_gpkg([Layer("Incidents", "incidents", big)], tmp_path / "layers.gpkg", incidents_max_rows=1)
+    assert [p.name for p in side.values()] == list(_stages.SOMETIMES_WRITTEN)
+    assert set(_stages.SOMETIMES_WRITTEN) <= set(_stages.planned_outputs(load_scenario(None)))
+
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / "layers.incidents.parquet"
+    stale.write_bytes(b"an earlier run's incidents")
+    ran: list[str] = []
+    monkeypatch.setattr(pipeline, "STAGES", [lambda run: ran.append("stage")])
+    with pytest.raises(OutputExistsError, match="layers.incidents.parquet"):
+        run_scenario(None, outdir=out)
+    assert ran == [] and stale.read_bytes() == b"an earlier run's incidents"
+
+    def small_run(run) -> None:  # writes the GeoPackage only, as a run under 500,000 incidents does
+        run.out("layers.gpkg").write_bytes(b"fresh")
+        ran.append("stage")
+
+    monkeypatch.setattr(pipeline, "STAGES", [small_run])
+    run_scenario(None, outdir=out, overwrite=True)
+    assert ran == ["stage"] and not stale.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["layers.gpkg", "manifest.json"]
+
+    def big_run(run) -> None:  # writes both: the copy is replaced, not removed
+        run.out("layers.gpkg").write_bytes(b"fresh")
+        run.out("layers.incidents.parquet").write_bytes(b"this run's incidents")
+
+    monkeypatch.setattr(pipeline, "STAGES", [big_run])
+    run_scenario(None, outdir=out, overwrite=True)
+    assert stale.read_bytes() == b"this run's incidents"

@@ -199,6 +199,15 @@ def dilate(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def segment_ends(paths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end point ((n, 2) arrays) of every segment of ``paths`` (LineStrings or
+    LinearRings, single-part), in their order, and the position in ``paths`` of the path each
+    segment belongs to."""
+    coords, ix = shapely.get_coordinates(np.asarray(paths, dtype=object), return_index=True)
+    same = ix[1:] == ix[:-1]  # consecutive vertices of one path
+    return coords[:-1][same], coords[1:][same], ix[:-1][same]
+
+
 def geojson_like(geoms: np.ndarray) -> list[dict[str, Any] | None]:
     """GeoJSON-like dicts of (multi)polygons and (multi)linestrings, built from whole coordinate
     arrays (``__geo_interface__`` walks every coordinate in Python: 0.15 s on 272 sub-districts).

@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
+from ._geometry import segment_ends
+
 #: cell texts that mean "no value"
 NULL_TOKENS = frozenset(
     {"", "na", "NA", "N/A", "n/a", "nan", "NaN", "NAN", "null", "NULL", "Null", "None", "none",
@@ -449,12 +451,9 @@ def _farther_than(poly: Any, px: np.ndarray, py: np.ndarray, tolerance: float) -
 def _boundary_segments(poly: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(ax, ay, bx, by) of the polygon's boundary segments; None when there are too many for
     numpy to beat GEOS, or none."""
-    lines = shapely.get_parts(shapely.boundary(poly))
-    coords, index = shapely.get_coordinates(lines, return_index=True)
-    same = index[1:] == index[:-1]  # consecutive vertices of one ring
-    if not 0 < same.sum() <= _MAX_NUMPY_SEGMENTS:
+    a, b, _ = segment_ends(shapely.get_parts(shapely.boundary(poly)))
+    if not 0 < len(a) <= _MAX_NUMPY_SEGMENTS:
         return None
-    a, b = coords[:-1][same], coords[1:][same]
     return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
 
 

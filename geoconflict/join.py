@@ -35,7 +35,7 @@ import pyarrow as pa
 import shapely
 
 from . import control as _control
-from ._geometry import LabelRaster, check_coordinates, checked_polygons
+from ._geometry import LabelRaster, check_coordinates, checked_polygons, segment_ends
 from ._nearest import SegmentIndex, method_for
 from ._snapshots import snapshot_positions
 from .crs import align, metric_crs_for, require_crs, transform_xy
@@ -213,10 +213,9 @@ def _group_order(keys: np.ndarray, groups: int) -> np.ndarray:
 def _boundary_segments(polys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start and end point ((n, 2) arrays) of every boundary segment of the polygons, in polygon
     order, and the position of its polygon."""
-    rings = shapely.get_rings(polys, return_index=True)
-    coords, ix = shapely.get_coordinates(rings[0], return_index=True)
-    same = ix[1:] == ix[:-1]
-    return coords[:-1][same], coords[1:][same], rings[1][ix[:-1][same]]
+    rings, of_poly = shapely.get_rings(polys, return_index=True)
+    a, b, of_ring = segment_ends(rings)
+    return a, b, of_poly[of_ring]
 
 
 def _incident_points(incidents: gpd.GeoDataFrame) -> None:
@@ -662,9 +661,8 @@ def _segment_ends(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     the position of the line each came from."""
     parts, of_line = shapely.get_parts(lines, return_index=True)
     parts, of_part = shapely.get_parts(parts, return_index=True)
-    coords, ix = shapely.get_coordinates(parts, return_index=True)
-    same = ix[1:] == ix[:-1]
-    return coords[:-1][same], coords[1:][same], of_line[of_part[ix[:-1][same]]]
+    a, b, of_path = segment_ends(parts)
+    return a, b, of_line[of_part[of_path]]
 
 
 def _side_of(a: np.ndarray, b: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:

@@ -39,3 +39,23 @@ def test_label_raster_sure_pixels_agree_with_containment():
     off = (x < -1) | (x >= 21) | (y > 11) | (y <= -1)
     assert np.array_equal(got == -2, off) and (got[~off] >= -1).all()
     assert list(raster.lookup(np.array([np.nan, 5.0]), np.array([5.0, np.inf]))) == [-2, -2]
+
+
+def test_segment_ends_of_paths_and_their_owner() -> None:
+    """Every consecutive vertex pair of each path, in order, with the path's position; a path's
+    last vertex never pairs with the next path's first (the shared copy in join and _validate)."""
+    import numpy as np
+    import shapely
+
+    from geoconflict._geometry import segment_ends
+
+    paths = np.array([shapely.LineString([(0, 0), (1, 0), (1, 1)]),
+                      shapely.LinearRing([(5, 5), (6, 5), (6, 6)]),
+                      shapely.LineString([(9, 9), (9, 10)])], dtype=object)
+    a, b, owner = segment_ends(paths)
+    want = [(tuple(c[i]), tuple(c[i + 1]), k) for k, p in enumerate(paths)
+            for c in [shapely.get_coordinates(p)] for i in range(len(c) - 1)]
+    assert [(tuple(x), tuple(y), int(k)) for x, y, k in zip(a, b, owner, strict=True)] == want
+    assert len(want) == 2 + 3 + 1  # the ring's closing segment included
+    e = segment_ends(np.array([], dtype=object))
+    assert all(len(x) == 0 for x in e)

@@ -833,7 +833,7 @@ def _count_part(part: tuple[str, int | None], options: dict[str, Any]) -> tuple[
     from .grids import count_by_cell
 
     res = count_by_cell(_read_part(part), **options)
-    return res.cells, res.report, res.metadata
+    return res.table, res.report, res.metadata  # the counts only: polygons are built once, merged
 
 
 _NOTE = re.compile(r"^([0-9][0-9,]*) (.*)$")
@@ -888,7 +888,7 @@ def count_partitioned(
 
     from ._points import metric_crs_at
     from .crs import to_crs
-    from .grids import GridReport, GridResult, parse_cells
+    from .grids import GridReport, GridResult, cell_polygons, parse_cells
 
     spec = parse_cells(cells)
     parts = parts_of(parquet)
@@ -914,11 +914,12 @@ def count_partitioned(
     reports = [r[1] for r in results]
     meta = dict(results[0][2]) if results else {}
     meta["long"] = long
-    geo_crs = frames[0].crs if frames else None
+    geo_crs = meta.get("crs")
     sums = [s for s in ("count", "fatalities", "fatalities_low", "fatalities_high") if s in frames[0].columns]
     allf = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
-    # one row per cell: its geometry and fixed attributes from the first part that has it
-    fixed_cols = [col for col in ("row", "col", "area_km2", "plane_area_km2", "geometry") if col in allf.columns]
+    # one row per cell: its fixed attributes from the first part that has it (its polygon is
+    # built once, below, from its id: the parts send counts, not polygons)
+    fixed_cols = [col for col in ("row", "col", "area_km2", "plane_area_km2") if col in allf.columns]
     cellinfo = allf.drop_duplicates("cell_id")[["cell_id", *fixed_cols]]
     keys = ["cell_id"] + ([by] if by is not None else []) + (["period"] if period is not None else [])
     if "month_id" in allf.columns:
@@ -937,10 +938,12 @@ def count_partitioned(
     summed = summed.sort_values(sort_cols, kind="stable").reset_index(drop=True)
     cellinfo = cellinfo.assign(_cell=cell_rank.reindex(cellinfo["cell_id"].to_numpy()).to_numpy()) \
         .sort_values("_cell").reset_index(drop=True)
+    cellinfo["geometry"] = cell_polygons(spec, cellinfo["cell_id"].to_numpy())
+    fixed_cols.append("geometry")
     if keyed and long:
         out = summed.merge(cellinfo[["cell_id", *[c for c in fixed_cols if c != "geometry"], "geometry"]],
                            on="cell_id", how="left")
-        first = list(frames[0].columns)
+        first = [*frames[0].columns, "geometry"]
         out = out[[c for c in first if c in out.columns]]
     elif keyed:
         per_cell = summed.groupby("_cell", sort=True)[sums].sum()
@@ -974,7 +977,7 @@ def count_partitioned(
             meta["month_ids"] = {str(p): int(mids[p]) for p in plab}
     else:
         out = summed.merge(cellinfo, on="cell_id", how="left")
-        first = list(frames[0].columns)
+        first = [*frames[0].columns, "geometry"]
         out = out[[c for c in first if c in out.columns]]
     cells_gdf = gpd.GeoDataFrame(out.drop(columns=["_cell"], errors="ignore"), geometry="geometry", crs=geo_crs)
     report = GridReport(rows_in=sum(r.rows_in for r in reports), counted=sum(r.counted for r in reports))

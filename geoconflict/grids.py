@@ -829,8 +829,11 @@ def _h3_polygons(cells: np.ndarray) -> np.ndarray:
 
 def cell_polygons(spec: str | CellSpec, cell_keys: Sequence[Any]) -> np.ndarray:
     """Polygons of cells given by their ``cell_id`` values (square / hex ones in the CRS named
-    in their id, H3 and PRIO-GRID ones in EPSG:4326) — a helper for checks."""
+    in their id, H3 and PRIO-GRID ones in EPSG:4326), the same as :class:`GridResult`'s: the dask
+    engine builds the merged cells' polygons with it, and checks use it."""
     spec = parse_cells(spec)
+    if len(cell_keys) == 0:
+        return np.zeros(0, dtype=object)
     if spec.kind == "priogrid":
         return priogrid_cell(np.asarray([int(k) for k in cell_keys]))
     if spec.kind == "h3":

@@ -328,3 +328,12 @@ def test_cli_engine_dask_equals_in_process(client, tmp_path: Path, cli_runner) -
     assert d["cell_id"].tolist() == p["cell_id"].tolist()
     assert d["count"].tolist() == p["count"].tolist()
     assert (tmp_path / "d_join.parquet").is_dir()
+
+
+def test_parts_send_counts_not_polygons(parts) -> None:
+    """Each part returns its counts as a plain table (no polygons pickled back per part); the
+    merged cells get their polygons once, equal to in-process ones (test above)."""
+    folder, _ = parts
+    table, report, meta = E._count_part(E.parts_of(folder)[0], {"cells": "hex:5km"})
+    assert not isinstance(table, gpd.GeoDataFrame) and "geometry" not in table.columns
+    assert int(table["count"].sum()) == report.counted > 0 and meta["crs"]

@@ -941,8 +941,7 @@ def count_partitioned(
     cellinfo["geometry"] = cell_polygons(spec, cellinfo["cell_id"].to_numpy())
     fixed_cols.append("geometry")
     if keyed and long:
-        out = summed.merge(cellinfo[["cell_id", *[c for c in fixed_cols if c != "geometry"], "geometry"]],
-                           on="cell_id", how="left")
+        out = summed.merge(cellinfo[["cell_id", *fixed_cols]], on="cell_id", how="left")
         first = [*frames[0].columns, "geometry"]
         out = out[[c for c in first if c in out.columns]]
     elif keyed:

@@ -73,18 +73,18 @@ INCIDENTS_IN_GPKG_MAX = 500_000
 def beside_gpkg(layers: Sequence[Layer], path: str | Path, *,
                 incidents_max_rows: int | None = INCIDENTS_IN_GPKG_MAX) -> dict[str, Path]:
     """Layer name -> the GeoParquet file :func:`write_gpkg` writes it to instead of the
-    GeoPackage (incident layers over ``incidents_max_rows`` rows)."""
+    GeoPackage (incident layers over ``incidents_max_rows`` rows).  None when no other vector
+    layer would be left in the GeoPackage: asked for a GeoPackage of incidents only, one gets it."""
     out: dict[str, Path] = {}
     taken: set[str] = set()
     target = Path(path)
-    for layer in layers:
-        if layer.kind == "kde":
-            continue
+    vectors = [layer for layer in layers if layer.kind != "kde"]
+    for layer in vectors:
         name = table_name(layer.name, taken)
         if (layer.kind == "incidents" and incidents_max_rows is not None
                 and isinstance(layer.data, pd.DataFrame) and len(layer.data) > incidents_max_rows):
             out[layer.name] = target.with_name(f"{target.stem}.{name}.parquet")
-    return out
+    return out if len(out) < len(vectors) else {}
 
 
 def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = False,
@@ -124,7 +124,7 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
         geom = styles.geometry_family(_geometry_types(out))
         frames[name] = out
         qmls[name] = (qml_for(sym, geom, columns=list(out.columns)), layer.name, layer.kind)
-    if not frames and not parquet:
+    if not frames:
         raise InputError("no vector layers to write", path=path)
     target = Path(path)
     with output_set([target, *parquet.values()], overwrite=overwrite):
@@ -134,10 +134,9 @@ def write_gpkg(layers: Sequence[Layer], path: str | Path, *, overwrite: bool = F
                             "keep it in with incidents_max_rows=None, --incidents-in-gpkg)", layer.name,
                             f"{len(layer.data):,}", parquet[layer.name], f"{incidents_max_rows:,}")
                 write_layer(layer.data, parquet[layer.name], overwrite=overwrite)
-        if frames:
-            with atomic_path(target, overwrite=overwrite) as tmp:
-                write_layers(frames, tmp, overwrite=True)
-                _add_styles(tmp, qmls)
+        with atomic_path(target, overwrite=overwrite) as tmp:
+            write_layers(frames, tmp, overwrite=True)
+            _add_styles(tmp, qmls)
     return target
 
 

@@ -61,14 +61,28 @@ def test_existing_sibling_refused_and_nothing_written(tmp_path: Path) -> None:
 
 def test_map_command_writes_beside_and_says_so(tmp_path: Path, monkeypatch) -> None:
     layers = _layers()
-    src = tmp_path / "incidents.gpkg"
+    src, grid = tmp_path / "incidents.gpkg", tmp_path / "hex.gpkg"
     layers[0].data.to_file(src, driver="GPKG")
+    layers[1].data.to_file(grid, driver="GPKG")
     monkeypatch.setattr(publish, "INCIDENTS_IN_GPKG_MAX", 10)
     out = tmp_path / "layers.gpkg"
-    res = CliRunner().invoke(cli, ["map", str(src), "--kind", "incidents=incidents", "-o", str(out)])
+    kinds = ["--kind", "incidents=incidents", "--kind", "hex=grid"]
+    res = CliRunner().invoke(cli, ["map", str(src), str(grid), *kinds, "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "as GeoParquet" in res.output and (tmp_path / "layers.incidents.parquet").exists()
-    res = CliRunner().invoke(cli, ["map", str(src), "--kind", "incidents=incidents", "-o", str(tmp_path / "in.gpkg"),
+    assert "incidents" not in set(pyogrio.list_layers(out)[:, 0])
+    res = CliRunner().invoke(cli, ["map", str(src), str(grid), *kinds, "-o", str(tmp_path / "in.gpkg"),
                                    "--incidents-in-gpkg"])
     assert res.exit_code == 0, res.output
     assert "incidents" in set(pyogrio.list_layers(tmp_path / "in.gpkg")[:, 0])
+
+
+def test_incidents_only_stay_in_the_geopackage_asked_for(tmp_path: Path) -> None:
+    """With no other vector layer, the GeoPackage asked for holds the incidents (it would
+    otherwise not be written at all)."""
+    layers = _layers()[:1]
+    out = tmp_path / "only.gpkg"
+    assert beside_gpkg(layers, out, incidents_max_rows=10) == {}
+    write_gpkg(layers, out, incidents_max_rows=10)
+    assert "incidents" in set(pyogrio.list_layers(out)[:, 0])
+    assert not (tmp_path / "only.incidents.parquet").exists()

@@ -279,6 +279,7 @@ def test_incidents_beside_the_gpkg_are_planned_and_never_left_stale(tmp_path: Pa
     folder is refused before any stage runs; with overwrite, a run that does not write it removes
     the earlier run's copy (a stale file beside a fresh layers.gpkg would mislead)."""
     import geopandas as gpd
+    import shapely
     from shapely.geometry import Point
 
     from geoconflict import _stages, pipeline
@@ -287,7 +288,9 @@ def test_incidents_beside_the_gpkg_are_planned_and_never_left_stale(tmp_path: Pa
 
     # the name planned is the name publish writes for the scenario's incident layer
     big = gpd.GeoDataFrame({"incident_id": ["a", "b"]}, geometry=[Point(0, 0), Point(1, 1)], crs=4326)
-    side = beside_gpkg([Layer("Incidents", "incidents", big)], tmp_path / "layers.gpkg", incidents_max_rows=1)
+    units = gpd.GeoDataFrame({"ADM3_PCODE": ["SY01"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
+    layers = [Layer("Incidents", "incidents", big), Layer("Admin units", "admin", units)]
+    side = beside_gpkg(layers, tmp_path / "layers.gpkg", incidents_max_rows=1)
     assert [p.name for p in side.values()] == list(_stages.SOMETIMES_WRITTEN)
     assert set(_stages.SOMETIMES_WRITTEN) <= set(_stages.planned_outputs(load_scenario(None)))
 

@@ -7,13 +7,7 @@ geospatial stack is imported on first use of a function).
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("geoconflict")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
 
 from .errors import (  # noqa: E402
     CRSError,
@@ -62,7 +56,21 @@ __all__ = [
 ]
 
 
+def _version() -> str:
+    """The installed distribution's version (``importlib.metadata`` costs 0.1 s to import, so it
+    is read on first use of ``geoconflict.__version__``, not by every command)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("geoconflict")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'geoconflict' has no attribute {name!r}")

@@ -28,7 +28,6 @@ from typing import Any
 
 import click
 
-from .. import __version__
 from ..errors import GeoconflictError, OutputError
 
 log = logging.getLogger("geoconflict.cli")
@@ -83,6 +82,12 @@ class LazyGroup(click.Group):
             cmd.help = short
         cmd.short_help = short
         return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``geoconflict --help`` from :data:`COMMANDS`: click's own imports
+        every command's module (and with them pandas and the geospatial stack) for one line each."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_module, short) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..io import forget_written
@@ -227,7 +232,7 @@ class _OwnRecords(logging.Filter):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="geoconflict")
+@click.version_option(None, "--version", package_name="geoconflict", prog_name="geoconflict")
 @click.option("-v", "--verbose", count=True, help="More messages (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.pass_context

@@ -93,8 +93,8 @@ def ceasefire(
 
     source = control_source(ctx, control)
     parse_moment(start, "--start")
-    for name in OUTPUT_NAMES:
-        check_output(output / name, overwrite=overwrite)
+    for target in (*(output / name for name in OUTPUT_NAMES), quarantine_path(output, folder=True)):
+        check_output(target, overwrite=overwrite)  # refused before any reading
     type_list = (
         None
         if types.strip().lower() == "all"
@@ -124,7 +124,6 @@ def ceasefire(
         window_days=window_days,
         location_key=location_key,
     )
-    check_output(quarantine_path(output, folder=True), overwrite=overwrite)
     with output_set(overwrite=overwrite):  # the three files and the quarantine, or none
         write_ceasefire(result, output, overwrite=overwrite)
         qpath = write_quarantine(read.quarantine, output, folder=True, overwrite=overwrite)

@@ -107,8 +107,11 @@ def grid(
     targets = [output] + [p for p in (kde, hotspots) if p is not None]
     if len({p.resolve() for p in targets}) != len(targets):
         raise click.UsageError("-o, --kde and --hotspots must name different files")
-    # the layers' .meta.json sidecars too: never replaced without --overwrite
-    for p in [*layer_outputs(output, metadata=True), *([kde] if kde else []),
+    # the layers' .meta.json sidecars and the quarantine (in-process: the dask engine reads
+    # ingested parts, nothing to set aside) too: never replaced without --overwrite, refused
+    # before any reading
+    quarantine = [] if engine.dask else [quarantine_path(output)]
+    for p in [*layer_outputs(output, metadata=True), *quarantine, *([kde] if kde else []),
               *(layer_outputs(hotspots, metadata=True) if hotspots else [])]:
         check_output(p, overwrite=overwrite)
 
@@ -139,7 +142,6 @@ def grid(
     say(ctx, f"read {read.report.summary()}")
     # everything is computed (and every output checked) before the first file is written, so a
     # refusal (e.g. the KDE's size limit) leaves no partial output
-    check_output(quarantine_path(output), overwrite=overwrite)
     hs = meta = None
     if hotspots is not None:
         from ..hotspots import hot_spot_summary, hot_spots_of

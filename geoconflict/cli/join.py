@@ -80,12 +80,12 @@ def join(
     from ..join import join_all
 
     output_format(output)
-    for target in layer_outputs(output, metadata=True):  # the .meta.json sidecar too
+    # the .meta.json sidecar and the quarantine too: refused before the (long) read and join
+    for target in (*layer_outputs(output, metadata=True), quarantine_path(output)):
         check_output(target, overwrite=overwrite)
     if not (admin or source or front_line or areas):
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
     result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
-    check_output(quarantine_path(output), overwrite=overwrite)
     fields = admin_fields
     out, report = join_all(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import (  # noqa: E402
+from .errors import (
     CRSError,
     GeoconflictError,
     InputError,

@@ -436,7 +436,6 @@ def _prepare_incidents(name: str, gdf: gpd.GeoDataFrame, *, max_features: int, m
 
 def _prepare_kde(name: str, path: Path, messages: list[str]) -> _Prepared:
     """The raster warped to Web Mercator, coloured with the shared ramp, as an inline PNG."""
-    import matplotlib
     import rasterio
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
@@ -466,10 +465,8 @@ def _prepare_kde(name: str, path: Path, messages: list[str]) -> _Prepared:
     (lon0, lon1), (lat0, lat1) = tr.transform([west, east], [south, north])
     vmax = float(np.nanmax(out)) if np.isfinite(out).any() else 0.0
     norm = np.clip(np.nan_to_num(out, nan=0.0) / vmax, 0, 1) if vmax > 0 else np.zeros_like(out)
-    rgba = matplotlib.colormaps[styles.KDE_CMAP](norm)
-    rgba[..., 3] = np.where(norm > 0.02, 0.25 + 0.6 * norm, 0.0)
     buf = _stdio.BytesIO()
-    _imsave(buf, rgba)
+    _imsave(buf, styles.kde_rgba(norm))
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     if scale > 1:
         messages.append(f"{name}: raster {w}×{h} resampled to {dw}×{dh} for the page")
@@ -485,7 +482,8 @@ def _prepare_kde(name: str, path: Path, messages: list[str]) -> _Prepared:
 def _imsave(buf: Any, rgba: np.ndarray) -> None:
     from PIL import Image
 
-    Image.fromarray((rgba * 255).round().astype("uint8"), mode="RGBA").save(buf, format="PNG", optimize=True)
+    # zlib's default level: 87 KB for a 1,200-pixel KDE in 0.08 s; optimize=True saved 3 % in 0.27 s
+    Image.fromarray((rgba * 255).round().astype("uint8"), mode="RGBA").save(buf, format="PNG")
 
 
 # --------------------------------------------------------------------------- page pieces

@@ -165,7 +165,6 @@ def _rgb(colour: str) -> tuple[float, float, float]:
 
 
 def _plot_kde(ax: Any, path: Path, crs: Any) -> tuple[float, float, float, float]:
-    import matplotlib
     import rasterio
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
@@ -179,8 +178,7 @@ def _plot_kde(ax: Any, path: Path, crs: Any) -> tuple[float, float, float, float
                   dst_crs=crs, resampling=Resampling.bilinear, src_nodata=np.nan, dst_nodata=np.nan)
     vmax = float(np.nanmax(out)) if np.isfinite(out).any() else 0.0
     norm = np.clip(np.nan_to_num(out) / vmax, 0, 1) if vmax > 0 else np.zeros_like(out)
-    rgba = matplotlib.colormaps[styles.KDE_CMAP](norm)
-    rgba[..., 3] = np.where(norm > 0.02, 0.25 + 0.6 * norm, 0.0)
+    rgba = styles.kde_rgba(norm)
     x0, y1 = transform @ (0, 0)
     x1, y0 = transform @ (w, h)
     z = styles.DRAW_ORDER.index("kde") + 2  # above zone fills, below everything else (as in the HTML)

@@ -222,3 +222,44 @@ def test_ramp_and_palette_equal_matplotlib_without_importing_it() -> None:
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ramp_rgba_equals_matplotlib_on_whole_rasters() -> None:
+    """The KDE's colours (HTML map and PNG) from the built-in table: matplotlib's, pixel for pixel,
+    including the lookup table's edges, 0 and 1, out-of-range values and NaN."""
+    import matplotlib
+
+    rng = np.random.default_rng(7)
+    edges = np.arange(257) / 256  # every boundary between two entries of the table
+    values = np.concatenate([edges, np.nextafter(edges, -1), np.nextafter(edges, 2), rng.random(5000),
+                             [-0.5, -1e-12, 1.0, 1 + 1e-12, 3.0, np.nan]])
+    for cmap in (styles.KDE_CMAP, styles.GRID_CMAP, "viridis"):
+        want = matplotlib.colormaps[cmap](values)
+        np.testing.assert_array_equal(styles.ramp_rgba(cmap, values), want, err_msg=cmap)
+    raster = rng.random((37, 53))
+    raster[3, 4] = 0.01  # under the 2 % transparency threshold
+    got = styles.kde_rgba(raster)
+    assert got.shape == (37, 53, 4)
+    np.testing.assert_array_equal(got[..., :3], matplotlib.colormaps[styles.KDE_CMAP](raster)[..., :3])
+    np.testing.assert_allclose(got[..., 3], np.where(raster > 0.02, 0.25 + 0.6 * raster, 0.0))
+    assert got[3, 4, 3] == 0.0
+
+
+def test_the_html_map_colours_a_kde_without_importing_matplotlib(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    import rasterio
+    from rasterio.transform import from_origin
+
+    tif = tmp_path / "kde.tif"
+    data = np.outer(np.hanning(40), np.hanning(50)).astype("float32")
+    with rasterio.open(tif, "w", driver="GTiff", width=50, height=40, count=1, dtype="float32",
+                       crs="EPSG:32637", transform=from_origin(300000, 3980000, 500, 500)) as dst:
+        dst.write(data, 1)
+    code = ("import sys; from geoconflict.maps import write_map; from geoconflict.layers import Layer; "
+            f"write_map([Layer('KDE', 'kde', {str(tif)!r})], {str(tmp_path / 'map.html')!r}, title='t'); "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert "data:image/png;base64," in (tmp_path / "map.html").read_text(encoding="utf-8")

@@ -121,15 +121,15 @@ def test_point_wkb_is_shapely_wkb() -> None:
 
 
 def test_gdal_settings_are_restored() -> None:
-    pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": "7", "OGR_CURRENT_DATE": None})
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": "7", "OGR_CURRENT_DATE": "2001-01-01T00:00:00Z"})
     try:
         with io.pyogrio_config():
-            assert str(pyogrio.get_gdal_config_option("OGR_SQLITE_CACHE")) == io.GPKG_CONFIG["OGR_SQLITE_CACHE"]
             assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") == io.FIXED_TIMESTAMP
+            assert str(pyogrio.get_gdal_config_option("OGR_SQLITE_CACHE")) == "7"  # not ours: untouched
+        assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") == "2001-01-01T00:00:00Z"
         assert str(pyogrio.get_gdal_config_option("OGR_SQLITE_CACHE")) == "7"
-        assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") is None
     finally:
-        pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": None})
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": None, "OGR_CURRENT_DATE": None})
 
 
 def test_single_layer_with_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -228,7 +228,7 @@ def sub_event_colours(types: Iterable[object]) -> dict[str, str]:
 
 
 #: colour stops of the ramps used here, as matplotlib defines them (``matplotlib._cm``):
-#: :func:`ramp` builds matplotlib's 256-entry lookup table from them, without importing it
+#: :func:`ramp_rgba` builds matplotlib's 256-entry lookup table from them, without importing it
 RAMP_STOPS: dict[str, tuple[tuple[float, float, float], ...]] = {
     "YlOrRd": (
         (1.0, 1.0, 0.8),

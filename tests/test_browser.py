@@ -222,7 +222,11 @@ def test_200k_incidents_slider_type_filter_and_popup(browser, tmp_path: Path) ->
         box = page.locator("#" + map_id).bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector(".leaflet-popup-content", timeout=5000)
-        page.wait_for_timeout(300)  # the notes block is unpacked on the first popup
+        # the notes block is unpacked on the first popup, then the popup is filled again: wait for
+        # that (a fixed pause was too short on a slow CI machine), and fail if it never comes
+        note = str(inc["notes"].iloc[i])
+        page.wait_for_function("t => { const e = document.querySelector('.leaflet-popup-content');"
+                               " return e && e.textContent.includes(t); }", arg=note, timeout=60_000)
         text = page.inner_text(".leaflet-popup-content")
         assert inc["incident_id"].iloc[i] in text and str(inc["notes"].iloc[i]) in text
         assert page.evaluate("window.__xss") is None

@@ -31,6 +31,11 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
+from ._codepage import gdal_encoding
+from ._codepage import shapefile_encoding as shapefile_encoding  # re-exported: the API
+from ._written import WRITTEN
+from ._written import forget_written as forget_written  # re-exported: the API
+from ._written import written_outputs as written_outputs
 from .errors import GeoconflictError, InputError, LayerError, OutputError, OutputExistsError
 
 log = logging.getLogger(__name__)
@@ -242,17 +247,6 @@ def _refuse_input(p: Path) -> None:
 
 
 # -- writes: one file, or a set of files that all land or none -----------------------------------
-#: outputs moved into place since :func:`forget_written` (the CLI names them after an interrupt)
-_WRITTEN: list[Path] = []
-
-
-def written_outputs() -> list[Path]:
-    """Outputs moved into place since the last :func:`forget_written`."""
-    return list(_WRITTEN)
-
-
-def forget_written() -> None:
-    _WRITTEN.clear()
 
 
 class OutputSet:
@@ -316,7 +310,7 @@ class OutputSet:
         for backup, _ in backups:
             with contextlib.suppress(OSError):
                 backup.unlink()
-        _WRITTEN.extend(placed)
+        WRITTEN.extend(placed)
         return placed
 
 
@@ -381,7 +375,7 @@ def atomic_path(path: str | Path, *, overwrite: bool) -> Iterator[Path]:
             raise OutputExistsError(target)
         os.replace(tmp_path, target)
         if tx is None and not _is_own_temporary(target):
-            _WRITTEN.append(target)
+            WRITTEN.append(target)
     except OSError as exc:
         if isinstance(exc, GeoconflictError):
             raise
@@ -440,12 +434,18 @@ def read_layer(
     what: str = "layer",
     geometry: str | None = None,
     allow_empty: bool = True,
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer (GeoJSON, GeoPackage, Shapefile or zipped Shapefile, FlatGeobuf,
     GeoParquet) with clear errors for the usual problems.
 
     ``geometry`` (``"polygon"``, ``"line"``, ``"point"``) requires that family; ``allow_empty=False``
     refuses a layer without features. Every refusal names the file and the fix.
+
+    ``encoding``: the code page of a Shapefile that does not declare one (no ``.cpg``), e.g.
+    ``"cp1256"``; else that of an enclosing :func:`shapefile_encoding` block.  Without either,
+    such a file's text is read as UTF-8 when it is UTF-8, and refused otherwise (see
+    :mod:`geoconflict._codepage`).
     """
     import shapely
 
@@ -467,8 +467,10 @@ def read_layer(
     if ext in (".csv", ".tsv", ".txt", ".xlsx", ".xls"):
         raise InputError(f"the {what} must be a vector layer, not a table ({ext})", path=p,
                          fix="give a GeoJSON, GeoPackage, Shapefile, FlatGeobuf or GeoParquet file here")
+    code_page = None
     if ext in (".shp", ".zip"):
         _check_shapefile_parts(p)
+        code_page = gdal_encoding(p, encoding)
     if ext == ".gpkg" and layer is None:
         try:
             layers = pyogrio.list_layers(p)
@@ -487,7 +489,15 @@ def read_layer(
             # a GeoJSON property holding text in one feature and a number in another comes back
             # as text: pyogrio says so in a warning; the readers downstream check the values
             warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
-            gdf = _read_vector(p, layer)
+            gdf = _read_vector(p, layer, encoding=code_page)
+    except UnicodeDecodeError as exc:
+        if ext in (".shp", ".zip"):
+            raise InputError(f"the text cannot be read as {code_page or 'UTF-8'}: {_short(exc)}", path=p,
+                             fix="pass the code page it was written in with --encoding, e.g. cp1256 "
+                                 "(Arabic Windows) or cp1252 (Western European Windows)") from None
+        raise InputError(f"cannot read as a vector layer: its text is not UTF-8 ({_short(exc)})", path=p,
+                         fix=f"re-export it with UTF-8 text ({ext or 'this format'} holds UTF-8 only), "
+                             "e.g. from QGIS or ogr2ogr") from None
     except pyogrio.errors.DataLayerError as exc:
         raise InputError(f"cannot read layer: {_short(exc)}", path=p,
                          fix="list the layers with ogrinfo and name one with --layer") from None
@@ -504,22 +514,23 @@ def read_layer(
     return check_layer(gdf, p, what=what, geometry=geometry, allow_empty=allow_empty)
 
 
-def _read_vector(p: Path, layer: str | int | None) -> gpd.GeoDataFrame:
+def _read_vector(p: Path, layer: str | int | None, *, encoding: str | None = None) -> gpd.GeoDataFrame:
     """A vector layer through GDAL's Arrow stream (200,000 incidents with 45 columns from a
     GeoPackage: 1.4-1.8 s, against 13.7 s feature by feature), with pyogrio's feature-by-feature
     reader as the reference: a file the Arrow path cannot read, or reads into text that is not
     UTF-8 (a Shapefile in a legacy code page without its ``.cpg``, bytes written into a
     GeoPackage as they came), is read again that way, which answers it as it always has (its
     code page's letters, or a clear error).  Date fields come back as ``datetime64[ms]`` either
-    way."""
+    way.  ``encoding``: a Shapefile's code page (GDAL's ``ENCODING``), else GDAL's choice."""
+    opts: dict[str, Any] = {"encoding": encoding} if encoding else {}
     try:
         gdf = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="raise", use_arrow=True,
-                            arrow_to_pandas_kwargs={"date_as_object": False})
+                            arrow_to_pandas_kwargs={"date_as_object": False}, **opts)
         if _all_utf8(gdf):
             return gdf
     except Exception:  # noqa: BLE001 - whatever the Arrow path raised, the reference reader answers
         log.debug("%s: read feature by feature", p, exc_info=True)
-    return gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="raise")
+    return gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="raise", **opts)
 
 
 def _all_utf8(gdf: pd.DataFrame) -> bool:

@@ -102,6 +102,8 @@ def _write(name: str, data: str | bytes | dict) -> Path:
 #: the admin layer the join cases use: two sub-districts side by side (WGS84)
 ADMIN_WEST = (36.0, 35.5, 36.5, 36.0)
 ADMIN_EAST = (36.5, 35.5, 37.0, 36.0)
+#: the two units' Arabic names (the code-page case writes them in Windows-1256)
+ADMIN_AR = ["إدلب الغربية", "إدلب الشرقية"]
 
 
 def admin_fc() -> dict:
@@ -239,6 +241,22 @@ def make_vector_cases() -> None:
     admin.to_crs(4326).to_file(BAD / "admin_no_crs" / "admin.shp", engine="pyogrio")
     (BAD / "admin_no_crs" / "admin.prj").unlink()
     (BAD / "admin_no_crs" / "admin.cpg").unlink(missing_ok=True)
+    # as Arabic Windows exports come: the names in Windows-1256, and no .cpg to say so
+    shutil.rmtree(BAD / "admin_cp1256_no_cpg", ignore_errors=True)
+    (BAD / "admin_cp1256_no_cpg").mkdir()
+    arabic = admin.to_crs(4326).assign(ADM3_AR=ADMIN_AR)
+    arabic.to_file(BAD / "admin_cp1256_no_cpg" / "admin.shp", engine="pyogrio", encoding="cp1256")
+    (BAD / "admin_cp1256_no_cpg" / "admin.cpg").unlink()
+    for sub in ("shp_no_dbf", "shp_no_prj", "admin_no_crs", "admin_cp1256_no_cpg"):
+        _fix_dbf_dates(BAD / sub)
+
+
+def _fix_dbf_dates(folder: Path) -> None:
+    """A .dbf header carries the day it was written (bytes 1-3): pin it, as for GeoPackages."""
+    for dbf in folder.glob("*.dbf"):
+        data = bytearray(dbf.read_bytes())
+        data[1:4] = bytes([100, 1, 1])  # 2000-01-01
+        dbf.write_bytes(bytes(data))
 
 
 def _fix_gpkg_timestamps(path: Path) -> None:

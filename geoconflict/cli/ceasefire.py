@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._helpers import say
-from .options import control_options, control_source, incident_options, input_path, outdir_opt, overwrite_opt
+from .options import control_options, control_source, encoding_opt, incident_options, input_path, outdir_opt, overwrite_opt
 
 _DEFAULT_TYPES = "Air/drone strike,Shelling/artillery/missile attack"
 
@@ -62,6 +62,7 @@ _DEFAULT_TYPES = "Air/drone strike,Shelling/artillery/missile attack"
     help="What makes a distinct location: the rounded point or the name.",
 )
 @outdir_opt
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def ceasefire(

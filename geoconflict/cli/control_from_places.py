@@ -8,7 +8,7 @@ import click
 
 from ..units import PERIODS
 from ._helpers import say
-from .options import admin_opt, output_opt, overwrite_opt, places_opt
+from .options import admin_opt, encoding_opt, output_opt, overwrite_opt, places_opt
 
 
 @click.command("control-from-places")
@@ -27,6 +27,7 @@ from .options import admin_opt, output_opt, overwrite_opt, places_opt
               help="Place name or P-code column, resolved with --places when there is no lon/lat.")
 @places_opt
 @output_opt
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def control_from_places(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._helpers import say
-from .options import DISTANCE, layer_opt, output_opt, overwrite_opt
+from .options import DISTANCE, encoding_opt, layer_opt, output_opt, overwrite_opt
 
 
 @click.command("corridor")
@@ -30,6 +30,7 @@ from .options import DISTANCE, layer_opt, output_opt, overwrite_opt
 @click.option("--name", default=None, help="Name of the line (default: its 'name' attribute).")
 @layer_opt
 @output_opt
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def corridor(

@@ -8,7 +8,7 @@ import click
 
 from ..units import PERIODS
 from ._helpers import say
-from .options import admin_opt, date_opt, output_opt, overwrite_opt, places_opt
+from .options import admin_opt, date_opt, encoding_opt, output_opt, overwrite_opt, places_opt
 
 
 @click.command("flows")
@@ -44,6 +44,7 @@ from .options import admin_opt, date_opt, output_opt, overwrite_opt, places_opt
 @click.option("--net", is_flag=True, default=False, help="Net flows between each pair.")
 @click.option("--bend", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Arc bend as a fraction of the flow's length.")
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def flows(ctx: click.Context, input_path: Path, output: Path, arrows: Path | None,

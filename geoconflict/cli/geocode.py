@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._helpers import say
-from .options import input_path, output_opt, overwrite_opt, places_opt
+from .options import encoding_opt, input_path, output_opt, overwrite_opt, places_opt
 
 
 @click.command("geocode")
@@ -21,6 +21,7 @@ from .options import input_path, output_opt, overwrite_opt, places_opt
 @click.option("--candidates", default=3, show_default=True, type=click.IntRange(1, 20),
               help="Candidates listed for rows that are not exact.")
 @output_opt
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def geocode(

@@ -11,7 +11,7 @@ import click
 from ..units import PERIODS
 from ._engine import Engine, engine_options, grid_dask, refuse_with_dask
 from ._helpers import say
-from .options import DISTANCE, incident_options, input_path, output_opt, overwrite_opt, places_opt
+from .options import DISTANCE, encoding_opt, incident_options, input_path, output_opt, overwrite_opt, places_opt
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -45,6 +45,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @click.option("--resolution", type=DISTANCE, default=None, help="KDE pixel size (default 500m).")
 @click.option("--hotspots", "hotspots", default=None, type=_PATH,
               help="Also write Getis-Ord Gi* hot spots (FDR-corrected) on every cell of the grid.")
+@encoding_opt
 @overwrite_opt
 @engine_options
 @click.pass_context

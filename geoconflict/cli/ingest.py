@@ -10,15 +10,14 @@ import click
 
 from ._engine import Engine, engine_options, ingest_dask
 from ._helpers import say
-from .options import incident_options, input_path, output_opt, overwrite_opt, places_opt
+from .options import encoding_option, incident_options, input_path, output_opt, overwrite_opt, places_opt
 
 
 @click.command("ingest")
 @input_path("input")
 @output_opt
 @incident_options
-@click.option("--encoding", default=None,
-              help="Text encoding of a CSV that is not UTF-8, e.g. latin-1, cp1252, cp1256.")
+@encoding_option(csv=True)
 @places_opt
 @click.option("--max-input-mb", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Largest shapefile (unzipped) or GeoJSON read, in MB (default: the environment "

@@ -14,6 +14,7 @@ from .options import (
     admin_opt,
     control_options,
     control_source,
+    encoding_opt,
     incident_options,
     input_path,
     output_opt,
@@ -34,6 +35,7 @@ from .options import (
 @click.option("--areas", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Named areas (a 'name' column), e.g. Jabal al-Zawiya, the al-Ghab plain.")
 @output_opt
+@encoding_opt
 @overwrite_opt
 @engine_options
 @click.pass_context

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..layers import Layer
 
 from ._helpers import say
-from .options import control_options, control_source, overwrite_opt
+from .options import control_options, control_source, encoding_opt, overwrite_opt
 
 OUTPUTS = (".html", ".png", ".svg", ".gpkg")
 
@@ -89,6 +89,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
               help="With a .gpkg output, keep incident layers of more than 500,000 rows in it "
                    "(by default they go to GeoParquet beside it: LAYERS.<table>.parquet).")
 @control_options
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def map(  # noqa: A001 - the command is named like its module

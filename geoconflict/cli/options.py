@@ -74,6 +74,38 @@ format_opt = click.option(
 lon_opt = click.option("--lon", "lon", default=None, help="Longitude column of a generic CSV.")
 lat_opt = click.option("--lat", "lat", default=None, help="Latitude column of a generic CSV.")
 date_opt = click.option("--date", "date_col", default=None, help="Date column of a generic CSV.")
+
+
+def _shapefile_encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Every Shapefile this command reads that does not declare its code page is read in it."""
+    if value is None:
+        return None
+    from .._codepage import shapefile_encoding  # no geopandas: --help stays fast
+    from ..errors import InputError
+
+    try:
+        ctx.with_resource(shapefile_encoding(value))
+    except InputError as exc:
+        raise click.BadParameter(exc.detail + "; name a code page, e.g. cp1256 (Arabic Windows), cp1252 "
+                                 "(Western European Windows) or utf-8") from None
+    return value
+
+
+ENCODING_HELP = ("Code page of a Shapefile without a .cpg file (its text is refused when it is not "
+                 "UTF-8 and none is given), e.g. cp1256 for Arabic Windows, cp1252 for Western "
+                 "European, cp1251 for Cyrillic. A .cpg beside the file wins.")
+
+
+def encoding_option(*, csv: bool = False) -> Any:
+    """``--encoding`` for every command that reads vector layers; ``csv``: the command's own
+    CSV reader also takes it (the value is passed to the command)."""
+    text = ("Text encoding of a CSV that is not UTF-8 (e.g. latin-1, cp1252, cp1256); also the " +
+            ENCODING_HELP[0].lower() + ENCODING_HELP[1:]) if csv else ENCODING_HELP
+    return click.option("--encoding", default=None, metavar="CODEPAGE", callback=_shapefile_encoding,
+                        expose_value=csv, help=text)
+
+
+encoding_opt = encoding_option()
 layer_opt = click.option("--layer", default=None, help="Layer name in a multi-layer GeoPackage.")
 places_opt = click.option(
     "--places", "places", multiple=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from ._helpers import say
-from .options import overwrite_opt
+from .options import encoding_opt, overwrite_opt
 
 
 @click.command("run")
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: outputs/<scenario name>).")
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def run(ctx: click.Context, scenario: Path | None, outdir: Path | None, overwrite: bool) -> None:

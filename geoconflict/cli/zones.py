@@ -13,6 +13,7 @@ from .options import (
     admin_opt,
     control_source,
     control_source_options,
+    encoding_opt,
     layer_opt,
     output_opt,
     overwrite_opt,
@@ -83,6 +84,7 @@ from .options import (
 )
 @layer_opt
 @output_opt
+@encoding_opt
 @overwrite_opt
 @click.pass_context
 def zones(

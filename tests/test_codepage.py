@@ -1,0 +1,229 @@
+"""A Shapefile's code page: declared (.cpg, .dbf header), UTF-8 without a word, or refused.
+
+Shapefiles come from Arabic Windows machines in Windows-1256 without their .cpg; GDAL then reads
+them as ISO-8859-1 ("ÅÏáÈ" for "إدلب") without a word.  geoconflict reads UTF-8 text as UTF-8,
+takes a declared code page as GDAL does, and refuses the rest until --encoding names one.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from geoconflict import io
+from geoconflict._codepage import check_encoding, scan_dbf
+from geoconflict.cli.main import cli
+from geoconflict.errors import InputError
+
+HERE = Path(__file__).parent
+BAD = HERE / "data" / "bad"
+SHARED_ADM3 = HERE.parent.parent / "shared" / "data" / "syria-cod" / "syr_adm3_ocha_20201217.geojson"
+PAYLOAD = "{{7*7}} <script>window.__xss=1</script> ${x} '\"; DROP"
+NAMES = ["إدلب", "جسر الشغور", "Ma'arrat an-Nu'man é", PAYLOAD]
+
+
+def _layer() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"name": NAMES, "pcode": ["SY0700", "SY0703", "SY0702", "SY0000"], "pop": [1, 2, 3, 4]},
+        geometry=[shapely.Point(36.63 + i / 10, 35.93) for i in range(4)], crs=4326)
+
+
+def _shapefile(folder: Path, *, encoding: str, cpg: bool, ldid: int | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "adm.shp"
+    _layer().to_file(path, engine="pyogrio", encoding=encoding)
+    if not cpg:
+        path.with_suffix(".cpg").unlink(missing_ok=True)
+    if ldid is not None:
+        dbf = path.with_suffix(".dbf")
+        data = bytearray(dbf.read_bytes())
+        data[29] = ldid
+        dbf.write_bytes(bytes(data))
+    return path
+
+
+def _zip(path: Path, out: Path) -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for part in sorted(path.parent.glob(path.stem + ".*")):
+            zf.write(part, part.name)
+    return out
+
+
+def test_utf8_without_cpg_reads_as_utf8_both_ways(tmp_path: Path) -> None:
+    """QGIS and current tools write UTF-8; without a .cpg GDAL alone would read it as Latin-1."""
+    path = _shapefile(tmp_path, encoding="UTF-8", cpg=False)
+    assert gpd.read_file(path)["name"].iloc[0] != NAMES[0]  # GDAL's own guess: mojibake
+    assert io.read_layer(path)["name"].tolist() == NAMES
+
+
+def test_legacy_code_page_without_cpg_is_refused_with_the_readings_and_the_fix(tmp_path: Path) -> None:
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
+    with pytest.raises(InputError) as err:
+        io.read_layer(path)
+    e = err.value
+    assert e.path == str(path) and e.feature == 1 and e.column == "name"
+    text = str(e)
+    assert "'إدلب' as cp1256" in text and "'ÅÏáÈ' as cp1252" in text  # what each choice gives
+    assert "--encoding" in text and "encoding=" in text and ".cpg" in text
+
+
+@pytest.mark.parametrize("how", ["keyword", "block"])
+def test_the_code_page_given_reads_the_names_right(tmp_path: Path, how: str) -> None:
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
+    if how == "keyword":
+        got = io.read_layer(path, encoding="windows-1256")  # any of Python's names for it
+    else:
+        with io.shapefile_encoding("cp1256"):
+            got = io.read_layer(path)
+        with pytest.raises(InputError):
+            io.read_layer(path)  # the block ended: refused again
+    assert got["name"].tolist() == NAMES
+    assert got["pop"].tolist() == [1, 2, 3, 4]
+
+
+def test_a_declared_code_page_wins_over_the_one_given(tmp_path: Path) -> None:
+    """One --encoding serves a command reading several files: a file's own .cpg is kept."""
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=True)
+    assert io.read_layer(path)["name"].tolist() == NAMES
+    assert io.read_layer(path, encoding="cp1251")["name"].tolist() == NAMES
+
+
+def test_the_dbf_header_code_page_counts_as_declared_but_ansi_does_not(tmp_path: Path) -> None:
+    cyrillic = ["Харків", "Донецьк", "Ізюм", "x"]
+    declared = tmp_path / "a" / "ua.shp"
+    declared.parent.mkdir()
+    _layer().assign(name=cyrillic).to_file(declared, engine="pyogrio", encoding="cp1251")
+    declared.with_suffix(".cpg").unlink()
+    dbf = declared.with_suffix(".dbf")
+    dbf.write_bytes(dbf.read_bytes()[:29] + bytes([201]) + dbf.read_bytes()[30:])  # LDID 201: cp1251
+    assert io.read_layer(declared)["name"].tolist() == cyrillic
+    assert io.read_layer(declared, encoding="cp1256")["name"].tolist() == cyrillic  # declared wins
+    ansi = _shapefile(tmp_path / "b", encoding="cp1256", cpg=False, ldid=87)  # "the writer's ANSI"
+    with pytest.raises(InputError, match="not UTF-8"):
+        io.read_layer(ansi)
+    assert io.read_layer(ansi, encoding="cp1256")["name"].tolist() == NAMES
+    unknown = _shapefile(tmp_path / "c", encoding="cp1256", cpg=False, ldid=0x7E)  # GDAL: no such LDID
+    with pytest.raises(InputError, match="not UTF-8"):
+        io.read_layer(unknown)
+
+
+def test_the_declaring_ldids_are_those_gdal_maps(tmp_path: Path) -> None:
+    """DECLARING_LDID is GDAL's own table (less 87): GDAL recodes for these and no others."""
+    import pyogrio
+
+    from geoconflict._codepage import DECLARING_LDID
+
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
+    dbf = path.with_suffix(".dbf")
+    data = dbf.read_bytes()
+    recoded = set()
+    for ldid in range(256):
+        dbf.write_bytes(data[:29] + bytes([ldid]) + data[30:])
+        if pyogrio.read_info(path)["encoding"] == "UTF-8":  # GDAL recodes from a code page it knows
+            recoded.add(ldid)
+    assert recoded - {87} == DECLARING_LDID and 87 in recoded
+
+
+def test_a_zipped_shapefile_as_downloaded(tmp_path: Path) -> None:
+    path = _shapefile(tmp_path / "shp", encoding="cp1256", cpg=False)
+    z = _zip(path, tmp_path / "syr_adm_shp.zip")
+    with pytest.raises(InputError) as err:
+        io.read_layer(z)
+    assert "syr_adm_shp.zip/adm.dbf" in str(err.value)
+    assert io.read_layer(z, encoding="cp1256")["name"].tolist() == NAMES
+    with_cpg = _zip(_shapefile(tmp_path / "shp2", encoding="cp1256", cpg=True), tmp_path / "b.zip")
+    assert io.read_layer(with_cpg)["name"].tolist() == NAMES
+
+
+def test_ascii_text_needs_no_code_page(tmp_path: Path) -> None:
+    path = tmp_path / "ascii.shp"
+    _layer().assign(name=["Idleb", "Jisr", "Maarrat", "x"]).to_file(path, engine="pyogrio")
+    path.with_suffix(".cpg").unlink()
+    assert io.read_layer(path)["name"].tolist() == ["Idleb", "Jisr", "Maarrat", "x"]
+
+
+def test_the_scan_reads_fields_records_and_deleted_records(tmp_path: Path) -> None:
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
+    data = path.with_suffix(".dbf").read_bytes()
+    scan = scan_dbf(data, name="adm.dbf", has_cpg=False)
+    assert not scan.declared and scan.non_ascii
+    assert scan.first_bad == (1, "name", "إدلب".encode("cp1256"))
+    assert scan_dbf(data, name="adm.dbf", has_cpg=True).declared
+    # records 1 and 2 deleted (as an editor leaves them): the first live bad value is record 3's é
+    header_len, record_len = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
+    edited = bytearray(data)
+    for r in (0, 1):
+        edited[header_len + r * record_len] = ord("*")
+    scan = scan_dbf(bytes(edited), name="adm.dbf", has_cpg=False)
+    assert scan.first_bad is not None and scan.first_bad[0] == 3
+    assert scan_dbf(b"", name="empty.dbf", has_cpg=False).first_bad is None
+
+
+def test_a_field_name_in_a_code_page_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "adm.shp"
+    _layer().assign(name=["a", "b", "c", "d"]).rename(columns={"pcode": "رمز"}).to_file(
+        path, engine="pyogrio", encoding="cp1256")
+    path.with_suffix(".cpg").unlink()
+    with pytest.raises(InputError, match="field's name") as err:
+        io.read_layer(path)
+    assert err.value.feature is None
+    assert "رمز" in io.read_layer(path, encoding="cp1256").columns
+
+
+def test_unknown_encoding_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown encoding 'klingon'"):
+        check_encoding("klingon")
+    with pytest.raises(InputError, match="unknown encoding 'rot13'"):
+        check_encoding("rot13")  # Python knows it, but as a text transform, not a code page
+    assert check_encoding("Windows-1256") == "cp1256" and check_encoding("latin-1") == "iso8859-1"
+    with pytest.raises(InputError, match="unknown encoding"):
+        io.read_layer(_shapefile(tmp_path, encoding="cp1256", cpg=False), encoding="klingon")
+
+
+def test_join_refuses_then_reads_with_encoding(tmp_path: Path, cli_runner) -> None:
+    """The corpus's Arabic-Windows admin layer, through the CLI: exit 2 naming the fix and
+    nothing written; with --encoding cp1256 the Arabic names are carried to every incident."""
+    admin = BAD / "admin_cp1256_no_cpg" / "admin.shp"
+    out = tmp_path / "joined.geojson"
+    args = ["join", str(BAD / "incidents_good.csv"), "--admin", str(admin), "-o", str(out)]
+    res = cli_runner.invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "--encoding" in res.output and "admin.shp" in res.output
+    assert list(tmp_path.iterdir()) == []
+    res = cli_runner.invoke(cli, [*args, "--encoding", "cp1256"])
+    assert res.exit_code == 0, res.output
+    joined = gpd.read_file(out)
+    assert set(joined["ADM3_AR"].dropna()) <= {"إدلب الغربية", "إدلب الشرقية"}
+    assert joined["ADM3_AR"].notna().sum() == joined["ADM3_PCODE"].notna().sum() > 0
+    res = cli_runner.invoke(cli, [*args[:-2], "-o", str(tmp_path / "x.geojson"), "--encoding", "klingon"])
+    assert res.exit_code == 2 and "unknown encoding" in res.output and "Traceback" not in res.output
+
+
+def test_every_layer_reading_command_takes_encoding(cli_runner) -> None:
+    from geoconflict.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        res = cli_runner.invoke(cli, [name, "--help"])
+        assert res.exit_code == 0 and "--encoding" in res.output, name
+
+
+@pytest.mark.skipif(not SHARED_ADM3.exists(), reason="needs ../shared/data (OCHA COD-AB)")
+def test_ocha_adm3_zipped_in_windows_1256_without_cpg(tmp_path: Path) -> None:
+    """Syria's 272 sub-districts with their Arabic names, as an Arabic Windows export zips them."""
+    ref = gpd.read_file(SHARED_ADM3)
+    folder = tmp_path / "shp"
+    folder.mkdir()
+    ref.to_file(folder / "syr_admbnda_adm3_uncs_20201217.shp", engine="pyogrio", encoding="cp1256")
+    (folder / "syr_admbnda_adm3_uncs_20201217.cpg").unlink()
+    z = _zip(folder / "syr_admbnda_adm3_uncs_20201217.shp", tmp_path / "syr_adm3_shp.zip")
+    with pytest.raises(InputError, match="cp1256") as err:
+        io.read_layer(z)
+    assert err.value.column in {c for c in ref.columns if c.endswith("_AR")}
+    got = io.read_layer(z, encoding="cp1256")
+    for col in ("ADM3_AR", "ADM2_AR", "ADM1_AR"):
+        pd.testing.assert_series_equal(got[col], ref[col].astype(got[col].dtype), check_names=False)

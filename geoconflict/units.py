@@ -8,12 +8,17 @@ ceasefire tables): ``2020-03-06`` (day), ``2020-W10`` (ISO week), ``2020-03`` (m
 
 from __future__ import annotations
 
+import math
 import re
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported inside the period functions: the CLI's options import this module, and
+# ``geoconflict COMMAND --help`` should not load pandas (0.6 s) to print its help.
 
 _DIST = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(m|km)?\s*$", re.IGNORECASE)
 
@@ -37,7 +42,7 @@ def parse_distance_m(value: str | float | int) -> float:
             raise InputError(f"{value!r} is not a distance", fix="write e.g. 5km or 500m")
         number, unit = float(m.group(1)), (m.group(2) or "m").lower()
         metres = number * (1000.0 if unit == "km" else 1.0)
-    if not np.isfinite(metres):
+    if not math.isfinite(metres):
         raise InputError(f"{value!r} is not a finite distance", fix="write e.g. 5km or 500m")
     return metres
 
@@ -52,6 +57,8 @@ def check_period(period: str) -> str:
 
 def period_start(dates: pd.Series, period: str) -> pd.Series:
     """The first day of each date's period (NaT stays NaT); weeks start on Monday (ISO 8601)."""
+    import pandas as pd
+
     key = check_period(period)
     d = pd.to_datetime(dates).dt.normalize()
     if key == "day":
@@ -64,6 +71,8 @@ def period_start(dates: pd.Series, period: str) -> pd.Series:
 
 def period_label(dates: pd.Series, period: str) -> pd.Series:
     """Each date's period label (see the module docstring); missing dates give ``<NA>``."""
+    import pandas as pd
+
     key = check_period(period)
     d = pd.to_datetime(dates)
     if key == "day":

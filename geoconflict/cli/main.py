@@ -90,7 +90,7 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, short) for name, (_module, short) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..io import forget_written
+        from .._written import forget_written  # not ..io: no geospatial stack before the command
 
         forget_written()
         try:
@@ -109,7 +109,7 @@ class LazyGroup(click.Group):
 
 
 def _written_note() -> str:
-    from ..io import written_outputs
+    from .._written import written_outputs
 
     done = written_outputs()
     if not done:

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 #: extensions read as delimited text
 TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".tab", "")
-SPREADSHEET_EXTENSIONS = (".xlsx", ".xls", ".xlsm", ".ods")
+#: workbooks, read by :mod:`geoconflict._sheets` (calamine)
+SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 #: delimiters the sniffer considers, in order of preference on ties
 DELIMITERS = (",", ";", "\t", "|")
 _DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -122,18 +123,23 @@ class RawTable:
     bad_encoding: np.ndarray | None = None
     #: elements of a GeoJSON ``features`` array that are not Features: (1-based position, JSON)
     not_features: list[tuple[int, str]] = field(default_factory=list)
+    #: a workbook's sheet read, and the sheet row of its header (1-based)
+    sheet: str | None = None
+    header_row: int | None = None
 
 
 def read_raw(
     path: str | Path,
     *,
     layer: str | None = None,
+    sheet: str | None = None,
     encoding: str | None = None,
     ucdp_ok: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     max_input_mb: float | None = None,
 ) -> RawTable:
-    """Read ``path`` as delimited text or a vector layer (by extension).
+    """Read ``path`` as delimited text, a workbook's sheet (``sheet``: its name) or a vector
+    layer (by extension).
 
     ``max_input_mb``: the largest vector layer (unzipped) read; None: ``GEOCONFLICT_MAX_INPUT_MB``
     or 256."""
@@ -142,12 +148,20 @@ def read_raw(
     ext = p.suffix.lower()
     if name.endswith(".shp.zip"):
         ext = ".zip"
+    if sheet is not None and ext not in SPREADSHEET_EXTENSIONS:
+        raise InputError("--sheet applies to workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods) only", path=p,
+                         fix="drop --sheet for this file")
     if ext in SPREADSHEET_EXTENSIONS:
-        raise InputError(
-            f"a spreadsheet ({ext}) cannot be read directly",
-            path=p,
-            fix="save the sheet as CSV (UTF-8) and ingest the CSV",
-        )
+        from ._sheets import read_sheet_table  # python-calamine only when a workbook is read
+
+        frame, header, rows, sheet, header_row = read_sheet_table(
+            p, sheet=sheet, max_bytes=max_input_bytes(max_input_mb),
+            on_progress=on_progress)
+        frame.columns = dedupe_names(header)
+        if len(frame) == 0:
+            raise InputError(f"sheet {sheet!r} has a header but no data rows", path=p,
+                             fix="check the export's filters; there is nothing to ingest")
+        return RawTable(frame=frame, kind="csv", path=p, row_numbers=rows, sheet=sheet, header_row=header_row)
     if ext in GEOPARQUET_EXTENSIONS and (fast := read_geoparquet_points(p)) is not None:
         if on_progress:
             on_progress(1, 1)

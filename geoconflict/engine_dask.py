@@ -559,7 +559,7 @@ def ingest_partitioned(
 
     if p.suffix.lower() in VECTOR_EXTENSIONS or p.suffix.lower() in SPREADSHEET_EXTENSIONS:
         raise InputError(f"the dask engine ingests CSV text, not {p.suffix} files", path=p,
-                         fix="read point layers and GeoParquet with the in-process engine")
+                         fix="read point layers, workbooks and GeoParquet with the in-process engine")
     out = Path(out_dir)
     qpath = Path(quarantine) if quarantine is not None else quarantine_path(out)
     for target in (out, qpath):

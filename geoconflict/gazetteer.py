@@ -138,10 +138,10 @@ def read_table(path: str | Path, *, what: str = "input", layer: str | None = Non
                 f"cannot read as CSV: {str(exc).splitlines()[0]}", path=p,
                 fix="save it as UTF-8 CSV with one header row",
             ) from None
-    if ext in (".xlsx", ".xlsm", ".xls"):
+    if ext in (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"):
         try:
-            return pd.read_excel(p)
-        except Exception as exc:  # openpyxl raises many types
+            return pd.read_excel(p, engine="calamine")  # as incidents are read (geoconflict._sheets)
+        except Exception as exc:  # noqa: BLE001 - the reader raises many types
             raise InputError(f"cannot read as Excel: {exc}", path=p) from None
     if ext in _VECTOR_EXT:
         return read_layer(p, layer=layer, what=what)

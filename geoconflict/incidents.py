@@ -189,6 +189,9 @@ class IngestReport:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     flags_by_name: dict[str, int] = field(default_factory=dict)
     columns: dict[str, str | None] = field(default_factory=dict)
+    #: a workbook's sheet read, and its header's row in the sheet (row N is sheet row N + it)
+    sheet: str | None = None
+    header_row: int | None = None
 
     @property
     def quarantined(self) -> int:
@@ -201,6 +204,8 @@ class IngestReport:
         if self.quarantined_by_reason:
             parts = ", ".join(f"{k} {v:,}" for k, v in self.quarantined_by_reason.items())
             text += f" ({parts})"
+        if self.sheet is not None:
+            text += f"; sheet {self.sheet!r}, row N is its row N+{self.header_row}"
         return text
 
 
@@ -225,6 +230,7 @@ def read_incidents(
     lat: str | None = None,
     date: str | None = None,
     layer: str | None = None,
+    sheet: str | None = None,
     encoding: str | None = None,
     places: Sequence[str | Path] | None = None,
     progress: bool = False,
@@ -234,7 +240,8 @@ def read_incidents(
 
     ``format``: ``auto`` (detected from the columns), ``acled``, ``ucdp`` or ``csv``.
     ``lon``/``lat``/``date``: column names for a generic CSV (they override any format's).
-    ``layer``: the layer of a multi-layer GeoPackage.  ``encoding``: the text encoding when the
+    ``layer``: the layer of a multi-layer GeoPackage; ``sheet``: the sheet of a workbook (.xlsx,
+    .xlsm, .xlsb, .xls, .ods; default: the only sheet holding a table).  ``encoding``: the text encoding when the
     file is not UTF-8 (e.g. ``latin-1``).  ``places``: gazetteer files; rows without coordinates
     but with a ``location`` are placed by name instead of quarantined.  ``progress``: show a
     progress bar on stderr for large files.  ``max_input_mb``: the largest shapefile (unzipped)
@@ -244,7 +251,7 @@ def read_incidents(
     p = Path(path)
     show = progress and p.is_file() and p.stat().st_size >= PROGRESS_MIN_BYTES
     with _progress(show, f"reading {p.name}") as bar:
-        raw = read_raw(p, layer=layer, encoding=encoding, ucdp_ok=format in ("auto", "ucdp"),
+        raw = read_raw(p, layer=layer, sheet=sheet, encoding=encoding, ucdp_ok=format in ("auto", "ucdp"),
                        on_progress=bar.read if bar else None, max_input_mb=max_input_mb)
         if bar:
             bar.stage(f"validating {p.name}")
@@ -544,7 +551,7 @@ def ingest_raw(
         rows_read=n + len(raw.malformed) + len(raw.not_features),
         accepted=len(incidents), flagged=flagged,
         quarantined_by_reason=by_reason, flags_by_name=flag_counts,
-        columns={k: v for k, v in cols.items()},
+        columns={k: v for k, v in cols.items()}, sheet=raw.sheet, header_row=raw.header_row,
     )
     if report.accepted + report.quarantined != report.rows_read or len(quarantine) != report.quarantined:
         raise AssertionError(

@@ -459,7 +459,7 @@ def test_progress_bar_reading_gives_the_same_tables(monkeypatch, name):
         (None, "missing.csv", "not found"),
         (b"", "empty.csv", "empty"),
         (b"event_id_cnty,event_date,latitude,longitude\n", "header.csv", "no data rows"),
-        (b"PK\x03\x04\x00\x00binary", "book.xlsx", "spreadsheet"),
+        (b"PK\x03\x04\x00\x00binary", "book.xlsx", "cannot open as a workbook"),
         (b"\x00\x01\x02\x03", "blob.bin", "unknown input format"),
         (b"\n\n\n", "blank.csv", "only blank lines"),
     ],

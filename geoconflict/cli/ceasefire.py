@@ -73,6 +73,7 @@ def ceasefire(
     lat: str | None,
     date_col: str | None,
     layer: str | None,
+    sheet: str | None,
     start: str,
     end: str | None,
     types: str,
@@ -105,7 +106,7 @@ def ceasefire(
         raise click.BadParameter("give at least one type, or 'all'", param_hint="--types")
     from ..incidents import read_incidents
 
-    read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
+    read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, sheet=sheet)
     ctl = None
     if source is not None:
         from ..control import read_control

@@ -57,6 +57,7 @@ def grid(
     lat: str | None,
     date_col: str | None,
     layer: str | None,
+    sheet: str | None,
     places: tuple[Path, ...],
     cells: str,
     output: Path,
@@ -131,7 +132,7 @@ def grid(
     from .._geometry import checked_polygons
     from ..incidents import read_incidents
 
-    read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer,
+    read = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, sheet=sheet,
                           places=list(places) or None)
     ext_layer = (checked_polygons(read_layer(extent, what="extent", geometry="polygon", allow_empty=False),
                                   what="extent", path=str(extent))

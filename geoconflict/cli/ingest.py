@@ -34,13 +34,14 @@ def ingest(
     lat: str | None,
     date_col: str | None,
     layer: str | None,
+    sheet: str | None,
     encoding: str | None,
     places: tuple[Path, ...],
     max_input_mb: float | None,
     overwrite: bool,
     engine: Engine,
 ) -> None:
-    """Read INPUT (ACLED or UCDP GED export, a CSV with coordinates, or a point layer) into the
+    """Read INPUT (ACLED or UCDP GED export, a CSV or workbook with coordinates, or a point layer) into the
     canonical incident table, written to OUTPUT; rejected rows go to
     <OUTPUT without extension>.quarantine.csv with a reason.  Both are written or neither.
     In a GeoPackage, a column named fid (GDAL's feature id) is kept as fid_source.
@@ -50,6 +51,7 @@ def ingest(
       geoconflict ingest acled_syria.csv -o incidents.gpkg
       geoconflict ingest GEDEvent_v24_1.csv -o ged.parquet --format ucdp
       geoconflict ingest reports.csv -o points.geojson --lon x --lat y --date reported
+      geoconflict ingest strike_log.xlsx --sheet Strikes -o incidents.gpkg
     """
     if engine.dask:
         return ingest_dask(ctx, engine, input, output, fmt=fmt, lon=lon, lat=lat, date=date_col,
@@ -62,7 +64,7 @@ def ingest(
         check_output(target, overwrite=overwrite)
     quiet = bool((ctx.find_root().obj or {}).get("quiet"))
     result = read_incidents(
-        input, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, encoding=encoding,
+        input, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, sheet=sheet, encoding=encoding,
         places=list(places) or None, progress=not quiet and sys.stderr.isatty(),
         max_input_mb=max_input_mb,
     )

@@ -47,6 +47,7 @@ def join(
     lat: str | None,
     date_col: str | None,
     layer: str | None,
+    sheet: str | None,
     admin: tuple[Path, ...],
     admin_fields: list[str] | None,
     snap_distance: float,
@@ -87,7 +88,7 @@ def join(
         check_output(target, overwrite=overwrite)
     if not (admin or source or front_line or areas):
         raise click.UsageError("nothing to join: give --admin, --control, --front-line or --areas")
-    result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer)
+    result = read_incidents(incidents, format=fmt, lon=lon, lat=lat, date=date_col, layer=layer, sheet=sheet)
     fields = admin_fields
     out, report = join_all(
         result.incidents, admin=list(admin), admin_fields=fields, snap_distance_m=snap_distance,

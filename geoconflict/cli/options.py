@@ -107,6 +107,8 @@ def encoding_option(*, csv: bool = False) -> Any:
 
 encoding_opt = encoding_option()
 layer_opt = click.option("--layer", default=None, help="Layer name in a multi-layer GeoPackage.")
+sheet_opt = click.option("--sheet", default=None, metavar="NAME",
+                         help="The sheet of an Excel or ODS workbook (default: the only sheet holding a table).")
 places_opt = click.option(
     "--places", "places", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
     help="Gazetteer: a table of place names with coordinates (repeatable).",
@@ -177,6 +179,6 @@ def control_source(ctx: click.Context, control: Any, *, layer: str | None = None
 
 def incident_options(f: Any) -> Any:
     """The options every command that reads incidents accepts."""
-    for opt in reversed([format_opt, lon_opt, lat_opt, date_opt, layer_opt]):
+    for opt in reversed([format_opt, lon_opt, lat_opt, date_opt, layer_opt, sheet_opt]):
         f = opt(f)
     return f

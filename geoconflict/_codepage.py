@@ -2,21 +2,26 @@
 
 A Shapefile's ``.dbf`` holds its text as bytes in a code page that the file may or may not
 declare: a ``.cpg`` sidecar naming it, or the language-driver byte (LDID) of the ``.dbf`` header.
-When it declares one, GDAL recodes the text to UTF-8.  When it does not (no ``.cpg``; LDID 0, one GDAL
-does not know, or 87, "the writer's ANSI code page"), GDAL assumes ISO-8859-1 or Windows-1252, so Arabic written in Windows-1256
-comes back as ``ÅÏáÈ`` for ``إدلب``, without a word.
+When it declares one GDAL understands, GDAL recodes the text to UTF-8.  When it does not (no
+``.cpg``, or one GDAL cannot read such as ``ANSI 1256`` or a ``.cpg`` saved with a byte-order
+mark; LDID 0, one GDAL does not know, or 87, "the writer's ANSI code page"), GDAL assumes
+ISO-8859-1 or Windows-1252, so Arabic written in Windows-1256 comes back as ``ÅÏáÈ`` for
+``إدلب``, without a word.
 
-So before such a file is read, its text fields are looked at here, byte by byte:
+So before such a file is read, the layer's ``.cpg`` is read leniently (:func:`cpg_encoding`)
+and its ``.dbf`` text fields are looked at byte by byte, delimited as GDAL delimits them:
 
-- all ASCII: nothing to decide;
-- all valid UTF-8: read as UTF-8 (what QGIS and current tools write; Latin text in a legacy code
-  page is practically never valid UTF-8);
-- otherwise the code page must be given (``read_layer(encoding=...)``, :func:`shapefile_encoding`,
-  the CLI's ``--encoding``), and the refusal shows the first such value as it reads in the code
-  pages analysts usually meet (Arabic, Western European and Cyrillic Windows).
+- a ``.cpg`` naming a code page: that one, passed to GDAL explicitly;
+- a code page GDAL knows in the header: GDAL's;
+- otherwise a code page given (``read_layer(encoding=...)``, :func:`shapefile_encoding`, the
+  CLI's ``--encoding``); without one, all-ASCII text needs none, valid UTF-8 is read as UTF-8
+  (what QGIS and current tools write; Latin text in a legacy code page is practically never
+  valid UTF-8), and anything else is refused, showing the first such value as it reads in the
+  code pages analysts usually meet (Arabic, Western European and Cyrillic Windows).
 
-A code page given this way applies to Shapefiles that do not declare one; a file's own ``.cpg``
-is kept, so one ``--encoding`` can serve a command that reads several files.
+A code page given this way applies to layers that do not declare one; a layer's own ``.cpg``
+is kept, so one ``--encoding`` can serve a command that reads several files.  In a zip holding
+several shapefiles only the layer read is looked at.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import codecs
 import contextlib
 import contextvars
 import mmap
+import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,25 +56,62 @@ _ENCODING: contextvars.ContextVar[str | None] = contextvars.ContextVar("geoconfl
                                                                       default=None)
 
 
-def check_encoding(encoding: str) -> str:
-    """Python's name for ``encoding`` (``windows-1256`` -> ``cp1256``), or an :class:`InputError`."""
+def _ascii_compatible(info: codecs.CodecInfo) -> bool:
+    """A code page a .dbf can hold: ASCII bytes are ASCII in it (not UTF-16, not EBCDIC)."""
+    probe = bytes(range(32, 127))
+    try:
+        return info.decode(probe)[0] == probe.decode("ascii")
+    except (UnicodeDecodeError, TypeError):
+        return False
+
+
+def check_encoding(encoding: str, *, shapefile: bool = True) -> str:
+    """Python's name for ``encoding`` (``windows-1256`` -> ``cp1256``), or an :class:`InputError`:
+    unknown, a text transform such as rot13, or (``shapefile``) one a ``.dbf`` cannot be written
+    in, its ASCII letters not ASCII (UTF-16, EBCDIC; a CSV may be UTF-16)."""
     try:
         info = codecs.lookup(encoding)
         if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: not a code page
             raise LookupError(encoding)
-        name = info.name
     except (LookupError, TypeError):
         raise InputError(f"unknown encoding {encoding!r}",
                          fix="name a code page, e.g. --encoding cp1256 (Arabic, Windows), cp1252 "
                              "(Western European) or utf-8") from None
-    return name
+    if shapefile and not _ascii_compatible(info):
+        raise InputError(f"{encoding!r} is not a code page a Shapefile can be written in "
+                         "(its ASCII letters are not ASCII)",
+                         fix="name a code page such as cp1256, cp1252, cp1251, iso8859-6 or utf-8")
+    return info.name
+
+
+def cpg_encoding(text: str) -> str | None:
+    """The code page a ``.cpg`` names, read leniently (a byte-order mark, spaces, case and a second
+    line are ignored; ``1256`` and ``ANSI 1256`` are ``cp1256``, ``65001`` is UTF-8, ``8859-6``
+    is ISO-8859-6): Python's name for it, or None when it names none (``OEM``, ``System``, empty)."""
+    lines = text.lstrip("\ufeff").strip().splitlines()
+    first = lines[0].strip().strip("\x00") if lines else ""
+    t = first.upper().replace(" ", "").replace("_", "-")
+    if not t:
+        return None
+    if m := re.fullmatch(r"(?:ANSI|CP|WINDOWS-?)?(\d+)", t):
+        n = int(m.group(1))
+        candidate = "utf-8" if n == 65001 else f"cp{n}"
+    elif m := re.fullmatch(r"(?:ISO-?)?8859-?(\d+)", t):
+        candidate = f"iso8859-{m.group(1)}"
+    else:
+        candidate = first
+    try:
+        return check_encoding(candidate)
+    except InputError:
+        return None
 
 
 @contextlib.contextmanager
 def shapefile_encoding(encoding: str | None) -> Iterator[str | None]:
     """Within the block, Shapefiles that do not declare their code page are read in ``encoding``
     (``None``: as before, refusing text that is not UTF-8)."""
-    name = check_encoding(encoding) if encoding is not None else None
+    # checked for shapefiles where it is used: the CLI's --encoding also names a CSV's (UTF-16 too)
+    name = check_encoding(encoding, shapefile=False) if encoding is not None else None
     token = _ENCODING.set(name)
     try:
         yield name
@@ -83,126 +126,178 @@ def current_encoding() -> str | None:
 
 @dataclass(frozen=True)
 class DbfText:
-    """What a ``.dbf`` says, and holds, of its text."""
+    """What a ``.dbf`` holds of its text."""
 
-    name: str  #: the .dbf (inside a zip: its member name)
-    declared: bool  #: a .cpg beside it, or a code page in its header
+    name: str  #: the .dbf (inside a zip: ``zip/member``)
+    ldid: int  #: the language-driver byte of its header
     non_ascii: bool  #: any text field (or field name) holds a byte past ASCII
     #: the first value that is not UTF-8: (record, 1-based; 0 for a field name), field, its bytes
     first_bad: tuple[int, str, bytes] | None
 
 
-def scan_dbf(data: bytes | mmap.mmap, *, name: str, has_cpg: bool) -> DbfText:
-    """Read a ``.dbf``'s header and text fields (``C``) as bytes: no decoding, no GDAL."""
+def _utf8_value(raw: bytes, width: int) -> bool:
+    """A value is UTF-8, allowing a character cut at the end of a full field (a writer that
+    truncated UTF-8 to the field's width in bytes)."""
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return len(raw) == width and exc.reason == "unexpected end of data" and exc.end == len(raw)
+
+
+def scan_dbf(data: bytes | mmap.mmap, *, name: str) -> DbfText:
+    """Read a ``.dbf``'s header and text fields (``C``) as bytes, as GDAL's reader delimits them
+    (a field's width is its descriptor's byte 16; a value ends at its first NUL; deleted records
+    are skipped): no decoding, no GDAL."""
     if len(data) < 32:
-        return DbfText(name, has_cpg, False, None)
+        return DbfText(name, 0, False, None)
     n_records = int.from_bytes(data[4:8], "little")
     header_len = int.from_bytes(data[8:10], "little")
     record_len = int.from_bytes(data[10:12], "little")
-    declared = has_cpg or data[29] in DECLARING_LDID
     fields: list[tuple[bytes, int, int]] = []  # raw name, offset in the record (-1: not text), width
     offset, at = 1, 32  # a record starts with its deletion flag
     while at + 32 <= min(header_len, len(data)) and data[at] != 0x0D:
         desc = data[at:at + 32]
-        ftype = chr(desc[11])
-        # shapelib's rule: only numeric fields have decimals; others use that byte as width's high byte
-        width = desc[16] if ftype in "NF" else desc[16] + 256 * desc[17]
-        fields.append((bytes(desc[:11]).split(b"\0", 1)[0], offset if ftype == "C" else -1, width))
+        width = desc[16]
+        fields.append((bytes(desc[:11]).split(b"\0", 1)[0], offset if chr(desc[11]) == "C" else -1, width))
         offset += width
         at += 32
     non_ascii = False
     for raw, _, _ in fields:
         if max(raw, default=0) >= 0x80:
             non_ascii = True
-            if not _utf8(raw):
-                return DbfText(name, declared, True, (0, _shown(raw), raw))
+            if not _utf8_value(raw, -1):
+                return DbfText(name, data[29], True, (0, _shown(raw), raw))
     if record_len <= 0 or header_len >= len(data):
-        return DbfText(name, declared, non_ascii, None)
+        return DbfText(name, data[29], non_ascii, None)
     n = min(n_records, (len(data) - header_len) // record_len)
     records = np.frombuffer(data, dtype=np.uint8, count=n * record_len, offset=header_len).reshape(n, record_len)
     live = records[:, 0] != ord("*")  # deleted records are not read
     for raw_name, start, width in fields:
-        if start < 0 or start + width > record_len:
+        if start < 0 or width == 0 or start + width > record_len:
             continue
         block = records[:, start:start + width]
         rows = np.flatnonzero(live & (block >= 0x80).any(axis=1))
-        if rows.size:
-            non_ascii = True
-        for r in rows:
-            raw = block[r].tobytes().rstrip(b" \0")
-            if not _utf8(raw):
-                return DbfText(name, declared, True, (int(r) + 1, _shown(raw_name), raw))
-    return DbfText(name, declared, non_ascii, None)
-
-
-def _utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        if not rows.size:
+            continue
+        # a value ends at its first NUL, as GDAL reads it
+        values = [(int(r), v) for r in rows if max(v := block[r].tobytes().split(b"\0", 1)[0], default=0) >= 0x80]
+        if not values:
+            continue
+        non_ascii = True
+        try:  # the fast way: every such value at once, each ended by a newline
+            b"\n".join(v.rstrip(b" ") for _, v in values).decode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            pass
+        for r, raw in values:
+            if not _utf8_value(raw, width):
+                return DbfText(name, data[29], True, (r + 1, _shown(raw_name), raw.rstrip(b" ")))
+    return DbfText(name, data[29], non_ascii, None)
 
 
 def _shown(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _scan_path(p: Path) -> list[DbfText]:
-    """The ``.dbf`` of a ``.shp`` (beside it), or every ``.dbf`` in a zip."""
-    if p.suffix.lower() == ".zip":
-        out = []
-        with zipfile.ZipFile(p) as zf:
-            members = zf.namelist()
-            lower = {m.lower(): m for m in members}
-            for m in members:
-                if m.lower().endswith(".dbf"):
-                    cpg = m[:-4].lower() + ".cpg"
-                    out.append(scan_dbf(zf.read(m), name=f"{p.name}/{m}", has_cpg=cpg in lower))
-        return out
-    dbf = next((p.with_suffix(s) for s in (".dbf", ".DBF") if p.with_suffix(s).exists()), None)
+@dataclass(frozen=True)
+class _Parts:
+    """The .dbf and .cpg GDAL reads for one layer."""
+
+    dbf_name: str
+    dbf: Callable[[], DbfText]
+    cpg: str | None  #: the .cpg's text, None without one
+
+
+def _zip_parts(p: Path, layer: str | int | None) -> _Parts | None:
+    with zipfile.ZipFile(p) as zf:
+        members = [m for m in zf.namelist() if not m.startswith("__MACOSX/") and not Path(m).name.startswith("._")]
+        shps = [m for m in members if m.lower().endswith(".shp")]
+        if not shps:
+            return None
+        chosen: str | None
+        if isinstance(layer, str):
+            chosen = next((m for m in shps if Path(m).stem == layer), None)
+        elif len(shps) == 1:
+            chosen = shps[0]
+        else:
+            import pyogrio  # GDAL's own order of the layers in the zip
+
+            names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+            index = layer if isinstance(layer, int) else 0
+            want = names[index] if 0 <= index < len(names) else None
+            chosen = next((m for m in shps if Path(m).stem == want), shps[0])
+        if chosen is None:
+            return None
+        stem = chosen[:-4]
+        dbf = next((stem + e for e in (".dbf", ".DBF") if stem + e in members), None)
+        cpg = next((stem + e for e in (".cpg", ".CPG") if stem + e in members), None)
+        cpg_text = zf.read(cpg).decode("latin-1") if cpg is not None and zf.getinfo(cpg).file_size < 4096 else None
     if dbf is None:
-        return []
-    has_cpg = any(p.with_suffix(s).exists() for s in (".cpg", ".CPG"))
-    with open(dbf, "rb") as fh:
-        if dbf.stat().st_size == 0:
-            return [scan_dbf(b"", name=dbf.name, has_cpg=has_cpg)]
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return [scan_dbf(mm, name=dbf.name, has_cpg=has_cpg)]
+        return None
+
+    def read() -> DbfText:
+        with zipfile.ZipFile(p) as zf:
+            return scan_dbf(zf.read(dbf), name=f"{p.name}/{dbf}")
+
+    return _Parts(f"{p.name}/{dbf}", read, cpg_text)
 
 
-def gdal_encoding(path: str | Path, encoding: str | None = None) -> str | None:
-    """The encoding to open Shapefile ``path`` with (GDAL's ``ENCODING``), or None to leave it to
-    GDAL (the file declares its code page, or its text is ASCII).
+def _disk_parts(p: Path) -> _Parts | None:
+    dbf = next((p.with_suffix(e) for e in (".dbf", ".DBF") if p.with_suffix(e).exists()), None)
+    if dbf is None:
+        return None
+    cpg = next((p.with_suffix(e) for e in (".cpg", ".CPG") if p.with_suffix(e).exists()), None)
+    cpg_text = cpg.read_bytes()[:4096].decode("latin-1") if cpg is not None else None
 
-    ``encoding`` (else :func:`current_encoding`) is used when the file does not declare one.
-    Without either, text that is valid UTF-8 is read as UTF-8, and other text is refused with an
-    :class:`InputError` naming the record, the field and the likely code pages."""
+    def read() -> DbfText:
+        with open(dbf, "rb") as fh:
+            if dbf.stat().st_size == 0:
+                return scan_dbf(b"", name=dbf.name)
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return scan_dbf(mm, name=dbf.name)
+
+    return _Parts(dbf.name, read, cpg_text)
+
+
+def gdal_encoding(path: str | Path, encoding: str | None = None, *, layer: str | int | None = None) -> str | None:
+    """The code page to open Shapefile ``path`` (``.shp``, or a ``.zip``/``.shz`` holding
+    shapefiles: the one of ``layer``) with, as GDAL's ``ENCODING``; None to leave it to GDAL.
+
+    - Its ``.cpg`` names a code page (read leniently, see :func:`cpg_encoding`): that one, even
+      when ``encoding`` is given.
+    - Else a code page GDAL knows in the ``.dbf`` header (:data:`DECLARING_LDID`): GDAL's.
+    - Else ``encoding`` (else :func:`current_encoding`) when given; else UTF-8 when the text is
+      UTF-8; else an :class:`InputError` naming the record, the field and the likely code pages."""
     p = Path(path)
-    given = check_encoding(encoding) if encoding is not None else current_encoding()
-    scans = [s for s in _scan_path(p) if not s.declared]
-    if not scans:
+    given = encoding if encoding is not None else current_encoding()
+    parts = _zip_parts(p, layer) if p.suffix.lower() in (".zip", ".shz") else _disk_parts(p)
+    if parts is None:
+        return None  # GDAL says what is missing
+    declared = cpg_encoding(parts.cpg) if parts.cpg is not None else None
+    if declared is not None:
+        return declared
+    scan = parts.dbf()
+    if scan.ldid in DECLARING_LDID:
         return None
     if given is not None:
-        return given
-    bad = next((s for s in scans if s.first_bad is not None), None)
-    if bad is not None:
-        assert bad.first_bad is not None
-        record, field, raw = bad.first_bad
+        return check_encoding(given)
+    if scan.first_bad is not None:
+        record, field, raw = scan.first_bad
         readings = []
         for code, _ in LIKELY:
             with contextlib.suppress(UnicodeDecodeError):
                 readings.append(f"{raw.decode(code)!r} as {code}")
-        inside = f" ({bad.name})" if p.suffix.lower() == ".zip" else ""
+        inside = f" ({parts.dbf_name})" if p.suffix.lower() in (".zip", ".shz") else ""
         what = "the field's name" if record == 0 else "the text"
         examples = ", ".join(f"{code} for {use}" for code, use in LIKELY)
+        said = ("no .cpg file" if parts.cpg is None else
+                f"its .cpg holds {parts.cpg.strip()[:40]!r}, which names no code page")
         raise InputError(
-            f"{what}{inside} is not UTF-8 and the Shapefile does not say its code page (no .cpg "
-            f"file, none in the .dbf header), so it cannot be read safely; it reads "
-            f"{', '.join(readings)}",
+            f"{what}{inside} is not UTF-8 and the Shapefile does not say its code page ({said}, "
+            f"none in the .dbf header), so it cannot be read safely; it reads {', '.join(readings)}",
             path=p, feature=record or None, column=field,
             fix=f"pass its code page with --encoding (encoding= in Python), e.g. {examples}; or put "
                 "a .cpg file holding that name beside the .dbf",
         )
-    if any(s.non_ascii for s in scans):
-        return "UTF-8"
-    return None
+    return "utf-8" if scan.non_ascii else None

@@ -155,7 +155,7 @@ def read_raw(
         from ._sheets import read_sheet_table  # python-calamine only when a workbook is read
 
         frame, header, rows, sheet, header_row = read_sheet_table(
-            p, sheet=sheet, max_bytes=max_input_bytes(max_input_mb),
+            p, sheet=sheet, max_bytes=max_input_bytes(max_input_mb), max_columns=max_columns(),
             on_progress=on_progress)
         frame.columns = dedupe_names(header)
         if len(frame) == 0:
@@ -168,7 +168,7 @@ def read_raw(
         return fast
     if ext in VECTOR_EXTENSIONS or p.suffix.lower() == ".gdb":
         check_vector_size(p, max_input_mb=max_input_mb)
-        gdf = read_layer(p, layer=layer, what="input layer", allow_empty=False)
+        gdf = read_layer(p, layer=layer, what="input layer", allow_empty=False, encoding=encoding)
         raw = RawTable(frame=gdf, kind="vector", path=p)
         if ext in (".geojson", ".json"):
             raw = _account_geojson_features(raw)

@@ -402,7 +402,7 @@ def _check_shapefile_parts(p: Path) -> None:
     """A shapefile needs its .shx and .dbf (and a .prj for its CRS): name what is missing."""
     import zipfile
 
-    if p.suffix.lower() == ".zip":
+    if p.suffix.lower() in (".zip", ".shz"):
         try:
             with zipfile.ZipFile(p) as zf:
                 members = [m.lower() for m in zf.namelist()]
@@ -468,9 +468,9 @@ def read_layer(
         raise InputError(f"the {what} must be a vector layer, not a table ({ext})", path=p,
                          fix="give a GeoJSON, GeoPackage, Shapefile, FlatGeobuf or GeoParquet file here")
     code_page = None
-    if ext in (".shp", ".zip"):
+    if ext in (".shp", ".zip", ".shz"):
         _check_shapefile_parts(p)
-        code_page = gdal_encoding(p, encoding)
+        code_page = gdal_encoding(p, encoding, layer=layer)
     if ext == ".gpkg" and layer is None:
         try:
             layers = pyogrio.list_layers(p)
@@ -491,10 +491,11 @@ def read_layer(
             warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
             gdf = _read_vector(p, layer, encoding=code_page)
     except UnicodeDecodeError as exc:
-        if ext in (".shp", ".zip"):
-            raise InputError(f"the text cannot be read as {code_page or 'UTF-8'}: {_short(exc)}", path=p,
-                             fix="pass the code page it was written in with --encoding, e.g. cp1256 "
-                                 "(Arabic Windows) or cp1252 (Western European Windows)") from None
+        if ext in (".shp", ".zip", ".shz"):
+            raise InputError(f"GDAL could not read the text as {code_page or 'UTF-8'} ({_short(exc)}); "
+                             "its converter may not know that code page", path=p,
+                             fix="export the layer with UTF-8 text (QGIS: Export > Save Features As, "
+                                 "encoding UTF-8), or as a GeoPackage") from None
         raise InputError(f"cannot read as a vector layer: its text is not UTF-8 ({_short(exc)})", path=p,
                          fix=f"re-export it with UTF-8 text ({ext or 'this format'} holds UTF-8 only), "
                              "e.g. from QGIS or ogr2ogr") from None

@@ -16,7 +16,7 @@ import pytest
 import shapely
 
 from geoconflict import io
-from geoconflict._codepage import check_encoding, scan_dbf
+from geoconflict._codepage import check_encoding, cpg_encoding, scan_dbf
 from geoconflict.cli.main import cli
 from geoconflict.errors import InputError
 
@@ -147,21 +147,151 @@ def test_ascii_text_needs_no_code_page(tmp_path: Path) -> None:
     assert io.read_layer(path)["name"].tolist() == ["Idleb", "Jisr", "Maarrat", "x"]
 
 
+def _dbf(fields: list[tuple[bytes, str, int, int]], records: list[list[bytes]], *, ldid: int = 0,
+         deleted: tuple[int, ...] = ()) -> bytes:
+    """A dBASE III file by hand: fields as (name, type, byte 16 width, byte 17), values as bytes."""
+    header_len = 32 + 32 * len(fields) + 1
+    record_len = 1 + sum(f[2] for f in fields)
+    head = bytearray(32)
+    head[0] = 3
+    head[4:8] = len(records).to_bytes(4, "little")
+    head[8:10] = header_len.to_bytes(2, "little")
+    head[10:12] = record_len.to_bytes(2, "little")
+    head[29] = ldid
+    out = bytes(head)
+    for name, ftype, width, b17 in fields:
+        desc = bytearray(32)
+        desc[:len(name)] = name
+        desc[11] = ord(ftype)
+        desc[16], desc[17] = width, b17
+        out += bytes(desc)
+    rows = [(b"*" if i in deleted else b" ")
+            + b"".join(v[:width].ljust(width, b" ") for (_, _, width, _), v in zip(fields, values, strict=True))
+            for i, values in enumerate(records)]
+    return out + b"\r" + b"".join(rows) + b"\x1a"
+
+
 def test_the_scan_reads_fields_records_and_deleted_records(tmp_path: Path) -> None:
     path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
     data = path.with_suffix(".dbf").read_bytes()
-    scan = scan_dbf(data, name="adm.dbf", has_cpg=False)
-    assert not scan.declared and scan.non_ascii
+    scan = scan_dbf(data, name="adm.dbf")
+    assert scan.ldid == 0 and scan.non_ascii
     assert scan.first_bad == (1, "name", "إدلب".encode("cp1256"))
-    assert scan_dbf(data, name="adm.dbf", has_cpg=True).declared
     # records 1 and 2 deleted (as an editor leaves them): the first live bad value is record 3's é
     header_len, record_len = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
     edited = bytearray(data)
     for r in (0, 1):
         edited[header_len + r * record_len] = ord("*")
-    scan = scan_dbf(bytes(edited), name="adm.dbf", has_cpg=False)
+    scan = scan_dbf(bytes(edited), name="adm.dbf")
     assert scan.first_bad is not None and scan.first_bad[0] == 3
-    assert scan_dbf(b"", name="empty.dbf", has_cpg=False).first_bad is None
+    assert scan_dbf(b"", name="empty.dbf").first_bad is None
+
+
+def test_the_scan_delimits_values_as_gdal_does() -> None:
+    arabic = "إدلب".encode("cp1256")
+    # a date field whose byte 17 is set (some writers do): GDAL's width is byte 16 alone, so the
+    # text field after it is still found and checked
+    data = _dbf([(b"WHEN", "D", 8, 2), (b"NAME", "C", 20, 0)], [[b"20200306", arabic]])
+    assert scan_dbf(data, name="x.dbf").first_bad == (1, "NAME", arabic)
+    data = _dbf([(b"NAME", "C", 20, 1)], [[arabic]])
+    assert scan_dbf(data, name="x.dbf").first_bad == (1, "NAME", arabic)
+    # what follows a NUL is not read by GDAL, so not judged
+    data = _dbf([(b"NAME", "C", 12, 0)], [[b"Idleb\x00" + arabic]])
+    scan = scan_dbf(data, name="x.dbf")
+    assert scan.first_bad is None and not scan.non_ascii
+    # UTF-8 cut in the middle of a letter at the field's full width (a writer that truncated
+    # bytes) is still UTF-8; the same cut before the end is not
+    cut = "Idlebإدلب".encode()[:10]
+    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [[cut]]), name="x.dbf").first_bad is None
+    assert scan_dbf(_dbf([(b"NAME", "C", 12, 0)], [[cut]]), name="x.dbf").first_bad is not None
+    # deleted records and zero records; a header claiming more records than the file holds
+    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [[arabic], [b"x"]], deleted=(0,)), name="x.dbf").first_bad is None
+    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], []), name="x.dbf").first_bad is None
+    short = _dbf([(b"NAME", "C", 10, 0)], [[b"ok"], [arabic]])[:-12]
+    assert scan_dbf(short, name="x.dbf").first_bad is None
+
+
+def test_the_scan_is_fast_on_valid_utf8() -> None:
+    """Every value at once first: per value only when that fails (200k Arabic names)."""
+    names = ["إدلب الغربية".encode(), "جسر الشغور".encode()] * 100_000
+    data = _dbf([(b"ADM3_AR", "C", 40, 0), (b"ADM2_AR", "C", 40, 0)], [[n, n] for n in names])
+    scan = scan_dbf(data, name="x.dbf")
+    assert scan.non_ascii and scan.first_bad is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("CP1256", "cp1256"), ("1256", "cp1256"), ("\ufeff1256\r\n", "cp1256"), ("ANSI 1256", "cp1256"),
+    ("UTF-8", "utf-8"), ("utf8", "utf-8"), ("65001", "utf-8"), ("ISO-8859-6", "iso8859-6"),
+    ("8859-6", "iso8859-6"), ("88591", None), ("OEM", None), ("System", None), ("", None), ("\n", None),
+    ("UTF-16", None),
+])
+def test_cpg_contents_read_leniently(text: str, want: str | None) -> None:
+    assert cpg_encoding(text) == want
+
+
+@pytest.mark.parametrize("cpg", ["\ufeff1256", "ANSI 1256", "1256\r\n"])
+def test_a_cpg_gdal_cannot_read_is_still_the_files_code_page(tmp_path: Path, cpg: str) -> None:
+    """A .cpg saved by Notepad with a byte-order mark, or holding "ANSI 1256": GDAL ignores it and
+    reads Latin letters; geoconflict reads it and passes the code page to GDAL."""
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=False, ldid=87)
+    path.with_suffix(".cpg").write_text(cpg, encoding="utf-8")
+    assert io.read_layer(path)["name"].tolist() == NAMES
+
+
+@pytest.mark.parametrize("cpg", ["OEM", "System", ""])
+def test_a_cpg_naming_no_code_page_is_said_in_the_refusal(tmp_path: Path, cpg: str) -> None:
+    path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
+    path.with_suffix(".cpg").write_text(cpg)
+    with pytest.raises(InputError, match="which names no code page"):
+        io.read_layer(path)
+    assert io.read_layer(path, encoding="cp1256")["name"].tolist() == NAMES
+
+
+def test_a_zip_of_several_shapefiles_decides_per_layer(tmp_path: Path) -> None:
+    """OCHA's COD-AB zips hold one shapefile per admin level: each layer its own code page."""
+    a = _shapefile(tmp_path / "a", encoding="cp1256", cpg=True)  # declared
+    b = _shapefile(tmp_path / "b", encoding="cp1256", cpg=False)  # not
+    c = _shapefile(tmp_path / "c", encoding="UTF-8", cpg=False)  # not, but UTF-8
+    z = tmp_path / "syr_adm_shp.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for folder, stem in ((a, "adm1"), (b, "adm2"), (c, "adm3")):
+            for part in sorted(folder.parent.glob("adm.*")):
+                zf.write(part, stem + part.suffix)
+        zf.writestr("__MACOSX/._adm1.dbf", b"\x00\x05\x16\x07" + bytes(range(128, 256)))
+    assert io.read_layer(z, layer="adm1")["name"].tolist() == NAMES
+    assert io.read_layer(z, layer="adm1", encoding="cp1251")["name"].tolist() == NAMES  # declared wins
+    with pytest.raises(InputError, match="adm2.dbf"):
+        io.read_layer(z, layer="adm2")
+    assert io.read_layer(z, layer="adm2", encoding="cp1256")["name"].tolist() == NAMES
+    assert io.read_layer(z, layer="adm3")["name"].tolist() == NAMES
+
+
+def test_incidents_in_a_code_page_shapefile(tmp_path: Path, cli_runner) -> None:
+    """``read_incidents(encoding=)`` and ``ingest --encoding`` reach the Shapefile reader."""
+    from geoconflict.incidents import read_incidents
+
+    path = tmp_path / "strikes.shp"
+    gpd.GeoDataFrame({"event_date": ["2020-03-07", "2020-03-08"], "location": ["كنصفرة", "البارة"],
+                      "notes": [PAYLOAD, "قصف"]},
+                     geometry=[shapely.Point(36.56, 35.64), shapely.Point(36.54, 35.68)], crs=4326,
+                     ).to_file(path, engine="pyogrio", encoding="cp1256")
+    path.with_suffix(".cpg").unlink()
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_incidents(path)
+    got = read_incidents(path, encoding="cp1256").incidents
+    assert got["location"].tolist() == ["كنصفرة", "البارة"] and got["notes"].iloc[0] == PAYLOAD
+    out = tmp_path / "strikes.geojson"
+    res = cli_runner.invoke(cli, ["ingest", str(path), "--encoding", "cp1256", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert gpd.read_file(out)["location"].tolist() == ["كنصفرة", "البارة"]
+
+
+def test_a_shz_is_a_zipped_shapefile(tmp_path: Path) -> None:
+    path = _shapefile(tmp_path / "shp", encoding="cp1256", cpg=False)
+    shz = _zip(path, tmp_path / "adm.shz")
+    with pytest.raises(InputError, match="not UTF-8"):
+        io.read_layer(shz)
+    assert io.read_layer(shz, encoding="cp1256")["name"].tolist() == NAMES
 
 
 def test_a_field_name_in_a_code_page_is_named(tmp_path: Path) -> None:
@@ -183,6 +313,12 @@ def test_unknown_encoding_is_a_clear_error(tmp_path: Path) -> None:
     assert check_encoding("Windows-1256") == "cp1256" and check_encoding("latin-1") == "iso8859-1"
     with pytest.raises(InputError, match="unknown encoding"):
         io.read_layer(_shapefile(tmp_path, encoding="cp1256", cpg=False), encoding="klingon")
+    # a .dbf cannot be UTF-16 or EBCDIC (a CSV can be UTF-16: the CLI's --encoding takes it)
+    with pytest.raises(InputError, match="not a code page a Shapefile"):
+        io.read_layer(tmp_path / "adm.shp", encoding="utf-16")
+    assert check_encoding("utf-16", shapefile=False) == "utf-16"
+    with pytest.raises(InputError, match="not a code page a Shapefile"):
+        check_encoding("cp037")
 
 
 def test_join_refuses_then_reads_with_encoding(tmp_path: Path, cli_runner) -> None:

@@ -63,6 +63,8 @@ def test_cells_are_written_as_a_csv_export_writes_them() -> None:
     assert cell_text(dt.datetime(2020, 3, 6, 0, 1)) == "2020-03-06 00:01:00"
     assert cell_text(dt.date(2020, 3, 6)) == "2020-03-06" and cell_text(dt.time(0, 1)) == "00:01:00"
     assert cell_text(True) == "TRUE" and cell_text(None) == "" and cell_text(PAYLOAD) == PAYLOAD
+    assert cell_text(1e15) == "1000000000000000" and cell_text(2.0**53) == "9007199254740992.0"
+    assert cell_text(dt.timedelta(days=1, hours=2, minutes=5)) == "26:05:00"
 
 
 def test_the_header_is_found_under_titles_and_blank_rows() -> None:
@@ -70,6 +72,14 @@ def test_the_header_is_found_under_titles_and_blank_rows() -> None:
     assert find_header(rows) == 2
     assert find_header([["only one cell"], ["another"]]) is None
     assert find_header([["x", "y", ""], [1, 2, 3]]) == 0  # two of three filled is a header
+    # a two-cell note, or a group header, over a narrow table is not the header
+    note = [["Strike log"], ["Compiled by:", "J. Smith"], ["date", "latitude", "longitude", "location"],
+            ["2020-03-07", 35.6, 36.5, "Kansafra"]]
+    assert find_header(note) == 2
+    group = [["Where", "", "When", ""], ["lat", "lon", "date", "time"], [35.6, 36.5, "2020-03-07", "10:00"]]
+    assert find_header(group) == 1
+    # a header with a blank name over full data rows stays the header
+    assert find_header([["date", "", "lat", "lon", "place", "notes"], [1, 2, 3, 4, 5, 6]]) == 0
 
 
 def _write_xls(df: pd.DataFrame, path: Path) -> None:
@@ -169,3 +179,45 @@ def test_join_and_grid_read_the_sheet_too(tmp_path: Path, cli_runner) -> None:
     res = cli_runner.invoke(cli, ["join", str(book), "--admin", str(admin), "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert gpd.read_file(out)["ADM2_PCODE"].notna().sum() == 3
+
+
+def test_hidden_sheets_case_and_blank_names(tmp_path: Path) -> None:
+    book = _strike_log(tmp_path / "log.xlsx", notes_sheet=False)
+    wb = openpyxl.load_workbook(book)
+    lists = wb.create_sheet("Lists")  # a hidden sheet of drop-down values, as templates have
+    lists.append(["type", "actor"])
+    lists.append(["Air/drone strike", "Military Forces of Russia"])
+    lists.sheet_state = "hidden"
+    wb["Strikes"]["G3"] = None
+    wb["Strikes"]["G4"] = "unnamed column"  # data under a blank header cell, in column G
+    wb.save(book)
+    result = read_incidents(book)  # the hidden sheet does not count
+    assert result.report.sheet == "Strikes"
+    assert result.incidents["column_7"].iloc[0] == "unnamed column"  # named by its sheet column
+    assert read_incidents(book, sheet="strikes").report.sheet == "Strikes"  # Excel's names ignore case
+
+
+def test_a_stray_far_cell_is_refused_before_it_fills_memory(tmp_path: Path) -> None:
+    book = _strike_log(tmp_path / "log.xlsx", notes_sheet=False)
+    wb = openpyxl.load_workbook(book)
+    wb["Strikes"]["CV200000"] = "x"  # 100 columns x 200,000 rows once the grid is filled in
+    wb.save(book)
+    with pytest.raises(SizeLimitError, match="stray cell"):
+        read_incidents(book)
+
+
+def test_a_password_protected_workbook_is_named_so(tmp_path: Path, cli_runner) -> None:
+    book = tmp_path / "log.xlsx"  # an encrypted .xlsx is an OLE container, not a zip
+    book.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4088))
+    res = cli_runner.invoke(cli, ["ingest", str(book), "-o", str(tmp_path / "x.geojson")])
+    assert res.exit_code == 2 and "password-protected" in res.output and "Traceback" not in res.output
+
+
+def test_pictures_in_a_workbook_do_not_count_against_the_size_limit(tmp_path: Path, monkeypatch) -> None:
+    import zipfile
+
+    book = _strike_log(tmp_path / "log.xlsx")
+    with zipfile.ZipFile(book, "a") as zf:
+        zf.writestr("xl/media/image1.png", bytes(3_000_000))  # a 3 MB photo of the site
+    monkeypatch.setenv("GEOCONFLICT_MAX_INPUT_MB", "1")
+    assert read_incidents(book).report.accepted == 3

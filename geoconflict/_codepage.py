@@ -232,7 +232,8 @@ def _zip_parts(p: Path, layer: str | int | None) -> _Parts | None:
         stem = chosen[:-4]
         dbf = next((stem + e for e in (".dbf", ".DBF") if stem + e in members), None)
         cpg = next((stem + e for e in (".cpg", ".CPG") if stem + e in members), None)
-        cpg_text = zf.read(cpg).decode("latin-1") if cpg is not None and zf.getinfo(cpg).file_size < 4096 else None
+        small = cpg is not None and zf.getinfo(cpg).file_size < 4096
+        cpg_text = zf.read(cpg).decode("utf-8-sig", errors="replace") if cpg is not None and small else None
     if dbf is None:
         return None
 
@@ -248,7 +249,7 @@ def _disk_parts(p: Path) -> _Parts | None:
     if dbf is None:
         return None
     cpg = next((p.with_suffix(e) for e in (".cpg", ".CPG") if p.with_suffix(e).exists()), None)
-    cpg_text = cpg.read_bytes()[:4096].decode("latin-1") if cpg is not None else None
+    cpg_text = cpg.read_bytes()[:4096].decode("utf-8-sig", errors="replace") if cpg is not None else None
 
     def read() -> DbfText:
         with open(dbf, "rb") as fh:

@@ -128,7 +128,6 @@ def current_encoding() -> str | None:
 class DbfText:
     """What a ``.dbf`` holds of its text."""
 
-    name: str  #: the .dbf (inside a zip: ``zip/member``)
     ldid: int  #: the language-driver byte of its header
     non_ascii: bool  #: any text field (or field name) holds a byte past ASCII
     #: the first value that is not UTF-8: (record, 1-based; 0 for a field name), field, its bytes
@@ -145,12 +144,12 @@ def _utf8_value(raw: bytes, width: int) -> bool:
         return len(raw) == width and exc.reason == "unexpected end of data" and exc.end == len(raw)
 
 
-def scan_dbf(data: bytes | mmap.mmap, *, name: str) -> DbfText:
+def scan_dbf(data: bytes | mmap.mmap) -> DbfText:
     """Read a ``.dbf``'s header and text fields (``C``) as bytes, as GDAL's reader delimits them
     (a field's width is its descriptor's byte 16; a value ends at its first NUL; deleted records
     are skipped): no decoding, no GDAL."""
     if len(data) < 32:
-        return DbfText(name, 0, False, None)
+        return DbfText(0, False, None)
     n_records = int.from_bytes(data[4:8], "little")
     header_len = int.from_bytes(data[8:10], "little")
     record_len = int.from_bytes(data[10:12], "little")
@@ -167,9 +166,9 @@ def scan_dbf(data: bytes | mmap.mmap, *, name: str) -> DbfText:
         if max(raw, default=0) >= 0x80:
             non_ascii = True
             if not _utf8_value(raw, -1):
-                return DbfText(name, data[29], True, (0, _shown(raw), raw))
+                return DbfText(data[29], True, (0, _shown(raw), raw))
     if record_len <= 0 or header_len >= len(data):
-        return DbfText(name, data[29], non_ascii, None)
+        return DbfText(data[29], non_ascii, None)
     n = min(n_records, (len(data) - header_len) // record_len)
     records = np.frombuffer(data, dtype=np.uint8, count=n * record_len, offset=header_len).reshape(n, record_len)
     live = records[:, 0] != ord("*")  # deleted records are not read
@@ -192,8 +191,8 @@ def scan_dbf(data: bytes | mmap.mmap, *, name: str) -> DbfText:
             pass
         for r, raw in values:
             if not _utf8_value(raw, width):
-                return DbfText(name, data[29], True, (r + 1, _shown(raw_name), raw.rstrip(b" ")))
-    return DbfText(name, data[29], non_ascii, None)
+                return DbfText(data[29], True, (r + 1, _shown(raw_name), raw.rstrip(b" ")))
+    return DbfText(data[29], non_ascii, None)
 
 
 def _shown(raw: bytes) -> str:
@@ -239,7 +238,7 @@ def _zip_parts(p: Path, layer: str | int | None) -> _Parts | None:
 
     def read() -> DbfText:
         with zipfile.ZipFile(p) as zf:
-            return scan_dbf(zf.read(dbf), name=f"{p.name}/{dbf}")
+            return scan_dbf(zf.read(dbf))
 
     return _Parts(f"{p.name}/{dbf}", read, cpg_text)
 
@@ -254,9 +253,9 @@ def _disk_parts(p: Path) -> _Parts | None:
     def read() -> DbfText:
         with open(dbf, "rb") as fh:
             if dbf.stat().st_size == 0:
-                return scan_dbf(b"", name=dbf.name)
+                return scan_dbf(b"")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return scan_dbf(mm, name=dbf.name)
+                return scan_dbf(mm)
 
     return _Parts(dbf.name, read, cpg_text)
 

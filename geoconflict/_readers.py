@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ._codepage import check_encoding
 from .errors import InputError, SizeLimitError
 from .io import VECTOR_EXTENSIONS, read_layer, require_file
 
@@ -462,12 +463,10 @@ def _looks_like_text(p: Path) -> bool:
 
 def detect_encoding(sample: bytes, p: Path, encoding: str | None) -> str:
     if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise InputError(
-                f"unknown encoding {encoding!r}", path=p, fix="use e.g. --encoding utf-8 or latin-1"
-            ) from None
+        try:  # the CLI's and the Shapefile reader's check (a CSV may also be UTF-16)
+            check_encoding(encoding, shapefile=False)
+        except InputError as exc:
+            raise InputError(exc.detail, path=p, fix=exc.fix) from None
         return encoding
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8"

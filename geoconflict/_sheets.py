@@ -206,8 +206,7 @@ def read_sheet_table(
     # columns with neither a name nor a value are the sheet's empty area, not data
     used = [j for j in range(width) if header[j] or any(j < len(body[i]) and body[i][j] not in (None, "")
                                                         for i in keep)]
-    # positional names here; the caller names the columns from the header (its own rules for
-    # blank and repeated names)
+    # positional names here; the caller names the columns (its rule for repeated names)
     columns = {
         str(k): pa.array([cell_text(body[i][j]) if j < len(body[i]) else "" for i in keep], type=pa.string())
         for k, j in enumerate(used)

@@ -52,6 +52,8 @@ VECTOR_EXTENSIONS: dict[str, str] = {
     ".geoparquet": "Parquet",
 }
 OUTPUT_EXTENSIONS = (".geojson", ".gpkg", ".parquet", ".csv")
+#: a Shapefile, or a zip of them (``.shz``: GDAL's name for a zipped single Shapefile)
+SHAPEFILE_EXTENSIONS = (".shp", ".zip", ".shz")
 COORDINATE_PRECISION = 6
 #: a fixed timestamp for GeoPackage metadata, so outputs are byte-identical across runs
 FIXED_TIMESTAMP = "2000-01-01T00:00:00Z"
@@ -464,11 +466,11 @@ def read_layer(
         if '"Topology"' in head.replace(" ", "") or ext == ".topojson":
             raise InputError("this is TopoJSON, not GeoJSON", path=p,
                              fix="convert it first, e.g. ogr2ogr -f GeoJSON out.geojson in.json")
-    if ext in (".csv", ".tsv", ".txt", ".xlsx", ".xls"):
+    if ext in (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"):
         raise InputError(f"the {what} must be a vector layer, not a table ({ext})", path=p,
                          fix="give a GeoJSON, GeoPackage, Shapefile, FlatGeobuf or GeoParquet file here")
     code_page = None
-    if ext in (".shp", ".zip", ".shz"):
+    if ext in SHAPEFILE_EXTENSIONS:
         _check_shapefile_parts(p)
         code_page = gdal_encoding(p, encoding, layer=layer)
     if ext == ".gpkg" and layer is None:
@@ -491,7 +493,7 @@ def read_layer(
             warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
             gdf = _read_vector(p, layer, encoding=code_page)
     except UnicodeDecodeError as exc:
-        if ext in (".shp", ".zip", ".shz"):
+        if ext in SHAPEFILE_EXTENSIONS:
             raise InputError(f"GDAL could not read the text as {code_page or 'UTF-8'} ({_short(exc)}); "
                              "its converter may not know that code page", path=p,
                              fix="export the layer with UTF-8 text (QGIS: Export > Save Features As, "
@@ -519,9 +521,9 @@ def _read_vector(p: Path, layer: str | int | None, *, encoding: str | None = Non
     """A vector layer through GDAL's Arrow stream (200,000 incidents with 45 columns from a
     GeoPackage: 1.4-1.8 s, against 13.7 s feature by feature), with pyogrio's feature-by-feature
     reader as the reference: a file the Arrow path cannot read, or reads into text that is not
-    UTF-8 (a Shapefile in a legacy code page without its ``.cpg``, bytes written into a
-    GeoPackage as they came), is read again that way, which answers it as it always has (its
-    code page's letters, or a clear error).  Date fields come back as ``datetime64[ms]`` either
+    UTF-8 (bytes written into a GeoPackage as they came), is read again that way, which answers
+    it as it always has (a clear error).  (A Shapefile's code page is settled before, by
+    :func:`geoconflict._codepage.gdal_encoding`.)  Date fields come back as ``datetime64[ms]`` either
     way.  ``encoding``: a Shapefile's code page (GDAL's ``ENCODING``), else GDAL's choice."""
     opts: dict[str, Any] = {"encoding": encoding} if encoding else {}
     try:

@@ -174,7 +174,7 @@ def _dbf(fields: list[tuple[bytes, str, int, int]], records: list[list[bytes]], 
 def test_the_scan_reads_fields_records_and_deleted_records(tmp_path: Path) -> None:
     path = _shapefile(tmp_path, encoding="cp1256", cpg=False)
     data = path.with_suffix(".dbf").read_bytes()
-    scan = scan_dbf(data, name="adm.dbf")
+    scan = scan_dbf(data)
     assert scan.ldid == 0 and scan.non_ascii
     assert scan.first_bad == (1, "name", "إدلب".encode("cp1256"))
     # records 1 and 2 deleted (as an editor leaves them): the first live bad value is record 3's é
@@ -182,9 +182,9 @@ def test_the_scan_reads_fields_records_and_deleted_records(tmp_path: Path) -> No
     edited = bytearray(data)
     for r in (0, 1):
         edited[header_len + r * record_len] = ord("*")
-    scan = scan_dbf(bytes(edited), name="adm.dbf")
+    scan = scan_dbf(bytes(edited))
     assert scan.first_bad is not None and scan.first_bad[0] == 3
-    assert scan_dbf(b"", name="empty.dbf").first_bad is None
+    assert scan_dbf(b"").first_bad is None
 
 
 def test_the_scan_delimits_values_as_gdal_does() -> None:
@@ -192,30 +192,30 @@ def test_the_scan_delimits_values_as_gdal_does() -> None:
     # a date field whose byte 17 is set (some writers do): GDAL's width is byte 16 alone, so the
     # text field after it is still found and checked
     data = _dbf([(b"WHEN", "D", 8, 2), (b"NAME", "C", 20, 0)], [[b"20200306", arabic]])
-    assert scan_dbf(data, name="x.dbf").first_bad == (1, "NAME", arabic)
+    assert scan_dbf(data).first_bad == (1, "NAME", arabic)
     data = _dbf([(b"NAME", "C", 20, 1)], [[arabic]])
-    assert scan_dbf(data, name="x.dbf").first_bad == (1, "NAME", arabic)
+    assert scan_dbf(data).first_bad == (1, "NAME", arabic)
     # what follows a NUL is not read by GDAL, so not judged
     data = _dbf([(b"NAME", "C", 12, 0)], [[b"Idleb\x00" + arabic]])
-    scan = scan_dbf(data, name="x.dbf")
+    scan = scan_dbf(data)
     assert scan.first_bad is None and not scan.non_ascii
     # UTF-8 cut in the middle of a letter at the field's full width (a writer that truncated
     # bytes) is still UTF-8; the same cut before the end is not
     cut = "Idlebإدلب".encode()[:10]
-    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [[cut]]), name="x.dbf").first_bad is None
-    assert scan_dbf(_dbf([(b"NAME", "C", 12, 0)], [[cut]]), name="x.dbf").first_bad is not None
+    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [[cut]])).first_bad is None
+    assert scan_dbf(_dbf([(b"NAME", "C", 12, 0)], [[cut]])).first_bad is not None
     # deleted records and zero records; a header claiming more records than the file holds
-    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [[arabic], [b"x"]], deleted=(0,)), name="x.dbf").first_bad is None
-    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], []), name="x.dbf").first_bad is None
+    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [[arabic], [b"x"]], deleted=(0,))).first_bad is None
+    assert scan_dbf(_dbf([(b"NAME", "C", 10, 0)], [])).first_bad is None
     short = _dbf([(b"NAME", "C", 10, 0)], [[b"ok"], [arabic]])[:-12]
-    assert scan_dbf(short, name="x.dbf").first_bad is None
+    assert scan_dbf(short).first_bad is None
 
 
 def test_the_scan_is_fast_on_valid_utf8() -> None:
     """Every value at once first: per value only when that fails (200k Arabic names)."""
     names = ["إدلب الغربية".encode(), "جسر الشغور".encode()] * 100_000
     data = _dbf([(b"ADM3_AR", "C", 40, 0), (b"ADM2_AR", "C", 40, 0)], [[n, n] for n in names])
-    scan = scan_dbf(data, name="x.dbf")
+    scan = scan_dbf(data)
     assert scan.non_ascii and scan.first_bad is None
 
 
@@ -319,6 +319,13 @@ def test_unknown_encoding_is_a_clear_error(tmp_path: Path) -> None:
     assert check_encoding("utf-16", shapefile=False) == "utf-16"
     with pytest.raises(InputError, match="not a code page a Shapefile"):
         check_encoding("cp037")
+    # a CSV's --encoding is checked the same way, naming the file
+    from geoconflict.incidents import read_incidents
+
+    csv = HERE / "data" / "incidents" / "acled_2023.csv"
+    with pytest.raises(InputError, match="unknown encoding 'rot13'") as err:
+        read_incidents(csv, encoding="rot13")
+    assert err.value.path == str(csv)
 
 
 def test_join_refuses_then_reads_with_encoding(tmp_path: Path, cli_runner) -> None:

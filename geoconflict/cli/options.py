@@ -86,8 +86,7 @@ def _shapefile_encoding(ctx: click.Context, param: click.Parameter, value: str |
     try:
         ctx.with_resource(shapefile_encoding(value))
     except InputError as exc:
-        raise click.BadParameter(exc.detail + "; name a code page, e.g. cp1256 (Arabic Windows), cp1252 "
-                                 "(Western European Windows) or utf-8") from None
+        raise click.BadParameter(f"{exc.detail}; {exc.fix}") from None
     return value
 
 

@@ -221,3 +221,12 @@ def test_pictures_in_a_workbook_do_not_count_against_the_size_limit(tmp_path: Pa
         zf.writestr("xl/media/image1.png", bytes(3_000_000))  # a 3 MB photo of the site
     monkeypatch.setenv("GEOCONFLICT_MAX_INPUT_MB", "1")
     assert read_incidents(book).report.accepted == 3
+
+
+def test_a_sheet_wider_than_the_column_limit_is_refused(tmp_path: Path, monkeypatch) -> None:
+    book = _strike_log(tmp_path / "log.xlsx")  # six columns
+    monkeypatch.setenv("GEOCONFLICT_MAX_COLUMNS", "5")
+    with pytest.raises(SizeLimitError, match="6 columns wide, over the limit of 5"):
+        read_incidents(book)
+    monkeypatch.setenv("GEOCONFLICT_MAX_COLUMNS", "6")
+    assert read_incidents(book).report.accepted == 3
